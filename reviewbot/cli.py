@@ -1,0 +1,57 @@
+"""Entry point: `reviewbot SUBCOMMAND ...`. Exit 0 clean, 1 findings, 2 bad input or usage."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .model import InputError
+
+COMMANDS = {
+    "review": "review",
+    "audit": "audit",
+    "eval": "evaluate",
+    "rules": "rules",
+    "poll": "poll",
+    "send": "send",
+    "b4-check": "b4check",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        sys.stderr.write(f"reviewbot: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="reviewbot", description=__doc__)
+    p.add_argument("--version", action="version", version=f"reviewbot {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(f".commands.{module}", __package__)
+        mod.add_parser(sub, name)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except InputError as e:
+        sys.stderr.write(f"reviewbot: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
