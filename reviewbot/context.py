@@ -1,0 +1,288 @@
+"""Code context: the pre- and post-image of each file a patch touches.
+
+The tree may be None (hunks only), a git repository (bare or not; read with pygit2, never
+checked out) or a plain directory. A patch's file names are untrusted: nothing outside the
+tree is ever read, and nothing is ever written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import pygit2
+
+from .model import FileImage, InputError, Patch
+from .patchmodel import ApplyError, apply_hunks_detailed, changed_lines, file_paths, hunk_images
+from .patchmodel import index_blobs as _index_blobs
+
+__all__ = ["CodeContext", "safe_relpath"]
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+_REGULAR_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+
+
+def safe_relpath(path: str | None) -> str | None:
+    """`path` normalised if it is a safe relative path inside a tree, else None."""
+    if not path or "\x00" in path or "\\" in path:
+        return None
+    if path.startswith("/"):
+        return None
+    parts = [p for p in PurePosixPath(path).parts if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts) or parts[0] == ".git":
+        return None
+    return "/".join(parts)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+class CodeContext:
+    """Where pre-images come from: nothing, a git repository, or a directory."""
+
+    def __init__(self, tree: str | None, base: str = "HEAD"):
+        self.tree = tree
+        self.base = base
+        self.repo: pygit2.Repository | None = None
+        self.base_tree: pygit2.Tree | None = None
+        self.root: Path | None = None
+        self.kind = "none"
+        if tree is None:
+            return
+        p = Path(tree)
+        if not p.exists():
+            raise InputError(f"--tree {tree}: no such file or directory")
+        if not p.is_dir():
+            raise InputError(f"--tree {tree}: not a directory")
+        repo = None
+        try:
+            repo = pygit2.Repository(str(p), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        except (pygit2.GitError, KeyError, ValueError):
+            repo = None
+        if repo is not None:
+            self.kind = "git"
+            self.repo = repo
+            try:
+                unborn = repo.head_is_unborn
+            except pygit2.GitError:
+                unborn = True
+            if base == "HEAD" and unborn:
+                self.base_tree = None  # empty repository: only index-line blobs can be found
+            else:
+                try:
+                    self.base_tree = repo.revparse_single(base).peel(pygit2.Tree)
+                except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                    raise InputError(f"--base {base}: does not resolve in {tree}") from None
+        else:
+            self.kind = "dir"
+            self.root = p.resolve()
+
+    # ------------------------------------------------------------ reading
+
+    def _git_base_blob(self, rel: str) -> bytes | None:
+        if self.base_tree is None:
+            return None
+        try:
+            entry = self.base_tree[rel]
+        except (KeyError, ValueError, TypeError):
+            return None
+        if entry.filemode not in _REGULAR_MODES or entry.type_str != "blob":
+            return None
+        obj = self.repo[entry.id]
+        return obj.data if obj.size <= MAX_FILE_BYTES else None
+
+    def _git_blob_by_prefix(self, prefix: str | None) -> bytes | None:
+        if not prefix or self.repo is None or len(prefix) < 4:
+            return None
+        try:
+            obj = self.repo.get(prefix)
+        except (ValueError, KeyError, pygit2.GitError):  # ambiguous or malformed
+            return None
+        if obj is None or obj.type_str != "blob" or obj.size > MAX_FILE_BYTES:
+            return None
+        return obj.data
+
+    def _dir_read(self, rel: str) -> bytes | None:
+        assert self.root is not None
+        full = self.root / rel
+        try:
+            real = Path(os.path.realpath(full))
+        except OSError:
+            return None
+        if real != self.root and self.root not in real.parents:
+            return None  # a symlink that leaves the tree
+        try:
+            st = os.stat(real)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return None
+        try:
+            return real.read_bytes()
+        except OSError:
+            return None
+
+    def read_file(self, path: str) -> str | None:
+        """The whole file at `base` (git) or in the directory; None if absent or unsafe."""
+        rel = safe_relpath(path)
+        if rel is None or self.kind == "none":
+            return None
+        data = self._git_base_blob(rel) if self.kind == "git" else self._dir_read(rel)
+        return None if data is None else _decode(data)
+
+    def iter_files(self, suffixes: tuple[str, ...] = (".c",)) -> Iterator[tuple[str, str]]:
+        """(path, text) of every regular file in the tree whose name ends with a suffix."""
+        if self.kind == "git":
+            if self.base_tree is None:
+                return
+            yield from self._iter_git(self.base_tree, "", tuple(suffixes))
+        elif self.kind == "dir":
+            assert self.root is not None
+            for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if d != ".git")
+                for fn in sorted(filenames):
+                    if not fn.endswith(tuple(suffixes)):
+                        continue
+                    rel = os.path.relpath(os.path.join(dirpath, fn), self.root)
+                    rel = rel.replace(os.sep, "/")
+                    data = self._dir_read(rel)
+                    if data is not None:
+                        yield rel, _decode(data)
+
+    def _iter_git(self, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...]):
+        for entry in sorted(tree, key=lambda e: e.name):
+            path = f"{prefix}{entry.name}"
+            if entry.type_str == "tree":
+                yield from self._iter_git(self.repo[entry.id], path + "/", suffixes)
+            elif entry.type_str == "blob" and entry.filemode in _REGULAR_MODES:
+                if path.endswith(suffixes):
+                    obj = self.repo[entry.id]
+                    if obj.size <= MAX_FILE_BYTES:
+                        yield path, _decode(obj.data)
+
+    # ------------------------------------------------------------ images
+
+    def _candidates(self, pf, old: str | None) -> list[tuple[str, str]]:
+        """Possible pre-image texts, each with where it came from."""
+        out: list[tuple[str, str]] = []
+        rel = safe_relpath(old)
+        if self.kind == "git":
+            pre_id, _post_id, mode = _index_blobs(pf)
+            if mode != "120000":
+                data = self._git_blob_by_prefix(pre_id)
+                if data is not None:
+                    out.append((_decode(data), f"blob {pre_id}"))
+            if rel is not None:
+                data = self._git_base_blob(rel)
+                if data is not None:
+                    out.append((_decode(data), f"{rel} at {self.base}"))
+        elif self.kind == "dir" and rel is not None:
+            data = self._dir_read(rel)
+            if data is not None:
+                out.append((_decode(data), rel))
+        return out
+
+    def _hunks_image(self, pf, path, old, note, resolved=False) -> FileImage:
+        pre, post = hunk_images(pf)
+        rem, add = changed_lines(pf)
+        return FileImage(
+            path=path,
+            old_path=old or path,
+            pre=None if pf.is_added_file else pre,
+            post=None if pf.is_removed_file else post,
+            context="hunks",
+            resolved=resolved,
+            note=note,
+            changed_pre=rem,
+            changed_post=add,
+        )
+
+    def images(self, patch: Patch, overlay: dict[str, str | None]) -> list[FileImage]:
+        """The pre- and post-image of each file `patch` touches; updates `overlay`."""
+        out: list[FileImage] = []
+        for pf in patch.patchset:
+            old, new = file_paths(pf)
+            path = new or old or pf.path
+            oldp = old or path
+            if pf.is_binary_file:
+                out.append(
+                    FileImage(
+                        path=path, old_path=oldp, pre=None, post=None,
+                        context="tree" if self.kind != "none" else "hunks",
+                        resolved=True, note=f"{path}: binary diff skipped",
+                    )
+                )
+                continue
+            unsafe = [p for p in (old, new) if p is not None and safe_relpath(p) is None]
+            if unsafe:
+                out.append(self._hunks_image(
+                    pf, path, oldp, f"{unsafe[0]}: unsafe path in patch, not read from the tree"))
+                continue
+
+            # pre-image candidates: overlay first, then the tree
+            cands: list[tuple[str, str]] = []
+            if pf.is_added_file:
+                if path in overlay and overlay[path] is not None and overlay[path] != "":
+                    cands = [(overlay[path], "earlier patch of the series")]
+                else:
+                    cands = [("", "new file")]
+            elif old in overlay:
+                if overlay[old] is None:
+                    out.append(self._hunks_image(
+                        pf, path, oldp, f"{old}: deleted by an earlier patch of the series"))
+                    continue
+                cands = [(overlay[old], "earlier patch of the series")]
+            elif self.kind == "none":
+                out.append(self._hunks_image(pf, path, oldp, "no source tree: hunks only"))
+                continue
+            else:
+                cands = self._candidates(pf, old)
+                if not cands:
+                    out.append(self._hunks_image(
+                        pf, path, oldp, f"{old}: not found in the tree ({self.tree})"))
+                    continue
+
+            applied = None
+            errors = []
+            for text, _where in cands:
+                try:
+                    applied = apply_hunks_detailed(text, pf)
+                    pre_text = text
+                    break
+                except ApplyError as e:
+                    errors.append(str(e))
+            if applied is None:
+                out.append(self._hunks_image(
+                    pf, path, oldp, f"patch does not apply to the tree: {errors[0]}"))
+                continue
+
+            if self.kind == "none":
+                # only a new file (whole text in the patch) or an overlay got here
+                context, resolved, note = "hunks", True, ""
+            else:
+                context, resolved, note = "tree", True, ""
+            post = None if pf.is_removed_file else applied.post
+            out.append(
+                FileImage(
+                    path=path,
+                    old_path=oldp,
+                    pre=None if pf.is_added_file else pre_text,
+                    post=post,
+                    context=context,
+                    resolved=resolved,
+                    note=note,
+                    changed_pre=applied.removed,
+                    changed_post=applied.added,
+                )
+            )
+            if pf.is_removed_file:
+                overlay[path] = None
+            else:
+                overlay[path] = applied.post
+                if old and old != path and pf.is_rename and "\ncopy from " not in \
+                        "\n" + str(pf.patch_info or ""):
+                    overlay[old] = None
+        return out
