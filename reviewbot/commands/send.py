@@ -1,0 +1,54 @@
+"""`reviewbot send DIR`: send the drafts in DIR (a Maildir, a folder of .eml files, or one
+.eml file) over SMTP, only if `[mail] send = true` in the configuration; otherwise, or with
+--dry-run, print what would be sent. Sent drafts are moved out of the way (a Maildir's new/
+to cur/ flagged seen; .eml files to DIR/sent/) so that a second run does not send them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name,
+        help="send drafted replies over SMTP (when [mail] send = true)",
+        description=__doc__,
+    )
+    p.add_argument("dir", metavar="DIR", help="Maildir, folder of .eml drafts, or one .eml")
+    p.add_argument("--config", metavar="FILE", help="configuration file")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
+    p.set_defaults(run=run)
+    return p
+
+
+def _mark_sent(path) -> None:
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    if path.parent.name == "new" and (path.parent.parent / "cur").is_dir():
+        os.replace(path, path.parent.parent / "cur" / (path.name.split(":")[0] + ":2,S"))
+        return
+    dest = path.parent / "sent"
+    dest.mkdir(exist_ok=True)
+    os.replace(path, dest / path.name)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from .. import mailout, sendmail
+    from ..config import load_config
+
+    cfg = load_config(args.config)
+    drafts = mailout.read_drafts(args.dir)
+    paths = [p for p, _ in drafts]
+    sendmail.send_messages(
+        [m for _, m in drafts],
+        cfg,
+        dry_run=args.dry_run,
+        out=sys.stdout,
+        on_sent=lambda i, _m: _mark_sent(paths[i]),
+    )
+    return 0
