@@ -15,6 +15,8 @@ from email.header import decode_header, make_header
 from email.parser import BytesParser
 from pathlib import Path
 
+import unidiff
+
 from .model import InputError, Patch, Series
 
 __all__ = [
@@ -127,6 +129,17 @@ def _header(msg: email.message.Message, name: str) -> str:
     return " ".join(v.replace("\r", " ").replace("\n", " ").split())
 
 
+def _raw_header(msg: email.message.Message, name: str) -> str:
+    """A header's value as sent (unfolded, not re-formatted), "" if absent."""
+    try:
+        for k, raw in msg.raw_items():
+            if k.lower() == name.lower():
+                return " ".join(str(raw).split())
+    except Exception:
+        pass
+    return _header(msg, name)
+
+
 def _header_all(msg: email.message.Message, name: str) -> list[str]:
     try:
         vals = msg.get_all(name) or []
@@ -196,7 +209,8 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
             return data.decode(charset, errors="replace")
         except LookupError:
             pass
-    return data.decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors="replace")
+    return data.decode("latin-1")  # undeclared 8-bit text that is not UTF-8
 
 
 def _part_text(part: email.message.Message) -> str:
@@ -286,6 +300,18 @@ def _strip_signature(diff: str) -> str:
     return diff
 
 
+def _trim_trailing_blank(diff: str) -> str:
+    """Drop blank lines after the last hunk (mbox separators), unless a hunk needs them."""
+    if not diff.endswith("\n\n"):
+        return diff
+    trimmed = diff.rstrip("\n") + "\n"
+    try:
+        unidiff.PatchSet(trimmed)
+    except Exception:
+        return diff
+    return trimmed
+
+
 def split_body(text: str) -> tuple[str, str, dict[str, str]]:
     """(commit message, diff, in-body headers) of a patch mail's text."""
     text = text.replace("\r\n", "\n")
@@ -319,6 +345,7 @@ def split_body(text: str) -> tuple[str, str, dict[str, str]]:
             msg_part = msg_part[:idx]
     if diff and not diff.endswith("\n"):
         diff += "\n"
+    diff = _trim_trailing_blank(diff)
     return msg_part.strip("\n").rstrip() + ("\n" if msg_part.strip() else ""), diff, inbody
 
 
@@ -382,7 +409,7 @@ def patch_from_message(msg: email.message.Message, source: str = "") -> Patch:
         revision=info["revision"],
         author_name=name,
         author_email=addr,
-        date=_header(msg, "Date"),
+        date=_raw_header(msg, "Date"),
         to=_addresses(msg, "To"),
         cc=_addresses(msg, "Cc"),
         in_reply_to=in_reply_to,

@@ -1,0 +1,426 @@
+from __future__ import annotations
+
+import io
+import quopri
+import sys
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from reviewbot.model import InputError
+from reviewbot.sources import (
+    load_paths,
+    parse_mbox_bytes,
+    parse_subject,
+    patch_from_message,
+    series_from_messages,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+DIFF = """diff --git a/drivers/x.c b/drivers/x.c
+index 1111111..2222222 100644
+--- a/drivers/x.c
++++ b/drivers/x.c
+@@ -1,3 +1,3 @@
+ int a;
+-int b;
++int c;
+ int d;
+"""
+
+
+def mail(
+    subject: str,
+    msgid: str,
+    body: str = "Commit message.\n\nSigned-off-by: A <a@example.org>\n---\n" + DIFF,
+    irt: str | None = None,
+    frm: str = "Alice Dev <alice@example.org>",
+    extra: str = "",
+    sep: bool = True,
+) -> str:
+    hdr = f"From: {frm}\nTo: Maint <m@example.org>, list@example.org\nCc: Bob <bob@example.org>\n"
+    hdr += f"Subject: {subject}\nDate: Mon, 4 Mar 2024 10:00:00 +0000\nMessage-ID: <{msgid}>\n"
+    if irt:
+        hdr += f"In-Reply-To: <{irt}>\nReferences: <{irt}>\n"
+    hdr += extra
+    text = hdr + "\n" + body
+    if sep:
+        text = "From mboxrd@z Thu Jan  1 00:00:00 1970\n" + text + "\n"
+    return text
+
+
+def msgs_of(text: str | bytes):
+    data = text.encode() if isinstance(text, str) else text
+    return parse_mbox_bytes(data)
+
+
+def write(tmp_path, name, text: str | bytes) -> str:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(p)
+
+
+# ------------------------------------------------------------------ subjects
+
+
+@pytest.mark.parametrize(
+    "raw, subject, rev, num, total, reply",
+    [
+        ("[PATCH v2 3/5] gfs2: fix it", "gfs2: fix it", 2, 3, 5, False),
+        ("[RFC PATCH net-next v3 01/12] net: x", "net: x", 3, 1, 12, False),
+        ("[GFS2 PATCH] GFS2: Release iopen", "GFS2: Release iopen", 1, 1, 1, False),
+        ("Re: [PATCH 0/2] cover", "cover", 1, 0, 2, True),
+        ("[PATCH] [v2] [1/2] foo", "foo", 2, 1, 2, False),
+        ("plain subject", "plain subject", 1, 1, 1, False),
+    ],
+)
+def test_parse_subject(raw, subject, rev, num, total, reply):
+    info = parse_subject(raw)
+    assert (info["subject"], info["revision"], info["number"], info["total"]) == (
+        subject, rev, num, total)
+    assert info["is_reply"] is reply
+
+
+# ------------------------------------------------------------------ the bundled example
+
+
+def test_example_series_mbox():
+    series = load_paths([str(EXAMPLES / "series.mbox")])
+    assert len(series) == 1
+    s = series[0]
+    assert s.cover is not None and s.cover.number == 0
+    assert s.subject == "misc: demo: buffer size and probe deferral"
+    assert s.message_id == "cover.demo-series@example.org"
+    assert [p.number for p in s.patches] == [1, 2]
+    assert s.expected == 2 and s.missing == [] and s.complete
+    p2 = s.patches[1]
+    assert p2.subject == "misc: demo: defer probe until the parent is registered"
+    assert p2.raw_subject.startswith("[PATCH 2/2] ")
+    assert p2.message_id == "patch2.demo-series@example.org"
+    assert p2.in_reply_to == "cover.demo-series@example.org"
+    assert p2.references == ["cover.demo-series@example.org"]
+    assert (p2.author_name, p2.author_email) == ("Ada Example", "ada@example.org")
+    assert p2.to == ["Misc Maintainer <misc@example.org>"]
+    assert p2.cc == ["demo-list@lists.example.org"]
+    assert p2.date == "Mon, 4 Mar 2024 10:00:00 +0000"
+    assert p2.body.startswith("Probing before") and "Signed-off-by" in p2.body
+    assert "---" not in p2.body and "diff --git" not in p2.body
+    assert p2.diff.startswith("diff --git a/drivers/misc/demo.c")
+    assert p2.diff.endswith("\n") and "2.39" not in p2.diff  # signature dropped
+    assert "+\t\treturn ret;\n" in p2.diff
+    assert p2.message is not None and p2.source.endswith("series.mbox")
+    assert len(p2.patchset) == 1
+
+
+# ------------------------------------------------------------------ mbox variants
+
+
+def test_many_messages_grouped_and_ordered(tmp_path):
+    text = (
+        mail("[PATCH 0/3] my series", "c@x")
+        .replace("---\n" + DIFF, "Cover text.\n")
+        + mail("[PATCH 3/3] third", "p3@x", irt="c@x")
+        + mail("[PATCH 1/3] first", "p1@x", irt="c@x")
+        + mail("[PATCH 2/3] second", "p2@x", irt="c@x")
+        + mail("[PATCH] unrelated single", "u@x")
+    )
+    series = load_paths([write(tmp_path, "many.mbox", text)])
+    assert len(series) == 2
+    s = next(s for s in series if s.cover)
+    assert [p.subject for p in s.patches] == ["first", "second", "third"]
+    assert s.subject == "my series" and s.message_id == "c@x"
+    single = next(s for s in series if not s.cover)
+    assert single.patches[0].subject == "unrelated single" and single.expected == 1
+
+
+def test_mboxrd_from_escaping_and_crlf(tmp_path):
+    body = "Intro.\n>From the start this was wrong.\n>>From quoted.\n\nSigned-off-by: A <a@x>\n---\n" + DIFF
+    text = mail("[PATCH] escaped", "e@x", body=body)
+    p = load_paths([write(tmp_path, "rd.mbox", text.replace("\n", "\r\n").encode())])[0].patches[0]
+    assert "\nFrom the start this was wrong.\n" in p.body
+    assert "\n>From quoted." in p.body
+    assert "\r" not in p.diff and "\r" not in p.body
+    assert p.diff == DIFF
+    assert len(p.patchset[0]) == 1
+
+
+def test_body_line_starting_with_from_does_not_split(tmp_path):
+    body = "Intro.\n\nFrom what I see this is fine.\n---\n" + DIFF
+    text = mail("[PATCH] from line", "f@x", body=body)
+    msgs = msgs_of(text)
+    assert len(msgs) == 1
+
+
+def _mime_patch(cte: str, charset: str = "utf-8", name: str = "Jörg Müller") -> bytes:
+    m = EmailMessage()
+    m["From"] = f"{name} <jm@example.org>"
+    m["To"] = "list@example.org"
+    m["Subject"] = "[PATCH] caf\u00e9: fix"
+    m["Message-ID"] = "<mime@x>"
+    body = "Fix the caf\u00e9 driver.\n\nSigned-off-by: J\u00f6rg <jm@example.org>\n---\n" + DIFF
+    m.set_content(body, charset=charset, cte=cte)
+    return m.as_bytes(policy=policy.SMTP)
+
+
+@pytest.mark.parametrize(
+    "cte, charset",
+    [("quoted-printable", "utf-8"), ("base64", "utf-8"), ("quoted-printable", "latin-1"),
+     ("8bit", "latin-1")],
+)
+def test_transfer_encodings_and_charsets(tmp_path, cte, charset):
+    raw = _mime_patch(cte, charset)
+    if cte == "base64":
+        assert b"diff --git" not in raw
+    if cte == "quoted-printable" and charset == "latin-1":
+        assert b"=E9" in raw
+    p = load_paths([write(tmp_path, "m.eml", raw)])[0].patches[0]
+    assert p.subject == "café: fix"
+    assert p.author_name == "Jörg Müller"
+    assert p.body.startswith("Fix the café driver.")
+    assert p.diff == DIFF
+
+
+def test_undeclared_latin1_body_never_raises(tmp_path):
+    raw = mail("[PATCH] bytes", "b@x", body="Caf\xe9 fix.\n---\n" + DIFF).encode("latin-1")
+    p = load_paths([write(tmp_path, "b.patch", raw)])[0].patches[0]
+    assert p.body == "Café fix.\n" and p.diff == DIFF
+
+
+def test_rfc2047_folded_subject():
+    raw = (
+        "From: =?utf-8?q?J=C3=B6rg?= <j@x>\nSubject: [PATCH v2 1/1] a very long\n"
+        " =?utf-8?q?subject_caf=C3=A9?=\nMessage-ID: <s@x>\n\nText\n---\n" + DIFF
+    )
+    p = patch_from_message(BytesParser(policy=policy.default).parsebytes(raw.encode()))
+    assert p.raw_subject == "[PATCH v2 1/1] a very long subject café"
+    assert p.subject == "a very long subject café"
+    assert p.author_name == "Jörg" and p.revision == 2
+
+
+def test_multipart_with_patch_attachment():
+    m = EmailMessage()
+    m["From"] = "Att <att@example.org>"
+    m["Subject"] = "[PATCH] attached"
+    m["Message-ID"] = "<att@x>"
+    m.set_content("Please see the attached fix.\n\nSigned-off-by: Att <att@example.org>\n")
+    m.add_attachment(DIFF.encode(), maintype="text", subtype="x-patch", filename="0001-fix.patch")
+    msg = BytesParser(policy=policy.default).parsebytes(m.as_bytes())
+    p = patch_from_message(msg)
+    assert p.body.startswith("Please see the attached fix.")
+    assert p.diff == DIFF
+
+
+def test_b4_relay_sender_uses_original_from():
+    text = mail(
+        "[PATCH] relayed",
+        "r@x",
+        frm="Carol Coder via B4 Relay <devnull+carol.example.org@kernel.org>",
+        extra="X-Original-From: Carol Coder <carol@example.org>\n",
+    )
+    p = patch_from_message(msgs_of(text)[0])
+    assert (p.author_name, p.author_email) == ("Carol Coder", "carol@example.org")
+
+
+def test_in_body_from_line_is_the_author():
+    body = "From: Dave Real <dave@example.org>\n\nThe change.\n---\n" + DIFF
+    text = mail("[PATCH] in-body", "ib@x", frm="Sender <s@example.org>", body=body)
+    p = patch_from_message(msgs_of(text)[0])
+    assert (p.author_name, p.author_email) == ("Dave Real", "dave@example.org")
+    assert p.body == "The change.\n"
+
+
+def test_list_id_and_missing_message_id():
+    text = mail("[PATCH] l", "l@x", extra="List-Id: <gfs2.lists.linux.dev>\n")
+    p = patch_from_message(msgs_of(text)[0])
+    assert p.list_id == "gfs2.lists.linux.dev"
+    raw = "From: x <x@y>\nSubject: no id\n\nbody\n---\n" + DIFF
+    p2 = patch_from_message(BytesParser(policy=policy.default).parsebytes(raw.encode()))
+    assert p2.message_id == "" and p2.diff == DIFF
+
+
+# ------------------------------------------------------------------ series assembly
+
+
+def test_replies_set_aside():
+    text = (
+        mail("[PATCH 1/2] one", "p1@x")
+        + mail("[PATCH 2/2] two", "p2@x", irt="p1@x")
+        + mail("Re: [PATCH 2/2] two", "r1@x", irt="p2@x", body="> quoted\nLooks good.\n")
+        + mail("Re: [PATCH 2/2] two", "r2@x", irt="r1@x", body="Thanks, with a diff:\n" + DIFF)
+    )
+    series = series_from_messages(msgs_of(text))
+    assert len(series) == 1
+    s = series[0]
+    assert [p.message_id for p in s.patches] == ["p1@x", "p2@x"]
+    assert {r.message_id for r in s.replies} == {"r1@x", "r2@x"}
+    assert s.cover is None and s.subject == "one" and s.message_id == "p1@x"
+
+
+def test_v1_and_v2_keep_newest_unless_all_revisions():
+    text = (
+        mail("[PATCH 1/1] gfs2: fix the thing", "v1@x")
+        + mail("[PATCH v2 1/1] gfs2: fix the thing", "v2@x")
+    )
+    series = series_from_messages(msgs_of(text))
+    assert [s.revision for s in series] == [2]
+    assert series[0].message_id == "v2@x"
+    both = series_from_messages(msgs_of(text), all_revisions=True)
+    assert sorted(s.revision for s in both) == [1, 2]
+
+
+def test_v2_threaded_under_v1_cover():
+    cover1 = mail("[PATCH 0/1] old title", "c1@x", body="cover v1\n")
+    cover2 = mail("[PATCH v2 0/1] new title", "c2@x", body="cover v2\n", irt="c1@x")
+    text = (
+        cover1 + mail("[PATCH 1/1] x", "a1@x", irt="c1@x")
+        + cover2 + mail("[PATCH v2 1/1] x", "a2@x", irt="c2@x")
+    )
+    series = series_from_messages(msgs_of(text))
+    assert len(series) == 1
+    assert series[0].revision == 2 and series[0].cover.message_id == "c2@x"
+    assert [p.message_id for p in series[0].patches] == ["a2@x"]
+
+
+def test_missing_patch_recorded():
+    text = (
+        mail("[PATCH 0/3] three", "c@x", body="cover\n")
+        + mail("[PATCH 1/3] a", "1@x", irt="c@x")
+        + mail("[PATCH 3/3] c", "3@x", irt="c@x")
+    )
+    s = series_from_messages(msgs_of(text))[0]
+    assert s.expected == 3 and s.missing == [2] and not s.complete
+    assert s.cover.body.startswith("cover")
+
+
+def test_unthreaded_format_patch_directory(tmp_path):
+    d = tmp_path / "outgoing"
+    d.mkdir()
+    for n in (2, 1):
+        (d / f"000{n}-p.patch").write_text(
+            f"From 9c7fe83530a351845719acf1dda0587e8c74358{n} Mon Sep 17 00:00:00 2001\n"
+            f"From: A <a@x>\nSubject: [PATCH {n}/2] part {n}\n\nmsg\n---\n" + DIFF
+        )
+    (d / "notes.txt").write_text("not a patch\n")
+    series = load_paths([str(d)])
+    assert len(series) == 1
+    assert [p.subject for p in series[0].patches] == ["part 1", "part 2"]
+    assert series[0].patches[0].source.endswith("0001-p.patch")
+
+
+# ------------------------------------------------------------------ plain diffs, stdin
+
+
+def test_plain_git_diff_file(tmp_path):
+    p = load_paths([write(tmp_path, "change.diff", DIFF)])[0].patches[0]
+    assert p.message_id == "" and p.subject == "change.diff" and p.diff == DIFF
+    assert p.number == 1 and p.total == 1
+
+
+def test_plain_diff_u_file(tmp_path):
+    text = "--- x.c.orig\t2024-01-01\n+++ x.c\t2024-01-02\n@@ -1 +1 @@\n-a\n+b\n"
+    p = load_paths([write(tmp_path, "u.diff", text)])[0].patches[0]
+    assert p.diff == text and p.patchset[0].path == "x.c"
+
+
+def test_git_show_output(tmp_path):
+    text = (
+        "commit 0123456789abcdef0123456789abcdef01234567\nAuthor: Eve <eve@x>\n"
+        "Date:   Mon Mar 4 10:00:00 2024 +0000\n\n    drivers: tweak\n\n    Longer text.\n\n" + DIFF
+    )
+    p = load_paths([write(tmp_path, "show.txt", text)])[0].patches[0]
+    assert p.subject == "drivers: tweak" and p.author_email == "eve@x"
+    assert p.body == "Longer text.\n"
+
+
+def test_stdin(monkeypatch):
+    raw = mail("[PATCH] from stdin", "in@x").encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    s = load_paths(["-"])
+    assert s[0].patches[0].subject == "from stdin" and s[0].patches[0].source == "-"
+
+
+# ------------------------------------------------------------------ bad inputs
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_paths([str(tmp_path / "nope.patch")])
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(InputError, match="empty"):
+        load_paths([write(tmp_path, "e.patch", "")])
+
+
+def test_not_a_patch(tmp_path):
+    with pytest.raises(InputError, match="no patch found"):
+        load_paths([write(tmp_path, "n.txt", "hello world\nnothing here\n")])
+
+
+def test_mail_without_diff(tmp_path):
+    with pytest.raises(InputError, match="no patch found"):
+        load_paths([write(tmp_path, "q.eml", mail("question", "q@x", body="Just a question.\n"))])
+
+
+def test_empty_directory(tmp_path):
+    with pytest.raises(InputError, match="no patch found"):
+        load_paths([str(tmp_path)])
+
+
+def test_truncated_hunk_is_input_error(tmp_path):
+    body = "msg\n---\n" + DIFF.rsplit("\n", 3)[0] + "\n"
+    with pytest.raises(InputError, match="corrupt diff") as ei:
+        load_paths([write(tmp_path, "t.patch", mail("[PATCH] trunc", "t@x", body=body))])
+    assert "\n" not in str(ei.value)
+
+
+def test_binary_rename_new_deleted_load(tmp_path):
+    diff = """diff --git a/fw.bin b/fw.bin
+index 1234567..89abcde 100644
+Binary files a/fw.bin and b/fw.bin differ
+diff --git a/old.c b/new.c
+similarity index 100%
+rename from old.c
+rename to new.c
+diff --git a/n.txt b/n.txt
+new file mode 100644
+index 0000000..3333333
+--- /dev/null
++++ b/n.txt
+@@ -0,0 +1 @@
++x
+diff --git a/d.c b/d.c
+deleted file mode 100644
+index 3333333..0000000
+--- a/d.c
++++ /dev/null
+@@ -1 +0,0 @@
+-x
+"""
+    p = load_paths([write(tmp_path, "odd.patch", mail("[PATCH] odd", "o@x", body="m\n---\n" + diff))])
+    assert [pf.path for pf in p[0].patches[0].patchset] == ["fw.bin", "new.c", "n.txt", "d.c"]
+
+
+def test_garbage_bytes_never_traceback(tmp_path):
+    raw = b"From: \xff\xfe\nSubject: =?bogus?q?x?=\nContent-Type: text/plain; charset=nonsense\n"
+    raw += b"Content-Transfer-Encoding: base64\n\n!!!notbase64\n"
+    with pytest.raises(InputError):
+        load_paths([write(tmp_path, "g.eml", raw)])
+
+
+def test_qp_encoded_mbox_roundtrip(tmp_path):
+    body = ("Fix.\n---\n" + DIFF).encode()
+    enc = quopri.encodestring(body).decode()
+    text = mail(
+        "[PATCH] qp",
+        "qp@x",
+        body=enc,
+        extra="MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: quoted-printable\n",
+    )
+    p = load_paths([write(tmp_path, "qp.mbox", text)])[0].patches[0]
+    assert p.diff == DIFF and p.body == "Fix.\n"
