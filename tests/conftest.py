@@ -38,6 +38,12 @@ def git_commit(repo: pygit2.Repository, files: dict[str, str | None], message: s
 
 
 @pytest.fixture
+def commit():
+    """commit(repo, files, message) -> commit id (see git_commit)."""
+    return git_commit
+
+
+@pytest.fixture
 def make_repo(tmp_path):
     """make_repo(files, bare=False) -> pygit2.Repository with one commit of `files`."""
 
