@@ -1,0 +1,610 @@
+"""Cron mode: mirror watched lists, assemble series, review each new revision once, draft.
+
+One run, for each list in the configuration:
+
+1. read the inbox's manifest; for each epoch whose fingerprint changed, clone/fetch it with
+   pygit2 and walk the commits after the last one processed (HTTP fallback: new.atom and
+   thread mboxes). Each message is recorded (patches and covers with their bytes) in the
+   same transaction as the epoch position, so a killed run neither loses nor repeats one.
+   A message that cannot be parsed is logged and recorded as skipped.
+2. group the patches not yet reviewed into series (across runs). A complete series is
+   reviewed; an incomplete one waits up to ``wait_incomplete_hours`` from its first
+   message, then is reviewed as far as it goes (and says what was missing). A patch that
+   arrives after that is reviewed on its own (with the earlier patches applied).
+3. findings are fingerprinted (series subject, rule, file, function, resource): one drafted
+   for an earlier revision is not drafted again, except once, in the next revision that
+   still has it, as "still present since vN".
+4. drafts go to the outbox Maildir under names derived from the fingerprints, written
+   (tmp/ + rename) before the transaction that records them; a run killed in between
+   finds the file on the next run and records it without writing it twice.
+
+A lock file keeps two runs apart. Test hooks (environment): REVIEWBOT_TEST_CRASH_AFTER=N
+exits abruptly after N messages, REVIEWBOT_TEST_CRASH_AFTER_DRAFTS=N after N draft files,
+REVIEWBOT_TEST_PAUSE_AFTER=N writes $REVIEWBOT_TEST_PAUSE_FILE after N messages and sleeps
+(for a real SIGKILL from outside).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import section
+from .mirror import GitMirror, HttpSource, Limits, MirrorError, fetch_manifest, inbox_url
+from .model import InputError
+from .state import State, fingerprint, series_key
+
+log = logging.getLogger("reviewbot.poll")
+
+DEFAULT_LORE = "https://lore.kernel.org"
+BATCH = 200  # messages per ingest transaction
+_B64_DEFECTS = ("InvalidBase64CharactersDefect", "InvalidBase64PaddingDefect",
+                "InvalidBase64LengthDefect")
+
+
+def _state_home() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")) / "reviewbot"
+
+
+@dataclass
+class ListConfig:
+    name: str
+    url: str  # the inbox's base URL
+    tree: str | None = None
+    base: str = "HEAD"
+    transport: str = "auto"  # auto | git | http
+    wait_incomplete: float = 24 * 3600.0  # seconds
+
+
+@dataclass
+class PollOptions:
+    state: Path
+    outbox: Path
+    lock: Path
+    mirrors: Path
+    lists: list[ListConfig]
+    limits: Limits
+    cfg: dict[str, Any]
+    forget_incomplete: float = 30 * 86400.0
+    progress: bool = False
+
+
+def _hours(v: Any, what: str) -> float:
+    try:
+        h = float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: not a number of hours: {v!r}") from None
+    if h < 0:
+        raise InputError(f"{what}: must not be negative")
+    return h * 3600.0
+
+
+def options(cfg: dict[str, Any], args: Any = None) -> PollOptions:
+    """PollOptions from the configuration, flags (args attributes, None = not given) winning."""
+    poll = section(cfg, "poll")
+
+    def flag(name: str) -> Any:
+        return getattr(args, name, None) if args is not None else None
+
+    def path(v: Any) -> Path:
+        return Path(os.path.expanduser(str(v)))
+
+    state = path(flag("state") or poll.get("state") or _state_home() / "state.sqlite")
+    outbox = path(flag("outbox") or poll.get("outbox") or _state_home() / "outbox")
+    lock = path(flag("lock") or poll.get("lock") or str(state) + ".lock")
+    mirrors = path(poll.get("mirrors") or state.parent / "mirrors")
+    wait = flag("wait_incomplete_hours")
+    wait = _hours(wait if wait is not None else poll.get("wait_incomplete_hours", 24),
+                  "wait_incomplete_hours")
+    forget = _hours(poll.get("forget_incomplete_days", 30) * 24, "forget_incomplete_days")
+    lore = flag("lore") or poll.get("lore") or DEFAULT_LORE
+    tree = flag("tree") or poll.get("tree")
+    transport = flag("transport") or poll.get("transport", "auto")
+
+    entries = cfg.get("lists", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError("[[lists]] must be an array of tables")
+    want = flag("list")
+    if want:
+        chosen = [e for e in entries if e.get("name") == want] or [{"name": want}]
+    else:
+        chosen = entries
+    if not chosen:
+        raise InputError("no list to watch: add [[lists]] to the configuration or give --list")
+    lists = []
+    for e in chosen:
+        name = e.get("name")
+        if not name or not isinstance(name, str) or "/" in name:
+            raise InputError(f"[[lists]] entry without a valid name: {e!r}")
+        lore_e = flag("lore") or e.get("lore") or lore
+        t = e.get("transport", transport)
+        if t not in ("auto", "git", "http"):
+            raise InputError(f"list {name}: transport must be auto, git or http")
+        w = e.get("wait_incomplete_hours")
+        lists.append(ListConfig(
+            name=name, url=inbox_url(str(lore_e), name),
+            tree=os.path.expanduser(str(flag("tree") or e.get("tree") or tree)) if (
+                flag("tree") or e.get("tree") or tree) else None,
+            base=str(e.get("base", poll.get("base", "HEAD"))),
+            transport=t,
+            wait_incomplete=_hours(w, "wait_incomplete_hours") if w is not None else wait))
+    try:
+        limits = Limits.from_config(poll)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"[poll] limits: {e}") from None
+    quiet = bool(flag("quiet"))
+    progress = not quiet and sys.stderr.isatty()
+    return PollOptions(state=state, outbox=outbox, lock=lock, mirrors=mirrors, lists=lists,
+                       limits=limits, cfg=cfg, forget_incomplete=forget, progress=progress)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@dataclass
+class Report:
+    lists: int = 0
+    new: int = 0
+    skipped: int = 0
+    reviewed: int = 0
+    partial: int = 0
+    waiting: int = 0
+    drafts: int = 0
+    errors: list[str] = field(default_factory=list)
+    review_errors: int = 0
+    elapsed: float = 0.0
+    outbox: str = ""
+
+    def summary(self) -> str:
+        s = (f"reviewbot poll: {self.lists} list{'s' if self.lists != 1 else ''},"
+             f" {self.new} new message{'s' if self.new != 1 else ''}"
+             f" ({self.skipped} skipped), {self.reviewed} series reviewed"
+             f" ({self.partial} incomplete), {self.waiting} waiting,"
+             f" {self.drafts} draft{'s' if self.drafts != 1 else ''} in {self.outbox}")
+        if self.review_errors:
+            s += f", {self.review_errors} review error{'s' if self.review_errors != 1 else ''}"
+        if self.errors:
+            s += f", {len(self.errors)} list{'s' if len(self.errors) != 1 else ''} failed"
+        return s + f" ({self.elapsed:.2f}s)"
+
+
+class _Hooks:
+    """Crash points for the kill tests (environment variables, off by default)."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.crash_msgs = int(env.get("REVIEWBOT_TEST_CRASH_AFTER", "0") or 0)
+        self.crash_drafts = int(env.get("REVIEWBOT_TEST_CRASH_AFTER_DRAFTS", "0") or 0)
+        self.pause_msgs = int(env.get("REVIEWBOT_TEST_PAUSE_AFTER", "0") or 0)
+        self.pause_file = env.get("REVIEWBOT_TEST_PAUSE_FILE", "")
+        self.msgs = 0
+        self.drafts = 0
+
+    def message(self) -> None:
+        self.msgs += 1
+        if self.crash_msgs and self.msgs >= self.crash_msgs:
+            os._exit(137)
+        if self.pause_msgs and self.msgs == self.pause_msgs:
+            if self.pause_file:
+                Path(self.pause_file).write_text(str(os.getpid()))
+            time.sleep(120)
+
+    def draft(self) -> None:
+        self.drafts += 1
+        if self.crash_drafts and self.drafts >= self.crash_drafts:
+            os._exit(137)
+
+
+class _Progress:
+    """A rich progress bar on a terminal; nothing otherwise (cron)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.tasks: dict[str, Any] = {}
+
+    def update(self, label: str, done: int, total: int) -> None:
+        if not self.enabled or total < 50:
+            return
+        if self.bar is None:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+        if label not in self.tasks:
+            self.tasks[label] = self.bar.add_task(label, total=total)
+        self.bar.update(self.tasks[label], completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+class Locked(Exception):
+    pass
+
+
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise Locked(str(path)) from None
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def check_message(msg: email.message.Message) -> None:
+    """Raise ValueError for a message the bot cannot trust: no Message-ID, an unknown
+    charset or broken base64 in a text part."""
+    import codecs
+
+    mid = msg.get("Message-ID")
+    if not mid or "<" not in str(mid) and "@" not in str(mid):
+        raise ValueError("no Message-ID")
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            continue
+        cs = part.get_content_charset()
+        if cs:
+            try:
+                codecs.lookup(cs)
+            except LookupError:
+                raise ValueError(f"unknown charset {cs!r}") from None
+        part.get_payload(decode=True)
+        bad = [type(d).__name__ for d in part.defects if type(d).__name__ in _B64_DEFECTS]
+        if bad:
+            raise ValueError(f"undecodable body ({bad[0]})")
+
+
+def classify(raw: bytes):
+    """(Patch, kind) for a raw message; raises ValueError when malformed."""
+    from .sources import parse_subject, patch_from_message
+
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    check_message(msg)
+    p = patch_from_message(msg)
+    if not p.message_id:
+        raise ValueError("no Message-ID")
+    info = parse_subject(p.raw_subject)
+    if info["is_reply"]:
+        kind = "reply"
+    elif info["has_tags"] and p.number == 0:
+        kind = "cover"
+    elif p.diff.strip():
+        kind = "patch"
+    else:
+        kind = "other"
+    return p, kind
+
+
+# ------------------------------------------------------------------------------ poller
+
+
+class Poller:
+    def __init__(self, opts: PollOptions) -> None:
+        self.o = opts
+        self.report = Report(lists=len(opts.lists), outbox=str(opts.outbox))
+        self.hooks = _Hooks()
+        self.progress = _Progress(opts.progress)
+        self.state: State | None = None
+        self.now = time.time()
+
+    # -- the run ------------------------------------------------------------------
+    def run(self) -> Report:
+        t0 = time.monotonic()
+        try:
+            lockfd = _lock(self.o.lock)
+        except Locked:
+            raise InputError(f"another poll is running (lock {self.o.lock} is held)") from None
+        try:
+            from .state import StateError
+
+            try:
+                self.state = State(self.o.state)
+            except StateError as e:
+                raise InputError(str(e)) from None
+            for lc in self.o.lists:
+                try:
+                    self.ingest(lc)
+                except MirrorError as e:
+                    self.report.errors.append(f"{lc.name}: {e}")
+                    continue
+                self.review_pending(lc)
+            self.progress.close()
+            self.report.elapsed = time.monotonic() - t0
+            if len(self.report.errors) < len(self.o.lists):
+                self.state.add_run(self.now, self.report.summary())
+            return self.report
+        finally:
+            self.progress.close()
+            if self.state is not None:
+                self.state.close()
+            os.close(lockfd)
+
+    # -- 1. ingest -------------------------------------------------------------------
+    def ingest(self, lc: ListConfig) -> None:
+        manifest = None
+        if lc.transport in ("auto", "git"):
+            manifest = fetch_manifest(lc.url, self.o.limits)
+            if manifest is None and lc.transport == "git":
+                raise MirrorError(f"{lc.url} offers no git epochs (no manifest.js.gz)")
+        if manifest is None:
+            self.ingest_http(lc)
+        else:
+            self.ingest_git(lc, manifest)
+
+    def ingest_git(self, lc: ListConfig, manifest: dict[int, dict]) -> None:
+        st = self.state
+        assert st is not None
+        gm = GitMirror(self.o.mirrors / lc.name, progress=self.progress.update)
+        for epoch in sorted(manifest):
+            url, fp = manifest[epoch]["url"], manifest[epoch]["fingerprint"]
+            row = st.epoch(lc.name, epoch)
+            if (row is not None and fp and row["fingerprint"] == fp
+                    and gm.path(epoch).is_dir()):
+                continue  # unchanged since the last run: no git traffic at all
+            repo = gm.sync(epoch, url)
+            last = row["last_commit"] if row is not None else None
+            total = GitMirror.count_new(repo, last) if self.progress.enabled else 0
+            tip = last
+            n = 0
+            st.db.execute("BEGIN IMMEDIATE")
+            try:
+                for cid, raw in GitMirror.new_messages(repo, last):
+                    self._ingest_one(lc.name, f"{epoch}:{cid}", raw)
+                    tip = cid
+                    n += 1
+                    if total:
+                        self.progress.update(f"{lc.name} epoch {epoch}", n, total)
+                    if n % BATCH == 0:
+                        # fingerprint None: the epoch is not finished, fetch it next time
+                        st.set_epoch(lc.name, epoch, url, None, tip)
+                        st.db.execute("COMMIT")
+                        st.db.execute("BEGIN IMMEDIATE")
+                    self.hooks.message()
+                st.set_epoch(lc.name, epoch, url, fp, tip)
+                st.db.execute("COMMIT")
+            except BaseException:
+                st.db.execute("ROLLBACK")
+                raise
+
+    def ingest_http(self, lc: ListConfig) -> None:
+        st = self.state
+        assert st is not None
+        src = HttpSource(lc.url, self.o.limits)
+        mids = src.new_message_ids()
+        fetched = 0
+        for mid in mids:
+            if st.known(lc.name, mid) or st.db.execute(
+                    "SELECT 1 FROM skipped WHERE list=? AND message_id=?",
+                    (lc.name, mid)).fetchone():
+                continue
+            if fetched >= self.o.limits.max_threads:
+                log.warning("%s: more than %d new threads; the rest waits for the next run",
+                            lc.name, fetched)
+                break
+            raws = src.thread(mid)
+            fetched += 1
+            with st.transaction():
+                for raw in raws:
+                    self._ingest_one(lc.name, "http:" + hashlib.sha1(raw).hexdigest()[:16], raw)
+                    self.hooks.message()
+                if not st.known(lc.name, mid):
+                    st.add_skipped(lc.name, f"http:{mid}", mid, "not found in its thread")
+
+    def _ingest_one(self, lst: str, origin: str, raw: bytes | None) -> None:
+        st = self.state
+        assert st is not None
+        if raw is None:
+            return  # a deletion commit
+        try:
+            p, kind = classify(raw)
+        except Exception as e:  # noqa: BLE001 - any parse failure means: skip this one
+            mid = ""
+            try:
+                hdr = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
+                mid = str(hdr.get("Message-ID", "")).strip().strip("<>")[:300]
+            except Exception:  # noqa: BLE001
+                pass
+            log.warning("%s: skipping malformed message %s (%s): %s", lst, origin,
+                        mid or "no Message-ID", e)
+            st.add_skipped(lst, origin, mid, f"{type(e).__name__}: {e}"[:500])
+            self.report.skipped += 1
+            return
+        author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
+        keep_raw = raw if kind in ("patch", "cover") else None
+        if st.add_message(lst, p.message_id, origin, kind, p.raw_subject, author, p.date,
+                          keep_raw):
+            self.report.new += 1
+
+    # -- 2. series -------------------------------------------------------------------
+    def review_pending(self, lc: ListConfig) -> None:
+        st = self.state
+        assert st is not None
+        rows = st.pending_messages(lc.name)
+        if not rows:
+            return
+        from .sources import series_from_messages
+
+        msgs = [email.message_from_bytes(r["raw"], policy=email.policy.default) for r in rows]
+        series = series_from_messages(msgs, all_revisions=True)
+        series.sort(key=lambda s: (s.revision, s.subject.lower(), s.message_id))
+        for s in series:
+            self.handle_series(lc, s)
+
+    def handle_series(self, lc: ListConfig, s) -> None:
+        st = self.state
+        assert st is not None
+        head = s.cover or (s.patches[0] if s.patches else None)
+        if head is None:
+            return
+        ids = [p.message_id for p in ([s.cover] if s.cover else []) + s.patches if p.message_id]
+        key = series_key(s.subject, head.author_email)
+        author = f"{head.author_name} <{head.author_email}>"
+        with st.transaction():
+            sid = st.series_id(lc.name, key, s.subject, author)
+            rev = st.ensure_revision(sid, s.revision, s.message_id, s.expected)
+            st.assign_messages(lc.name, ids, rev["id"])
+        if rev["status"] not in ("waiting", "partial"):
+            return  # reviewed already (a resend of the same revision)
+        done = set(json.loads(rev["reviewed"]))
+        todo = sorted({p.number for p in s.patches} - done)
+        first = st.first_seen(lc.name, ids) or self.now
+        if s.complete:
+            status = "reviewed"
+        else:
+            age = self.now - first
+            if age < lc.wait_incomplete:
+                if rev["status"] == "waiting":
+                    self.report.waiting += 1
+                return
+            status = "partial"
+            if not todo:
+                if age > max(self.o.forget_incomplete, lc.wait_incomplete):
+                    with st.transaction():
+                        st.update_revision(rev["id"], "closed", done, s.missing)
+                return
+        if not todo:
+            with st.transaction():
+                st.update_revision(rev["id"], status, done, s.missing)
+            return
+        self.review(lc, s, sid, rev, todo, done, status)
+
+    # -- 3./4. review and draft -----------------------------------------------------------
+    def review(self, lc: ListConfig, s, sid: int, rev, todo: list[int], done: set[int],
+               status: str) -> None:
+        st = self.state
+        assert st is not None
+        from .pipeline import review_series
+
+        if s.missing:
+            log.info("%s: reviewing incomplete series %r v%d (missing %s)", lc.name, s.subject,
+                     s.revision, ", ".join(f"{n}/{s.expected}" for n in s.missing))
+        try:
+            result = review_series(s, tree=lc.tree, base=lc.base)
+        except Exception as e:  # noqa: BLE001 - one bad series must not stop the run
+            log.error("%s: review of %r v%d failed: %s", lc.name, s.subject, s.revision, e)
+            with st.transaction():
+                st.update_revision(rev["id"], "error", done, s.missing,
+                                   f"{type(e).__name__}: {e}"[:500])
+            self.report.review_errors += 1
+            return
+        from .model import SeriesResult
+
+        keep = [pr for pr in result.patches if pr.patch.number in set(todo)]
+        records: list[tuple[str, str, Any, str]] = []  # fp, kind, finding, patch msgid
+        seen: set[str] = set()
+        for pr in keep:
+            out = []
+            for f in pr.findings:
+                if f.status != "introduced":
+                    out.append(f)
+                    continue
+                fp = fingerprint(s.subject, f)
+                if fp in seen:
+                    continue
+                prior = st.drafted(sid, fp)
+                if any(r["revision"] == s.revision or r["kind"] == "still" for r in prior):
+                    continue
+                earlier = [r["revision"] for r in prior if r["revision"] < s.revision]
+                if earlier:
+                    f.still_present_since = min(earlier)
+                seen.add(fp)
+                out.append(f)
+                records.append((fp, "still" if earlier else "new", f, pr.patch.message_id))
+            pr.findings = out
+        sub = SeriesResult(series=s, patches=keep)
+        drafts = self.make_drafts(lc, s, sub, records)
+        written = []
+        for mid, name, msg, _irt in drafts:
+            if not st.draft_known(mid):
+                self.write_draft(name, msg)
+                written.append(mid)
+                self.hooks.draft()
+        with st.transaction():
+            by_patch = {irt: mid for mid, _n, _m, irt in drafts}
+            for fp, kind, f, pmid in records:
+                st.add_finding(sid, fp, s.revision, kind, f, pmid, by_patch.get(pmid, ""))
+            for mid, name, _msg, irt in drafts:
+                st.add_draft(mid, lc.name, rev["id"], irt, name)
+            st.update_revision(rev["id"], status, done | set(todo), s.missing)
+        self.report.reviewed += 1
+        if status == "partial":
+            self.report.partial += 1
+        self.report.drafts += len(written)
+
+    def make_drafts(self, lc: ListConfig, s, result, records) -> list[tuple[str, str, Any, str]]:
+        """(Message-ID, Maildir file name, message, In-Reply-To) for each draft; the ids
+        derive from the series, revision, patch and fingerprints, so a re-run after a
+        crash produces the same names."""
+        if not result.findings():
+            return []
+        from .draft import build_drafts, sender_address
+
+        msgs = build_drafts(result, self.o.cfg)
+        try:
+            domain = sender_address(self.o.cfg).domain or "reviewbot.invalid"
+        except Exception:  # noqa: BLE001
+            domain = "reviewbot.invalid"
+        out = []
+        for msg in msgs:
+            irt = str(msg.get("In-Reply-To", "")).strip().strip("<>")
+            fps = sorted(fp for fp, _k, _f, pmid in records if pmid == irt or not irt
+                         or irt == s.message_id)
+            h = hashlib.sha1("\0".join([lc.name, s.subject.lower(), str(s.revision), irt,
+                                        ",".join(fps)]).encode()).hexdigest()[:24]
+            mid = f"<reviewbot-{h}@{domain}>"
+            del msg["Message-ID"]
+            msg["Message-ID"] = mid
+            out.append((mid, f"reviewbot-{h}.eml", msg, irt))
+        return out
+
+    def write_draft(self, name: str, msg) -> None:
+        """Maildir delivery (tmp/ then rename into new/) unless the file is there already
+        (written by a run that was killed before it could record it)."""
+        from .mailout import as_bytes
+
+        md = self.o.outbox
+        for d in ("tmp", "new", "cur"):
+            (md / d).mkdir(parents=True, exist_ok=True)
+        if (md / "new" / name).exists() or any((md / "cur").glob(name + "*")):
+            return
+        tmp = md / "tmp" / f"{name}.{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(as_bytes(msg))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, md / "new" / name)
+        try:
+            dfd = os.open(md / "new", os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+
+
+def run_poll(opts: PollOptions) -> Report:
+    return Poller(opts).run()

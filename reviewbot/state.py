@@ -1,0 +1,276 @@
+"""What cron mode remembers between runs, in one SQLite file.
+
+Tables (all keyed by list name, so one database serves many lists):
+
+- ``epochs``    per public-inbox git epoch: clone URL, manifest fingerprint, last commit
+                processed. Updated in the same transaction as the messages it covers.
+- ``messages``  every message seen (Message-ID, kind: patch | cover | reply | other),
+                the raw bytes of patches and covers (series are assembled across runs),
+                and the revision that consumed it.
+- ``skipped``   messages that could not be parsed: where they were and why.
+- ``series``    one row per series (list, author, base subject); revisions link v1 to v2.
+- ``revisions`` one row per revision of a series: waiting | partial | reviewed | error,
+                the patch numbers already reviewed and those that were missing.
+- ``findings``  each finding drafted, by a fingerprint that does not depend on line
+                numbers: (series base subject, rule, file, function, resource); kind
+                ``new`` (first drafted) or ``still`` (said once: still present since vN).
+- ``drafts``    each draft written to the outbox (deterministic Message-ID, file name).
+- ``runs``      one row per completed run with its summary line.
+
+Everything a run learns is committed in transactions that also carry the position it
+has reached (epoch last commit, revision status), so a run killed at any point resumes
+where the last commit left it and never records anything twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS epochs(
+    list TEXT NOT NULL, epoch INTEGER NOT NULL, url TEXT, fingerprint TEXT,
+    last_commit TEXT, updated REAL, PRIMARY KEY(list, epoch));
+CREATE TABLE IF NOT EXISTS messages(
+    list TEXT NOT NULL, message_id TEXT NOT NULL, origin TEXT, kind TEXT NOT NULL,
+    subject TEXT, author TEXT, date TEXT, raw BLOB, seen_at REAL NOT NULL,
+    revision_id INTEGER, PRIMARY KEY(list, message_id));
+CREATE INDEX IF NOT EXISTS messages_pending ON messages(list, kind, revision_id);
+CREATE TABLE IF NOT EXISTS skipped(
+    list TEXT NOT NULL, origin TEXT NOT NULL, message_id TEXT, reason TEXT, at REAL,
+    PRIMARY KEY(list, origin));
+CREATE TABLE IF NOT EXISTS series(
+    id INTEGER PRIMARY KEY, list TEXT NOT NULL, key TEXT NOT NULL, subject TEXT,
+    author TEXT, UNIQUE(list, key));
+CREATE TABLE IF NOT EXISTS revisions(
+    id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL REFERENCES series(id),
+    revision INTEGER NOT NULL, message_id TEXT, expected INTEGER, status TEXT NOT NULL,
+    reviewed TEXT NOT NULL DEFAULT '[]', missing TEXT NOT NULL DEFAULT '[]',
+    error TEXT, reviewed_at REAL, UNIQUE(series_id, revision));
+CREATE TABLE IF NOT EXISTS findings(
+    series_id INTEGER NOT NULL, fingerprint TEXT NOT NULL, revision INTEGER NOT NULL,
+    kind TEXT NOT NULL, rule TEXT, file TEXT, function TEXT, resource TEXT,
+    patch_message_id TEXT, draft_message_id TEXT, at REAL,
+    PRIMARY KEY(series_id, fingerprint, revision));
+CREATE TABLE IF NOT EXISTS drafts(
+    message_id TEXT PRIMARY KEY, list TEXT, revision_id INTEGER, in_reply_to TEXT,
+    filename TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started REAL, finished REAL,
+    summary TEXT);
+"""
+
+KINDS = ("patch", "cover", "reply", "other")
+
+
+def normalize_subject(subject: str) -> str:
+    return " ".join(subject.lower().split())
+
+
+def series_key(subject: str, author_email: str) -> str:
+    return f"{author_email.lower()}\0{normalize_subject(subject)}"
+
+
+def fingerprint(series_subject: str, finding: Any) -> str:
+    """Stable across revisions and line moves: (series base subject, rule, file,
+    function, resource)."""
+    rule, file, function, resource = finding.match_key()
+    text = "\0".join([normalize_subject(series_subject), rule, file, function, resource])
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+class StateError(Exception):
+    pass
+
+
+class State:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StateError(f"cannot open state {self.path}: {e}") from None
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript("BEGIN IMMEDIATE;\n" + SCHEMA + "COMMIT;\n")
+        with self.transaction():
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StateError(f"{self.path}: state written by a newer reviewbot")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.db.in_transaction:  # nested: part of the outer one
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # ----------------------------------------------------------------- epochs
+    def epoch(self, lst: str, epoch: int) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT * FROM epochs WHERE list=? AND epoch=?", (lst, epoch)).fetchone()
+
+    def set_epoch(self, lst: str, epoch: int, url: str, fingerprint: str | None,
+                  last_commit: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO epochs(list, epoch, url, fingerprint, last_commit, updated)"
+            " VALUES(?,?,?,?,?,?) ON CONFLICT(list, epoch) DO UPDATE SET url=excluded.url,"
+            " fingerprint=excluded.fingerprint, last_commit=excluded.last_commit,"
+            " updated=excluded.updated",
+            (lst, epoch, url, fingerprint, last_commit, time.time()))
+
+    # --------------------------------------------------------------- messages
+    def known(self, lst: str, message_id: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM messages WHERE list=? AND message_id=?", (lst, message_id)
+        ).fetchone() is not None
+
+    def add_message(self, lst: str, message_id: str, origin: str, kind: str, subject: str,
+                    author: str, date: str, raw: bytes | None) -> bool:
+        """Record a message; False if it was already known (a duplicate)."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO messages(list, message_id, origin, kind, subject, author,"
+            " date, raw, seen_at) VALUES(?,?,?,?,?,?,?,?,?)",
+            (lst, message_id, origin, kind, subject, author, date, raw, time.time()))
+        return cur.rowcount == 1
+
+    def add_skipped(self, lst: str, origin: str, message_id: str, reason: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO skipped(list, origin, message_id, reason, at)"
+            " VALUES(?,?,?,?,?)", (lst, origin, message_id, reason, time.time()))
+
+    def pending_messages(self, lst: str) -> list[sqlite3.Row]:
+        """Patches and covers not yet part of a fully reviewed revision."""
+        return self.db.execute(
+            "SELECT m.* FROM messages m LEFT JOIN revisions r ON m.revision_id = r.id"
+            " WHERE m.list=? AND m.kind IN ('patch','cover')"
+            " AND (m.revision_id IS NULL OR r.status IN ('waiting','partial'))"
+            " ORDER BY m.seen_at, m.message_id", (lst,)).fetchall()
+
+    def assign_messages(self, lst: str, message_ids: Iterable[str], revision_id: int) -> None:
+        self.db.executemany(
+            "UPDATE messages SET revision_id=? WHERE list=? AND message_id=?",
+            [(revision_id, lst, m) for m in message_ids])
+
+    def first_seen(self, lst: str, message_ids: Iterable[str]) -> float | None:
+        ids = list(message_ids)
+        if not ids:
+            return None
+        q = ",".join("?" * len(ids))
+        row = self.db.execute(
+            f"SELECT MIN(seen_at) FROM messages WHERE list=? AND message_id IN ({q})",
+            (lst, *ids)).fetchone()
+        return row[0]
+
+    # ------------------------------------------------------- series/revisions
+    def series_id(self, lst: str, key: str, subject: str, author: str) -> int:
+        row = self.db.execute("SELECT id FROM series WHERE list=? AND key=?", (lst, key)).fetchone()
+        if row:
+            return row[0]
+        cur = self.db.execute("INSERT INTO series(list, key, subject, author) VALUES(?,?,?,?)",
+                              (lst, key, subject, author))
+        return int(cur.lastrowid)
+
+    def revision(self, series_id: int, revision: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM revisions WHERE series_id=? AND revision=?",
+                               (series_id, revision)).fetchone()
+
+    def ensure_revision(self, series_id: int, revision: int, message_id: str,
+                        expected: int) -> sqlite3.Row:
+        self.db.execute(
+            "INSERT OR IGNORE INTO revisions(series_id, revision, message_id, expected, status)"
+            " VALUES(?,?,?,?, 'waiting')", (series_id, revision, message_id, expected))
+        row = self.revision(series_id, revision)
+        assert row is not None
+        return row
+
+    def update_revision(self, rev_id: int, status: str, reviewed: Iterable[int],
+                        missing: Iterable[int], error: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE revisions SET status=?, reviewed=?, missing=?, error=?, reviewed_at=?"
+            " WHERE id=?", (status, json.dumps(sorted(set(reviewed))),
+                            json.dumps(sorted(set(missing))), error, time.time(), rev_id))
+
+    # --------------------------------------------------------------- findings
+    def drafted(self, series_id: int, fp: str) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM findings WHERE series_id=? AND fingerprint=? ORDER BY revision",
+            (series_id, fp)).fetchall()
+
+    def add_finding(self, series_id: int, fp: str, revision: int, kind: str, finding: Any,
+                    patch_message_id: str, draft_message_id: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO findings(series_id, fingerprint, revision, kind, rule, file,"
+            " function, resource, patch_message_id, draft_message_id, at)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+            (series_id, fp, revision, kind, finding.rule, finding.file, finding.function,
+             finding.resource, patch_message_id, draft_message_id, time.time()))
+
+    def draft_known(self, message_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM drafts WHERE message_id=?",
+                               (message_id,)).fetchone() is not None
+
+    def add_draft(self, message_id: str, lst: str, revision_id: int, in_reply_to: str,
+                  filename: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO drafts(message_id, list, revision_id, in_reply_to, filename,"
+            " at) VALUES(?,?,?,?,?,?)",
+            (message_id, lst, revision_id, in_reply_to, filename, time.time()))
+
+    # ------------------------------------------------------------------ runs
+    def add_run(self, started: float, summary: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO runs(started, finished, summary) VALUES(?,?,?)",
+                            (started, time.time(), summary))
+
+    # ------------------------------------------------------------- inspection
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """The state without timestamps or row ids: equal for two runs that saw the
+        same mail, however often they were interrupted (used by the tests)."""
+        q = {
+            "epochs": "SELECT list, epoch, url, fingerprint, last_commit FROM epochs"
+                      " ORDER BY list, epoch",
+            "messages": "SELECT m.list, m.message_id, m.kind, m.subject, s.key, r.revision"
+                        " FROM messages m LEFT JOIN revisions r ON m.revision_id=r.id"
+                        " LEFT JOIN series s ON r.series_id=s.id ORDER BY m.list, m.message_id",
+            "skipped": "SELECT list, origin, message_id, reason FROM skipped ORDER BY 1, 2",
+            "series": "SELECT list, key, subject, author FROM series ORDER BY list, key",
+            "revisions": "SELECT s.key, r.revision, r.message_id, r.expected, r.status,"
+                         " r.reviewed, r.missing, r.error FROM revisions r JOIN series s"
+                         " ON r.series_id=s.id ORDER BY s.key, r.revision",
+            "findings": "SELECT s.key, f.fingerprint, f.revision, f.kind, f.rule, f.file,"
+                        " f.function, f.resource, f.patch_message_id, f.draft_message_id"
+                        " FROM findings f JOIN series s ON f.series_id=s.id ORDER BY 1, 2, 3",
+            "drafts": "SELECT message_id, list, in_reply_to, filename FROM drafts ORDER BY 1",
+        }
+        return {k: [tuple(r) for r in self.db.execute(v).fetchall()] for k, v in q.items()}
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for t in ("messages", "skipped", "series", "revisions", "findings", "drafts", "runs"):
+            out[t] = self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+        return out
