@@ -185,6 +185,28 @@ class CodeContext:
                 out.append((_decode(data), rel))
         return out
 
+    def _exists(self, rel: str | None) -> bool:
+        rel = safe_relpath(rel)
+        if rel is None:
+            return False
+        if self.kind == "git":
+            return self._git_base_blob(rel) is not None
+        if self.kind == "dir":
+            return self._dir_read(rel) is not None
+        return False
+
+    def _strip_level(self, pf, old, new, overlay):
+        """For non-git diffs with other prefixes (quilt: linux.orig/fs/x.c), strip one level."""
+        if "diff --git" in str(pf.patch_info or "") or self.kind == "none":
+            return old, new
+        probe = old or new
+        if probe is None or probe in overlay or self._exists(probe) or "/" not in probe:
+            return old, new
+        strip = [p.split("/", 1)[1] if p and "/" in p else p for p in (old, new)]
+        if self._exists(strip[0] or strip[1]) or (strip[0] or strip[1]) in overlay:
+            return strip[0], strip[1]
+        return old, new
+
     def _hunks_image(self, pf, path, old, note, resolved=False) -> FileImage:
         pre, post = hunk_images(pf)
         rem, add = changed_lines(pf)
@@ -204,7 +226,7 @@ class CodeContext:
         """The pre- and post-image of each file `patch` touches; updates `overlay`."""
         out: list[FileImage] = []
         for pf in patch.patchset:
-            old, new = file_paths(pf)
+            old, new = self._strip_level(pf, *file_paths(pf), overlay)
             path = new or old or pf.path
             oldp = old or path
             if pf.is_binary_file:

@@ -247,3 +247,38 @@ def test_read_file_and_iter_files_git(repo_setup):
     assert sorted(p for p, _ in ctx.iter_files(("", ))) == ["README", "drivers/a.c"]
     assert CodeContext(None).read_file("x.c") is None
     assert list(CodeContext(None).iter_files()) == []
+
+
+def test_quilt_style_prefixes_are_stripped(tmp_path):
+    root = tmp_path / "t"
+    (root / "fs").mkdir(parents=True)
+    (root / "fs" / "x.c").write_text("a\nb\n")
+    diff = "--- linux.orig/fs/x.c\n+++ linux/fs/x.c\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+    overlay: dict[str, str | None] = {}
+    [im] = CodeContext(str(root)).images(patch_of(diff), overlay)
+    assert im.resolved and im.path == "fs/x.c" and im.post == "a\nc\n"
+    assert list(overlay) == ["fs/x.c"]
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CASES = sorted((CORPUS / "cases").glob("*/")) if (CORPUS / "cases").is_dir() else []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_corpus_case_through_git_tree(case, make_repo, commit):
+    files = {
+        str(p.relative_to(case / "base")): p.read_text()
+        for p in (case / "base").rglob("*") if p.is_file()
+    }
+    repo = make_repo({"MAINTAINERS": "x\n"})
+    commit(repo, files)
+    commit(repo, {k: "/* moved on */\n" + v for k, v in files.items()})  # HEAD differs
+    post = dict(ln.split()[::-1] for ln in (case / "post.sha1").read_text().splitlines())
+    patch_file = next(p for p in (case / "patch.mbox", case / "patch.patch") if p.exists())
+    [series] = load_paths([str(patch_file)])
+    ims = CodeContext(repo.workdir).images(series.patches[0], {})
+    assert {im.path for im in ims} == set(post)
+    for im in ims:
+        assert im.context == "tree" and im.resolved, im.note
+        assert str(pygit2.hash(im.post.encode())) == post[im.path]
+        assert not im.pre.startswith("/* moved on */")  # the index blob, not HEAD
