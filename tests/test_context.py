@@ -9,6 +9,7 @@ import pytest
 
 from reviewbot.context import CodeContext, safe_relpath
 from reviewbot.model import InputError, Patch
+from reviewbot.patchmodel import index_blobs
 from reviewbot.sources import load_paths
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -272,13 +273,19 @@ def test_corpus_case_through_git_tree(case, make_repo, commit):
     }
     repo = make_repo({"MAINTAINERS": "x\n"})
     commit(repo, files)
-    commit(repo, {k: "/* moved on */\n" + v for k, v in files.items()})  # HEAD differs
     post = dict(ln.split()[::-1] for ln in (case / "post.sha1").read_text().splitlines())
+    base = dict(ln.split()[::-1] for ln in (case / "base.sha1").read_text().splitlines())
     patch_file = next(p for p in (case / "patch.mbox", case / "patch.patch") if p.exists())
     [series] = load_paths([str(patch_file)])
+    named = {pf.path: index_blobs(pf)[0] for pf in series.patches[0].patchset}
+    by_index = all(base[f].startswith(b) for f, b in named.items())
+    if by_index:  # the index lines name the base blobs: HEAD may move on
+        commit(repo, {k: "/* moved on */\n" + v for k, v in files.items()})
     ims = CodeContext(repo.workdir).images(series.patches[0], {})
     assert {im.path for im in ims} == set(post)
     for im in ims:
         assert im.context == "tree" and im.resolved, im.note
         assert str(pygit2.hash(im.post.encode())) == post[im.path]
         assert not im.pre.startswith("/* moved on */")  # the index blob, not HEAD
+    if not by_index:  # case 035: other blobs named, found at HEAD with an offset
+        assert any(b is not None for b in named.values())
