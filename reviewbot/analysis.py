@@ -1,0 +1,96 @@
+"""Run every rule over the functions of one C file and turn raw results into Findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .checks import all_rules
+from .checks.error_path import ErrorPathChecker
+from .checks.get_put import GetPutChecker
+from .checks.ops_mismatch import TreeIndex, check_function
+from .cmodel import CFile, Function, parse_c
+from .engine import Raw, Walker
+from .model import Finding, TraceStep
+from .packs import Packs, load_packs
+
+
+def _checkers():
+    return [ErrorPathChecker(), GetPutChecker()]
+
+
+def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None) -> list[Raw]:
+    w = Walker(fn, packs, _checkers())
+    raws = w.run()
+    raws += check_function(fn, packs, index)
+    return _merge(raws)
+
+
+def _merge(raws: list[Raw]) -> list[Raw]:
+    """One finding per rule and resource in a function; other exits become extra lines."""
+    out: dict[tuple[str, str], Raw] = {}
+    for r in sorted(raws, key=lambda r: r.line):
+        k = (r.rule, r.resource)
+        if k in out:
+            first = out[k]
+            if r.line not in first.lines:
+                first.lines.append(r.line)
+            continue
+        out[k] = r
+    # A double release reported by two rules on the same line is one defect.
+    by_line: dict[tuple[int, str], Raw] = {}
+    result = []
+    for r in out.values():
+        k2 = (r.line, r.resource)
+        if k2 in by_line and r.rule.split(".")[0] != by_line[k2].rule.split(".")[0]:
+            continue
+        by_line[k2] = r
+        result.append(r)
+    return result
+
+
+def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
+    rules = all_rules()
+    rule = rules[raw.rule]
+    trace = []
+    seen = set()
+    for line, note in raw.trace:
+        if (line, note) in seen:
+            continue
+        seen.add((line, note))
+        trace.append(TraceStep(line, note))
+    lines = [raw.line] + [ln for ln in raw.lines if ln != raw.line]
+    return Finding(
+        rule=raw.rule,
+        category=rule.category,
+        severity=rule.severity,
+        confidence=raw.confidence if raw.confidence != "high" else rule.confidence,
+        file=path,
+        function=fn.name,
+        line=raw.line,
+        message=raw.message,
+        trace=trace,
+        resource=raw.resource,
+        lines=lines,
+    )
+
+
+def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
+                  packs: Packs | None = None, index: TreeIndex | None = None) -> list[Finding]:
+    packs = packs or load_packs()
+    names = set(only) if only is not None else None
+    findings: list[Finding] = []
+    for fn in cf.functions:
+        if names is not None and fn.name not in names:
+            continue
+        try:
+            raws = analyze_function(fn, packs, index)
+        except RecursionError:
+            continue
+        findings.extend(to_finding(r, path, fn) for r in raws)
+    findings.sort(key=lambda f: (f.file, f.line, f.rule))
+    return findings
+
+
+def analyze_source(source: str, path: str, only: Iterable[str] | None = None,
+                   packs: Packs | None = None, index: TreeIndex | None = None) -> list[Finding]:
+    return analyze_cfile(parse_c(source, path), path, only, packs, index)

@@ -1,0 +1,250 @@
+"""error-path: what an error exit leaves held, releases twice, or returns as success."""
+
+from __future__ import annotations
+
+from ..engine import FAILED, HELD, RELEASED, Checker, Exit, Node, Res, State, Walker
+from . import rule
+
+MISSING_RELEASE = rule(
+    "error-path.missing-release", "warning", "high",
+    "an error exit leaves a resource held that was acquired on that path",
+    """
+What it finds: an exit that returns an error (a negative errno, ERR_PTR(), or an error
+variable known to be non-zero) while a lock, reference, holder or allocation taken earlier
+on the same path is still held, and nothing has handed it over (stored in a longer-lived
+object, returned, passed to a consuming call). The failure branch right after an
+acquisition holds nothing (`error = gfs2_glock_nq_init(...); if (error) goto out;`).
+
+Why it matters: error paths run rarely and are tested less; a leaked glock holder or
+reference pins the object forever (unmount hangs), a leaked lock deadlocks the next caller.
+
+Example:
+    error = gfs2_glock_nq_init(io_gl, LM_ST_SHARED, GL_EXACT, &ip->i_iopen_gh);
+    ...
+    if (error)
+        goto fail_gunlock3;    /* fail_gunlock3 never dequeues ip->i_iopen_gh */
+
+Reported only when the function itself releases that resource somewhere, or when the exit
+unwinds other resources taken before it (so the unwind ladder skipped this one).
+Confidence: high (path-sensitive; known false positives: resources released by a helper
+that no pack describes).
+""")
+
+DIRECT_RETURN = rule(
+    "error-path.direct-return", "warning", "high",
+    "a return of an error bypasses the unwind ladder after resources were acquired",
+    """
+What it finds: a plain `return err;` on a failure path, taken after resources were acquired,
+in a function whose goto labels release those resources. The return skips the ladder.
+
+Why it matters: the early return is the most common way a patch breaks an unwind ladder:
+it looks harmless in the hunk and leaks everything acquired above it.
+
+Example:
+    gfs2_holder_init(ip->i_gl, LM_ST_SHARED, 0, &gh);
+    error = gfs2_glock_nq(&gh);
+    if (error)
+        return error;          /* skips gfs2_holder_uninit(&gh) under out_uninit */
+
+Confidence: high.
+""")
+
+EXTRA_RELEASE = rule(
+    "error-path.extra-release", "warning", "high",
+    "an error exit releases something not held on that path",
+    """
+What it finds: unwind code that releases a resource which, on the path that reached it, was
+already released (a double release through fall-through into a later label), whose
+acquisition failed (a goto to a label too deep in the ladder), or which was never acquired.
+
+Why it matters: a double put frees an object someone else still uses; unlocking or
+dequeuing what is not held corrupts the lock state. Both show up as rare, hard crashes.
+
+Example:
+    posix_acl_release(default_acl);       /* released here ...            */
+    if (error)
+        goto fail_gunlock3;               /* ... falls through fail_free_acls, */
+    ...
+fail_free_acls:
+    if (default_acl)
+        posix_acl_release(default_acl);   /* ... released again          */
+
+Confidence: high.
+""")
+
+DISORDERED = rule(
+    "error-path.disordered", "warning", "medium",
+    "the unwind releases in an order other than the reverse of acquisition",
+    """
+What it finds: unwind code (after a goto) that drops an ordered resource (a lock, a queued
+glock holder, a transaction) before another one that was acquired after it.
+
+Why it matters: nested holders and transactions must be undone innermost first; ending a
+transaction after dropping the glock that protects it, or dequeuing the outer holder
+first, opens a window in which the inner state is unprotected.
+
+Example:
+    gfs2_glock_nq_init(dip->i_gl, ..., ghs);
+    gfs2_glock_nq_init(ip->i_gl, ..., ghs + 1);
+    ...
+fail:
+    gfs2_glock_dq_uninit(ghs);       /* outer first */
+    gfs2_glock_dq_uninit(ghs + 1);
+
+Confidence: medium.
+""")
+
+MISSING_ERRNO = rule(
+    "error-path.missing-errno", "warning", "medium",
+    "a goto to an error label with the error variable still 0 from an earlier success",
+    """
+What it finds: a failure test (a NULL or IS_ERR() result of a call, a non-zero status from a
+call) followed by a goto to a label whose code returns the error variable, while that
+variable is known to be 0 on this path (set by an earlier successful call).
+
+Why it matters: the function reports success after failing; callers go on to use what was
+never set up.
+
+Example:
+    error = gfs2_rindex_update(sdp);   /* error == 0 */
+    ...
+    inode = new_inode(sb);
+    if (!inode)
+        goto fail;                     /* returns 0 */
+
+Not reported for a goto whose condition is not a failure test (`if (undo) goto out;` with
+the error deliberately 0 is a cleanup path that returns success).
+Confidence: medium.
+""")
+
+
+def _what(r: Res) -> str:
+    return f"'{r.key}'"
+
+
+def _label_of(st: State) -> str:
+    return st.labels[0] if st.labels else ""
+
+
+class ErrorPathChecker(Checker):
+    def on_release(self, w: Walker, st: State, r: Res, line: int, call: str, consume: bool) -> None:
+        res_kind = w.packs.resources.get(r.rid)
+        if r.status == RELEASED:
+            if consume or not st.after_label or not r.rel_line:
+                return  # get-put.double-release reports these
+            w.report(
+                EXTRA_RELEASE.id, line, r.key,
+                f"{_what(r)} is released twice on this error path: {r.rel_call}() at line "
+                f"{r.rel_line} already released it, and the unwind code reached through "
+                f"{'/'.join(st.labels) or 'the labels'} releases it again with {call}().",
+                st, [(line, f"{call}({r.key}) again")], [r.rel_line, line],
+            )
+        elif r.status == FAILED and st.after_label:
+            tested = st.fact(r.key) != frozenset("ZNPE")
+            if (res_kind and res_kind.null_ok and "E" not in st.fact(r.key)) or tested:
+                return
+            w.report(
+                EXTRA_RELEASE.id, line, r.key,
+                f"{_what(r)} is released by {call}() on a path where {r.acq_call}() at line "
+                f"{r.acq_line} failed, so it was never acquired; is the goto meant for a "
+                f"label further down the ladder?",
+                st, [(line, f"{call}({r.key})")], [r.acq_line, line],
+            )
+        elif r.status == "absent" and st.after_label and res_kind and res_kind.kind == "holder":
+            if (r.rid, r.key) not in w.static_acquires:
+                return
+            root = r.key.split("+")[0].split("[")[0]
+            if root not in w.locals:
+                return
+            w.report(
+                EXTRA_RELEASE.id, line, r.key,
+                f"{call}({r.key}) runs on a path where {r.key} was never acquired "
+                f"(reached through {'/'.join(st.labels)}); is the goto meant for a later label?",
+                st, [(line, f"{call}({r.key})")], [line],
+            )
+
+    def on_goto(self, w: Walker, st: State, node: Node) -> None:
+        ret = w.label_returns.get(node.label, "")
+        if not ret or not ret.isidentifier() or ret not in w.locals:
+            return
+        if st.fact(ret) != frozenset("Z"):
+            return
+        if not st.last_cond:
+            return
+        _line, subject, taken, from_call = st.last_cond
+        if not subject or subject == ret or not from_call:
+            return
+        pointer_fail = taken <= frozenset("ZE")
+        status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#")
+        if not (pointer_fail or status_fail):
+            return
+        w.report(
+            MISSING_ERRNO.id, node.line, ret,
+            f"'goto {node.label}' follows a failure of {subject.split('@')[0]} but '{ret}' is "
+            f"still 0 here, so the function returns success; should '{ret}' be set to an "
+            f"error code first?",
+            st, [(node.line, f"goto {node.label} with {ret} == 0")], [node.line],
+        )
+
+    def on_exit(self, w: Walker, st: State, ex: Exit) -> None:
+        if ex.kind != "error":
+            return
+        held = [r for r in st.res.values() if r.status == HELD]
+        released_seqs = [r.rel_seq for r in st.res.values() if r.status == RELEASED]
+        for r in held:
+            kind = w.packs.resources.get(r.rid)
+            if kind is None:
+                continue
+            if kind.kind == "lock" and r.key in w.annotated_locks:
+                continue
+            if r.key.startswith("#"):
+                continue
+            anywhere = w.releases_anywhere(r.rid, r.key)
+            unwound = any(s > r.seq for s in released_seqs)
+            if not (anywhere or unwound):
+                continue
+            line = ex.node.line
+            gotos = [ln for ln, what in st.trail if what.startswith("goto ")]
+            after = [ln for ln, what in st.trail if what.startswith("goto ") and ln > r.acq_line]
+            if not st.after_label:
+                if not anywhere:
+                    continue
+                w.report(
+                    DIRECT_RETURN.id, line, r.key,
+                    f"this 'return {ex.expr}' leaves {_what(r)} held: it was acquired by "
+                    f"{r.acq_call}() at line {r.acq_line}, and the function's unwind code "
+                    f"releases it, but this early return skips it. Should it go through the "
+                    f"error labels instead?",
+                    st, [(line, f"return {ex.expr}")], [line, r.acq_line],
+                )
+                continue
+            at = after[0] if after else (gotos[0] if gotos else line)
+            w.report(
+                MISSING_RELEASE.id, at, r.key,
+                f"the error exit through {'/'.join(st.labels) or 'this path'} leaves {_what(r)} "
+                f"held: it was acquired by {r.acq_call}() at line {r.acq_line} and nothing on "
+                f"this path releases it. Is a release missing from the unwind code?",
+                st, [(line, f"return {ex.expr}")], [at, r.acq_line],
+            )
+        self._disordered(w, st)
+
+    def _disordered(self, w: Walker, st: State) -> None:
+        rel = [
+            r for r in st.res.values()
+            if r.status == RELEASED and r.rel_after_label
+            and (k := w.packs.resources.get(r.rid)) is not None and k.ordered
+        ]
+        for a in rel:
+            for b in rel:
+                if a is b or a.key == b.key:
+                    continue
+                # a acquired first, but released first too
+                if a.seq < b.seq and a.rel_seq < b.rel_seq:
+                    w.report(
+                        DISORDERED.id, a.rel_line, a.key,
+                        f"the unwind releases {_what(a)} (line {a.rel_line}) before {_what(b)} "
+                        f"(line {b.rel_line}), although {_what(b)} was acquired after it "
+                        f"(line {b.acq_line}); should the release order be reversed?",
+                        st, [(a.rel_line, f"{a.rel_call}({a.key})"), (b.rel_line, f"{b.rel_call}({b.key})")],
+                        [a.rel_line, b.rel_line], confidence="medium",
+                    )

@@ -1,0 +1,491 @@
+"""The C function model: tree-sitter-c syntax trees turned into control-flow graphs.
+
+Kernel C is not plain C: annotations such as ``__acquires(x)`` or ``__free(kfree)`` and
+iterator macros such as ``list_for_each_entry(...) { ... }`` confuse any C grammar. Before
+parsing, annotation macros are blanked out (same length, so every byte offset and line stays
+where it was) and remembered; iterator macros are recognised in the tree (a call statement
+whose ``;`` is missing, followed by a statement) and treated as loops.
+
+A function's CFG is made of ``Node`` objects: ``stmt`` (an expression or declaration),
+``cond`` (one atom of a condition, two successors: true, false), ``label``, ``goto``,
+``return``, ``switch`` and ``join``. Short-circuit conditions are split into atoms, so
+``if (a && !b)`` is two ``cond`` nodes. The rule engine walks these graphs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from tree_sitter import Language, Node as TSNode, Parser
+
+# Annotation macros blanked before parsing. Group "arg" is kept for the ones that mean
+# something to the rules (lock annotations, scope-based cleanup).
+_ANNOT_ARGS = re.compile(
+    rb"\b(__acquires|__releases|__must_hold|__acquire|__release|__cond_lock|__free|"
+    rb"__attribute__|__aligned|__printf|__section|__cleanup|__counted_by|__guarded_by|"
+    rb"__diagnose_as|__alloc_size|__malloc|__nonstring)\s*\("
+)
+_ANNOT_WORDS = re.compile(
+    rb"\b(__init|__exit|__user|__iomem|__rcu|__percpu|__force|__must_check|__maybe_unused|"
+    rb"__always_inline|noinline|__cold|__hot|__read_mostly|__initdata|__exitdata|__ref|"
+    rb"__latent_entropy|__weak|__pure|__noreturn|__deprecated|__bitwise|__le32|__be32|"
+    rb"__le64|__be64|__le16|__be16|notrace|__visible|__sched|__kprobes|__nocfi|asmlinkage|"
+    rb"__packed|__noinline|inline|__inline|__inline__|__randomize_layout|__private|"
+    rb"__ro_after_init|__initconst|__no_sanitize_address|__xdp_rxq_info)\b"
+)
+# le32 etc are types in kernel code; keep them parseable by mapping to a plain word.
+_TYPE_WORDS = {b"__le32", b"__be32", b"__le64", b"__be64", b"__le16", b"__be16", b"__bitwise"}
+
+LOOP_MACRO = re.compile(r"(for_each|_foreach|foreach_|^for_|_for_|each_entry|_each$)")
+
+
+@dataclass
+class Annotation:
+    name: str  # e.g. "__acquires"
+    arg: str  # the text inside the parentheses
+    offset: int  # byte offset in the source
+    line: int
+
+
+def _match_paren(src: bytes, start: int) -> int:
+    """Index just past the parenthesis group that opens at src[start] == '('."""
+    depth = 0
+    i = start
+    n = len(src)
+    while i < n:
+        c = src[i]
+        if c == 0x28:
+            depth += 1
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return n
+
+
+def preprocess(src: bytes) -> tuple[bytes, list[Annotation]]:
+    """Blank kernel annotation macros (keeping offsets) and return what was blanked."""
+    buf = bytearray(src)
+    notes: list[Annotation] = []
+    for m in _ANNOT_ARGS.finditer(src):
+        open_at = m.end() - 1
+        end = _match_paren(src, open_at)
+        name = m.group(1).decode()
+        arg = src[open_at + 1 : end - 1].decode("utf-8", "replace").strip()
+        line = src.count(b"\n", 0, m.start()) + 1
+        notes.append(Annotation(name, arg, m.start(), line))
+        for i in range(m.start(), end):
+            if buf[i] not in (0x0A,):
+                buf[i] = 0x20
+    for m in _ANNOT_WORDS.finditer(src):
+        if m.group(1) in _TYPE_WORDS:
+            continue
+        for i in range(m.start(), m.end()):
+            buf[i] = 0x20
+    return bytes(buf), notes
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Parser:
+    import tree_sitter_c
+
+    return Parser(Language(tree_sitter_c.language()))
+
+
+def text(node: TSNode | None) -> str:
+    if node is None:
+        return ""
+    return node.text.decode("utf-8", "replace")
+
+
+def norm(s: str) -> str:
+    """Expression text without whitespace: the key that names a value or resource."""
+    return re.sub(r"\s+", "", s)
+
+
+def line_of(node: TSNode) -> int:
+    return node.start_point[0] + 1
+
+
+# --------------------------------------------------------------------------- CFG
+
+
+@dataclass(eq=False)
+class Node:
+    kind: str  # entry stmt cond label goto return switch join break continue
+    line: int
+    ast: TSNode | None = None
+    succ: list[Node] = field(default_factory=list)
+    label: str = ""
+    # cond nodes: True when this atom is the whole condition of an if/loop (for traces)
+    loop: bool = False
+    idx: int = 0
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<{self.kind}@{self.line} {self.label or text(self.ast)[:30]!r}>"
+
+
+@dataclass
+class Function:
+    name: str
+    node: TSNode  # function_definition
+    start_line: int
+    end_line: int
+    annotations: list[Annotation]
+    source: bytes
+    params: list[str] = field(default_factory=list)
+    _cfg: Node | None = None
+    nodes: list[Node] = field(default_factory=list)
+    labels: dict[str, Node] = field(default_factory=dict)
+    free_vars: set[str] = field(default_factory=set)  # __free()/guard() managed names
+    is_static: bool = False
+
+    @property
+    def body(self) -> TSNode | None:
+        return self.node.child_by_field_name("body")
+
+    def cfg(self) -> Node:
+        if self._cfg is None:
+            self._cfg = _Builder(self).build()
+        return self._cfg
+
+    def text(self) -> str:
+        return text(self.node)
+
+
+class _Builder:
+    def __init__(self, fn: Function) -> None:
+        self.fn = fn
+        self.labels: dict[str, Node] = {}
+
+    def new(self, kind: str, line: int, ast: TSNode | None = None, succ=None, label="") -> Node:
+        n = Node(kind, line, ast, list(succ or []), label)
+        n.idx = len(self.fn.nodes)
+        self.fn.nodes.append(n)
+        return n
+
+    def build(self) -> Node:
+        body = self.fn.body
+        end = self.new("return", self.fn.end_line)  # falling off the end
+        if body is None:
+            return self.new("entry", self.fn.start_line, succ=[end])
+        for lab in _walk_type(body, "labeled_statement"):
+            name = text(lab.child_by_field_name("label"))
+            if name not in self.labels:
+                self.labels[name] = self.new("label", line_of(lab), label=name)
+        self.fn.labels = self.labels
+        first = self.stmt(body, end, None, None)
+        return self.new("entry", self.fn.start_line, succ=[first])
+
+    # CPS: each method returns the entry node of the code that flows into `succ`.
+    def seq(self, stmts: list[TSNode], succ: Node, brk, cont) -> Node:
+        items: list[tuple[str, TSNode, TSNode | None]] = []
+        i = 0
+        while i < len(stmts):
+            s = stmts[i]
+            if _is_loop_macro(s) and i + 1 < len(stmts):
+                items.append(("loop", s, stmts[i + 1]))
+                i += 2
+                continue
+            items.append(("stmt", s, None))
+            i += 1
+        for kind, s, body in reversed(items):
+            if kind == "loop":
+                succ = self.macro_loop(s, body, succ)
+            else:
+                succ = self.stmt(s, succ, brk, cont)
+        return succ
+
+    def macro_loop(self, head: TSNode, body: TSNode, succ: Node) -> Node:
+        join = self.new("join", line_of(head))
+        # The iterator advances (head evaluated) then either runs the body or leaves.
+        test = self.new("cond", line_of(head), head)
+        body_entry = self.stmt(body, join, succ, join)
+        test.succ = [body_entry, succ]
+        test.loop = True
+        join.succ = [test]
+        return join
+
+    def stmt(self, s: TSNode, succ: Node, brk, cont) -> Node:
+        t = s.type
+        if t == "compound_statement":
+            return self.seq([c for c in s.named_children if c.type != "comment"], succ, brk, cont)
+        if t in ("expression_statement", "declaration"):
+            if s.named_child_count == 0:
+                return succ
+            return self.new("stmt", line_of(s), s, [succ])
+        if t == "if_statement":
+            then = self.stmt(s.child_by_field_name("consequence"), succ, brk, cont)
+            alt = s.child_by_field_name("alternative")
+            other = succ
+            if alt is not None:
+                inner = alt.named_children[0] if alt.type == "else_clause" else alt
+                other = self.stmt(inner, succ, brk, cont)
+            return self.cond(s.child_by_field_name("condition"), then, other)
+        if t == "while_statement":
+            join = self.new("join", line_of(s))
+            body = self.stmt(s.child_by_field_name("body"), join, succ, join)
+            join.succ = [self.cond(s.child_by_field_name("condition"), body, succ, loop=True)]
+            return join
+        if t == "do_statement":
+            join = self.new("join", line_of(s))
+            test = self.cond(s.child_by_field_name("condition"), join, succ, loop=True)
+            body = self.stmt(s.child_by_field_name("body"), test, succ, test)
+            join.succ = [body]
+            return join
+        if t == "for_statement":
+            join = self.new("join", line_of(s))
+            upd = s.child_by_field_name("update")
+            step = self.new("stmt", line_of(upd), upd, [join]) if upd is not None else join
+            body = self.stmt(s.child_by_field_name("body"), step, succ, step)
+            c = s.child_by_field_name("condition")
+            join.succ = [self.cond(c, body, succ, loop=True) if c is not None else body]
+            init = s.child_by_field_name("initializer")
+            if init is not None:
+                return self.new("stmt", line_of(init), init, [join])
+            return join
+        if t == "return_statement":
+            expr = s.named_children[0] if s.named_child_count else None
+            return self.new("return", line_of(s), expr)
+        if t == "goto_statement":
+            name = text(s.child_by_field_name("label"))
+            target = self.labels.get(name)
+            if target is None:
+                target = self.labels[name] = self.new("label", line_of(s), label=name)
+            return self.new("goto", line_of(s), s, [target], label=name)
+        if t == "labeled_statement":
+            name = text(s.child_by_field_name("label"))
+            lab = self.labels[name]
+            inner = [c for c in s.named_children if c.type not in ("statement_identifier", "comment")]
+            lab.succ = [self.seq(inner, succ, brk, cont) if inner else succ]
+            return lab
+        if t == "break_statement":
+            return self.new("break", line_of(s), s, [brk or succ])
+        if t == "continue_statement":
+            return self.new("continue", line_of(s), s, [cont or succ])
+        if t == "switch_statement":
+            return self.switch(s, succ, cont)
+        if t in ("comment", "preproc_call", "preproc_def", "preproc_include"):
+            return succ
+        if t in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif"):
+            # Take the first branch of #if/#ifdef: the code the common config builds.
+            kids = [
+                c
+                for c in s.named_children
+                if c.type not in ("identifier", "preproc_else", "preproc_elif", "preproc_defined")
+                and s.child_by_field_name("condition") != c
+            ]
+            return self.seq(kids, succ, brk, cont)
+        if t == "case_statement":  # stray case outside a switch body we understood
+            kids = [c for c in s.named_children if s.child_by_field_name("value") != c]
+            return self.seq(kids, succ, brk, cont)
+        # Anything else (asm, errors): an opaque statement.
+        return self.new("stmt", line_of(s), s, [succ])
+
+    def switch(self, s: TSNode, succ: Node, cont) -> Node:
+        body = s.child_by_field_name("body")
+        sw = self.new("switch", line_of(s), s.child_by_field_name("condition"))
+        cases = [c for c in (body.named_children if body else []) if c.type == "case_statement"]
+        entries: list[Node] = []
+        nxt = succ
+        has_default = False
+        for case in reversed(cases):
+            if case.children and case.children[0].type == "default":
+                has_default = True
+            value = case.child_by_field_name("value")
+            stmts = [c for c in case.named_children if c != value and c.type != "comment"]
+            nxt = self.seq(stmts, nxt, succ, cont)
+            entries.append(nxt)
+        entries.reverse()
+        sw.succ = entries + ([] if has_default else [succ])
+        if not sw.succ:
+            sw.succ = [succ]
+        return sw
+
+    def cond(self, c: TSNode | None, t: Node, f: Node, loop: bool = False) -> Node:
+        c = strip_parens(c)
+        if c is None:
+            return t
+        if c.type == "binary_expression":
+            op = text(c.child_by_field_name("operator"))
+            if op == "&&":
+                right = self.cond(c.child_by_field_name("right"), t, f, loop)
+                return self.cond(c.child_by_field_name("left"), right, f, loop)
+            if op == "||":
+                right = self.cond(c.child_by_field_name("right"), t, f, loop)
+                return self.cond(c.child_by_field_name("left"), t, right, loop)
+        if c.type == "unary_expression" and text(c.child_by_field_name("operator")) == "!":
+            return self.cond(c.child_by_field_name("argument"), f, t, loop)
+        if c.type == "call_expression" and callee(c) in _TRANSPARENT and _args(c):
+            return self.cond(_args(c)[0], t, f, loop)
+        if c.type == "number_literal" and loop:
+            return t if text(c).strip("uUlL") not in ("0",) else f
+        if c.type in ("true", "false") and loop:
+            return t if c.type == "true" else f
+        n = self.new("cond", line_of(c), c, [t, f])
+        n.loop = loop
+        return n
+
+
+_TRANSPARENT = {"likely", "unlikely", "WARN_ON", "WARN_ON_ONCE", "unlikely_notrace"}
+
+
+def strip_parens(n: TSNode | None) -> TSNode | None:
+    while n is not None and n.type in ("parenthesized_expression", "condition_clause"):
+        kids = [c for c in n.named_children if c.type != "comment"]
+        if len(kids) != 1:
+            break
+        n = kids[0]
+    return n
+
+
+def callee(call: TSNode) -> str:
+    f = call.child_by_field_name("function")
+    return text(f) if f is not None and f.type == "identifier" else norm(text(f))
+
+
+def _args(call: TSNode) -> list[TSNode]:
+    a = call.child_by_field_name("arguments")
+    return [c for c in a.named_children if c.type != "comment"] if a is not None else []
+
+
+args = _args
+
+
+def _is_loop_macro(s: TSNode) -> bool:
+    if s.type != "expression_statement" or s.named_child_count != 1:
+        return False
+    call = s.named_children[0]
+    if call.type != "call_expression":
+        return False
+    semi = s.children[-1]
+    if not (semi.type == ";" and semi.is_missing) and semi.type == ";":
+        return False
+    name = callee(call)
+    return bool(LOOP_MACRO.search(name))
+
+
+def _walk_type(node: TSNode, typ: str):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == typ:
+            yield n
+        if n.type == "function_definition" and n is not node:
+            continue
+        stack.extend(reversed(n.children))
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass
+class CFile:
+    path: str
+    source: bytes
+    tree: object
+    functions: list[Function]
+
+    def function_at(self, line: int) -> Function | None:
+        for f in self.functions:
+            if f.start_line <= line <= f.end_line:
+                return f
+        return None
+
+    def by_name(self) -> dict[str, Function]:
+        return {f.name: f for f in self.functions}
+
+
+def _decl_name(decl: TSNode | None) -> str:
+    while decl is not None:
+        if decl.type in ("identifier", "field_identifier"):
+            return text(decl)
+        if decl.type == "parenthesized_declarator":
+            decl = decl.named_children[0] if decl.named_child_count else None
+            continue
+        decl = decl.child_by_field_name("declarator")
+    return ""
+
+
+def _param_names(fdecl: TSNode) -> list[str]:
+    out: list[str] = []
+    plist = fdecl.child_by_field_name("parameters")
+    for p in plist.named_children if plist is not None else []:
+        if p.type == "parameter_declaration":
+            name = _decl_name(p.child_by_field_name("declarator"))
+            if name:
+                out.append(name)
+    return out
+
+
+def parse_c(source: str | bytes, path: str = "") -> CFile:
+    raw = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
+    clean, notes = preprocess(raw)
+    tree = _parser().parse(clean)
+    funcs: list[Function] = []
+    for fn in _walk_type(tree.root_node, "function_definition"):
+        fdecl = fn.child_by_field_name("declarator")
+        while fdecl is not None and fdecl.type != "function_declarator":
+            fdecl = fdecl.child_by_field_name("declarator")
+        if fdecl is None:
+            continue
+        name = _decl_name(fdecl.child_by_field_name("declarator"))
+        if not name:
+            continue
+        body = fn.child_by_field_name("body")
+        start = fn.start_byte
+        head_end = body.start_byte if body is not None else fn.end_byte
+        # annotations between the previous function's end and this body belong to it
+        mine = [a for a in notes if a.offset < fn.end_byte and a.offset >= start - 200]
+        f = Function(
+            name=name,
+            node=fn,
+            start_line=line_of(fn),
+            end_line=fn.end_point[0] + 1,
+            annotations=[a for a in mine if a.offset < head_end or a.name == "__free"],
+            source=raw,
+            params=_param_names(fdecl),
+            is_static=any(
+                c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children
+            ),
+        )
+        f.free_vars = _scoped_vars(f, [a for a in notes if start <= a.offset < fn.end_byte], raw)
+        funcs.append(f)
+    return CFile(path, raw, tree, funcs)
+
+
+_FREE_DECL = re.compile(rb"__free\s*\([^)]*\)\s*(?:=\s*)?")
+
+
+def _scoped_vars(fn: Function, notes: list[Annotation], raw: bytes) -> set[str]:
+    """Names whose release the compiler does (`__free(...)` declarations, `guard(...)`)."""
+    out: set[str] = set()
+    for a in notes:
+        if a.name != "__free":
+            continue
+        # the declared identifier follows the annotation: `type *name __free(f) = ...` has it
+        # before; look at the declaration text around the annotation.
+        line_start = raw.rfind(b"\n", 0, a.offset) + 1
+        line_end = raw.find(b"\n", a.offset)
+        decl = raw[line_start:line_end].decode("utf-8", "replace")
+        m = re.search(r"\*?\s*(\w+)\s+__free\s*\(", decl) or re.search(r"__free\s*\([^)]*\)\s*\**\s*(\w+)", decl)
+        if m:
+            out.add(m.group(1))
+    body = fn.body
+    if body is not None:
+        for call in _walk_type(body, "call_expression"):
+            f = call.child_by_field_name("function")
+            # guard(mutex)(&lock) / scoped_guard(spinlock, &lock)
+            if f is not None and f.type == "call_expression" and callee(f) in ("guard", "scoped_guard"):
+                for a in _args(call):
+                    out.add("@guard:" + norm(text(a)).lstrip("&"))
+            elif callee(call) == "scoped_guard" and len(_args(call)) >= 2:
+                out.add("@guard:" + norm(text(_args(call)[1])).lstrip("&"))
+    return out
+
+
+def functions_touching(cfile: CFile, lines: set[int]) -> list[Function]:
+    return [f for f in cfile.functions if any(f.start_line <= ln <= f.end_line for ln in lines)]

@@ -1,0 +1,195 @@
+"""Rule packs: TOML files in rules/ that say which calls acquire and release what.
+
+A maintainer adds a subsystem by writing a pack, not Python. The schema is documented at the
+top of rules/kernel-core.toml and in docs/packs.md. Packs are merged: a later pack's entry
+for the same call replaces an earlier one.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .model import InputError
+from .resources import rules_dir
+
+SUCCESS_KINDS = {"zero", "nonnull", "not_err", "nonnull_not_err", "true", "nonneg", "always"}
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    id: str
+    kind: str  # memory | ref | lock | holder | state
+    null_ok: bool = False
+    ordered: bool = False
+    doc: str = ""
+    pack: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    how: str  # "return" | "arg" | "out" | "fmt"
+    index: int = -1
+    fmt: str = ""  # fmt: a format of the argument texts, e.g. "{0}->gl_object"
+
+
+@dataclass
+class CallSpec:
+    name: str
+    acquires: tuple[str, ...] = ()
+    releases: tuple[str, ...] = ()
+    targets: tuple[Target, ...] = ()
+    success: str = "always"
+    may_be_null: bool = False
+    consumes: tuple[tuple[str, str], ...] = ()  # (resource id, target format)
+    escapes: Target | None = None
+    maybe_consumes: Target | None = None
+    must_check: bool = False
+    acquires_nothing: bool = False
+    alias: bool = False
+    returns_arg: int | None = None
+    inferred: bool = False  # from the code (Hector-style), not from a pack
+    pack: str = ""
+
+
+@dataclass
+class AssignSpec:
+    lhs: re.Pattern[str]
+    value: str  # nonnull | null
+    acquires: str = ""
+    releases: str = ""
+
+
+@dataclass
+class OpsUse:
+    pattern: str
+    requires: str
+    why: str
+    is_assign: bool = False
+
+
+@dataclass
+class OpsFamily:
+    name: str
+    getter: str
+    ops_arg: int
+    object_target: Target
+    tables: tuple[str, ...]
+    uses: list[OpsUse] = field(default_factory=list)
+
+
+@dataclass
+class Packs:
+    resources: dict[str, ResourceKind] = field(default_factory=dict)
+    calls: dict[str, CallSpec] = field(default_factory=dict)
+    assigns: list[AssignSpec] = field(default_factory=list)
+    ops: dict[str, OpsFamily] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+
+    def releasers_of(self, rid: str) -> list[str]:
+        return [c.name for c in self.calls.values() if rid in c.releases]
+
+    def with_inferred(self, extra: dict[str, CallSpec]) -> Packs:
+        """A copy whose call table also holds pairs inferred from the code."""
+        if not extra:
+            return self
+        p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.names)
+        for name, spec in extra.items():
+            if name not in p.calls:
+                p.calls[name] = spec
+            for rid in spec.acquires:
+                p.resources.setdefault(rid, ResourceKind(rid, "ref", doc="inferred from the code"))
+        return p
+
+
+def _target(s: str, where: str) -> Target:
+    if s == "return":
+        return Target("return")
+    if s.startswith("fmt:"):
+        return Target("fmt", -1, s[4:])
+    m = re.fullmatch(r"(arg|out):(\d+)", s)
+    if not m:
+        raise InputError(f"{where}: bad target {s!r} (return, arg:N or out:N)")
+    return Target(m.group(1), int(m.group(2)))
+
+
+def _tuple(v) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    return (v,) if isinstance(v, str) else tuple(v)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(pattern).replace(r"\*", r".+") + "$")
+
+
+def load_pack(path: Path, into: Packs) -> None:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"rule pack {path}: {e}") from None
+    name = data.get("pack", {}).get("name", path.stem)
+    into.names.append(name)
+    for rid, r in data.get("resources", {}).items():
+        into.resources[rid] = ResourceKind(
+            rid, r.get("kind", "ref"), bool(r.get("null_ok")), bool(r.get("ordered")),
+            r.get("doc", ""), name,
+        )
+    for cname, c in data.get("calls", {}).items():
+        where = f"{path.name}: calls.{cname}"
+        success = c.get("success", "always")
+        if success not in SUCCESS_KINDS:
+            raise InputError(f"{where}: unknown success {success!r}")
+        targets = tuple(_target(t, where) for t in _tuple(c.get("target")))
+        spec = CallSpec(
+            name=cname,
+            acquires=_tuple(c.get("acquires")),
+            releases=_tuple(c.get("releases")),
+            targets=targets,
+            success=success,
+            may_be_null=bool(c.get("may_be_null")),
+            consumes=tuple((x["resource"], x["target"]) for x in c.get("consumes", [])),
+            escapes=_target(c["escapes"], where) if "escapes" in c else None,
+            maybe_consumes=_target(c["maybe_consumes"], where) if "maybe_consumes" in c else None,
+            must_check=bool(c.get("must_check")),
+            acquires_nothing=bool(c.get("acquires_nothing")),
+            alias=bool(c.get("alias")),
+            returns_arg=c.get("returns_arg"),
+            pack=name,
+        )
+        if (spec.acquires or spec.releases) and not spec.targets:
+            raise InputError(f"{where}: acquires/releases need a target")
+        into.calls[cname] = spec
+    for a in data.get("assign", []):
+        into.assigns.append(
+            AssignSpec(_glob(a["lhs"]), a.get("value", "nonnull"), a.get("acquires", ""),
+                       a.get("releases", ""))
+        )
+    for fam, o in data.get("ops", {}).items():
+        uses = [OpsUse(u["pattern"], u["requires"], u.get("why", "")) for u in o.get("use", [])]
+        uses += [
+            OpsUse(u["lhs"], u["requires"], u.get("why", ""), is_assign=True)
+            for u in o.get("assign", [])
+        ]
+        into.ops[fam] = OpsFamily(
+            fam, o["getter"], int(o["ops_arg"]), _target(o.get("object_arg", "return"), fam),
+            tuple(o.get("tables", [])), uses,
+        )
+
+
+@lru_cache(maxsize=8)
+def load_packs(extra_dirs: tuple[str, ...] = ()) -> Packs:
+    packs = Packs()
+    paths = sorted(rules_dir().glob("*.toml"))
+    # kernel-core first, so subsystem packs can refine its entries
+    paths.sort(key=lambda p: (p.stem != "kernel-core", p.stem))
+    for d in extra_dirs:
+        paths += sorted(Path(d).glob("*.toml"))
+    if not paths:
+        raise InputError(f"no rule packs found in {rules_dir()}")
+    for p in paths:
+        load_pack(p, packs)
+    return packs
