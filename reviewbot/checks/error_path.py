@@ -139,6 +139,8 @@ class ErrorPathChecker(Checker):
                 f"{'/'.join(st.labels) or 'the labels'} releases it again with {call}().",
                 st, [(line, f"{call}({r.key}) again")], [r.rel_line, line],
             )
+        elif consume:
+            return  # an implicit drop takes whatever is there; nothing to say
         elif r.status == FAILED and st.after_label:
             tested = st.fact(r.key) != frozenset("ZNPE")
             if (res_kind and res_kind.null_ok and "E" not in st.fact(r.key)) or tested:

@@ -1,0 +1,27 @@
+"""`reviewbot eval CORPUS_DIR`: recall and precision on a labelled corpus (GUIDE section 3)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(name, help="precision/recall on a labelled corpus")
+    p.add_argument("corpus", metavar="CORPUS_DIR")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--case", action="append", help="only cases whose id contains this")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import json
+
+    from ..evaluation import evaluate_corpus, render_text
+
+    report = evaluate_corpus(args.corpus, args.case)
+    if args.format == "json":
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render_text(report, sys.stdout)
+    return 0

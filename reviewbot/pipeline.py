@@ -1,0 +1,123 @@
+"""Series in, findings with differential status out.
+
+For each patch (analysed on the tree with the series' earlier patches applied), every C
+function the patch touches is analysed twice, in the pre-image and in the post-image, and
+the findings are matched by rule, file, function and resource (never by line):
+introduced = only after, fixed = only before, preexisting = both.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from .analysis import analyze_cfile
+from .checks.ops_mismatch import TreeIndex
+from .cmodel import parse_c
+from .context import CodeContext
+from .model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
+from .packs import Packs, load_packs
+
+C_SUFFIXES = (".c", ".h")
+
+
+def _touched(cf, lines: set[int]) -> set[str]:
+    names = set()
+    for fn in cf.functions:
+        if any(fn.start_line <= ln <= fn.end_line for ln in lines):
+            names.add(fn.name)
+    return names
+
+
+def _near(lines: set[int], post_cf, pre_cf, removed: set[int]) -> set[str]:
+    names = _touched(post_cf, lines) if post_cf is not None else set()
+    if pre_cf is not None:
+        names |= _touched(pre_cf, removed)
+    return names
+
+
+def diff_findings(pre: list[Finding], post: list[Finding]) -> list[Finding]:
+    before = {f.match_key(): f for f in pre}
+    after = {f.match_key(): f for f in post}
+    out: list[Finding] = []
+    for k, f in after.items():
+        f.status = "preexisting" if k in before else "introduced"
+        out.append(f)
+    for k, f in before.items():
+        if k not in after:
+            f.status = "fixed"
+            out.append(f)
+    order = {"introduced": 0, "fixed": 1, "preexisting": 2}
+    out.sort(key=lambda f: (order[f.status or ""], f.file, f.line))
+    return out
+
+
+class Reviewer:
+    """Holds what is shared across the patches of a run: packs and the tree index."""
+
+    def __init__(self, tree: str | None = None, base: str = "HEAD", packs: Packs | None = None):
+        self.ctx = CodeContext(tree, base)
+        self.tree = tree
+        self.packs = packs or load_packs()
+        self._index: dict[tuple[str, str], TreeIndex] = {}
+
+    def review_file(self, img: FileImage) -> list[Finding]:
+        pre_cf = parse_c(img.pre, img.old_path) if img.pre else None
+        post_cf = parse_c(img.post, img.path) if img.post else None
+        names = _near(img.changed_post, post_cf, pre_cf, img.changed_pre)
+        if not names:
+            return []
+        index = None
+        if self.ctx.kind != "none" and self.packs.ops and _has_getter(img.post or "", self.packs):
+            # the file's own functions must not vote for themselves
+            index = _without(img.path, self)
+        pre = analyze_cfile(pre_cf, img.path, names, self.packs, index) if pre_cf else []
+        post = analyze_cfile(post_cf, img.path, names, self.packs, index) if post_cf else []
+        return diff_findings(pre, post)
+
+    def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
+        images = self.ctx.images(patch, overlay)
+        res = PatchResult(patch=patch, context="tree" if self.ctx.kind != "none" else "hunks")
+        res.files = images
+        for img in images:
+            if img.note:
+                res.notes.append(img.note)
+            if not img.path.endswith(C_SUFFIXES):
+                continue
+            if img.context != "tree":
+                res.context = "hunks"
+                if self.ctx.kind != "none" and not img.resolved:
+                    res.unresolved.append(img.path)
+            if img.pre is None and img.post is None:
+                continue
+            res.findings.extend(self.review_file(img))
+        return res
+
+    def review_series(self, series: Series) -> SeriesResult:
+        overlay: dict[str, str | None] = {}
+        out = SeriesResult(series=series)
+        for p in series.patches:
+            out.patches.append(self.review_patch(p, overlay))
+        return out
+
+
+def _has_getter(text: str, packs: Packs) -> bool:
+    return any(f.getter in text for f in packs.ops.values())
+
+
+def _without(path: str, rv: Reviewer) -> TreeIndex:
+    """Ops-table usage mined from the other files of the file's directory (its subsystem)."""
+    key = ("without", path)
+    cache = rv._index
+    if key in cache:
+        return cache[key]
+    idx = TreeIndex()
+    d = str(PurePosixPath(path).parent)
+    for p, text in rv.ctx.iter_files((".c",)):
+        if str(PurePosixPath(p).parent) == d and p != path:
+            idx.add_file(p, text, rv.packs)
+    cache[key] = idx
+    return idx
+
+
+def review_series(series: Series, tree: str | None = None, base: str = "HEAD") -> SeriesResult:
+    return Reviewer(tree, base).review_series(series)
