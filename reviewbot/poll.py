@@ -431,6 +431,7 @@ class Poller:
                         mid or "no Message-ID", e)
             st.add_skipped(lst, origin, mid, f"{type(e).__name__}: {e}"[:500])
             self.report.skipped += 1
+            self.report.new += 1
             return
         author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
         keep_raw = raw if kind in ("patch", "cover") else None
