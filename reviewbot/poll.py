@@ -325,12 +325,14 @@ class Poller:
             except StateError as e:
                 raise InputError(str(e)) from None
             for lc in self.o.lists:
+                before = self.report.new
                 try:
                     self.ingest(lc)
                 except MirrorError as e:
                     self.report.errors.append(f"{lc.name}: {e}")
                     continue
-                self.review_pending(lc)
+                if self.report.new > before or self.due(lc):
+                    self.review_pending(lc)
             self.progress.close()
             self.report.elapsed = time.monotonic() - t0
             if len(self.report.errors) < len(self.o.lists):
@@ -440,6 +442,25 @@ class Poller:
             self.report.new += 1
 
     # -- 2. series -------------------------------------------------------------------
+    def due(self, lc: ListConfig) -> bool:
+        """With no new mail, is there anything to do? Only if a waiting series has waited
+        long enough, or something was left unassigned by a run killed half-way."""
+        st = self.state
+        assert st is not None
+        waiting = st.db.execute(
+            "SELECT COUNT(DISTINCT r.id), MIN(m.seen_at) FROM messages m JOIN revisions r"
+            " ON m.revision_id = r.id WHERE m.list=? AND r.status='waiting'",
+            (lc.name,)).fetchone()
+        unassigned = st.db.execute(
+            "SELECT 1 FROM messages WHERE list=? AND kind IN ('patch','cover')"
+            " AND revision_id IS NULL LIMIT 1", (lc.name,)).fetchone()
+        if unassigned:
+            return True
+        if waiting[0] and self.now - waiting[1] >= lc.wait_incomplete:
+            return True
+        self.report.waiting += waiting[0] or 0
+        return False
+
     def review_pending(self, lc: ListConfig) -> None:
         st = self.state
         assert st is not None
