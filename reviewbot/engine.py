@@ -40,6 +40,7 @@ HELD, PENDING, RELEASED, FAILED, UNKNOWN, ESCAPED = (
 
 _ERRNO = re.compile(r"^-\(?E[A-Z0-9_]+\)?$|^-\d+$")
 _CONST = re.compile(r"^-?\(?[A-Z][A-Z0-9_]*\)?$|^-?\d+[uUlL]*$|^-?0x[0-9a-fA-F]+[uUlL]*$")
+_INDEXED = re.compile(r"\+[A-Za-z_]|\[[A-Za-z_]")
 _RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|drop|unref|close)")
 
 MAX_STATES_PER_NODE = 128
@@ -61,6 +62,7 @@ class Res:
     rel_call: str = ""
     rel_seq: int = 0
     rel_after_label: bool = False
+    acq_after_label: bool = False  # acquired in code reached through a label (retry loops)
 
 
 @dataclass
@@ -139,6 +141,10 @@ class Walker:
         self.steps = 0
         self.complete = True
         self.locals = _local_names(fn)
+        self.local_objects = _local_objects(fn)
+        self.cursors = _cursor_vars(fn)
+        self.errno_vars = _errno_vars(fn)
+        self.reinit = _reinit_keys(fn)
         self.lines = fn.source.decode("utf-8", "replace").splitlines()
         self.static_releases = self._static_releases()
         self.static_acquires = self._static_acquires()
@@ -363,6 +369,9 @@ class Walker:
             if atom is not None:
                 self.eval_expr(atom.named_children[0], st)
             return [(s, st) for s in node.succ]
+        pred = self.predicate(atom, st)
+        if pred is not None:
+            return self.branch_on_held(node, st, *pred)
         subject, tset, fset, is_call = self.eval_cond(atom, st)
         out = []
         for succ, taken in ((node.succ[0], tset), (node.succ[1], fset)):
@@ -379,6 +388,45 @@ class Walker:
             for f in [f for f in s2.facts if f.startswith("#")]:
                 s2.facts.pop(f)
             out.append((succ, s2))
+        return out
+
+    def predicate(self, atom: TSNode, st: State) -> tuple[list[str], str | None] | None:
+        """A test the pack says is true exactly when a resource is held."""
+        a = strip_parens(atom)
+        if a is None:
+            return None
+        t = norm(text(a))
+        if t in self.packs.tests:
+            return [self.packs.tests[t]], None
+        if a.type == "call_expression":
+            spec = self.packs.calls.get(callee(a))
+            if spec is not None and spec.tests:
+                keys = self._target_keys(spec, a, st)
+                return list(spec.tests), keys[0] if keys else None
+        return None
+
+    def branch_on_held(self, node: Node, st: State, rids: list[str], key: str | None):
+        def match(r: Res) -> bool:
+            return r.rid in rids and (key is None or r.key == key)
+
+        held = [r for r in st.res.values() if match(r) and r.status in (HELD,)]
+        if key is not None and not any(match(r) for r in st.res.values()):
+            if any((rid, key) in self.static_acquires for rid in rids):
+                s3 = st.copy()
+                s3.last_cond = ()
+                return [(node.succ[1], s3)]  # never acquired on this path: the test is false
+        gone = [r for r in st.res.values() if match(r) and r.status in (RELEASED, FAILED)]
+        unsure = [r for r in st.res.values() if match(r) and r.status in (PENDING, UNKNOWN, ESCAPED)]
+        out = []
+        t, f = node.succ[0], node.succ[1]
+        if held or unsure or not gone:
+            s2 = st.copy()
+            s2.last_cond = ()
+            out.append((t, s2))
+        if not held or unsure:
+            s3 = st.copy()
+            s3.last_cond = ()
+            out.append((f, s3))
         return out
 
     def eval_cond(self, atom: TSNode, st: State):
@@ -414,6 +462,8 @@ class Walker:
                     op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
                 else:
                     self.eval_expr(a, st)
+                    for side_ in (lt, rt):
+                        self.forget(self.canon(side_, st), st)
                     return "", None, None, False
                 side = strip_parens(side)
                 is_call = side.type == "call_expression"
@@ -685,8 +735,9 @@ class Walker:
             key = self.canon(text(x), st)
             for k, r in list(st.res.items()):
                 if r.key != key:
-                    if r.status == RELEASED and _mentions(key, r.key) and key.startswith(r.key + "->"):
-                        pass
+                    owned = r.key.startswith(key + "->") or r.key.startswith(key + ".")
+                    if owned and looks_release and r.status in (HELD, PENDING):
+                        st.res[k] = replace(r, status=UNKNOWN)
                     continue
                 if r.status in (HELD, PENDING) and looks_release:
                     st.res[k] = replace(r, status=UNKNOWN)
@@ -696,7 +747,8 @@ class Walker:
 
     def escape(self, key: str, st: State, line: int, how: str) -> None:
         for k, r in list(st.res.items()):
-            if r.status in (HELD, PENDING) and (r.key == key or _mentions(key, r.key)):
+            owned = r.key.startswith(key + "->") or r.key.startswith(key + ".")
+            if r.status in (HELD, PENDING) and (r.key == key or _mentions(key, r.key) or owned):
                 st.res[k] = replace(r, status=ESCAPED)
                 st.note(line, f"{r.key} handed to {how}()")
 
@@ -706,15 +758,25 @@ class Walker:
             return  # released by the compiler (__free / guard)
         st.seq += 1
         status = PENDING if pending else HELD
+        if _INDEXED.search(key):
+            return  # ghs + x, bh[i]: which element is unknowable here
         st.res[(rid, key)] = Res(
             rid, key, status, line, call, st.seq, nonlocal_,
             pending[0] if pending else "", pending[1] if pending else frozenset(),
+            acq_after_label=st.after_label,
         )
         st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
         if pending and pending[0] in st.facts:
             self.set_fact(st, pending[0], st.facts[pending[0]])
 
     def release(self, rid: str, key: str, st: State, line: int, call: str, consume: bool) -> None:
+        if _INDEXED.search(key):
+            # ghs + x: some element of the array; whichever it is, stop tracking them all
+            base = re.split(r"[+\[]", key)[0]
+            for k2, r2 in list(st.res.items()):
+                if r2.rid == rid and re.split(r"[+\[]", r2.key)[0] == base:
+                    st.res[k2] = replace(r2, status=UNKNOWN)
+            return
         k = (rid, key)
         r = st.res.get(k)
         if r is None:
@@ -850,6 +912,71 @@ def _decl_ident(d: TSNode | None) -> TSNode | None:
             return kids[0] if kids else None
         d = nxt
     return d
+
+
+def _errno_vars(fn: Function) -> set[str]:
+    """Variables the function uses for error codes: somewhere assigned -EXXX."""
+    out: set[str] = set()
+    for a in _walk(fn.body, "assignment_expression"):
+        lhs = norm(text(a.child_by_field_name("left")))
+        rhs = norm(text(a.child_by_field_name("right")))
+        if lhs.isidentifier() and _ERRNO.match(rhs):
+            out.add(lhs)
+    for d in _walk(fn.body, "init_declarator"):
+        v = d.child_by_field_name("value")
+        if v is not None and _ERRNO.match(norm(text(v))):
+            out.add(norm(text(_decl_ident(d.child_by_field_name("declarator")))))
+    return out
+
+
+def _reinit_keys(fn: Function) -> set[str]:
+    """Holders set up by calls no pack knows (gfs2_holder_mark_uninitialized, memset)."""
+    out: set[str] = set()
+    for c in _walk(fn.body, "call_expression"):
+        for a in args(c):
+            t = norm(text(a))
+            if t.startswith("&"):
+                out.add(_ptr_key(t))
+    return out
+
+
+def _cursor_vars(fn: Function) -> set[str]:
+    """Variables that walk over arrays or lists (bi = rgd->rd_bits + x; p++): what they
+    name changes from one iteration to the next."""
+    out: set[str] = set()
+    for a in _walk(fn.body, "assignment_expression"):
+        lhs = norm(text(a.child_by_field_name("left")))
+        rhs = norm(text(a.child_by_field_name("right")))
+        if lhs.isidentifier() and ("+" in rhs or "[" in rhs or "->next" in rhs):
+            out.add(lhs)
+    for u in _walk(fn.body, "update_expression"):
+        arg = norm(text(u.child_by_field_name("argument")))
+        if arg.isidentifier():
+            out.add(arg)
+    for st in _walk(fn.body, "expression_statement"):
+        call = st.named_children[0] if st.named_child_count else None
+        if call is not None and call.type == "call_expression" and "for_each" in callee(call):
+            a = args(call)
+            if a:
+                out.add(norm(text(a[0])))
+    return out
+
+
+def _local_objects(fn: Function) -> set[str]:
+    """Locals that are objects (structs, arrays), not pointers to someone else's."""
+    out: set[str] = set()
+    for d in _walk(fn.body, "declaration"):
+        for c in d.named_children:
+            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            if inner is None:
+                continue
+            if inner.type == "identifier":
+                out.add(text(inner))
+            elif inner.type == "array_declarator":
+                ident = _decl_ident(inner)
+                if ident is not None:
+                    out.add(text(ident))
+    return out
 
 
 def _local_names(fn: Function) -> set[str]:

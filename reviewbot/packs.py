@@ -51,6 +51,7 @@ class CallSpec:
     acquires_nothing: bool = False
     alias: bool = False
     returns_arg: int | None = None
+    tests: tuple[str, ...] = ()  # a predicate: true exactly when this resource is held
     inferred: bool = False  # from the code (Hector-style), not from a pack
     pack: str = ""
 
@@ -87,6 +88,7 @@ class Packs:
     calls: dict[str, CallSpec] = field(default_factory=dict)
     assigns: list[AssignSpec] = field(default_factory=list)
     ops: dict[str, OpsFamily] = field(default_factory=dict)
+    tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
     names: list[str] = field(default_factory=list)
 
     def releasers_of(self, rid: str) -> list[str]:
@@ -96,7 +98,8 @@ class Packs:
         """A copy whose call table also holds pairs inferred from the code."""
         if not extra:
             return self
-        p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.names)
+        p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.tests,
+                  self.names)
         for name, spec in extra.items():
             if name not in p.calls:
                 p.calls[name] = spec
@@ -158,9 +161,10 @@ def load_pack(path: Path, into: Packs) -> None:
             acquires_nothing=bool(c.get("acquires_nothing")),
             alias=bool(c.get("alias")),
             returns_arg=c.get("returns_arg"),
+            tests=_tuple(c.get("tests")),
             pack=name,
         )
-        if (spec.acquires or spec.releases) and not spec.targets:
+        if (spec.acquires or spec.releases or spec.tests) and not spec.targets:
             raise InputError(f"{where}: acquires/releases need a target")
         into.calls[cname] = spec
     for a in data.get("assign", []):
@@ -168,6 +172,8 @@ def load_pack(path: Path, into: Packs) -> None:
             AssignSpec(_glob(a["lhs"]), a.get("value", "nonnull"), a.get("acquires", ""),
                        a.get("releases", ""))
         )
+    for t in data.get("test", []):
+        into.tests[re.sub(r"\s+", "", t["expr"])] = t["resource"]
     for fam, o in data.get("ops", {}).items():
         uses = [OpsUse(u["pattern"], u["requires"], u.get("why", "")) for u in o.get("use", [])]
         uses += [

@@ -145,6 +145,10 @@ class ErrorPathChecker(Checker):
             tested = st.fact(r.key) != frozenset("ZNPE")
             if (res_kind and res_kind.null_ok and "E" not in st.fact(r.key)) or tested:
                 return
+            if res_kind and res_kind.null_ok and r.acq_call and r.acq_call in w.packs.calls:
+                spec = w.packs.calls[r.acq_call]
+                if all(t.how != "return" for t in spec.targets):
+                    return  # a failed out-argument call leaves the pointer as it was (NULL)
             w.report(
                 EXTRA_RELEASE.id, line, r.key,
                 f"{_what(r)} is released by {call}() on a path where {r.acq_call}() at line "
@@ -153,7 +157,7 @@ class ErrorPathChecker(Checker):
                 st, [(line, f"{call}({r.key})")], [r.acq_line, line],
             )
         elif r.status == "absent" and st.after_label and res_kind and res_kind.kind == "holder":
-            if (r.rid, r.key) not in w.static_acquires:
+            if (r.rid, r.key) not in w.static_acquires or r.key in w.reinit:
                 return
             root = r.key.split("+")[0].split("[")[0]
             if root not in w.locals:
@@ -175,6 +179,8 @@ class ErrorPathChecker(Checker):
             return
         _line, subject, taken, from_call = st.last_cond
         if not subject or subject == ret or not from_call:
+            return
+        if ret not in w.errno_vars or subject.startswith("#"):
             return
         pointer_fail = taken <= frozenset("ZE")
         status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#")
@@ -199,7 +205,9 @@ class ErrorPathChecker(Checker):
                 continue
             if kind.kind == "lock" and r.key in w.annotated_locks:
                 continue
-            if r.key.startswith("#"):
+            if r.key.startswith("#") or r.acq_after_label:
+                continue
+            if r.key.split("->")[0].split(".")[0] in w.cursors:
                 continue
             anywhere = w.releases_anywhere(r.rid, r.key)
             unwound = any(s > r.seq for s in released_seqs)
@@ -240,6 +248,10 @@ class ErrorPathChecker(Checker):
             for b in rel:
                 if a is b or a.key == b.key:
                     continue
+                kb = w.packs.resources[b.rid]
+                ka = w.packs.resources[a.rid]
+                if kb.kind != "state" or ka.kind == "state":
+                    continue  # order matters for what protects an open transaction
                 # a acquired first, but released first too
                 if a.seq < b.seq and a.rel_seq < b.rel_seq:
                     w.report(

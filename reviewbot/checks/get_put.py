@@ -147,7 +147,7 @@ class GetPutChecker(Checker):
         if ex.kind == "error":
             return
         for r in st.res.values():
-            if r.status != HELD or r.nonlocal_:
+            if r.status != HELD or r.nonlocal_ or r.acq_after_label:
                 continue
             kind = w.packs.resources.get(r.rid)
             if kind is None or not w.releases_anywhere(r.rid, r.key):
@@ -164,8 +164,14 @@ class GetPutChecker(Checker):
                     confidence="medium",
                 )
                 continue
+            if kind.kind not in ("memory", "ref", "holder"):
+                continue  # a transaction or published state may be meant to outlive the call
             root = r.key.split("->")[0].split(".")[0].split("+")[0]
-            if root not in w.locals or root in w.fn.params:
+            if r.key != root and kind.kind != "holder":
+                continue
+            if kind.kind == "holder" and root not in w.local_objects:
+                continue  # a holder that belongs to someone else
+            if kind.kind != "holder" and (root not in w.locals or root in w.local_objects):
                 continue
             w.report(
                 LEAK.id, ex.node.line, r.key,
