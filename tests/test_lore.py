@@ -1,0 +1,90 @@
+"""`review --msgid` and reviewbot.lore.fetch_series against a real public-inbox-httpd."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reviewbot.inbox import LocalInbox, missing_tools
+from reviewbot.lore import fetch_series, parse_msgid
+from reviewbot.model import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+EX = ROOT / "examples" / "list"
+A1_0 = "20240506090000.v1-0-alice@example.org"
+A1_1 = "20240506090000.v1-1-alice@example.org"
+A2 = ["20240510080000.v2-1-alice@example.org", "20240510080000.v2-2-alice@example.org"]
+
+needs_pi = pytest.mark.skipif(
+    missing_tools() is not None,
+    reason=f"public-inbox cannot run here: {missing_tools()} (CI installs it in .ci/run)")
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory):
+    ibx = LocalInbox(tmp_path_factory.mktemp("lore") / "pi", "widget-devel")
+    ibx.create()
+    ibx.import_mbox(EX / "list.mbox")
+    ibx.import_mbox(EX / "later.mbox")
+    ibx.start()
+    yield ibx
+    ibx.stop()
+
+
+def test_parse_msgid_forms():
+    assert parse_msgid("<a@b>") == ("a@b", None)
+    assert parse_msgid("id:a@b") == ("a@b", None)
+    assert parse_msgid("https://lore.kernel.org/linux-fsdevel/a@b/") == (
+        "a@b", "https://lore.kernel.org/linux-fsdevel")
+    assert parse_msgid("https://lore.kernel.org/r/a%40b") == ("a@b", "https://lore.kernel.org/all")
+    assert parse_msgid("http://127.0.0.1:9/x/a@b/T/#u")[0] == "a@b"
+    assert parse_msgid("https://patch.msgid.link/a@b")[1] == "https://lore.kernel.org/all"
+    with pytest.raises(InputError):
+        parse_msgid("not a msgid")
+
+
+@needs_pi
+def test_fetch_series_picks_the_newest_revision(inbox, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (s,) = fetch_series(A1_1, inbox.url)
+    assert s.revision == 2 and s.complete
+    assert [p.message_id for p in s.patches] == A2
+    # a URL names the inbox too
+    (s,) = fetch_series(f"{inbox.url}/{A1_0}/T/")
+    assert s.revision == 2
+
+
+@needs_pi
+def test_missing_message_and_server_down_are_one_line_errors(inbox, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(InputError, match="message not found: <nope@example.org>"):
+        fetch_series("nope@example.org", inbox.url)
+    dead = LocalInbox(tmp_path / "dead", "widget-devel")
+    dead.port = 9  # nothing listens on the discard port on loopback
+    with pytest.raises(InputError, match="cannot reach") as ei:
+        fetch_series(A1_1, dead.url)
+    assert "\n" not in str(ei.value)
+
+
+@needs_pi
+def test_review_msgid_cli_reviews_the_newest_revision(inbox, tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    argv = [sys.executable, "-m", "reviewbot.cli", "review", "--msgid", A1_1, "--lore", inbox.url,
+            "--tree", str(EX / "tree"), "--format", "json"]
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr  # findings
+    doc = json.loads(r.stdout)
+    (series,) = doc["series"]
+    assert series["revision"] == 2
+    p1 = series["patches"][0]
+    assert p1["message_id"] == A2[0]
+    assert {f["function"] for f in p1["findings"]} == {"widget_open"}
+    r = subprocess.run(argv[:5] + ["missing@example.org"] + argv[6:], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert "message not found" in r.stderr

@@ -1,0 +1,61 @@
+"""SQLite state: transactions, duplicates, fingerprints."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewbot.model import Finding
+from reviewbot.state import State, fingerprint, series_key
+
+
+def finding(line=10, resource="w->lock", function="widget_open", rule="error-path.direct-return"):
+    return Finding(rule=rule, category="error-path", severity="warning", confidence="high",
+                   file="drivers/misc/widget/widget-core.c", function=function, line=line,
+                   message="m", status="introduced", resource=resource)
+
+
+def test_fingerprint_ignores_lines_and_prefix_but_not_what_it_is_about():
+    a = fingerprint("widget: firmware loading", finding(line=10))
+    assert a == fingerprint("Widget:  firmware   loading", finding(line=99))
+    assert a != fingerprint("widget: firmware loading", finding(resource="buf"))
+    assert a != fingerprint("widget: firmware loading", finding(function="widget_close"))
+    assert a != fingerprint("gadget: other series", finding())
+    assert series_key("A  B", "X@Example.org") == series_key("a b", "x@example.org")
+
+
+def test_transaction_rolls_back_everything(tmp_path):
+    st = State(tmp_path / "s.db")
+    with pytest.raises(RuntimeError), st.transaction():
+        st.add_message("l", "m1@x", "0:abc", "patch", "s", "a", "d", b"raw")
+        st.set_epoch("l", 0, "u", "fp", "abc")
+        raise RuntimeError("killed")
+    assert st.counts()["messages"] == 0 and st.epoch("l", 0) is None
+    with st.transaction():
+        assert st.add_message("l", "m1@x", "0:abc", "patch", "s", "a", "d", b"raw")
+        assert not st.add_message("l", "m1@x", "0:def", "patch", "s", "a", "d", b"raw")
+        st.set_epoch("l", 0, "u", "fp", "abc")
+    st.close()
+    st = State(tmp_path / "s.db")  # reopened: committed data is there
+    assert st.counts()["messages"] == 1 and st.epoch("l", 0)["last_commit"] == "abc"
+
+
+def test_revisions_and_pending_messages(tmp_path):
+    st = State(tmp_path / "s.db")
+    with st.transaction():
+        for mid, kind in (("c@x", "cover"), ("p1@x", "patch"), ("r@x", "reply")):
+            st.add_message("l", mid, "o", kind, "s", "a", "d", b"x" if kind != "reply" else None)
+        sid = st.series_id("l", "k", "s", "a")
+        assert st.series_id("l", "k", "s", "a") == sid
+        rev = st.ensure_revision(sid, 1, "c@x", 2)
+        st.assign_messages("l", ["c@x", "p1@x"], rev["id"])
+    assert rev["status"] == "waiting"
+    assert [r["message_id"] for r in st.pending_messages("l")] == ["c@x", "p1@x"]
+    with st.transaction():
+        st.update_revision(rev["id"], "reviewed", [1, 2], [])
+    assert st.pending_messages("l") == []
+    with st.transaction():
+        st.add_finding(sid, "fp1", 1, "new", finding(), "p1@x", "<d@x>")
+        st.add_finding(sid, "fp1", 1, "new", finding(), "p1@x", "<d@x>")  # re-run: ignored
+    assert [(r["revision"], r["kind"]) for r in st.drafted(sid, "fp1")] == [(1, "new")]
+    snap = st.snapshot()
+    assert snap["revisions"] == [("k", 1, "c@x", 2, "reviewed", "[1, 2]", "[]", None)]
