@@ -200,6 +200,8 @@ class Walker:
                 for key in self._target_keys(spec, c, None):
                     for rid in spec.releases:
                         out.add((rid, key))
+                        if _INDEXED.search(key):
+                            out.add((rid, "@base:" + re.split(r"[+\[]", key)[0]))
         for a in _walk(self.fn.body, "assignment_expression"):
             lhs = norm(text(a.child_by_field_name("left")))
             rhs = norm(text(a.child_by_field_name("right")))
@@ -232,6 +234,10 @@ class Walker:
                         out.add(_ptr_key(norm(text(x))))
         # aliases of tested names are resolved when tested; keep canonical forms too
         return out | {k for k in list(out)}
+
+    def released_by_loop(self, rid: str, key: str) -> bool:
+        """The function releases elements of this array in a loop (ghs + x)."""
+        return (rid, "@base:" + re.split(r"[+\[]", key)[0]) in self.static_releases
 
     def releases_anywhere(self, rid: str, key: str) -> bool:
         return (rid, key) in self.static_releases or (rid, _strip_alias(key)) in self.static_releases
@@ -464,6 +470,10 @@ class Walker:
                     self.eval_expr(a, st)
                     for side_ in (lt, rt):
                         self.forget(self.canon(side_, st), st)
+                    if op in ("==", "!=") and not _has_call(a):
+                        # the same comparison tested twice takes the same branch
+                        key = "?" + self.canon(lt, st) + "==" + self.canon(rt, st)
+                        return (key, P, Z, False) if op == "==" else (key, Z, P, False)
                     return "", None, None, False
                 side = strip_parens(side)
                 is_call = side.type == "call_expression"
@@ -508,7 +518,7 @@ class Walker:
 
     def interesting(self, key: str, st: State) -> bool:
         """Only values that conditions, returns or resources depend on are worth a fact."""
-        if key.startswith("#") or key in self.tested:
+        if key.startswith(("#", "?")) or key in self.tested:
             return True
         return any(r.key == key or r.pending_var == key for r in st.res.values())
 
@@ -659,7 +669,8 @@ class Walker:
         for k, r in list(st.res.items()):
             if r.key == key or r.key.startswith(key + "->") or r.key.startswith(key + "."):
                 del st.res[k]
-        for f in [f for f in st.facts if f == key or f.startswith(key + "->") or f.startswith(key + ".")]:
+        for f in [f for f in st.facts if f == key or f.startswith(key + "->") or f.startswith(key + ".")
+                  or (f.startswith("?") and _mentions(f, key))]:
             st.facts.pop(f, None)
 
     # ------------------------------------------------------------------ calls
@@ -746,8 +757,10 @@ class Walker:
                         ck.on_use(self, st, r, line, f"passed to {name}()")
 
     def escape(self, key: str, st: State, line: int, how: str) -> None:
+        owner = _base_of_field(key)  # list_add(&obj->node, ...) stores obj
         for k, r in list(st.res.items()):
-            owned = r.key.startswith(key + "->") or r.key.startswith(key + ".")
+            owned = any(r.key == o or r.key.startswith(o + "->") or r.key.startswith(o + ".")
+                        for o in {key, owner})
             if r.status in (HELD, PENDING) and (r.key == key or _mentions(key, r.key) or owned):
                 st.res[k] = replace(r, status=ESCAPED)
                 st.note(line, f"{r.key} handed to {how}()")
@@ -804,6 +817,10 @@ class Walker:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _has_call(n: TSNode) -> bool:
+    return any(True for _ in _walk(n, "call_expression"))
 
 
 def _compare_sets(op: str, const: str) -> tuple[frozenset, frozenset]:

@@ -207,7 +207,7 @@ class ErrorPathChecker(Checker):
                 continue
             if r.key.startswith("#") or r.acq_after_label:
                 continue
-            if r.key.split("->")[0].split(".")[0] in w.cursors:
+            if r.key.split("->")[0].split(".")[0] in w.cursors or w.released_by_loop(r.rid, r.key):
                 continue
             anywhere = w.releases_anywhere(r.rid, r.key)
             unwound = any(s > r.seq for s in released_seqs)

@@ -149,6 +149,8 @@ class GetPutChecker(Checker):
         for r in st.res.values():
             if r.status != HELD or r.nonlocal_ or r.acq_after_label:
                 continue
+            if w.released_by_loop(r.rid, r.key):
+                continue
             kind = w.packs.resources.get(r.rid)
             if kind is None or not w.releases_anywhere(r.rid, r.key):
                 continue
