@@ -107,7 +107,11 @@ def options(cfg: dict[str, Any], args: Any = None) -> PollOptions:
     wait = flag("wait_incomplete_hours")
     wait = _hours(wait if wait is not None else poll.get("wait_incomplete_hours", 24),
                   "wait_incomplete_hours")
-    forget = _hours(poll.get("forget_incomplete_days", 30) * 24, "forget_incomplete_days")
+    try:
+        forget = _hours(float(poll.get("forget_incomplete_days", 30)) * 24,
+                        "forget_incomplete_days")
+    except (TypeError, ValueError):
+        raise InputError("forget_incomplete_days: not a number") from None
     lore = flag("lore") or poll.get("lore") or DEFAULT_LORE
     tree = flag("tree") or poll.get("tree")
     transport = flag("transport") or poll.get("transport", "auto")
@@ -218,9 +222,10 @@ class _Progress:
         if not self.enabled or total < 50:
             return
         if self.bar is None:
+            from rich.console import Console
             from rich.progress import Progress
 
-            self.bar = Progress(transient=True)
+            self.bar = Progress(console=Console(stderr=True), transient=True)
             self.bar.start()
         if label not in self.tasks:
             self.tasks[label] = self.bar.add_task(label, total=total)
