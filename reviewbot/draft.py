@@ -258,8 +258,34 @@ class _FileQuote:
         return next(i for i, e in enumerate(self.entries) if e["hunk"] == h and e["type"] == "hunk")
 
     def window(self, idx: int, before: int) -> set[int]:
-        start = max(self.hunk_start(idx) + 1, idx - before)
+        """`idx` and up to `before` post-image lines above it in its hunk; removed lines in
+        between or right above come along (they are part of the change), and then one line
+        of context above them."""
+        first = self.hunk_start(idx) + 1
+        start, seen = idx, 0
+        while start > first and seen < before:
+            start -= 1
+            if self.entries[start]["type"] != "-":
+                seen += 1
+        if start > first and self.entries[start - 1]["type"] == "-":
+            while start > first and self.entries[start - 1]["type"] == "-":
+                start -= 1
+            if start > first:
+                start -= 1
         return set(range(start, idx + 1))
+
+    def added_on_path(self, f: Finding) -> int | None:
+        """The last line on the finding's path (trace, then its further lines) that the
+        patch adds: where the patch meets the problem."""
+        for lines in ([t.line for t in f.trace], list(f.lines)):
+            added = [
+                self.by_target[ln]
+                for ln in lines
+                if ln in self.by_target and self.entries[self.by_target[ln]]["type"] == "+"
+            ]
+            if added:
+                return added[-1]
+        return None
 
     def nearest_changed(self, line: int, function: str) -> int | None:
         """Index of the changed line nearest to post-image `line`, preferring hunks of
@@ -318,7 +344,7 @@ def _code_at(pr: PatchResult, f: Finding, fq: _FileQuote | None) -> str:
 
 def _question(f: Finding) -> str:
     r = f.rule.lower()
-    if "double" in r or "twice" in r:
+    if "double" in r or "twice" in r or "extra" in r:
         return "Is the second release intended, or should one of them go?"
     if "errno" in r:
         return "Should the error variable be set to a negative errno before this exit?"
@@ -333,6 +359,27 @@ def _question(f: Finding) -> str:
     return "Is that intended?"
 
 
+def _path(f: Finding, limit: int = 4) -> str:
+    """A short account of the path, unless the message already names the lines: the steps
+    that mention the resource, and the last step."""
+    if re.search(r"\bline \d+", f.message):
+        return ""
+    steps = [t for t in f.trace if t.note]
+    if len(steps) < 2:
+        return ""
+    token = re.split(r"->|\.", f.resource or "")[-1]
+    token = re.sub(r"\W", "", token)
+    if token:
+        keep = [t for t in steps if re.search(rf"\b{re.escape(token)}\b", t.note)]
+        if steps[-1] not in keep:
+            keep.append(steps[-1])
+        if len(keep) >= 2:
+            steps = keep
+    if len(steps) > limit:
+        steps = steps[: limit - 1] + steps[-1:]
+    return ", then ".join(f"line {t.line} ({one_line(t.note)})" for t in steps)
+
+
 def comment_for(f: Finding, in_hunk: bool, code: str) -> str:
     """The review comment for one finding: what is wrong and why, then a question."""
     msg = _sentence(f.message)
@@ -342,14 +389,13 @@ def comment_for(f: Finding, in_hunk: bool, code: str) -> str:
         parts.append(f"{hedge} looks like {_lower_first(msg)}")
     else:
         where = f"line {f.line}" + (f" ('{code}')" if code else "")
+        func = f" of {f.function}()" if f.function else ""
         parts.append(
-            f"Not in the lines quoted above, but in {f.function}() at {where}: {_lower_first(msg)}"
-            if f.function
-            else f"At {where}: {_lower_first(msg)}"
+            f"At {where}{func}, outside the lines this patch touches, "
+            f"{hedge.lower()} looks like {_lower_first(msg)}"
         )
-    steps = [t for t in f.trace if t.note]
-    if len(steps) >= 2:
-        path = ", then ".join(f"line {t.line} ({one_line(t.note)})" for t in steps)
+    path = _path(f)
+    if path:
         parts.append(f"The path I followed: {path}.")
     if not msg.endswith("?"):
         parts.append(_question(f))
@@ -384,6 +430,8 @@ def quote_blocks(pr: PatchResult, findings: list[Finding]) -> list[dict[str, str
         sel = quoted.setdefault(fidx, {0})
         anchor = fq.by_target.get(f.line)
         in_hunk = anchor is not None
+        if anchor is None:
+            anchor = fq.added_on_path(f)
         if anchor is None:
             anchor = fq.nearest_changed(f.line, f.function)
         if anchor is None:

@@ -273,7 +273,7 @@ def test_finding_outside_hunks_quotes_nearest_change_and_names_the_line():
     msgs = build(result_of(patch, [f]))
     body = check_draft(msgs[0], patch, [f])
     c = comment_under(body, "+\tgfs2_glock_put(ip->i_gl);")
-    assert "line 150 ('goto fail_put')" in c
+    assert "At line 150 ('goto fail_put') of gfs2_inode_lookup(), outside" in c
     assert "gfs2_inode_lookup()" in c
     assert body.count("still present since v1") == 1
 
@@ -471,8 +471,8 @@ def _pipeline_result(case: str, msgid: str):
 @pytest.mark.parametrize(
     "case,line_text",
     [
-        ("002-seedA-rev", None),
-        ("006-seedC-rev", "+\tgfs2_glock_put(ip->i_gl);"),
+        ("002-seedA-rev", "+\tgoto fail_gunlock;"),
+        ("006-seedC-rev", " \tiget_failed(inode);"),
     ],
 )
 def test_golden_pipeline(case, line_text):
