@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tree_sitter import Language, Node as TSNode, Parser
+from tree_sitter import Language, Parser
+from tree_sitter import Node as TSNode
 
 # Annotation macros blanked before parsing. Group "arg" is kept for the ones that mean
 # something to the rules (lock annotations, scope-based cleanup).

@@ -80,7 +80,7 @@ def score_case(label: dict[str, Any], findings: list[Finding]) -> dict[str, Any]
     if direction == "bug-introducing":
         expected_intro = [label] + expected_intro
     matched: set[int] = set()
-    for i, entry in enumerate(expected_intro):
+    for entry in expected_intro:
         near = entry is not label
         hits = [j for j, f in enumerate(introduced) if _matches(f, entry, files, near)]
         matched.update(hits)
