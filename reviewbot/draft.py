@@ -704,15 +704,20 @@ def emit(results: list[SeriesResult], args: Any, cfg: dict[str, Any]) -> None:
     maildir = getattr(args, "maildir", None)
     outdir = getattr(args, "outdir", None)
     send = bool(getattr(args, "send", False))
+    paths = []
     if maildir:
-        for p in mailout.write_maildir(msgs, maildir):
-            sys.stderr.write(f"draft: {p}\n")
+        paths = mailout.write_maildir(msgs, maildir)
     elif outdir:
-        for p in mailout.write_eml(msgs, outdir):
-            sys.stderr.write(f"draft: {p}\n")
+        paths = mailout.write_eml(msgs, outdir)
     elif not send:
         mailout.write_mbox(msgs, sys.stdout)
+    for p in paths:
+        sys.stderr.write(f"draft: {p}\n")
     if send:
         from . import sendmail
 
-        sendmail.send_messages(msgs, cfg, out=sys.stderr)
+        def sent(i: int, _msg: EmailMessage) -> None:
+            if paths:  # written and sent: a later `reviewbot send DIR` must not resend it
+                mailout.mark_sent(paths[i])
+
+        sendmail.send_messages(msgs, cfg, out=sys.stderr, on_sent=sent)

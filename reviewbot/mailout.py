@@ -125,3 +125,15 @@ def read_drafts(path: str | os.PathLike) -> list[tuple[Path, EmailMessage]]:
             msg = email.message_from_binary_file(fh, policy=email.policy.default)
         out.append((f, msg))  # type: ignore[arg-type]
     return out
+
+
+def mark_sent(path: str | os.PathLike) -> Path:
+    """Move a sent draft out of the way: Maildir new/ -> cur/ (flag S); .eml -> sent/."""
+    path = Path(path)
+    if path.parent.name == "new" and (path.parent.parent / "cur").is_dir():
+        dest = path.parent.parent / "cur" / (path.name.split(":")[0] + ":2,S")
+    else:
+        (path.parent / "sent").mkdir(exist_ok=True)
+        dest = path.parent / "sent" / path.name
+    os.replace(path, dest)
+    return dest

@@ -498,3 +498,16 @@ def test_golden_pipeline(case, line_text):
     if line_text:
         comment_under(body, line_text)
     golden(msgs[0], f"{case}.eml")
+
+
+def test_acknowledge_fixed_adds_a_line_to_a_draft_with_introduced_findings():
+    patch = make_patch(corpus_diff("006-seedC-rev"))
+    fixed = finding(199, status="fixed", rule="error-path.extra-release", message="Fixed thing.")
+    res = result_of(patch, [finding(200), fixed])
+    assert "also fixes" not in body_of(build(res)[0])
+    cfg = {"mail": dict(CFG["mail"], acknowledge_fixed=True)}
+    msgs = build(res, cfg=cfg)
+    assert len(msgs) == 1
+    b = " ".join(body_of(msgs[0]).split())
+    assert "This patch also fixes: Fixed thing (error-path.extra-release" in b
+    assert b.index("also fixes") < b.index("-- ")

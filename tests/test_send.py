@@ -264,3 +264,41 @@ def test_emit_with_send_flag_sends_when_enabled(tmp_path, smtp, capsysbinary):
     assert sink.envelopes[0][1] == ["bob@example.com"]
     assert capsysbinary.readouterr().out == b""
     assert m["Message-ID"] != got["Message-ID"]
+
+
+def test_emit_outdir_and_send_moves_sent_drafts(tmp_path, smtp, capsys):
+    sink, port = smtp
+    patch = Patch(
+        subject="x",
+        raw_subject="[PATCH] x",
+        message_id="emit2@corpus.invalid",
+        author_name="Bob",
+        author_email="bob@example.com",
+        diff=DIFF,
+    )
+    f = Finding(
+        "get-put.double-put",
+        "get-put",
+        "warning",
+        "high",
+        "fs/gfs2/inode.c" if CORPUS.is_file() else "f.c",
+        "fn",
+        LINE,
+        "Put twice.",
+        status="introduced",
+    )
+    s = Series(subject="s", revision=1, message_id="", patches=[patch])
+    res = [SeriesResult(series=s, patches=[PatchResult(patch=patch, context="tree", findings=[f])])]
+    out = tmp_path / "out"
+    ns = argparse.Namespace(outdir=str(out), maildir=None, send=True)
+    cfg = {
+        "mail": {"from": "r@example.org", "send": True, "smtp_host": "127.0.0.1", "smtp_port": port}
+    }
+    draft.emit(res, ns, cfg)
+    assert len(sink.envelopes) == 1
+    assert list(out.glob("*.eml")) == []
+    assert [p.name for p in (out / "sent").iterdir()] == ["0001-x.eml"]
+    # a later `reviewbot send DIR` finds nothing left to send
+    cfgfile = write_config(tmp_path, port, send=True)
+    assert run_send([str(out), "--config", cfgfile]) == 0
+    assert len(sink.envelopes) == 1

@@ -22,19 +22,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     return p
 
 
-def _mark_sent(path) -> None:
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    if path.parent.name == "new" and (path.parent.parent / "cur").is_dir():
-        os.replace(path, path.parent.parent / "cur" / (path.name.split(":")[0] + ":2,S"))
-        return
-    dest = path.parent / "sent"
-    dest.mkdir(exist_ok=True)
-    os.replace(path, dest / path.name)
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -49,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         dry_run=args.dry_run,
         out=sys.stdout,
-        on_sent=lambda i, _m: _mark_sent(paths[i]),
+        on_sent=lambda i, _m: mailout.mark_sent(paths[i]),
     )
     return 0
