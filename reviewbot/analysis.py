@@ -10,6 +10,7 @@ from .checks.get_put import GetPutChecker
 from .checks.ops_mismatch import TreeIndex, check_function
 from .cmodel import CFile, Function, parse_c
 from .engine import Raw, Walker
+from .infer import infer_pairs
 from .model import Finding, TraceStep
 from .packs import Packs, load_packs
 
@@ -51,6 +52,7 @@ def _merge(raws: list[Raw]) -> list[Raw]:
 def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
     rules = all_rules()
     rule = rules[raw.rule]
+    confidence = raw.confidence if raw.confidence != "high" else rule.confidence
     trace = []
     seen = set()
     for line, note in raw.trace:
@@ -63,7 +65,7 @@ def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
         rule=raw.rule,
         category=rule.category,
         severity=rule.severity,
-        confidence=raw.confidence if raw.confidence != "high" else rule.confidence,
+        confidence=confidence,
         file=path,
         function=fn.name,
         line=raw.line,
@@ -75,15 +77,21 @@ def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
 
 
 def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
-                  packs: Packs | None = None, index: TreeIndex | None = None) -> list[Finding]:
+                  packs: Packs | None = None, index: TreeIndex | None = None,
+                  infer_from: CFile | None = None) -> list[Finding]:
+    """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
+    inferred from `infer_from`'s function of the same name (the pre-image), else from the
+    function itself."""
     packs = packs or load_packs()
     names = set(only) if only is not None else None
+    source_fns = infer_from.by_name() if infer_from is not None else {}
     findings: list[Finding] = []
     for fn in cf.functions:
         if names is not None and fn.name not in names:
             continue
         try:
-            raws = analyze_function(fn, packs, index)
+            extra = infer_pairs(source_fns.get(fn.name, fn), packs)
+            raws = analyze_function(fn, packs.with_inferred(extra), index)
         except RecursionError:
             continue
         findings.extend(to_finding(r, path, fn) for r in raws)

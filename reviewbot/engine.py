@@ -162,6 +162,8 @@ class Walker:
         k = (rule, resource, line)
         if k in self.raw:
             return
+        if any(r.key == resource and r.rid.startswith("inferred:") for r in st.res.values()):
+            confidence = "low"  # the pair was inferred from the code, not from a pack
         trace = [(ln, self._pretty(n, st)) for ln, n in list(st.trail) + list(extra or [])]
         message = self._pretty(message, st)
         self.raw[k] = Raw(rule, line, resource, message, trace, lines or [], confidence)

@@ -71,7 +71,8 @@ class Reviewer:
             # the file's own functions must not vote for themselves
             index = _without(img.path, self)
         pre = analyze_cfile(pre_cf, img.path, names, self.packs, index) if pre_cf else []
-        post = analyze_cfile(post_cf, img.path, names, self.packs, index) if post_cf else []
+        post = (analyze_cfile(post_cf, img.path, names, self.packs, index, infer_from=pre_cf)
+                if post_cf else [])
         return diff_findings(pre, post)
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:

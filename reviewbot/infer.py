@@ -1,0 +1,93 @@
+"""Acquire/release pairs inferred from the code, for subsystems no pack describes.
+
+After Hector (Saha et al., DSN 2013): error-handling code tells what a function considers a
+resource. A call whose result is stored in a local, tested for failure, and passed to
+another call in the function's own unwind code (after its first goto label) is an
+acquire/release pair for that function — `handle = ocfs2_start_trans(...)` with
+`ocfs2_commit_trans(osb, handle)` under `out_commit:`, `master = spi_alloc_master(...)`
+with `spi_master_put(master)` under `err_put:`. Pairs are inferred from the pre-image, so a
+patch that deletes the only release cannot hide its own pair. Findings that rest on them
+carry a lower confidence than pack entries.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .cmodel import Function, args, callee, line_of, norm, strip_parens, text
+from .engine import _walk
+from .packs import CallSpec, Packs, Target
+
+# Calls that look like releases by name; the position in unwind code is the main evidence.
+_RELEASE = re.compile(r"(put|free|release|destroy|commit|end|unlock|close|unregister|del|"
+                      r"uninit|exit|cleanup|unmap|disable|unprepare|drop|stop)", re.I)
+_NOT_ACQUIRE = re.compile(r"^(IS_ERR|PTR_ERR|ERR_PTR|ERR_CAST|likely|unlikely|WARN_ON|"
+                          r"container_of|READ_ONCE|min|max|sizeof)$")
+
+
+def _failure_test(fn: Function, var: str) -> str | None:
+    """How the function tests `var` for failure: 'nonnull' or 'not_err' (None: not tested)."""
+    for n in fn.nodes:
+        if n.kind != "cond" or n.ast is None:
+            continue
+        a = strip_parens(n.ast)
+        t = norm(text(a))
+        if t in (var, f"{var}==NULL", f"{var}!=NULL", f"!{var}"):
+            return "nonnull"
+        if t in (f"IS_ERR({var})",):
+            return "not_err"
+        if t in (f"IS_ERR_OR_NULL({var})",):
+            return "nonnull_not_err"
+    return None
+
+
+def _pointer_locals(fn: Function) -> set[str]:
+    out: set[str] = set()
+    for d in _walk(fn.body, "declaration"):
+        for c in d.named_children:
+            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            if inner is not None and inner.type == "pointer_declarator":
+                ident = inner.child_by_field_name("declarator")
+                if ident is not None and ident.type == "identifier":
+                    out.add(text(ident))
+    return out
+
+
+def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
+    fn.cfg()
+    if not fn.labels:
+        return {}
+    pointers = _pointer_locals(fn)
+    first_label = min(lab.line for lab in fn.labels.values())
+    unwind_calls = [c for c in _walk(fn.body, "call_expression") if line_of(c) >= first_label]
+    out: dict[str, CallSpec] = {}
+    for a in _walk(fn.body, "assignment_expression"):
+        rhs = strip_parens(a.child_by_field_name("right"))
+        if rhs is None or rhs.type != "call_expression":
+            continue
+        name = callee(rhs)
+        if name in packs.calls or _NOT_ACQUIRE.match(name) or not name.isidentifier():
+            continue
+        var = norm(text(a.child_by_field_name("left")))
+        if var not in pointers or line_of(a) >= first_label:
+            continue
+        success = _failure_test(fn, var)
+        if success is None:
+            continue
+        for c in unwind_calls:
+            rel = callee(c)
+            if (rel == name or rel in packs.calls or not _RELEASE.search(rel)
+                    or rel.startswith(("trace_", "pr_", "dev_", "WARN", "BUG"))):
+                continue
+            idx = [i for i, x in enumerate(args(c)) if norm(text(x)) == var]
+            if not idx:
+                continue
+            rid = f"inferred:{name}"
+            out[name] = CallSpec(name=name, acquires=(rid,), targets=(Target("return"),),
+                                 success=success, inferred=True, pack="inferred")
+            prev = out.get(rel)
+            if prev is None:
+                out[rel] = CallSpec(name=rel, releases=(rid,), targets=(Target("arg", idx[0]),),
+                                    inferred=True, pack="inferred")
+            break
+    return out
