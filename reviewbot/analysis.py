@@ -19,8 +19,9 @@ def _checkers():
     return [ErrorPathChecker(), GetPutChecker()]
 
 
-def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None) -> list[Raw]:
-    w = Walker(fn, packs, _checkers())
+def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
+                     before: Function | None = None) -> list[Raw]:
+    w = Walker(fn, packs, _checkers(), before=before)
     raws = w.run()
     raws += check_function(fn, packs, index)
     return _merge(raws)
@@ -91,7 +92,7 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
             continue
         try:
             extra = infer_pairs(source_fns.get(fn.name, fn), packs)
-            raws = analyze_function(fn, packs.with_inferred(extra), index)
+            raws = analyze_function(fn, packs.with_inferred(extra), index, source_fns.get(fn.name))
         except RecursionError:
             continue
         findings.extend(to_finding(r, path, fn) for r in raws)

@@ -133,7 +133,8 @@ class Raw:
 
 
 class Walker:
-    def __init__(self, fn: Function, packs: Packs, checkers: list[Checker], file_text: str = ""):
+    def __init__(self, fn: Function, packs: Packs, checkers: list[Checker], file_text: str = "",
+                 before: Function | None = None):
         self.fn = fn
         self.packs = packs
         self.checkers = checkers
@@ -147,6 +148,9 @@ class Walker:
         self.reinit = _reinit_keys(fn)
         self.lines = fn.source.decode("utf-8", "replace").splitlines()
         self.static_releases = self._static_releases()
+        if before is not None and before is not fn:
+            # what the function released before the patch still says what it must release
+            self.static_releases |= Walker(before, packs, []).static_releases
         self.static_acquires = self._static_acquires()
         self.label_returns = _label_returns(fn)
         self.tested = self._tested_keys()
