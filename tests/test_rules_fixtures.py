@@ -1,0 +1,108 @@
+"""Semgrep-style rule tests over the C fixtures in tests/fixtures/rules/.
+
+A fixture annotates the line *before* a line where a rule must or must not report:
+
+    /* ruleid: error-path.missing-release */
+            goto out;                 <- a finding of that rule must have this `line`
+    /* ok: get-put.leak */
+            return 0;                 <- no finding of that rule may have this `line`
+
+Several rules may be listed, separated by commas. Besides checking every annotation, each
+file is checked for false positives: every finding of a rule the file mentions must sit on a
+line annotated `ruleid` for that rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from reviewbot.analysis import analyze_source
+from reviewbot.model import Finding
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+ANNOT = re.compile(r"/\*\s*(ruleid|ok)\s*:\s*([\w.\-,\s]+?)\s*\*/")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    kind: str  # "ruleid" | "ok"
+    rule: str
+    line: int  # the annotated line (the one after the comment), 1-based
+    text: str  # that line, for readable failures
+
+
+def fixture_files() -> list[Path]:
+    return sorted(FIXTURES.glob("*.c"))
+
+
+@cache
+def annotations(path: Path) -> tuple[Annotation, ...]:
+    lines = path.read_text().splitlines()
+    out = []
+    for i, ln in enumerate(lines, start=1):
+        for m in ANNOT.finditer(ln):
+            target = lines[i].strip() if i < len(lines) else ""
+            for rule in m.group(2).split(","):
+                if rule.strip():
+                    out.append(Annotation(m.group(1), rule.strip(), i + 1, target))
+    return tuple(out)
+
+
+@cache
+def findings(path: Path) -> tuple[Finding, ...]:
+    return tuple(analyze_source(path.read_text(), path.name))
+
+
+def _show(fs) -> str:
+    return "\n".join(f"  {f.line}: {f.rule} in {f.function}: {f.message}" for f in fs) or "  none"
+
+
+def _cases():
+    for p in fixture_files():
+        for a in annotations(p):
+            yield pytest.param(p, a, id=f"{p.stem}:{a.line}:{a.kind}:{a.rule}")
+
+
+def test_fixtures_exist():
+    files = fixture_files()
+    assert files, f"no fixtures in {FIXTURES}"
+    for p in files:
+        assert annotations(p), f"{p.name} has no annotations"
+
+
+def test_annotated_rules_exist():
+    from reviewbot.checks import all_rules
+
+    known = set(all_rules())
+    for p in fixture_files():
+        for a in annotations(p):
+            assert a.rule in known, f"{p.name}:{a.line}: unknown rule {a.rule!r}"
+
+
+@pytest.mark.parametrize("path,ann", list(_cases()))
+def test_annotation(path: Path, ann: Annotation):
+    fs = findings(path)
+    at_line = [f for f in fs if f.rule == ann.rule and f.line == ann.line]
+    if ann.kind == "ruleid":
+        assert at_line, (
+            f"{path.name}:{ann.line}: expected {ann.rule} at `{ann.text}`; findings of the file:\n"
+            + _show(fs)
+        )
+    else:
+        assert not at_line, (
+            f"{path.name}:{ann.line}: unexpected {ann.rule} at `{ann.text}`:\n" + _show(at_line)
+        )
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.stem)
+def test_no_unannotated_findings(path: Path):
+    anns = annotations(path)
+    rules = {a.rule for a in anns}
+    expected = {(a.rule, a.line) for a in anns if a.kind == "ruleid"}
+    stray = [f for f in findings(path) if f.rule in rules and (f.rule, f.line) not in expected]
+    assert not stray, f"{path.name}: findings at lines not annotated ruleid:\n" + _show(stray)
