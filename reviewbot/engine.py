@@ -116,6 +116,7 @@ class Checker:
     def on_goto(self, w: Walker, st: State, node: Node) -> None: ...
     def on_exit(self, w: Walker, st: State, ex: Exit) -> None: ...
     def on_unchecked(self, w: Walker, st: State, spec: CallSpec, line: int) -> None: ...
+    def on_wrong_release(self, w: Walker, st: State, r: Res, line: int, spec: CallSpec) -> None: ...
     def finish(self, w: Walker) -> None: ...
 
 
@@ -712,6 +713,7 @@ class Walker:
             self.release(rid, self.canon(tgt, st), st, line, name, consume=True)
         if spec.releases:
             for key in self._target_keys(spec, c, st):
+                self.check_wrong_release(spec, key, st, line)
                 for rid in spec.releases:
                     self.release(rid, key, st, line, name, consume=False)
         if spec.acquires:
@@ -787,6 +789,29 @@ class Walker:
         st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
         if pending and pending[0] in st.facts:
             self.set_fact(st, pending[0], st.facts[pending[0]])
+
+    def check_wrong_release(self, spec: CallSpec, key: str, st: State, line: int) -> None:
+        """A release call for one kind of resource applied to another kind (kfree of a
+        buffer_head from sb_bread), or freeing an object whose embedded reference-counted
+        member is still live (kfree of an object with an initialised kobject)."""
+        kinds = self.packs.resources
+        mine = {r.rid for r in st.res.values() if r.key == key}
+        same_kind = bool(mine & set(spec.releases))
+        for r in list(st.res.values()):
+            if r.status != HELD:
+                continue
+            other = kinds.get(r.rid)
+            if other is None:
+                continue
+            if r.key == key and not same_kind:
+                rel_kinds = {kinds[x].kind for x in spec.releases if x in kinds}
+                if "memory" in rel_kinds | {other.kind} and other.kind not in rel_kinds:
+                    for ck in self.checkers:
+                        ck.on_wrong_release(self, st, r, line, spec)
+            elif other.embedded and (r.key.startswith(key + "->") or r.key.startswith(key + ".")):
+                if any(kinds[x].kind == "memory" for x in spec.releases if x in kinds):
+                    for ck in self.checkers:
+                        ck.on_wrong_release(self, st, r, line, spec)
 
     def release(self, rid: str, key: str, st: State, line: int, call: str, consume: bool) -> None:
         if _INDEXED.search(key):

@@ -27,6 +27,7 @@ class ResourceKind:
     ordered: bool = False
     doc: str = ""
     pack: str = ""
+    embedded: bool = False  # lives inside another object: freeing the object needs its put
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def load_pack(path: Path, into: Packs) -> None:
     for rid, r in data.get("resources", {}).items():
         into.resources[rid] = ResourceKind(
             rid, r.get("kind", "ref"), bool(r.get("null_ok")), bool(r.get("ordered")),
-            r.get("doc", ""), name,
+            r.get("doc", ""), name, bool(r.get("embedded")),
         )
     for cname, c in data.get("calls", {}).items():
         where = f"{path.name}: calls.{cname}"

@@ -51,6 +51,28 @@ def diff_findings(pre: list[Finding], post: list[Finding]) -> list[Finding]:
     return out
 
 
+def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> list[Finding]:
+    """get-put.unbalanced-change, unless a path rule already names the resource."""
+    from .analysis import to_finding
+    from .checks.get_put import check_change
+
+    pre_fns = pre_cf.by_name() if pre_cf is not None else {}
+    out = []
+    for fn in post_cf.functions:
+        if fn.name not in names:
+            continue
+        # a removal that fixes a finding about the resource is the point of the patch
+        named = {f.resource for f in found if f.function == fn.name
+                 and f.status in ("introduced", "fixed")}
+        for raw in check_change(pre_fns.get(fn.name), fn, packs):
+            if any(raw.resource == r or r.endswith(raw.resource) for r in named):
+                continue
+            f = to_finding(raw, path, fn)
+            f.status = "introduced"
+            out.append(f)
+    return out
+
+
 class Reviewer:
     """Holds what is shared across the patches of a run: packs and the tree index."""
 
@@ -73,7 +95,10 @@ class Reviewer:
         pre = analyze_cfile(pre_cf, img.path, names, self.packs, index) if pre_cf else []
         post = (analyze_cfile(post_cf, img.path, names, self.packs, index, infer_from=pre_cf)
                 if post_cf else [])
-        return diff_findings(pre, post)
+        found = diff_findings(pre, post)
+        if post_cf is not None:
+            found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found)
+        return found
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
         images = self.ctx.images(patch, overlay)

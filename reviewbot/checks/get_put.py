@@ -183,9 +183,130 @@ class GetPutChecker(Checker):
                 confidence="medium",
             )
 
+    def on_wrong_release(self, w: Walker, st: State, r: Res, line: int, spec: CallSpec) -> None:
+        rels = ", ".join(f"{n}()" for n in w.packs.releasers_of(r.rid)[:2]) or "its own release"
+        if r.key.startswith(tuple(f"{k}->" for k in [r.key.split("->")[0]])) and "->" in r.key:
+            what = (f"{spec.name}() frees the object that contains '{r.key}', which "
+                    f"{r.acq_call}() at line {r.acq_line} initialised; only {rels} may release it")
+        else:
+            what = (f"'{r.key}' comes from {r.acq_call}() at line {r.acq_line} but is released "
+                    f"with {spec.name}(); {rels} is what releases it")
+        w.report(WRONG_RELEASE.id, line, r.key, what + ". Should it be released that way?",
+                 st, [(line, f"{spec.name}({r.key})")], [line, r.acq_line])
+
     def on_unchecked(self, w: Walker, st: State, spec: CallSpec, line: int) -> None:
         w.report(
             UNCHECKED.id, line, spec.name,
             f"the result of {spec.name}() is ignored, but it can fail; should the caller test it "
             f"and unwind?", st, [], [line], confidence="medium",
         )
+
+
+WRONG_RELEASE = rule(
+    "get-put.wrong-release", "error", "high",
+    "a resource released with a function the pack does not list for it",
+    """
+What it finds: a release call meant for one kind of resource applied to another (kfree() of a
+buffer_head from sb_bread(), brelse() of kmalloc() memory), or kfree() of an object whose
+embedded reference-counted member (a kobject after kobject_init*()) is live: only
+kobject_put() may free it, even when kobject_init_and_add() failed.
+
+Why it matters: the right release also drops what the object holds and runs its release
+callback; freeing it by hand leaks, or frees memory the refcount still points to.
+
+Example:
+    err = kobject_init_and_add(&obj->kobj, &ktype, parent, "x");
+    if (err) {
+        kfree(obj);            /* must be kobject_put(&obj->kobj) */
+        return err;
+    }
+
+Confidence: high.
+""")
+
+UNBALANCED_CHANGE = rule(
+    "get-put.unbalanced-change", "warning", "medium",
+    "the patch removes a release but keeps its acquisition, or adds an acquisition with no release",
+    """
+What it finds: comparing the function before and after the patch, a release of a resource is
+removed while the acquisition stays, or a new acquisition is added that nothing releases,
+in a function that otherwise pairs them.
+
+Why it matters: a deleted put is the smallest possible leak; it is easy to miss in a
+refactoring that moves code around.
+
+Example:
+    -	gfs2_glock_put(gl);
+     	return 0;
+
+Reported only when no path finding already names the same resource. Confidence: medium.
+""")
+
+
+def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
+    """(acq|rel, resource id, key) -> lines, for the pack calls in a function."""
+    from ..cmodel import callee, line_of, norm, text
+    from ..engine import _ptr_key, _walk
+
+    out: dict[tuple[str, str, str], list[int]] = {}
+    for c in _walk(fn.body, "call_expression"):
+        spec = packs.calls.get(callee(c))
+        if spec is None or spec.acquires_nothing:
+            continue
+        a = c.child_by_field_name("arguments")
+        argv = [x for x in (a.named_children if a is not None else []) if x.type != "comment"]
+        keys = []
+        for t in spec.targets:
+            if t.how == "return":
+                p = c.parent
+                if p is not None and p.type == "assignment_expression":
+                    keys.append(_ptr_key(norm(text(p.child_by_field_name("left")))))
+            elif 0 <= t.index < len(argv):
+                keys.append(_ptr_key(norm(text(argv[t.index]))))
+        for key in keys:
+            for rid in spec.acquires:
+                out.setdefault(("acq", rid, key), []).append(line_of(c))
+            for rid in spec.releases:
+                out.setdefault(("rel", rid, key), []).append(line_of(c))
+        for rid, fmt in spec.consumes:  # implicit drops count as releases
+            try:
+                key = _ptr_key(norm(fmt.format(*[norm(text(x)) for x in argv])))
+            except (IndexError, KeyError):
+                continue
+            out.setdefault(("rel", rid, "*" + key.split(")", 1)[-1]), []).append(line_of(c))
+    return out
+
+
+def check_change(pre_fn, post_fn, packs) -> list:
+    """get-put.unbalanced-change: compare the pack calls of a function before and after."""
+    from ..engine import Raw
+
+    before = _static_calls(pre_fn, packs) if pre_fn is not None else {}
+    after = _static_calls(post_fn, packs)
+    raws = []
+    for (what, rid, key), lines in after.items():
+        if what != "acq":
+            continue
+        n_acq_before = len(before.get(("acq", rid, key), []))
+        n_rel_before = len(before.get(("rel", rid, key), []))
+        n_rel_after = len(after.get(("rel", rid, key), []))
+        if "->" in key and ("rel", rid, "*->" + key.split("->", 1)[1]) in after:
+            continue  # a consuming call (iget_failed) drops it
+        pairs_elsewhere = any(k[0] == "rel" and k[1] == rid for k in after)
+        if n_rel_before and n_rel_after < n_rel_before and len(lines) >= n_acq_before:
+            if n_rel_after == 0 or len(lines) > n_rel_after:
+                raws.append(Raw(
+                    UNBALANCED_CHANGE.id, lines[0], key,
+                    f"the patch removes a release of '{key}' ({n_rel_before} before, "
+                    f"{n_rel_after} after) but keeps its acquisition at line {lines[0]}. "
+                    f"Is the reference dropped somewhere else now?",
+                    [(lines[0], f"'{key}' acquired")], [lines[0]], "medium"))
+        elif len(lines) > n_acq_before and n_rel_after == 0 and pairs_elsewhere:
+            new_line = lines[-1]
+            raws.append(Raw(
+                UNBALANCED_CHANGE.id, new_line, key,
+                f"the patch adds an acquisition of '{key}' at line {new_line} and nothing in "
+                f"the function releases it, while it releases its other resources of this "
+                f"kind. Is a release missing?",
+                [(new_line, f"'{key}' acquired")], [new_line], "medium"))
+    return raws
