@@ -64,9 +64,13 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> li
         # a removal that fixes a finding about the resource is the point of the patch
         named = {f.resource for f in found if f.function == fn.name
                  and f.status in ("introduced", "fixed")}
+        seen: set[str] = set()
         for raw in check_change(pre_fns.get(fn.name), fn, packs):
-            if any(raw.resource == r or r.endswith(raw.resource) for r in named):
+            tail = raw.resource.split("->", 1)[-1]
+            if raw.resource in seen or any(
+                    raw.resource == r or r.split("->", 1)[-1] == tail for r in named):
                 continue
+            seen.add(raw.resource)
             f = to_finding(raw, path, fn)
             f.status = "introduced"
             out.append(f)

@@ -236,8 +236,8 @@ Why it matters: a deleted put is the smallest possible leak; it is easy to miss 
 refactoring that moves code around.
 
 Example:
-    -	gfs2_glock_put(gl);
-     	return 0;
+    -    gfs2_glock_put(gl);
+         return 0;
 
 Reported only when no path finding already names the same resource. Confidence: medium.
 """)
