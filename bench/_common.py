@@ -208,7 +208,10 @@ def make_patch(path: str, old_text: str, kind: str, idx: int, new_line: str | No
     a, b = blob_id(old_text.encode()), blob_id(new_text.encode())
     # without the trailing "" that split leaves after the final newline
     body = _hunk(old[:-1] if old and old[-1] == "" else old, idx, new_line)
-    sub = path.split("/")[1] if path.count("/") > 1 else "fs"
+    # subsystem/file prefix keeps subjects unique (same-subject mails would be taken as
+    # revisions of one series and only the newest reviewed)
+    parts = path[:-2].split("/")
+    sub = "/".join(parts[1:]) if len(parts) > 2 else parts[-1]
     what = ("return directly instead of jumping to the exit label" if kind == "goto-to-return"
             else "drop a redundant release on the error path")
     minute, sec = divmod(serial, 60)

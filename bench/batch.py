@@ -47,7 +47,7 @@ def main() -> int:
             findings = (len(pats), sum(len(p["findings"]) for p in pats),
                         sum(1 for p in pats if p["context"] == "tree"))
     wall = c.median(walls)
-    rate = len(patches) / wall
+    rate = (findings[0] if findings else len(patches)) / wall
     print(f"mbox: {len(patches)} patches generated from linux-source-6.1 fs/ ({mbox})")
     print(f"command: reviewbot review MBOX --tree TREE --format {args.format}")
     if findings:
