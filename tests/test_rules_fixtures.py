@@ -7,7 +7,8 @@ A fixture annotates the line *before* a line where a rule must or must not repor
     /* ok: get-put.leak */
             return 0;                 <- no finding of that rule may have this `line`
 
-Several rules may be listed, separated by commas. Besides checking every annotation, each
+Several rules may be listed, separated by commas; stacked annotation lines all apply to
+the first line below them that is not an annotation. Besides checking every annotation, each
 file is checked for false positives: every finding of a rule the file mentions must sit on a
 line annotated `ruleid` for that rule.
 """
@@ -43,13 +44,20 @@ def fixture_files() -> list[Path]:
 @cache
 def annotations(path: Path) -> tuple[Annotation, ...]:
     lines = path.read_text().splitlines()
+
+    def only_annotation(ln: str) -> bool:
+        return bool(ANNOT.search(ln)) and not ANNOT.sub("", ln).strip()
+
     out = []
     for i, ln in enumerate(lines, start=1):
         for m in ANNOT.finditer(ln):
-            target = lines[i].strip() if i < len(lines) else ""
+            t = i + 1  # 1-based number of the annotated line
+            while t <= len(lines) and only_annotation(lines[t - 1]):
+                t += 1
+            target = lines[t - 1].strip() if t <= len(lines) else ""
             for rule in m.group(2).split(","):
                 if rule.strip():
-                    out.append(Annotation(m.group(1), rule.strip(), i + 1, target))
+                    out.append(Annotation(m.group(1), rule.strip(), t, target))
     return tuple(out)
 
 
