@@ -8,6 +8,8 @@ from .checks import all_rules
 from .checks.error_path import ErrorPathChecker
 from .checks.get_put import GetPutChecker
 from .checks.ops_mismatch import TreeIndex, check_function
+from .checks.siblings import SiblingIndex
+from .checks.siblings import check_function as check_siblings
 from .cmodel import CFile, Function, parse_c
 from .engine import Raw, Walker
 from .infer import infer_pairs
@@ -20,10 +22,13 @@ def _checkers():
 
 
 def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
-                     before: Function | None = None) -> list[Raw]:
+                     before: Function | None = None,
+                     siblings: SiblingIndex | None = None) -> list[Raw]:
     w = Walker(fn, packs, _checkers(), before=before)
     raws = w.run()
     raws += check_function(fn, packs, index)
+    if siblings is not None:
+        raws += check_siblings(fn, siblings)
     return _merge(raws)
 
 
@@ -79,7 +84,8 @@ def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
 
 def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
                   packs: Packs | None = None, index: TreeIndex | None = None,
-                  infer_from: CFile | None = None) -> list[Finding]:
+                  infer_from: CFile | None = None,
+                  siblings: SiblingIndex | None = None) -> list[Finding]:
     """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
     inferred from `infer_from`'s function of the same name (the pre-image), else from the
     function itself."""
@@ -92,7 +98,8 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
             continue
         try:
             extra = infer_pairs(source_fns.get(fn.name, fn), packs)
-            raws = analyze_function(fn, packs.with_inferred(extra), index, source_fns.get(fn.name))
+            raws = analyze_function(fn, packs.with_inferred(extra), index,
+                                    source_fns.get(fn.name), siblings)
         except RecursionError:
             continue
         findings.extend(to_finding(r, path, fn) for r in raws)

@@ -422,8 +422,25 @@ def _param_names(fdecl: TSNode) -> list[str]:
     return out
 
 
+_CACHE: dict[tuple[str, int], CFile] = {}
+_CACHE_MAX = 48
+
+
 def parse_c(source: str | bytes, path: str = "") -> CFile:
+    """Parse a C file (cached: the same text is often read by several rules)."""
     raw = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
+    key = (path, hash(raw))
+    hit = _CACHE.get(key)
+    if hit is not None and hit.source == raw:
+        return hit
+    cf = _parse_c(raw, path)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = cf
+    return cf
+
+
+def _parse_c(raw: bytes, path: str) -> CFile:
     clean, notes = preprocess(raw)
     tree = _parser().parse(clean)
     funcs: list[Function] = []

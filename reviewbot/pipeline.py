@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 
 from .analysis import analyze_cfile
 from .checks.ops_mismatch import TreeIndex
+from .checks.siblings import SiblingIndex
 from .cmodel import parse_c
 from .context import CodeContext
 from .model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
@@ -85,8 +86,43 @@ class Reviewer:
         self.tree = tree
         self.packs = packs or load_packs()
         self._index: dict[tuple[str, str], TreeIndex] = {}
+        self._dirs: dict[tuple[str, str], dict[str, str]] = {}
 
-    def review_file(self, img: FileImage) -> list[Finding]:
+    def dir_files(self, d: str) -> dict[str, str]:
+        """The tree's C files of one directory (a subsystem), read once."""
+        key = ("dir", d)
+        if key not in self._dirs:
+            self._dirs[key] = {
+                p: t for p, t in self.ctx.iter_files((".c",))
+                if str(PurePosixPath(p).parent) == d
+            } if self.ctx.kind != "none" else {}
+        return self._dirs[key]
+
+    def worlds(self, images: list[FileImage], before: dict[str, str | None],
+               after: dict[str, str | None]) -> tuple[SiblingIndex | None, SiblingIndex | None]:
+        """Sibling indexes of the touched directories before and after the patch."""
+        if not any("list_del" in (i.post or "") + (i.pre or "") for i in images):
+            return None, None
+        dirs = {str(PurePosixPath(i.path).parent) for i in images}
+        pre: dict[str, str] = {}
+        post: dict[str, str] = {}
+        for d in dirs:
+            pre.update(self.dir_files(d))
+            post.update(self.dir_files(d))
+        for p, t in before.items():
+            if str(PurePosixPath(p).parent) in dirs:
+                pre[p] = t or ""
+        for p, t in after.items():
+            if str(PurePosixPath(p).parent) in dirs:
+                post[p] = t or ""
+        for i in images:
+            if i.pre is not None:
+                pre[i.old_path] = i.pre
+            if i.post is not None:
+                post[i.path] = i.post
+        return SiblingIndex(pre, self.packs), SiblingIndex(post, self.packs)
+
+    def review_file(self, img: FileImage, sib: tuple = (None, None)) -> list[Finding]:
         pre_cf = parse_c(img.pre, img.old_path) if img.pre else None
         post_cf = parse_c(img.post, img.path) if img.post else None
         names = _near(img.changed_post, post_cf, pre_cf, img.changed_pre)
@@ -96,18 +132,22 @@ class Reviewer:
         if self.ctx.kind != "none" and self.packs.ops and _has_getter(img.post or "", self.packs):
             # the file's own functions must not vote for themselves
             index = _without(img.path, self)
-        pre = analyze_cfile(pre_cf, img.path, names, self.packs, index) if pre_cf else []
-        post = (analyze_cfile(post_cf, img.path, names, self.packs, index, infer_from=pre_cf)
-                if post_cf else [])
+        pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0])
+               if pre_cf else [])
+        post = (analyze_cfile(post_cf, img.path, names, self.packs, index, infer_from=pre_cf,
+                              siblings=sib[1]) if post_cf else [])
         found = diff_findings(pre, post)
         if post_cf is not None:
             found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found)
         return found
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
+        before = dict(overlay)
         images = self.ctx.images(patch, overlay)
         res = PatchResult(patch=patch, context="tree" if self.ctx.kind != "none" else "hunks")
         res.files = images
+        c_images = [i for i in images if i.path.endswith(C_SUFFIXES)]
+        sib = self.worlds(c_images, before, overlay)
         for img in images:
             if img.note:
                 res.notes.append(img.note)
@@ -119,7 +159,7 @@ class Reviewer:
                     res.unresolved.append(img.path)
             if img.pre is None and img.post is None:
                 continue
-            res.findings.extend(self.review_file(img))
+            res.findings.extend(self.review_file(img, sib))
         return res
 
     def review_series(self, series: Series) -> SeriesResult:
@@ -141,9 +181,8 @@ def _without(path: str, rv: Reviewer) -> TreeIndex:
     if key in cache:
         return cache[key]
     idx = TreeIndex()
-    d = str(PurePosixPath(path).parent)
-    for p, text in rv.ctx.iter_files((".c",)):
-        if str(PurePosixPath(p).parent) == d and p != path:
+    for p, text in rv.dir_files(str(PurePosixPath(path).parent)).items():
+        if p != path:
             idx.add_file(p, text, rv.packs)
     cache[key] = idx
     return idx

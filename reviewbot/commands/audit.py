@@ -35,7 +35,6 @@ def run(args) -> int:
     import json
 
     from ..analysis import analyze_cfile
-    from ..checks.ops_mismatch import TreeIndex
     from ..cmodel import parse_c
     from ..packs import load_packs
     from ..report import audit_json, finding_line
@@ -49,15 +48,18 @@ def run(args) -> int:
                 sources[f] = fh.read().decode("utf-8", "replace")
         except OSError as e:
             sys.stderr.write(f"reviewbot: audit: cannot read {f}: {e.strerror}\n")
-    index = None
-    if not args.no_consensus and len(sources) > 1 and packs.ops:
-        index = TreeIndex()
-        for f, text in sources.items():
-            index.add_file(f, text, packs)
-    findings = []
+    from ..checks.siblings import SiblingIndex
+
+    # A directory is a subsystem: siblings and ops-table consensus are mined within it.
+    groups: dict[str, dict[str, str]] = {}
     for f, text in sources.items():
-        cf = parse_c(text, f)
-        findings += analyze_cfile(cf, f, None, packs, _exclude(index, f, sources, packs))
+        groups.setdefault(os.path.dirname(f), {})[f] = text
+    findings = []
+    for group in groups.values():
+        siblings = SiblingIndex(group, packs) if len(group) > 1 else None
+        for f, text in group.items():
+            index = None if args.no_consensus else _exclude(f, group, packs)
+            findings += analyze_cfile(parse_c(text, f), f, None, packs, index, siblings=siblings)
     if args.format == "json":
         json.dump(audit_json(findings), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -68,13 +70,11 @@ def run(args) -> int:
     return 1 if findings else 0
 
 
-def _exclude(index, path, sources, packs):
-    """Consensus for a file is mined from the other files only."""
-    if index is None:
-        return None
+def _exclude(path, sources, packs):
+    """Ops-table consensus for a file, mined from the other files of its directory."""
     from ..checks.ops_mismatch import TreeIndex
 
-    if not any(f.getter in sources[path] for f in packs.ops.values()):
+    if not packs.ops or not any(f.getter in sources[path] for f in packs.ops.values()):
         return None
     idx = TreeIndex()
     for f, text in sources.items():

@@ -1,0 +1,211 @@
+"""Consistency with sibling code: tearing down an object the way every other place does.
+
+An object on a list may hold references through its fields (a GFS2 revoke entry holds a
+glock reference through ``bd->bd_gl``). When a function takes such an object off a list and
+frees it, the other functions of the subsystem that take objects off the *same* list and
+free them show what must be dropped first. If every one of them drops the reference held
+through a field, and this function does not, it leaks that reference (case 035: the revoke
+entries freed by ``gfs2_trans_remove_revoke`` kept their glock references).
+
+Drops are found through the packs and through one-level function summaries computed from
+the tree (``gfs2_glock_remove_revoke(gl)`` puts its argument), so helpers need no pack entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..cmodel import Function, args, callee, line_of, norm, parse_c, text
+from ..engine import Raw, _ptr_key, _walk
+from ..packs import Packs
+from .get_put import LEAK
+
+_LIST_DEL = re.compile(r"^(list_del|list_del_init|list_del_rcu|hlist_del|hlist_del_init)$")
+_FROM_LIST = re.compile(r"^(list_entry|list_first_entry|list_last_entry|hlist_entry|container_of)$")
+_ITER = re.compile(r"for_each_entry")
+
+
+@dataclass
+class Teardown:
+    fn: str
+    obj: str  # the local naming the object
+    line: int  # where it is freed
+    signature: tuple[str, str, str]  # (list head field, list member, free call)
+    drops: set[str] = field(default_factory=set)  # fields of obj whose reference is dropped
+
+
+def _last_field(expr: str) -> str:
+    expr = re.sub(r"->next$|->prev$", "", expr.lstrip("&"))
+    return re.split(r"->|\.", expr)[-1]
+
+
+def _frees(packs: Packs) -> set[str]:
+    return {n for n, c in packs.calls.items()
+            if any(packs.resources.get(r) is not None and packs.resources[r].kind == "memory"
+                   for r in c.releases)} | {"kmem_cache_free"}
+
+
+def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
+    """Which parameters a function drops a reference on (one level, from pack releases)."""
+    out: dict[str, set[int]] = {}
+    for fn in functions:
+        drops: set[int] = set()
+        for c in _walk(fn.body, "call_expression"):
+            spec = packs.calls.get(callee(c))
+            if spec is None or not spec.releases:
+                continue
+            if not any(packs.resources.get(r) is not None and packs.resources[r].kind == "ref"
+                       for r in spec.releases):
+                continue
+            for t in spec.targets:
+                a = args(c)
+                if t.how == "arg" and 0 <= t.index < len(a):
+                    name = _ptr_key(norm(text(a[t.index])))
+                    if name in fn.params:
+                        drops.add(fn.params.index(name))
+        if drops:
+            out[fn.name] = drops
+    return out
+
+
+def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Teardown]:
+    body = fn.body
+    if body is None:
+        return []
+    frees = _frees(packs)
+    local_src: dict[str, str] = {}  # local -> expression it was assigned from
+    for a in _walk(body, "assignment_expression"):
+        lhs = norm(text(a.child_by_field_name("left")))
+        if lhs.isidentifier():
+            local_src[lhs] = norm(text(a.child_by_field_name("right")))
+    for d in _walk(body, "init_declarator"):
+        v = d.child_by_field_name("value")
+        ident = d.child_by_field_name("declarator")
+        while ident is not None and ident.type != "identifier":
+            ident = ident.child_by_field_name("declarator")
+        if v is not None and ident is not None:
+            local_src[text(ident)] = norm(text(v))
+
+    def list_of(obj: str) -> tuple[str, str] | None:
+        """(list head field, member) an object was taken from."""
+        for c in _walk(body, "call_expression"):
+            name = callee(c)
+            a = [norm(text(x)) for x in args(c)]
+            if _ITER.search(name) and a and a[0] == obj and len(a) >= 3:
+                head = a[-2]
+                return _last_field(local_src.get(head, head)), a[-1]
+        src = local_src.get(obj, "")
+        m = re.match(r"^(\w+)\((.*)\)$", src)
+        if m and _FROM_LIST.match(m.group(1)):
+            parts = [p.strip() for p in m.group(2).split(",")]
+            if len(parts) >= 3:
+                head = re.sub(r"->next$|->prev$", "", parts[0])
+                head = local_src.get(head, head)
+                return _last_field(head), parts[-1]
+        return None
+
+    deleted: dict[str, str] = {}  # obj -> member removed with list_del*
+    for c in _walk(body, "call_expression"):
+        if _LIST_DEL.match(callee(c)) and args(c):
+            m = re.match(r"^&(\w+)->(\w+)$", norm(text(args(c)[0])))
+            if m:
+                deleted[m.group(1)] = m.group(2)
+    out: list[Teardown] = []
+    for c in _walk(body, "call_expression"):
+        name = callee(c)
+        if name not in frees or not args(c):
+            continue
+        obj = norm(text(args(c)[-1]))
+        if obj not in deleted:
+            continue
+        src = list_of(obj)
+        if src is None:
+            continue
+        td = Teardown(fn.name, obj, line_of(c), (src[0], deleted[obj], name))
+        td.drops = _drops(body, obj, local_src, packs, summ)
+        out.append(td)
+    return out
+
+
+def _drops(body, obj: str, local_src: dict[str, str], packs: Packs,
+           summ: dict[str, set[int]]) -> set[str]:
+    """Fields of obj whose reference the function drops (directly or through a local)."""
+    prefix = obj + "->"
+
+    def field_of(expr: str) -> str | None:
+        expr = _ptr_key(expr)
+        if expr.startswith(prefix):
+            return expr[len(prefix):].split("->")[0]
+        src = local_src.get(expr, "")
+        if src.startswith(prefix):
+            return src[len(prefix):].split("->")[0]
+        return None
+
+    out: set[str] = set()
+    for c in _walk(body, "call_expression"):
+        name = callee(c)
+        a = [norm(text(x)) for x in args(c)]
+        idxs: set[int] = set()
+        spec = packs.calls.get(name)
+        if spec is not None and spec.releases:
+            idxs = {t.index for t in spec.targets if t.how == "arg"}
+        idxs |= summ.get(name, set())
+        for i in idxs:
+            if i < len(a):
+                f = field_of(a[i])
+                if f:
+                    out.add(f)
+    return out
+
+
+class SiblingIndex:
+    """Teardowns of every function in a set of files (the subsystem), by signature."""
+
+    def __init__(self, files: dict[str, str], packs: Packs) -> None:
+        self.packs = packs
+        # Only files that take objects off lists can hold teardowns; summaries are needed
+        # only for the helpers those functions call, so only their files are parsed.
+        parsed = {p: parse_c(t, p) for p, t in files.items()
+                  if p.endswith(".c") and "list_del" in t}
+        wanted: set[str] = set()
+        for cf in parsed.values():
+            for fn in cf.functions:
+                if "list_del" in fn.text():
+                    wanted |= {callee(c) for c in _walk(fn.body, "call_expression")}
+        wanted -= set(packs.calls)
+        for p, t in files.items():
+            if p in parsed or not p.endswith(".c"):
+                continue
+            if any(re.search(rf"^\w[^;(]*\b{re.escape(n)}\s*\(", t, re.M) for n in wanted
+                   if n.isidentifier() and n in t):
+                parsed[p] = parse_c(t, p)
+        self.summ = summaries([f for cf in parsed.values() for f in cf.functions
+                               if f.name in wanted], packs)
+        self.by_sig: dict[tuple, list[Teardown]] = defaultdict(list)
+        for cf in parsed.values():
+            for fn in cf.functions:
+                for td in teardowns(fn, packs, self.summ):
+                    self.by_sig[td.signature].append(td)
+
+
+def check_function(fn: Function, index: SiblingIndex) -> list[Raw]:
+    out: list[Raw] = []
+    for td in teardowns(fn, index.packs, index.summ):
+        others = [o for o in index.by_sig.get(td.signature, []) if o.fn != fn.name]
+        if not others:
+            continue
+        common = set.intersection(*(o.drops for o in others))
+        for f in sorted(common - td.drops):
+            names = ", ".join(sorted({o.fn + "()" for o in others}))
+            head, member, free = td.signature
+            out.append(Raw(
+                LEAK.id, td.line, f"{td.obj}->{f}",
+                f"'{td.obj}' is taken off {head} and freed with {free}() without dropping the "
+                f"reference held through {td.obj}->{f}; the other {len(others)} place(s) that "
+                f"take entries off {head} and free them drop it first ({names}). Is a put "
+                f"missing here?",
+                [(td.line, f"{free}({td.obj})")], [td.line], "medium",
+            ))
+    return out
