@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 from .checks import all_rules
@@ -100,7 +101,9 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
             extra = infer_pairs(source_fns.get(fn.name, fn), packs)
             raws = analyze_function(fn, packs.with_inferred(extra), index,
                                     source_fns.get(fn.name), siblings)
-        except RecursionError:
+        except Exception as e:  # noqa: BLE001 - one odd function must not stop a review
+            sys.stderr.write(f"reviewbot: {path}: {fn.name}(): not analysed "
+                             f"(internal error: {type(e).__name__}: {e})\n")
             continue
         findings.extend(to_finding(r, path, fn) for r in raws)
     findings.sort(key=lambda f: (f.file, f.line, f.rule))

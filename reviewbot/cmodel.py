@@ -444,7 +444,8 @@ def _parse_c(raw: bytes, path: str) -> CFile:
     clean, notes = preprocess(raw)
     tree = _parser().parse(clean)
     funcs: list[Function] = []
-    for fn in _walk_type(tree.root_node, "function_definition"):
+    prev_end = 0
+    for fn in sorted(_walk_type(tree.root_node, "function_definition"), key=lambda n: n.start_byte):
         fdecl = fn.child_by_field_name("declarator")
         while fdecl is not None and fdecl.type != "function_declarator":
             fdecl = fdecl.child_by_field_name("declarator")
@@ -457,7 +458,8 @@ def _parse_c(raw: bytes, path: str) -> CFile:
         start = fn.start_byte
         head_end = body.start_byte if body is not None else fn.end_byte
         # annotations between the previous function's end and this body belong to it
-        mine = [a for a in notes if a.offset < fn.end_byte and a.offset >= start - 200]
+        mine = [a for a in notes if prev_end <= a.offset < fn.end_byte and a.offset >= start - 200]
+        prev_end = fn.end_byte
         f = Function(
             name=name,
             node=fn,

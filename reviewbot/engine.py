@@ -63,6 +63,7 @@ class Res:
     rel_seq: int = 0
     rel_after_label: bool = False
     acq_after_label: bool = False  # acquired in code reached through a label (retry loops)
+    caller_owned: bool = False  # stored straight into an object the caller owns (param->f)
 
 
 @dataclass
@@ -78,6 +79,8 @@ class State:
     from_call: frozenset = frozenset()  # vars whose value came from a call result
     gotos: int = 0
     entry_goto: int = 0  # the goto that entered the unwind code (kept apart in the key)
+    errno_check: tuple = ()  # (goto line, error variable, subject): checked at the exit
+    cond_after_label: bool = False  # a branch was taken inside the unwind code
 
     def copy(self) -> State:
         return replace(self, res=dict(self.res), facts=dict(self.facts), alias=dict(self.alias))
@@ -89,6 +92,7 @@ class State:
             frozenset(self.alias.items()),
             self.after_label,
             self.entry_goto,
+            self.errno_check[:2],
         )
 
     def note(self, line: int, what: str) -> None:
@@ -145,9 +149,12 @@ class Walker:
         self.locals = _local_names(fn)
         self.local_objects = _local_objects(fn)
         self.cursors = _cursor_vars(fn)
+        self.borrowed = _borrowed(fn, self.locals)
         self.errno_vars = _errno_vars(fn)
         self.reinit = _reinit_keys(fn)
         self.lines = fn.source.decode("utf-8", "replace").splitlines()
+        self.acquire_lines: dict[tuple[str, str], list[int]] = {}
+        self.release_lines: dict[tuple[str, str], list[int]] = {}
         self.static_releases = self._static_releases()
         if before is not None and before is not fn:
             # what the function released before the patch still says what it must release
@@ -207,6 +214,7 @@ class Walker:
                 for key in self._target_keys(spec, c, None):
                     for rid in spec.releases:
                         out.add((rid, key))
+                        self.release_lines.setdefault((rid, key), []).append(line_of(c))
                         if _INDEXED.search(key):
                             out.add((rid, "@base:" + re.split(r"[+\[]", key)[0]))
         for a in _walk(self.fn.body, "assignment_expression"):
@@ -229,6 +237,7 @@ class Walker:
                 for key in self._target_keys(spec, c, None, lhs):
                     for rid in spec.acquires:
                         out.add((rid, key))
+                        self.acquire_lines.setdefault((rid, key), []).append(line_of(c))
         return out
 
     def _tested_keys(self) -> set[str]:
@@ -241,6 +250,12 @@ class Walker:
                         out.add(_ptr_key(norm(text(x))))
         # aliases of tested names are resolved when tested; keep canonical forms too
         return out | {k for k in list(out)}
+
+    def entered_locked(self, rid: str, key: str) -> bool:
+        """The function drops the lock before it first takes it: the caller holds it."""
+        acq = self.acquire_lines.get((rid, key))
+        rel = self.release_lines.get((rid, key))
+        return bool(acq and rel and min(rel) < min(acq))
 
     def released_by_loop(self, rid: str, key: str) -> bool:
         """The function releases elements of this array in a loop (ghs + x)."""
@@ -310,6 +325,7 @@ class Walker:
             st.labels = st.labels + (node.label,)
             st.note(node.line, f"{node.label}:")
             st.after_label = True
+            st.cond_after_label = False
             return [(s, st) for s in node.succ]
         if kind == "goto":
             st = st.copy()
@@ -382,6 +398,8 @@ class Walker:
             if atom is not None:
                 self.eval_expr(atom.named_children[0], st)
             return [(s, st) for s in node.succ]
+        if st.after_label:
+            st.cond_after_label = True
         pred = self.predicate(atom, st)
         if pred is not None:
             return self.branch_on_held(node, st, *pred)
@@ -475,8 +493,8 @@ class Walker:
                     op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
                 else:
                     self.eval_expr(a, st)
-                    for side_ in (lt, rt):
-                        self.forget(self.canon(side_, st), st)
+                    for side_ in (lt, rt):  # `if (pph != tmp) kfree(pph)`: can't tell
+                        self.forget(self.canon(side_, st), st, exact=True)
                     if op in ("==", "!=") and not _has_call(a):
                         # the same comparison tested twice takes the same branch
                         key = "?" + self.canon(lt, st) + "==" + self.canon(rt, st)
@@ -590,9 +608,9 @@ class Walker:
                 for c in self.checkers:
                     c.on_use(self, st, r, line_of(e), "deref")
 
-    def forget(self, key: str, st: State) -> None:
+    def forget(self, key: str, st: State, exact: bool = False) -> None:
         for k, r in list(st.res.items()):
-            if r.key == key or _mentions(key, r.key):
+            if r.key == key or (not exact and _mentions(key, r.key)):
                 st.res[k] = replace(r, status=UNKNOWN)
 
     def assign(self, lhs_raw: str, rhs: TSNode | None, st: State, line: int) -> None:
@@ -633,7 +651,7 @@ class Walker:
                 return
             if spec is not None and spec.returns_arg is not None and simple:
                 a = args(rhs)
-                if spec.returns_arg < len(a):
+                if spec.returns_arg < len(a) and lhs_raw not in self.locals:
                     st.alias[lhs_raw] = self.canon(text(a[spec.returns_arg]), st)
             self.set_fact(st, lhs, _call_values(rhs))
             st.from_call = st.from_call | {lhs}
@@ -718,6 +736,9 @@ class Walker:
                     self.release(rid, key, st, line, name, consume=False)
         if spec.acquires:
             keys = self._target_keys(spec, c, st, lhs=lhs_raw)
+            if (spec.returns_arg is not None and lhs_raw and lhs_raw in self.locals
+                    and re.fullmatch(r"[A-Za-z_]\w*", lhs_raw)):
+                keys = [self.canon(lhs_raw, st)]  # dev = get_device(d): 'dev' names it
             for t, key in zip([t for t in spec.targets if t.how != "return" or lhs_raw], keys, strict=False):
                 nonlocal_ = self.is_nonlocal(key, t)
                 pending = None
@@ -737,6 +758,11 @@ class Walker:
                     st.facts.pop(key, None)
         if spec.returns_arg is not None and result and result.startswith("#"):
             pass
+
+    def owned_by_caller(self, key: str) -> bool:
+        m = re.match(r"^\w+\((\w+)\)", key) or re.match(r"^(\w+)", key)
+        root = m.group(1) if m else ""
+        return root in self.fn.params or root not in self.locals or root in self.borrowed
 
     def is_nonlocal(self, key: str, t: Target) -> bool:
         root = re.match(r"^[A-Za-z_]\w*", key)
@@ -785,6 +811,7 @@ class Walker:
             rid, key, status, line, call, st.seq, nonlocal_,
             pending[0] if pending else "", pending[1] if pending else frozenset(),
             acq_after_label=st.after_label,
+            caller_owned=nonlocal_ and self.owned_by_caller(key),
         )
         st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
         if pending and pending[0] in st.facts:
@@ -960,6 +987,31 @@ def _decl_ident(d: TSNode | None) -> TSNode | None:
             return kids[0] if kids else None
         d = nxt
     return d
+
+
+def _borrowed(fn: Function, locals_: set[str]) -> set[str]:
+    """Locals that point into what the caller passed (ls = &sdp->sd_lockstruct): objects
+    reached through them belong to the caller."""
+    pairs: list[tuple[str, str]] = []
+    for a in _walk(fn.body, "assignment_expression"):
+        pairs.append((norm(text(a.child_by_field_name("left"))),
+                      norm(text(a.child_by_field_name("right")))))
+    for d in _walk(fn.body, "init_declarator"):
+        v = d.child_by_field_name("value")
+        ident = _decl_ident(d.child_by_field_name("declarator"))
+        if v is not None and ident is not None:
+            pairs.append((text(ident), norm(text(v))))
+    owners = set(fn.params)
+    out: set[str] = set()
+    for _ in range(3):  # a short chain of borrowings is enough
+        for lhs, rhs in pairs:
+            if lhs not in locals_ or "(" in rhs:
+                continue
+            m = re.match(r"^&?\(?(\w+)(->|\.)", rhs)
+            if m and m.group(1) in owners:
+                out.add(lhs)
+        owners |= out
+    return out
 
 
 def _errno_vars(fn: Function) -> set[str]:

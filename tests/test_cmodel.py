@@ -215,8 +215,6 @@ def test_lock_annotations(fns, name, note):
 LOCK_NOTES = ("__acquires", "__releases", "__must_hold")
 
 
-@pytest.mark.xfail(reason="parse_c gives a function the lock annotations of the functions "
-                   "ending within 200 bytes before it (cmodel.py `start - 200`)", strict=False)
 @pytest.mark.parametrize("name,own", [
     ("cm_unlock_it", ["__releases"]),
     ("cm_held", ["__must_hold"]),

@@ -76,20 +76,21 @@ DISORDERED = rule(
     "error-path.disordered", "warning", "medium",
     "the unwind releases in an order other than the reverse of acquisition",
     """
-What it finds: unwind code (after a goto) that drops an ordered resource (a lock, a queued
-glock holder, a transaction) before another one that was acquired after it.
+What it finds: unwind code (after a goto) that drops a lock or a queued glock holder while a
+transaction begun after it (gfs2_trans_begin) is still open: the transaction must end first.
 
 Why it matters: nested holders and transactions must be undone innermost first; ending a
 transaction after dropping the glock that protects it, or dequeuing the outer holder
 first, opens a window in which the inner state is unprotected.
 
 Example:
-    gfs2_glock_nq_init(dip->i_gl, ..., ghs);
-    gfs2_glock_nq_init(ip->i_gl, ..., ghs + 1);
+    error = gfs2_glock_nq_init(ip->i_gl, LM_ST_EXCLUSIVE, 0, &gh);
+    ...
+    error = gfs2_trans_begin(sdp, RES_DINODE, 0);
     ...
 fail:
-    gfs2_glock_dq_uninit(ghs);       /* outer first */
-    gfs2_glock_dq_uninit(ghs + 1);
+    gfs2_glock_dq_uninit(&gh);       /* the glock is dropped first ... */
+    gfs2_trans_end(sdp);             /* ... while the transaction is still open */
 
 Confidence: medium.
 """)
@@ -156,6 +157,21 @@ class ErrorPathChecker(Checker):
                 f"label further down the ladder?",
                 st, [(line, f"{call}({r.key})")], [r.acq_line, line],
             )
+        elif r.status == "absent" and st.after_label and res_kind and res_kind.kind == "lock":
+            if (r.rid, r.key) not in w.static_acquires or r.key in w.annotated_locks:
+                return
+            acq_lines = w.acquire_lines.get((r.rid, r.key), [])
+            if not acq_lines or not st.entry_goto or st.entry_goto > min(acq_lines):
+                return  # the goto must jump from before the lock is taken
+            if st.cond_after_label or w.entered_locked(r.rid, r.key):
+                return  # a guarded unlock, or the caller holds the lock
+            w.report(
+                EXTRA_RELEASE.id, line, r.key,
+                f"{call}({r.key}) runs on a path where {r.key} was never locked: the goto at "
+                f"line {st.entry_goto} jumps here before the lock is taken at line "
+                f"{min(acq_lines)}. Is the goto meant for a later label?",
+                st, [(line, f"{call}({r.key})")], [st.entry_goto, line],
+            )
         elif r.status == "absent" and st.after_label and res_kind and res_kind.kind == "holder":
             if (r.rid, r.key) not in w.static_acquires or r.key in w.reinit:
                 return
@@ -186,15 +202,21 @@ class ErrorPathChecker(Checker):
         status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#")
         if not (pointer_fail or status_fail):
             return
-        w.report(
-            MISSING_ERRNO.id, node.line, ret,
-            f"'goto {node.label}' follows a failure of {subject.split('@')[0]} but '{ret}' is "
-            f"still 0 here, so the function returns success; should '{ret}' be set to an "
-            f"error code first?",
-            st, [(node.line, f"goto {node.label} with {ret} == 0")], [node.line],
-        )
+        # decided at the exit: the unwind code may still set the error (`if (!err) err = -E;`)
+        st.errno_check = (node.line, ret, subject, node.label)
 
     def on_exit(self, w: Walker, st: State, ex: Exit) -> None:
+        if st.errno_check:
+            line, ret, subject, label = st.errno_check
+            if ex.expr == ret and st.fact(ret) == frozenset("Z"):
+                w.report(
+                    MISSING_ERRNO.id, line, ret,
+                    f"'goto {label}' follows a failure of {subject} but '{ret}' is still 0 "
+                    f"when the function returns, so it reports success; should '{ret}' be set "
+                    f"to an error code first?",
+                    st, [(line, f"goto {label} with {ret} == 0"), (ex.node.line, f"return {ret}")],
+                    [line],
+                )
         if ex.kind != "error":
             return
         held = [r for r in st.res.values() if r.status == HELD]
@@ -207,6 +229,8 @@ class ErrorPathChecker(Checker):
                 continue
             if r.key.startswith("#") or r.acq_after_label:
                 continue
+            if r.caller_owned and kind.kind in ("memory", "ref"):
+                continue  # allocated into the caller's object: it stays there on purpose
             if r.key.split("->")[0].split(".")[0] in w.cursors or w.released_by_loop(r.rid, r.key):
                 continue
             anywhere = w.releases_anywhere(r.rid, r.key)
@@ -216,7 +240,7 @@ class ErrorPathChecker(Checker):
             line = ex.node.line
             gotos = [ln for ln, what in st.trail if what.startswith("goto ")]
             after = [ln for ln, what in st.trail if what.startswith("goto ") and ln > r.acq_line]
-            if not st.after_label:
+            if not st.after_label and w.fn.labels:
                 if not anywhere:
                     continue
                 w.report(
@@ -229,9 +253,11 @@ class ErrorPathChecker(Checker):
                 )
                 continue
             at = after[0] if after else (gotos[0] if gotos else line)
+            where = (f"the error exit through {'/'.join(st.labels)}" if st.labels
+                     else f"this 'return {ex.expr}'")
             w.report(
                 MISSING_RELEASE.id, at, r.key,
-                f"the error exit through {'/'.join(st.labels) or 'this path'} leaves {_what(r)} "
+                f"{where} leaves {_what(r)} "
                 f"held: it was acquired by {r.acq_call}() at line {r.acq_line} and nothing on "
                 f"this path releases it. Is a release missing from the unwind code?",
                 st, [(line, f"return {ex.expr}")], [at, r.acq_line],

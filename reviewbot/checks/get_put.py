@@ -134,8 +134,10 @@ class GetPutChecker(Checker):
         kind = w.packs.resources.get(r.rid)
         if how == "deref" and kind is not None and kind.kind not in ("memory", "ref"):
             return
-        if how != "deref" and kind is not None and kind.kind != "memory":
-            return  # passing a dropped ref on: often a second ref is held; stay quiet
+        if how != "deref" and kind is not None and kind.kind not in ("memory", "ref"):
+            return
+        if how != "deref" and r.key not in w.locals:
+            return  # a field may be kept alive by its owner
         w.report(
             USE_AFTER_RELEASE.id, line, r.key,
             f"'{r.key}' is used ({how}) after {r.rel_call}() at line {r.rel_line} released "
@@ -147,15 +149,15 @@ class GetPutChecker(Checker):
         if ex.kind == "error":
             return
         for r in st.res.values():
-            if r.status != HELD or r.nonlocal_ or r.acq_after_label:
-                continue
-            if w.released_by_loop(r.rid, r.key):
+            if r.status != HELD or r.acq_after_label or w.released_by_loop(r.rid, r.key):
                 continue
             kind = w.packs.resources.get(r.rid)
             if kind is None or not w.releases_anywhere(r.rid, r.key):
                 continue
+            if r.nonlocal_ and kind.kind != "lock":
+                continue
             if kind.kind == "lock":
-                if r.key in w.annotated_locks:
+                if r.key in w.annotated_locks or w.entered_locked(r.rid, r.key):
                     continue
                 w.report(
                     LOCK_IMBALANCE.id, ex.node.line, r.key,
