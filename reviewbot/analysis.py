@@ -11,7 +11,7 @@ from .checks.get_put import GetPutChecker
 from .checks.ops_mismatch import TreeIndex, check_function
 from .checks.siblings import SiblingIndex
 from .checks.siblings import check_function as check_siblings
-from .cmodel import CFile, Function, parse_c
+from .cmodel import CFile, Function, norm, parse_c, text
 from .engine import Raw, Walker
 from .infer import infer_pairs
 from .model import Finding, TraceStep
@@ -22,11 +22,25 @@ def _checkers():
     return [ErrorPathChecker(), GetPutChecker()]
 
 
+def relevant(fn: Function, packs: Packs) -> bool:
+    """Whether walking the paths can find anything: a call a pack knows, a pack's
+    assignment pattern or test, or goto labels (missing-errno needs no resource)."""
+    if fn.labels or fn.callees() & packs.interesting_calls():
+        return True
+    if packs.assigns and any(
+            spec.lhs.match(norm(text(a.child_by_field_name("left"))))
+            for a in fn.of_type("assignment_expression") for spec in packs.assigns):
+        return True
+    return False
+
+
 def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
                      before: Function | None = None,
                      siblings: SiblingIndex | None = None) -> list[Raw]:
-    w = Walker(fn, packs, _checkers(), before=before)
-    raws = w.run()
+    fn.cfg()
+    raws: list[Raw] = []
+    if relevant(fn, packs):
+        raws = Walker(fn, packs, _checkers(), before=before).run()
     raws += check_function(fn, packs, index)
     if siblings is not None:
         raws += check_siblings(fn, siblings)

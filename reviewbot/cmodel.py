@@ -102,9 +102,10 @@ def text(node: TSNode | None) -> str:
     return node.text.decode("utf-8", "replace")
 
 
+@lru_cache(maxsize=1 << 16)
 def norm(s: str) -> str:
     """Expression text without whitespace: the key that names a value or resource."""
-    return re.sub(r"\s+", "", s)
+    return "".join(s.split())
 
 
 def line_of(node: TSNode) -> int:
@@ -146,7 +147,30 @@ class Function:
 
     @property
     def body(self) -> TSNode | None:
-        return self.node.child_by_field_name("body")
+        b = self.__dict__.get("_body")
+        if b is None:
+            b = self.__dict__["_body"] = self.node.child_by_field_name("body")
+        return b
+
+    def of_type(self, typ: str) -> list[TSNode]:
+        """Every node of a type in the body, in source order (one walk, cached)."""
+        idx = self.__dict__.get("_types")
+        if idx is None:
+            idx = {}
+            body = self.body
+            stack = [body] if body is not None else []
+            while stack:
+                n = stack.pop()
+                idx.setdefault(n.type, []).append(n)
+                stack.extend(reversed(n.children))
+            self.__dict__["_types"] = idx
+        return idx.get(typ, [])
+
+    def callees(self) -> set[str]:
+        c = self.__dict__.get("_callees")
+        if c is None:
+            c = self.__dict__["_callees"] = {callee(x) for x in self.of_type("call_expression")}
+        return c
 
     def cfg(self) -> Node:
         if self._cfg is None:
@@ -173,7 +197,7 @@ class _Builder:
         end = self.new("return", self.fn.end_line)  # falling off the end
         if body is None:
             return self.new("entry", self.fn.start_line, succ=[end])
-        for lab in _walk_type(body, "labeled_statement"):
+        for lab in self.fn.of_type("labeled_statement"):
             name = text(lab.child_by_field_name("label"))
             if name not in self.labels:
                 self.labels[name] = self.new("label", line_of(lab), label=name)
@@ -496,7 +520,7 @@ def _scoped_vars(fn: Function, notes: list[Annotation], raw: bytes) -> set[str]:
             out.add(m.group(1))
     body = fn.body
     if body is not None:
-        for call in _walk_type(body, "call_expression"):
+        for call in fn.of_type("call_expression"):
             f = call.child_by_field_name("function")
             # guard(mutex)(&lock) / scoped_guard(spinlock, &lock)
             if f is not None and f.type == "call_expression" and callee(f) in ("guard", "scoped_guard"):

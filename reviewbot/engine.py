@@ -15,6 +15,7 @@ and no checker reports on it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node as TSNode
@@ -40,11 +41,15 @@ HELD, PENDING, RELEASED, FAILED, UNKNOWN, ESCAPED = (
 
 _ERRNO = re.compile(r"^-\(?E[A-Z0-9_]+\)?$|^-\d+$")
 _CONST = re.compile(r"^-?\(?[A-Z][A-Z0-9_]*\)?$|^-?\d+[uUlL]*$|^-?0x[0-9a-fA-F]+[uUlL]*$")
+_HEAD = re.compile(r"^([A-Za-z_]\w*)(.*)$", re.S)
 _INDEXED = re.compile(r"\+[A-Za-z_]|\[[A-Za-z_]")
 _RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|drop|unref|close)")
 
-MAX_STATES_PER_NODE = 128
-MAX_STEPS = 40000
+# Bounds on the walk. Past WIDEN states at a node, values that no resource depends on are
+# forgotten (the states then coincide); past MAX_STATES_PER_NODE the walk gives up there.
+WIDEN = 12
+MAX_STATES_PER_NODE = 40
+MAX_STEPS = 12000
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,12 @@ class State:
     cond_after_label: bool = False  # a branch was taken inside the unwind code
 
     def copy(self) -> State:
-        return replace(self, res=dict(self.res), facts=dict(self.facts), alias=dict(self.alias))
+        new = object.__new__(State)
+        new.__dict__.update(self.__dict__)
+        new.res = dict(self.res)
+        new.facts = dict(self.facts)
+        new.alias = dict(self.alias)
+        return new
 
     def key(self) -> tuple:
         return (
@@ -150,6 +160,7 @@ class Walker:
         self.local_objects = _local_objects(fn)
         self.cursors = _cursor_vars(fn)
         self.borrowed = _borrowed(fn, self.locals)
+        self.flags = _flag_vars(fn) | self._retested()
         self.errno_vars = _errno_vars(fn)
         self.reinit = _reinit_keys(fn)
         self.lines = fn.source.decode("utf-8", "replace").splitlines()
@@ -198,13 +209,7 @@ class Walker:
 
     # ------------------------------------------------------------------ static facts
     def _calls(self):
-        body = self.fn.body
-        stack = [body] if body is not None else []
-        while stack:
-            n = stack.pop()
-            if n.type == "call_expression":
-                yield n
-            stack.extend(n.children)
+        return self.fn.of_type("call_expression")
 
     def _static_releases(self) -> set[tuple[str, str]]:
         out: set[tuple[str, str]] = set()
@@ -217,7 +222,7 @@ class Walker:
                         self.release_lines.setdefault((rid, key), []).append(line_of(c))
                         if _INDEXED.search(key):
                             out.add((rid, "@base:" + re.split(r"[+\[]", key)[0]))
-        for a in _walk(self.fn.body, "assignment_expression"):
+        for a in self.fn.of_type("assignment_expression"):
             lhs = norm(text(a.child_by_field_name("left")))
             rhs = norm(text(a.child_by_field_name("right")))
             for spec in self.packs.assigns:
@@ -239,6 +244,15 @@ class Walker:
                         out.add((rid, key))
                         self.acquire_lines.setdefault((rid, key), []).append(line_of(c))
         return out
+
+    def _retested(self) -> set[str]:
+        """Plain variables tested by two or more conditions: the tests are correlated."""
+        seen: dict[str, int] = {}
+        for n in self.fn.nodes:
+            if n.kind == "cond" and n.ast is not None:
+                for x in {norm(text(i)) for i in _walk(n.ast, "identifier")}:
+                    seen[x] = seen.get(x, 0) + 1
+        return {x for x, c in seen.items() if c >= 2 and x in self.locals}
 
     def _tested_keys(self) -> set[str]:
         """Expressions tested by some condition or returned: their values matter."""
@@ -269,7 +283,7 @@ class Walker:
         s = norm(s)
         s = _ptr_key(s)
         if st is not None and st.alias:
-            m = re.match(r"^([A-Za-z_]\w*)(.*)$", s)
+            m = _HEAD.match(s)
             if m and m.group(1) in st.alias:
                 s = st.alias[m.group(1)] + m.group(2)
         return s
@@ -302,8 +316,10 @@ class Walker:
             if self.steps > MAX_STEPS:
                 self.complete = False
                 break
-            k = st.key()
             bucket = seen.setdefault(node.idx, set())
+            if len(bucket) >= WIDEN:
+                st = self.widen(st)
+            k = st.key()
             if k in bucket:
                 continue
             if len(bucket) >= MAX_STATES_PER_NODE:
@@ -315,6 +331,18 @@ class Walker:
         for c in self.checkers:
             c.finish(self)
         return list(self.raw.values())
+
+    def widen(self, st: State) -> State:
+        """Keep only the facts that resources depend on: many paths then become one."""
+        keep = {r.pending_var for r in st.res.values() if r.status == PENDING}
+        keep |= {r.key for r in st.res.values()}
+        keep |= {f for f in st.facts if f.startswith("?") or f in self.flags}  # correlated tests
+        if all(f in keep for f in st.facts):
+            return st
+        st = st.copy()
+        st.facts = {f: v for f, v in st.facts.items() if f in keep}
+        st.errno_check = ()
+        return st
 
     def step(self, node: Node, st: State) -> list[tuple[Node, State]]:
         kind = node.kind
@@ -935,6 +963,7 @@ def _call_values(c: TSNode) -> frozenset:
     return ALL
 
 
+@lru_cache(maxsize=1 << 15)
 def _ptr_key(s: str) -> str:
     """&x -> x, &a[i] -> a+i, a+0 -> a, (type *)x -> x: how packs name resources."""
     s = re.sub(r"^\((?:struct|const|unsigned|union)?[\w\s\*]*\*\)", "", s)
@@ -950,10 +979,15 @@ def _ptr_key(s: str) -> str:
     return s
 
 
+@lru_cache(maxsize=8192)
+def _mention_re(key: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w>.])" + re.escape(key) + r"(?![\w\[(])")
+
+
 def _mentions(expr: str, key: str) -> bool:
-    if not key:
+    if not key or key not in expr:
         return False
-    return re.search(r"(?<![\w>.])" + re.escape(key) + r"(?![\w\[(])", expr) is not None
+    return _mention_re(key).search(expr) is not None
 
 
 def _strip_alias(key: str) -> str:
@@ -989,14 +1023,33 @@ def _decl_ident(d: TSNode | None) -> TSNode | None:
     return d
 
 
+def _flag_vars(fn: Function) -> set[str]:
+    """Locals only ever set to constants (need_unlock = true): they record a path."""
+    consts: set[str] = set()
+    other: set[str] = set()
+    pairs = [(norm(text(a.child_by_field_name("left"))), norm(text(a.child_by_field_name("right"))))
+             for a in fn.of_type("assignment_expression")]
+    for d in fn.of_type("init_declarator"):
+        v = d.child_by_field_name("value")
+        ident = _decl_ident(d.child_by_field_name("declarator"))
+        if v is not None and ident is not None:
+            pairs.append((text(ident), norm(text(v))))
+    for lhs, rhs in pairs:
+        if re.fullmatch(r"true|false|\d+|NULL|-?E[A-Z]+|-\d+", rhs):
+            consts.add(lhs)
+        else:
+            other.add(lhs)
+    return consts - other
+
+
 def _borrowed(fn: Function, locals_: set[str]) -> set[str]:
     """Locals that point into what the caller passed (ls = &sdp->sd_lockstruct): objects
     reached through them belong to the caller."""
     pairs: list[tuple[str, str]] = []
-    for a in _walk(fn.body, "assignment_expression"):
+    for a in fn.of_type("assignment_expression"):
         pairs.append((norm(text(a.child_by_field_name("left"))),
                       norm(text(a.child_by_field_name("right")))))
-    for d in _walk(fn.body, "init_declarator"):
+    for d in fn.of_type("init_declarator"):
         v = d.child_by_field_name("value")
         ident = _decl_ident(d.child_by_field_name("declarator"))
         if v is not None and ident is not None:
@@ -1017,12 +1070,12 @@ def _borrowed(fn: Function, locals_: set[str]) -> set[str]:
 def _errno_vars(fn: Function) -> set[str]:
     """Variables the function uses for error codes: somewhere assigned -EXXX."""
     out: set[str] = set()
-    for a in _walk(fn.body, "assignment_expression"):
+    for a in fn.of_type("assignment_expression"):
         lhs = norm(text(a.child_by_field_name("left")))
         rhs = norm(text(a.child_by_field_name("right")))
         if lhs.isidentifier() and _ERRNO.match(rhs):
             out.add(lhs)
-    for d in _walk(fn.body, "init_declarator"):
+    for d in fn.of_type("init_declarator"):
         v = d.child_by_field_name("value")
         if v is not None and _ERRNO.match(norm(text(v))):
             out.add(norm(text(_decl_ident(d.child_by_field_name("declarator")))))
@@ -1032,7 +1085,7 @@ def _errno_vars(fn: Function) -> set[str]:
 def _reinit_keys(fn: Function) -> set[str]:
     """Holders set up by calls no pack knows (gfs2_holder_mark_uninitialized, memset)."""
     out: set[str] = set()
-    for c in _walk(fn.body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         for a in args(c):
             t = norm(text(a))
             if t.startswith("&"):
@@ -1044,16 +1097,16 @@ def _cursor_vars(fn: Function) -> set[str]:
     """Variables that walk over arrays or lists (bi = rgd->rd_bits + x; p++): what they
     name changes from one iteration to the next."""
     out: set[str] = set()
-    for a in _walk(fn.body, "assignment_expression"):
+    for a in fn.of_type("assignment_expression"):
         lhs = norm(text(a.child_by_field_name("left")))
         rhs = norm(text(a.child_by_field_name("right")))
         if lhs.isidentifier() and ("+" in rhs or "[" in rhs or "->next" in rhs):
             out.add(lhs)
-    for u in _walk(fn.body, "update_expression"):
+    for u in fn.of_type("update_expression"):
         arg = norm(text(u.child_by_field_name("argument")))
         if arg.isidentifier():
             out.add(arg)
-    for st in _walk(fn.body, "expression_statement"):
+    for st in fn.of_type("expression_statement"):
         call = st.named_children[0] if st.named_child_count else None
         if call is not None and call.type == "call_expression" and "for_each" in callee(call):
             a = args(call)
@@ -1065,7 +1118,7 @@ def _cursor_vars(fn: Function) -> set[str]:
 def _local_objects(fn: Function) -> set[str]:
     """Locals that are objects (structs, arrays), not pointers to someone else's."""
     out: set[str] = set()
-    for d in _walk(fn.body, "declaration"):
+    for d in fn.of_type("declaration"):
         for c in d.named_children:
             inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
             if inner is None:
@@ -1081,7 +1134,7 @@ def _local_objects(fn: Function) -> set[str]:
 
 def _local_names(fn: Function) -> set[str]:
     out: set[str] = set()
-    for d in _walk(fn.body, "declaration"):
+    for d in fn.of_type("declaration"):
         for c in d.named_children:
             if c.type in ("init_declarator", "identifier", "pointer_declarator", "array_declarator"):
                 ident = _decl_ident(c) if c.type != "identifier" else c

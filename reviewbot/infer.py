@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 
 from .cmodel import Function, args, callee, line_of, norm, strip_parens, text
-from .engine import _walk
 from .packs import CallSpec, Packs, Target
 
 # Calls that look like releases by name; the position in unwind code is the main evidence.
@@ -43,7 +42,7 @@ def _failure_test(fn: Function, var: str) -> str | None:
 
 def _pointer_locals(fn: Function) -> set[str]:
     out: set[str] = set()
-    for d in _walk(fn.body, "declaration"):
+    for d in fn.of_type("declaration"):
         for c in d.named_children:
             inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
             if inner is not None and inner.type == "pointer_declarator":
@@ -59,9 +58,9 @@ def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
         return {}
     pointers = _pointer_locals(fn)
     first_label = min(lab.line for lab in fn.labels.values())
-    unwind_calls = [c for c in _walk(fn.body, "call_expression") if line_of(c) >= first_label]
+    unwind_calls = [c for c in fn.of_type("call_expression") if line_of(c) >= first_label]
     out: dict[str, CallSpec] = {}
-    for a in _walk(fn.body, "assignment_expression"):
+    for a in fn.of_type("assignment_expression"):
         rhs = strip_parens(a.child_by_field_name("right"))
         if rhs is None or rhs.type != "call_expression":
             continue

@@ -92,6 +92,17 @@ class Packs:
     tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
     names: list[str] = field(default_factory=list)
 
+    def interesting_calls(self) -> frozenset[str]:
+        """Calls whose presence makes a function worth walking."""
+        got = self.__dict__.get("_interesting")
+        if got is None:
+            got = frozenset(
+                n for n, c in self.calls.items()
+                if c.acquires or c.releases or c.consumes or c.tests or c.must_check
+            )
+            self.__dict__["_interesting"] = got
+        return got
+
     def releasers_of(self, rid: str) -> list[str]:
         return [c.name for c in self.calls.values() if rid in c.releases]
 
@@ -100,7 +111,7 @@ class Packs:
         if not extra:
             return self
         p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.tests,
-                  self.names)
+                  self.names)  # a new object: its interesting_calls() include the pairs
         for name, spec in extra.items():
             if name not in p.calls:
                 p.calls[name] = spec

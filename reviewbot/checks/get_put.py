@@ -107,7 +107,7 @@ Confidence: medium.
 
 class GetPutChecker(Checker):
     def on_release(self, w: Walker, st: State, r: Res, line: int, call: str, consume: bool) -> None:
-        if r.status != RELEASED:
+        if r.status != RELEASED or r.rid.startswith("inferred:"):
             return
         if not consume and st.after_label and r.rel_line:
             return  # error-path.extra-release reports fall-through double releases
@@ -121,6 +121,8 @@ class GetPutChecker(Checker):
         )
 
     def on_store(self, w: Walker, st: State, r: Res, line: int, lhs: str) -> None:
+        if r.rid.startswith("inferred:"):
+            return
         where = "returned" if lhs == "return" else f"stored in {lhs}"
         w.report(
             USE_AFTER_RELEASE.id, line, r.key,
@@ -131,6 +133,8 @@ class GetPutChecker(Checker):
         )
 
     def on_use(self, w: Walker, st: State, r: Res, line: int, how: str) -> None:
+        if r.rid.startswith("inferred:"):
+            return  # an inferred pair says what unwinds, not what frees
         kind = w.packs.resources.get(r.rid)
         if how == "deref" and kind is not None and kind.kind not in ("memory", "ref"):
             return
@@ -248,10 +252,10 @@ Reported only when no path finding already names the same resource. Confidence: 
 def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
     """(acq|rel, resource id, key) -> lines, for the pack calls in a function."""
     from ..cmodel import callee, line_of, norm, text
-    from ..engine import _ptr_key, _walk
+    from ..engine import _ptr_key
 
     out: dict[tuple[str, str, str], list[int]] = {}
-    for c in _walk(fn.body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         spec = packs.calls.get(callee(c))
         if spec is None or spec.acquires_nothing:
             continue

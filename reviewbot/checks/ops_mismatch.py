@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..cmodel import Function, args, callee, line_of, norm, parse_c, text
-from ..engine import Raw, _ptr_key, _walk
+from ..engine import Raw, _ptr_key
 from ..packs import OpsFamily, Packs
 from . import rule
 
@@ -59,7 +59,7 @@ def _pattern_regex(pattern: str, obj: str) -> re.Pattern[str]:
 def obtained(fn: Function, fam: OpsFamily) -> dict[str, Obtained]:
     """Objects the function gets from the getter, with their table (None if ambiguous)."""
     seen: dict[str, Obtained | None] = {}
-    for c in _walk(fn.body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         if callee(c) != fam.getter:
             continue
         a = args(c)
@@ -84,7 +84,7 @@ def obtained(fn: Function, fam: OpsFamily) -> dict[str, Obtained]:
 
 def _statements(fn: Function) -> Iterable[tuple[int, str, object]]:
     for typ in ("expression_statement", "declaration", "if_statement"):
-        for s in _walk(fn.body, typ):
+        for s in fn.of_type(typ):
             node = s.child_by_field_name("condition") if typ == "if_statement" else s
             if node is not None:
                 yield line_of(node), norm(text(node)), node
@@ -104,7 +104,7 @@ def check_function(fn: Function, packs: Packs, index: TreeIndex | None = None) -
                     hits = []
                     if lhs_re.match(ob.key):
                         hits.append(ob.line)
-                    for a in _walk(fn.body, "assignment_expression"):
+                    for a in fn.of_type("assignment_expression"):
                         lhs = norm(text(a.child_by_field_name("left")))
                         rhs = norm(text(a.child_by_field_name("right")))
                         if rhs == ob.key and lhs_re.match(lhs):
@@ -135,7 +135,7 @@ def check_function(fn: Function, packs: Packs, index: TreeIndex | None = None) -
 def _signatures(fn: Function, key: str) -> list[tuple[str, int]]:
     """How a function uses an object: (callee:field, line) for calls that take it."""
     sigs: list[tuple[str, int]] = []
-    for c in _walk(fn.body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         name = callee(c)
         for i, a in enumerate(args(c)):
             t = _ptr_key(norm(text(a)))

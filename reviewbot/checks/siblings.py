@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..cmodel import Function, args, callee, line_of, norm, parse_c, text
-from ..engine import Raw, _ptr_key, _walk
+from ..engine import Raw, _ptr_key
 from ..packs import Packs
 from .get_put import LEAK
 
@@ -52,7 +52,7 @@ def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for fn in functions:
         drops: set[int] = set()
-        for c in _walk(fn.body, "call_expression"):
+        for c in fn.of_type("call_expression"):
             spec = packs.calls.get(callee(c))
             if spec is None or not spec.releases:
                 continue
@@ -76,11 +76,11 @@ def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Tea
         return []
     frees = _frees(packs)
     local_src: dict[str, str] = {}  # local -> expression it was assigned from
-    for a in _walk(body, "assignment_expression"):
+    for a in fn.of_type("assignment_expression"):
         lhs = norm(text(a.child_by_field_name("left")))
         if lhs.isidentifier():
             local_src[lhs] = norm(text(a.child_by_field_name("right")))
-    for d in _walk(body, "init_declarator"):
+    for d in fn.of_type("init_declarator"):
         v = d.child_by_field_name("value")
         ident = d.child_by_field_name("declarator")
         while ident is not None and ident.type != "identifier":
@@ -90,7 +90,7 @@ def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Tea
 
     def list_of(obj: str) -> tuple[str, str] | None:
         """(list head field, member) an object was taken from."""
-        for c in _walk(body, "call_expression"):
+        for c in fn.of_type("call_expression"):
             name = callee(c)
             a = [norm(text(x)) for x in args(c)]
             if _ITER.search(name) and a and a[0] == obj and len(a) >= 3:
@@ -107,13 +107,13 @@ def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Tea
         return None
 
     deleted: dict[str, str] = {}  # obj -> member removed with list_del*
-    for c in _walk(body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         if _LIST_DEL.match(callee(c)) and args(c):
             m = re.match(r"^&(\w+)->(\w+)$", norm(text(args(c)[0])))
             if m:
                 deleted[m.group(1)] = m.group(2)
     out: list[Teardown] = []
-    for c in _walk(body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         name = callee(c)
         if name not in frees or not args(c):
             continue
@@ -124,12 +124,12 @@ def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Tea
         if src is None:
             continue
         td = Teardown(fn.name, obj, line_of(c), (src[0], deleted[obj], name))
-        td.drops = _drops(body, obj, local_src, packs, summ)
+        td.drops = _drops(fn, obj, local_src, packs, summ)
         out.append(td)
     return out
 
 
-def _drops(body, obj: str, local_src: dict[str, str], packs: Packs,
+def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
            summ: dict[str, set[int]]) -> set[str]:
     """Fields of obj whose reference the function drops (directly or through a local)."""
     prefix = obj + "->"
@@ -144,7 +144,7 @@ def _drops(body, obj: str, local_src: dict[str, str], packs: Packs,
         return None
 
     out: set[str] = set()
-    for c in _walk(body, "call_expression"):
+    for c in fn.of_type("call_expression"):
         name = callee(c)
         a = [norm(text(x)) for x in args(c)]
         idxs: set[int] = set()
@@ -173,7 +173,7 @@ class SiblingIndex:
         for cf in parsed.values():
             for fn in cf.functions:
                 if "list_del" in fn.text():
-                    wanted |= {callee(c) for c in _walk(fn.body, "call_expression")}
+                    wanted |= {callee(c) for c in fn.of_type("call_expression")}
         wanted -= set(packs.calls)
         for p, t in files.items():
             if p in parsed or not p.endswith(".c"):
