@@ -15,8 +15,8 @@ and no checker reports on it.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from tree_sitter import Node as TSNode
 
@@ -47,9 +47,11 @@ _RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|dro
 
 # Bounds on the walk. Past WIDEN states at a node, values that no resource depends on are
 # forgotten (the states then coincide); past MAX_STATES_PER_NODE the walk gives up there.
-WIDEN = 12
-MAX_STATES_PER_NODE = 40
-MAX_STEPS = 12000
+# "review" walks the few functions a patch touches; "audit" walks every function of a tree.
+EFFORT = {
+    "review": (32, 128, 40000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
+    "audit": (16, 48, 12000),
+}
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ class Raw:
 
 class Walker:
     def __init__(self, fn: Function, packs: Packs, checkers: list[Checker], file_text: str = "",
-                 before: Function | None = None):
+                 before: Function | None = None, effort: str = "review"):
+        self.widen_at, self.max_states, self.max_steps = EFFORT[effort]
         self.fn = fn
         self.packs = packs
         self.checkers = checkers
@@ -160,9 +163,10 @@ class Walker:
         self.local_objects = _local_objects(fn)
         self.cursors = _cursor_vars(fn)
         self.borrowed = _borrowed(fn, self.locals)
-        self.flags = _flag_vars(fn) | self._retested()
         self.errno_vars = _errno_vars(fn)
         self.reinit = _reinit_keys(fn)
+        # values worth keeping when the walk widens (see widen())
+        self.flags = _flag_vars(fn) | self._retested() | self.errno_vars | self._returned()
         self.lines = fn.source.decode("utf-8", "replace").splitlines()
         self.acquire_lines: dict[tuple[str, str], list[int]] = {}
         self.release_lines: dict[tuple[str, str], list[int]] = {}
@@ -245,6 +249,11 @@ class Walker:
                         self.acquire_lines.setdefault((rid, key), []).append(line_of(c))
         return out
 
+    def _returned(self) -> set[str]:
+        """Variables returned somewhere: whether an exit is an error exit depends on them."""
+        return {norm(text(n.ast)) for n in self.fn.nodes
+                if n.kind == "return" and n.ast is not None and n.ast.type == "identifier"}
+
     def _retested(self) -> set[str]:
         """Plain variables tested by two or more conditions: the tests are correlated."""
         seen: dict[str, int] = {}
@@ -313,16 +322,16 @@ class Walker:
         while work:
             node, st = work.pop()
             self.steps += 1
-            if self.steps > MAX_STEPS:
+            if self.steps > self.max_steps:
                 self.complete = False
                 break
             bucket = seen.setdefault(node.idx, set())
-            if len(bucket) >= WIDEN:
+            if len(bucket) >= self.widen_at:
                 st = self.widen(st)
             k = st.key()
             if k in bucket:
                 continue
-            if len(bucket) >= MAX_STATES_PER_NODE:
+            if len(bucket) >= self.max_states:
                 self.complete = False
                 continue
             bucket.add(k)

@@ -59,7 +59,8 @@ def run(args) -> int:
         siblings = SiblingIndex(group, packs) if len(group) > 1 else None
         for f, text in group.items():
             index = None if args.no_consensus else _exclude(f, group, packs)
-            findings += analyze_cfile(parse_c(text, f), f, None, packs, index, siblings=siblings)
+            findings += analyze_cfile(parse_c(text, f), f, None, packs, index, siblings=siblings,
+                                      effort="audit")
     if args.format == "json":
         json.dump(audit_json(findings), sys.stdout, indent=2)
         sys.stdout.write("\n")
