@@ -25,7 +25,7 @@ def _checkers():
 def relevant(fn: Function, packs: Packs) -> bool:
     """Whether walking the paths can find anything: a call a pack knows, a pack's
     assignment pattern or test, or goto labels (missing-errno needs no resource)."""
-    if fn.labels or fn.callees() & packs.interesting_calls():
+    if fn.of_type("labeled_statement") or fn.callees() & packs.interesting_calls():
         return True
     if packs.assigns and any(
             spec.lhs.match(norm(text(a.child_by_field_name("left"))))
@@ -37,7 +37,6 @@ def relevant(fn: Function, packs: Packs) -> bool:
 def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
                      before: Function | None = None,
                      siblings: SiblingIndex | None = None, effort: str = "review") -> list[Raw]:
-    fn.cfg()
     raws: list[Raw] = []
     if relevant(fn, packs):
         raws = Walker(fn, packs, _checkers(), before=before, effort=effort).run()

@@ -96,9 +96,46 @@ def _parser() -> Parser:
     return Parser(Language(tree_sitter_c.language()))
 
 
-def text(node: TSNode | None) -> str:
+class PNode:
+    """A plain-Python copy of a syntax subtree. The walker visits each statement once per
+    path state; reading a Python object is much cheaper than asking tree-sitter again."""
+
+    __slots__ = ("type", "start_byte", "end_byte", "start_point", "str", "children",
+                 "named_children", "named_child_count", "fields", "parent")
+
+    def child_by_field_name(self, name: str) -> PNode | None:
+        return self.fields.get(name)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<PNode {self.type} {self.str[:30]!r}>"
+
+
+def mirror(n: TSNode, parent: PNode | None = None) -> PNode:
+    p = PNode()
+    p.type = n.type
+    p.start_byte = n.start_byte
+    p.end_byte = n.end_byte
+    p.start_point = n.start_point
+    p.str = n.text.decode("utf-8", "replace")
+    p.parent = parent
+    kids = n.children
+    p.children = [mirror(k, p) for k in kids]
+    p.named_children = [c for c, k in zip(p.children, kids, strict=True) if k.is_named]
+    p.named_child_count = len(p.named_children)
+    fields: dict[str, PNode] = {}
+    for i, c in enumerate(p.children):
+        name = n.field_name_for_child(i)
+        if name and name not in fields:
+            fields[name] = c
+    p.fields = fields
+    return p
+
+
+def text(node) -> str:
     if node is None:
         return ""
+    if type(node) is PNode:
+        return node.str
     return node.text.decode("utf-8", "replace")
 
 
@@ -119,12 +156,19 @@ def line_of(node: TSNode) -> int:
 class Node:
     kind: str  # entry stmt cond label goto return switch join break continue
     line: int
-    ast: TSNode | None = None
+    ts: TSNode | None = None  # the syntax node; `ast` is its plain-Python copy, made on use
     succ: list[Node] = field(default_factory=list)
     label: str = ""
     # cond nodes: True when this atom is the whole condition of an if/loop (for traces)
     loop: bool = False
     idx: int = 0
+    _ast: PNode | None = None
+
+    @property
+    def ast(self) -> PNode | None:
+        if self._ast is None and self.ts is not None:
+            self._ast = mirror(self.ts)
+        return self._ast
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<{self.kind}@{self.line} {self.label or text(self.ast)[:30]!r}>"

@@ -53,6 +53,8 @@ def _pointer_locals(fn: Function) -> set[str]:
 
 
 def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
+    if not fn.of_type("labeled_statement"):
+        return {}
     fn.cfg()
     if not fn.labels:
         return {}

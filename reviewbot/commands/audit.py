@@ -10,6 +10,8 @@ def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="analyse whole C files or directories (no patch)")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-j", "--jobs", type=int, default=0,
+                   help="worker processes (default: one per core)")
     p.add_argument("--no-consensus", action="store_true",
                    help="do not mine the audited files for ops-table consensus")
     p.set_defaults(run=run)
@@ -34,41 +36,74 @@ def _files(paths: list[str]) -> list[str]:
 def run(args) -> int:
     import json
 
-    from ..analysis import analyze_cfile
-    from ..cmodel import parse_c
-    from ..packs import load_packs
     from ..report import audit_json, finding_line
 
-    packs = load_packs()
     files = _files(args.paths)
-    sources: dict[str, str] = {}
-    for f in files:
-        try:
-            with open(f, "rb") as fh:
-                sources[f] = fh.read().decode("utf-8", "replace")
-        except OSError as e:
-            sys.stderr.write(f"reviewbot: audit: cannot read {f}: {e.strerror}\n")
-    from ..checks.siblings import SiblingIndex
-
     # A directory is a subsystem: siblings and ops-table consensus are mined within it.
-    groups: dict[str, dict[str, str]] = {}
-    for f, text in sources.items():
-        groups.setdefault(os.path.dirname(f), {})[f] = text
+    groups: dict[str, list[str]] = {}
+    for f in files:
+        groups.setdefault(os.path.dirname(f), []).append(f)
+    jobs = args.jobs or (os.cpu_count() or 1)
+    global _GROUPS, _NO_CONSENSUS
+    _GROUPS = groups
+    _NO_CONSENSUS = args.no_consensus
     findings = []
-    for group in groups.values():
-        siblings = SiblingIndex(group, packs) if len(group) > 1 else None
-        for f, text in group.items():
-            index = None if args.no_consensus else _exclude(f, group, packs)
-            findings += analyze_cfile(parse_c(text, f), f, None, packs, index, siblings=siblings,
-                                      effort="audit")
+    if jobs > 1 and len(files) > 8:
+        import multiprocessing
+
+        # fork: workers share the file lists; each keeps the indexes of the dirs it meets
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for part in pool.imap(_audit_file, files, chunksize=4):
+                findings += part
+    else:
+        for f in files:
+            findings += _audit_file(f)
     if args.format == "json":
         json.dump(audit_json(findings), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for fd in findings:
             sys.stdout.write(finding_line(fd, with_status=False) + "\n")
-        sys.stdout.write(f"{len(findings)} finding(s) in {len(sources)} file(s)\n")
+        sys.stdout.write(f"{len(findings)} finding(s) in {len(files)} file(s)\n")
     return 1 if findings else 0
+
+
+_GROUPS: dict[str, list[str]] = {}
+_NO_CONSENSUS = False
+_DIRS: dict[str, tuple] = {}
+
+
+def _dir_state(d: str):
+    """The sources and sibling index of one directory, built once per process."""
+    got = _DIRS.get(d)
+    if got is None:
+        from ..checks.siblings import SiblingIndex
+        from ..packs import load_packs
+
+        packs = load_packs()
+        group: dict[str, str] = {}
+        for f in _GROUPS.get(d, []):
+            try:
+                with open(f, "rb") as fh:
+                    group[f] = fh.read().decode("utf-8", "replace")
+            except OSError as e:
+                sys.stderr.write(f"reviewbot: audit: cannot read {f}: {e.strerror}\n")
+        siblings = SiblingIndex(group, packs) if len(group) > 1 else None
+        _DIRS.clear()  # one directory at a time keeps memory flat
+        got = _DIRS[d] = (group, siblings, packs)
+    return got
+
+
+def _audit_file(path: str) -> list:
+    from ..analysis import analyze_cfile
+    from ..cmodel import parse_c
+
+    group, siblings, packs = _dir_state(os.path.dirname(path))
+    if path not in group:
+        return []
+    index = None if _NO_CONSENSUS else _exclude(path, group, packs)
+    return analyze_cfile(parse_c(group[path], path), path, None, packs, index,
+                         siblings=siblings, effort="audit")
 
 
 def _exclude(path, sources, packs):
