@@ -97,38 +97,69 @@ def _parser() -> Parser:
 
 
 class PNode:
-    """A plain-Python copy of a syntax subtree. The walker visits each statement once per
-    path state; reading a Python object is much cheaper than asking tree-sitter again."""
+    """A plain-Python view of a syntax node, filled in on first use and then kept. The
+    walker reads each statement once per path state; a Python attribute is much cheaper
+    than asking tree-sitter again."""
 
-    __slots__ = ("type", "start_byte", "end_byte", "start_point", "str", "children",
-                 "named_children", "named_child_count", "fields", "parent")
+    __slots__ = ("_ts", "type", "start_byte", "start_point", "parent", "_str", "_kids",
+                 "_named", "_fields")
+
+    def __init__(self, ts: TSNode, parent: PNode | None = None) -> None:
+        self._ts = ts
+        self.type = ts.type
+        self.start_byte = ts.start_byte
+        self.start_point = ts.start_point
+        self.parent = parent
+        self._str = None
+        self._kids = None
+        self._named = None
+        self._fields = None
+
+    @property
+    def str(self) -> str:
+        if self._str is None:
+            self._str = self._ts.text.decode("utf-8", "replace")
+        return self._str
+
+    @property
+    def children(self) -> list[PNode]:
+        if self._kids is None:
+            self._kids = [PNode(k, self) for k in self._ts.children]
+        return self._kids
+
+    @property
+    def named_children(self) -> list[PNode]:
+        if self._named is None:
+            self._named = [c for c in self.children if c._ts.is_named]
+        return self._named
+
+    @property
+    def named_child_count(self) -> int:
+        return len(self.named_children)
 
     def child_by_field_name(self, name: str) -> PNode | None:
-        return self.fields.get(name)
+        f = self._fields
+        if f is None:
+            f = self._fields = {}
+        if name in f:
+            return f[name]
+        ts = self._ts.child_by_field_name(name)
+        got = None
+        if ts is not None:
+            for c in self.children:
+                if c._ts.start_byte == ts.start_byte and c._ts.end_byte == ts.end_byte \
+                        and c.type == ts.type:
+                    got = c
+                    break
+        f[name] = got
+        return got
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<PNode {self.type} {self.str[:30]!r}>"
 
 
-def mirror(n: TSNode, parent: PNode | None = None) -> PNode:
-    p = PNode()
-    p.type = n.type
-    p.start_byte = n.start_byte
-    p.end_byte = n.end_byte
-    p.start_point = n.start_point
-    p.str = n.text.decode("utf-8", "replace")
-    p.parent = parent
-    kids = n.children
-    p.children = [mirror(k, p) for k in kids]
-    p.named_children = [c for c, k in zip(p.children, kids, strict=True) if k.is_named]
-    p.named_child_count = len(p.named_children)
-    fields: dict[str, PNode] = {}
-    for i, c in enumerate(p.children):
-        name = n.field_name_for_child(i)
-        if name and name not in fields:
-            fields[name] = c
-    p.fields = fields
-    return p
+def mirror(n: TSNode) -> PNode:
+    return PNode(n)
 
 
 def text(node) -> str:

@@ -283,12 +283,14 @@ def check_message(msg: email.message.Message) -> None:
 
 
 def classify(raw: bytes):
-    """(Patch, kind) for a raw message; raises ValueError when malformed."""
-    from .sources import parse_subject, patch_from_message
+    """(Patch, kind) for a raw message; raises ValueError when malformed. The Patch has
+    only the fields series grouping needs (``sources.patch_headers``): no To/Cc, body or
+    diff; those are read when the series is reviewed."""
+    from .sources import parse_subject, patch_headers
 
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     check_message(msg)
-    p = patch_from_message(msg)
+    p, has_diff = patch_headers(msg)
     if not p.message_id:
         raise ValueError("no Message-ID")
     info = parse_subject(p.raw_subject)
@@ -296,7 +298,7 @@ def classify(raw: bytes):
         kind = "reply"
     elif info["has_tags"] and p.number == 0:
         kind = "cover"
-    elif p.diff.strip():
+    elif has_diff:
         kind = "patch"
     else:
         kind = "other"
@@ -443,7 +445,7 @@ class Poller:
         author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
         keep_raw = raw if kind in ("patch", "cover") else None
         if st.add_message(lst, p.message_id, origin, kind, p.raw_subject, author, p.date,
-                          keep_raw):
+                          keep_raw, p.author_email, p.in_reply_to, p.references):
             self.report.new += 1
 
     # -- 2. series -------------------------------------------------------------------
@@ -467,18 +469,85 @@ class Poller:
         return False
 
     def review_pending(self, lc: ListConfig) -> None:
+        """Group the pending patches and covers into series from the fields recorded at
+        ingest (no message is parsed for that), then take the series one at a time:
+        parse its messages, review, draft, and let them go before the next one, so memory
+        does not grow with the backlog."""
         st = self.state
         assert st is not None
         rows = st.pending_messages(lc.name)
         if not rows:
             return
-        from .sources import series_from_messages
+        from .sources import series_from_patches
 
-        msgs = [email.message_from_bytes(r["raw"], policy=email.policy.default) for r in rows]
-        series = series_from_messages(msgs, all_revisions=True)
+        stubs = [self._stub(lc, r) for r in rows]
+        del rows
+        series = series_from_patches(stubs, all_revisions=True)
+        del stubs
         series.sort(key=lambda s: (s.revision, s.subject.lower(), s.message_id))
-        for s in series:
-            self.handle_series(lc, s)
+        for i, s in enumerate(series):
+            series[i] = None  # type: ignore[call-overload]  # released once handled
+            full = self._full_series(lc, s)
+            if full is not None:
+                self.handle_series(lc, full)
+
+    def _stub(self, lc: ListConfig, row):
+        """A Patch with the grouping fields of a pending message row (``diff`` only says
+        whether it has one). Rows recorded without those fields (by an older version)
+        get them from the raw message, once."""
+        from .model import Patch
+        from .sources import parse_subject
+
+        subject, email_, irt, refs = (row["subject"] or "", row["author_email"],
+                                      row["in_reply_to"], row["refs"])
+        if email_ is None or irt is None or refs is None:
+            st = self.state
+            assert st is not None
+            raw = st.raw_messages(lc.name, [row["message_id"]]).get(row["message_id"])
+            if raw is not None:
+                from .sources import patch_headers
+
+                p, _d = patch_headers(email.message_from_bytes(raw, policy=email.policy.default))
+                subject, email_, irt, refs = (p.raw_subject, p.author_email, p.in_reply_to,
+                                              p.references)
+                with st.transaction():
+                    st.set_grouping(lc.name, row["message_id"], subject, email_, irt, refs)
+            refs = refs or []
+        else:
+            refs = refs.split()
+        info = parse_subject(subject)
+        return Patch(subject=info["subject"], raw_subject=subject, message_id=row["message_id"],
+                     number=info["number"], total=info["total"], revision=info["revision"],
+                     author_email=email_ or "", in_reply_to=irt or "", references=list(refs),
+                     diff="+\n" if row["kind"] == "patch" else "")
+
+    def _full_series(self, lc: ListConfig, s):
+        """The series with its messages parsed in full (the Patches the review and the
+        drafts need), grouped as ``s`` was."""
+        from .model import Series
+        from .sources import patch_from_message
+
+        st = self.state
+        assert st is not None
+        members = ([s.cover] if s.cover else []) + s.patches
+        raws = st.raw_messages(lc.name, [p.message_id for p in members])
+
+        def full(p):
+            raw = raws.get(p.message_id)
+            if raw is None:
+                return p
+            q = patch_from_message(email.message_from_bytes(raw, policy=email.policy.default))
+            q.message_id = p.message_id
+            return q
+
+        cover = full(s.cover) if s.cover else None
+        patches = [full(p) for p in s.patches]
+        head = cover or (patches[0] if patches else None)
+        if head is None:
+            return None
+        return Series(subject=head.subject, revision=s.revision, message_id=s.message_id,
+                      patches=patches, cover=cover, expected=s.expected,
+                      missing=list(s.missing))
 
     def handle_series(self, lc: ListConfig, s) -> None:
         st = self.state

@@ -6,6 +6,8 @@ Tables (all keyed by list name, so one database serves many lists):
                 processed. Updated in the same transaction as the messages it covers.
 - ``messages``  every message seen (Message-ID, kind: patch | cover | reply | other),
                 the raw bytes of patches and covers (series are assembled across runs),
+                what grouping them into series needs (subject, author address,
+                In-Reply-To, References; taken at ingest, so grouping parses nothing),
                 and the revision that consumed it.
 - ``skipped``   messages that could not be parsed: where they were and why.
 - ``series``    one row per series (list, author, base subject); revisions link v1 to v2.
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS epochs(
 CREATE TABLE IF NOT EXISTS messages(
     list TEXT NOT NULL, message_id TEXT NOT NULL, origin TEXT, kind TEXT NOT NULL,
     subject TEXT, author TEXT, date TEXT, raw BLOB, seen_at REAL NOT NULL,
-    revision_id INTEGER, PRIMARY KEY(list, message_id));
+    revision_id INTEGER, author_email TEXT, in_reply_to TEXT, refs TEXT,
+    PRIMARY KEY(list, message_id));
 CREATE INDEX IF NOT EXISTS messages_pending ON messages(list, kind, revision_id);
 CREATE TABLE IF NOT EXISTS skipped(
     list TEXT NOT NULL, origin TEXT NOT NULL, message_id TEXT, reason TEXT, at REAL,
@@ -70,6 +73,10 @@ CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started REAL, finished R
 """
 
 KINDS = ("patch", "cover", "reply", "other")
+
+# columns added to ``messages`` after version 1 was released (NULL in older rows: the
+# grouping fields are then taken from the raw message once, see Poller.review_pending)
+_ADDED_COLUMNS = (("author_email", "TEXT"), ("in_reply_to", "TEXT"), ("refs", "TEXT"))
 
 
 def normalize_subject(subject: str) -> str:
@@ -106,6 +113,10 @@ class State:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript("BEGIN IMMEDIATE;\n" + SCHEMA + "COMMIT;\n")
         with self.transaction():
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
+            for col, typ in _ADDED_COLUMNS:
+                if col not in have:
+                    self.db.execute(f"ALTER TABLE messages ADD COLUMN {col} {typ}")
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
@@ -150,13 +161,28 @@ class State:
         ).fetchone() is not None
 
     def add_message(self, lst: str, message_id: str, origin: str, kind: str, subject: str,
-                    author: str, date: str, raw: bytes | None) -> bool:
-        """Record a message; False if it was already known (a duplicate)."""
+                    author: str, date: str, raw: bytes | None, author_email: str | None = None,
+                    in_reply_to: str | None = None,
+                    references: Iterable[str] | None = None) -> bool:
+        """Record a message; False if it was already known (a duplicate). ``subject`` is
+        the Subject as sent (with its tags); the grouping fields (author_email,
+        in_reply_to, references) are None when not known."""
+        refs = None if references is None else " ".join(references)
         cur = self.db.execute(
             "INSERT OR IGNORE INTO messages(list, message_id, origin, kind, subject, author,"
-            " date, raw, seen_at) VALUES(?,?,?,?,?,?,?,?,?)",
-            (lst, message_id, origin, kind, subject, author, date, raw, time.time()))
+            " date, raw, seen_at, author_email, in_reply_to, refs)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+            (lst, message_id, origin, kind, subject, author, date, raw, time.time(),
+             author_email, in_reply_to, refs))
         return cur.rowcount == 1
+
+    def set_grouping(self, lst: str, message_id: str, subject: str, author_email: str,
+                     in_reply_to: str, references: Iterable[str]) -> None:
+        """Fill in the grouping fields of a message recorded without them."""
+        self.db.execute(
+            "UPDATE messages SET subject=?, author_email=?, in_reply_to=?, refs=?"
+            " WHERE list=? AND message_id=?",
+            (subject, author_email, in_reply_to, " ".join(references), lst, message_id))
 
     def add_skipped(self, lst: str, origin: str, message_id: str, reason: str) -> None:
         self.db.execute(
@@ -164,12 +190,28 @@ class State:
             " VALUES(?,?,?,?,?)", (lst, origin, message_id, reason, time.time()))
 
     def pending_messages(self, lst: str) -> list[sqlite3.Row]:
-        """Patches and covers not yet part of a fully reviewed revision."""
+        """Patches and covers not yet part of a fully reviewed revision: their grouping
+        fields, not their bytes (``raw_messages`` reads those, a series at a time)."""
         return self.db.execute(
-            "SELECT m.* FROM messages m LEFT JOIN revisions r ON m.revision_id = r.id"
+            "SELECT m.message_id, m.kind, m.subject, m.author_email, m.in_reply_to, m.refs,"
+            " m.seen_at, m.revision_id"
+            " FROM messages m LEFT JOIN revisions r ON m.revision_id = r.id"
             " WHERE m.list=? AND m.kind IN ('patch','cover')"
             " AND (m.revision_id IS NULL OR r.status IN ('waiting','partial'))"
             " ORDER BY m.seen_at, m.message_id", (lst,)).fetchall()
+
+    def raw_messages(self, lst: str, message_ids: Iterable[str]) -> dict[str, bytes]:
+        """{Message-ID: raw bytes} of the given messages (those that have bytes)."""
+        ids = list(message_ids)
+        out: dict[str, bytes] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for mid, raw in self.db.execute(
+                    f"SELECT message_id, raw FROM messages WHERE list=? AND message_id IN ({q})"
+                    " AND raw IS NOT NULL", (lst, *chunk)):
+                out[mid] = raw
+        return out
 
     def assign_messages(self, lst: str, message_ids: Iterable[str], revision_id: int) -> None:
         self.db.executemany(
