@@ -11,8 +11,10 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-import pygit2
+if TYPE_CHECKING:
+    import pygit2
 
 from .model import FileImage, InputError, Patch
 from .patchmodel import ApplyError, apply_hunks_detailed, changed_lines, file_paths, hunk_images
@@ -21,7 +23,22 @@ from .patchmodel import index_blobs as _index_blobs
 __all__ = ["CodeContext", "safe_relpath"]
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
-_REGULAR_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+
+
+def _git():
+    """pygit2, imported only for git trees (it is a tenth of a second of startup)."""
+    import pygit2
+
+    return pygit2
+
+
+def _regular_modes():
+    pg = _git()
+    return (pg.enums.FileMode.BLOB, pg.enums.FileMode.BLOB_EXECUTABLE)
+
+
+def _looks_like_git(p: Path) -> bool:
+    return (p / ".git").exists() or ((p / "HEAD").is_file() and (p / "objects").is_dir())
 
 
 def safe_relpath(path: str | None) -> str | None:
@@ -58,10 +75,12 @@ class CodeContext:
         if not p.is_dir():
             raise InputError(f"--tree {tree}: not a directory")
         repo = None
-        try:
-            repo = pygit2.Repository(str(p), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-        except (pygit2.GitError, KeyError, ValueError):
-            repo = None
+        if _looks_like_git(p):
+            pygit2 = _git()
+            try:
+                repo = pygit2.Repository(str(p), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+            except (pygit2.GitError, KeyError, ValueError):
+                repo = None
         if repo is not None:
             self.kind = "git"
             self.repo = repo
@@ -89,7 +108,7 @@ class CodeContext:
             entry = self.base_tree[rel]
         except (KeyError, ValueError, TypeError):
             return None
-        if entry.filemode not in _REGULAR_MODES or entry.type_str != "blob":
+        if entry.filemode not in _regular_modes() or entry.type_str != "blob":
             return None
         obj = self.repo[entry.id]
         return obj.data if obj.size <= MAX_FILE_BYTES else None
@@ -99,7 +118,7 @@ class CodeContext:
             return None
         try:
             obj = self.repo.get(prefix)
-        except (ValueError, KeyError, pygit2.GitError):  # ambiguous or malformed
+        except (ValueError, KeyError, _git().GitError):  # ambiguous or malformed
             return None
         if obj is None or obj.type_str != "blob" or obj.size > MAX_FILE_BYTES:
             return None
@@ -157,7 +176,7 @@ class CodeContext:
             path = f"{prefix}{entry.name}"
             if entry.type_str == "tree":
                 yield from self._iter_git(self.repo[entry.id], path + "/", suffixes)
-            elif entry.type_str == "blob" and entry.filemode in _REGULAR_MODES:
+            elif entry.type_str == "blob" and entry.filemode in _regular_modes():
                 if path.endswith(suffixes):
                     obj = self.repo[entry.id]
                     if obj.size <= MAX_FILE_BYTES:

@@ -6,9 +6,11 @@ Every stage takes and returns these plain objects, so each can be tested alone.
 
 from __future__ import annotations
 
-import email.message
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import email.message
 
 STATUSES = ("introduced", "preexisting", "fixed")
 

@@ -100,8 +100,9 @@ class Reviewer:
 
     def worlds(self, images: list[FileImage], before: dict[str, str | None],
                after: dict[str, str | None]) -> tuple[SiblingIndex | None, SiblingIndex | None]:
-        """Sibling indexes of the touched directories before and after the patch."""
-        if not any("list_del" in (i.post or "") + (i.pre or "") for i in images):
+        """Sibling indexes of the touched directories before and after the patch, only when
+        a touched function takes objects off a list (the only thing siblings are asked)."""
+        if not any(self._touches_teardown(i) for i in images):
             return None, None
         dirs = {str(PurePosixPath(i.path).parent) for i in images}
         pre: dict[str, str] = {}
@@ -121,6 +122,18 @@ class Reviewer:
             if i.post is not None:
                 post[i.path] = i.post
         return SiblingIndex(pre, self.packs), SiblingIndex(post, self.packs)
+
+    @staticmethod
+    def _touches_teardown(img: FileImage) -> bool:
+        for text, lines in ((img.post, img.changed_post), (img.pre, img.changed_pre)):
+            if not text or "list_del" not in text:
+                continue
+            cf = parse_c(text, img.path)
+            for fn in cf.functions:
+                if any(fn.start_line <= ln <= fn.end_line for ln in lines) and \
+                        "list_del" in fn.text():
+                    return True
+        return False
 
     def review_file(self, img: FileImage, sib: tuple = (None, None)) -> list[Finding]:
         pre_cf = parse_c(img.pre, img.old_path) if img.pre else None
