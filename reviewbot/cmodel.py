@@ -170,7 +170,7 @@ def text(node) -> str:
     return node.text.decode("utf-8", "replace")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def norm(s: str) -> str:
     """Expression text without whitespace: the key that names a value or resource."""
     return "".join(s.split())
@@ -217,7 +217,7 @@ class Function:
     _cfg: Node | None = None
     nodes: list[Node] = field(default_factory=list)
     labels: dict[str, Node] = field(default_factory=dict)
-    free_vars: set[str] = field(default_factory=set)  # __free()/guard() managed names
+    _notes: list[Annotation] = field(default_factory=list)  # annotations inside the body
     is_static: bool = False
 
     @property
@@ -226,6 +226,14 @@ class Function:
         if b is None:
             b = self.__dict__["_body"] = self.node.child_by_field_name("body")
         return b
+
+    @property
+    def free_vars(self) -> set[str]:
+        """Names whose release the compiler does (__free/guard), found on first use."""
+        got = self.__dict__.get("_free")
+        if got is None:
+            got = self.__dict__["_free"] = _scoped_vars(self, self._notes, self.source)
+        return got
 
     def of_type(self, typ: str) -> list[TSNode]:
         """Every node of a type in the body, in source order (one walk, cached)."""
@@ -522,7 +530,7 @@ def _param_names(fdecl: TSNode) -> list[str]:
 
 
 _CACHE: dict[tuple[str, int], CFile] = {}
-_CACHE_MAX = 48
+_CACHE_MAX = 12
 
 
 def parse_c(source: str | bytes, path: str = "") -> CFile:
@@ -571,7 +579,7 @@ def _parse_c(raw: bytes, path: str) -> CFile:
                 c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children
             ),
         )
-        f.free_vars = _scoped_vars(f, [a for a in notes if start <= a.offset < fn.end_byte], raw)
+        f._notes = [a for a in notes if start <= a.offset < fn.end_byte]
         funcs.append(f)
     return CFile(path, raw, tree, funcs)
 

@@ -49,7 +49,7 @@ _RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|dro
 # forgotten (the states then coincide); past MAX_STATES_PER_NODE the walk gives up there.
 # "review" walks the few functions a patch touches; "audit" walks every function of a tree.
 EFFORT = {
-    "review": (32, 128, 40000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
+    "review": (24, 96, 25000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
     "audit": (16, 48, 12000),
 }
 
@@ -972,7 +972,7 @@ def _call_values(c: TSNode) -> frozenset:
     return ALL
 
 
-@lru_cache(maxsize=1 << 15)
+@lru_cache(maxsize=1 << 13)
 def _ptr_key(s: str) -> str:
     """&x -> x, &a[i] -> a+i, a+0 -> a, (type *)x -> x: how packs name resources."""
     s = re.sub(r"^\((?:struct|const|unsigned|union)?[\w\s\*]*\*\)", "", s)
@@ -988,7 +988,7 @@ def _ptr_key(s: str) -> str:
     return s
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _mention_re(key: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w>.])" + re.escape(key) + r"(?![\w\[(])")
 

@@ -283,17 +283,21 @@ def check_message(msg: email.message.Message) -> None:
 
 
 def classify(raw: bytes):
-    """(Patch, kind) for a raw message; raises ValueError when malformed. The Patch has
-    only the fields series grouping needs (``sources.patch_headers``): no To/Cc, body or
-    diff; those are read when the series is reviewed."""
-    from .sources import parse_subject, patch_headers
+    """(Patch, kind) for a raw message; raises ValueError when malformed. Patches and
+    covers are parsed in full (``patch_from_message``; what the review needs, recorded
+    with the message); for anything else the Patch has only the header fields
+    (``sources.patch_headers``: no To/Cc, body or diff)."""
+    from .sources import parse_subject, patch_from_message, patch_headers
 
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     check_message(msg)
     p, has_diff = patch_headers(msg)
+    info = parse_subject(p.raw_subject)
+    if not info["is_reply"] and (has_diff or info["has_tags"] and p.number == 0):
+        p = patch_from_message(msg)
+        has_diff = bool(p.diff.strip())
     if not p.message_id:
         raise ValueError("no Message-ID")
-    info = parse_subject(p.raw_subject)
     if info["is_reply"]:
         kind = "reply"
     elif info["has_tags"] and p.number == 0:
@@ -303,6 +307,24 @@ def classify(raw: bytes):
     else:
         kind = "other"
     return p, kind
+
+
+_NOT_STORED = ("message", "source")
+
+
+def patch_json(p) -> str:
+    """A parsed Patch's fields (all but the message object) as JSON."""
+    import dataclasses
+
+    return json.dumps({f.name: getattr(p, f.name) for f in dataclasses.fields(p)
+                       if f.name not in _NOT_STORED}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def patch_from_json(text: str):
+    from .model import Patch
+
+    return Patch(**json.loads(text))
 
 
 # ------------------------------------------------------------------------------ poller
@@ -445,7 +467,8 @@ class Poller:
         author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
         keep_raw = raw if kind in ("patch", "cover") else None
         if st.add_message(lst, p.message_id, origin, kind, p.raw_subject, author, p.date,
-                          keep_raw, p.author_email, p.in_reply_to, p.references):
+                          keep_raw, p.author_email, p.in_reply_to, p.references,
+                          patch_json(p) if keep_raw is not None else None):
             self.report.new += 1
 
     # -- 2. series -------------------------------------------------------------------
@@ -522,21 +545,27 @@ class Poller:
                      diff="+\n" if row["kind"] == "patch" else "")
 
     def _full_series(self, lc: ListConfig, s):
-        """The series with its messages parsed in full (the Patches the review and the
-        drafts need), grouped as ``s`` was."""
+        """The series with its Patches in full (as recorded at ingest, else parsed from
+        the raw message), grouped as ``s`` was. The messages themselves are parsed only
+        if a draft needs them (``_attach_messages``)."""
         from .model import Series
         from .sources import patch_from_message
 
         st = self.state
         assert st is not None
         members = ([s.cover] if s.cover else []) + s.patches
-        raws = st.raw_messages(lc.name, [p.message_id for p in members])
+        ids = [p.message_id for p in members]
+        stored = st.stored_patches(lc.name, ids)
+        raws = st.raw_messages(lc.name, [m for m in ids if m not in stored])
 
         def full(p):
-            raw = raws.get(p.message_id)
-            if raw is None:
+            if p.message_id in stored:
+                q = patch_from_json(stored[p.message_id])
+            elif p.message_id in raws:
+                q = patch_from_message(email.message_from_bytes(
+                    raws[p.message_id], policy=email.policy.default))
+            else:
                 return p
-            q = patch_from_message(email.message_from_bytes(raw, policy=email.policy.default))
             q.message_id = p.message_id
             return q
 
@@ -548,6 +577,18 @@ class Poller:
         return Series(subject=head.subject, revision=s.revision, message_id=s.message_id,
                       patches=patches, cover=cover, expected=s.expected,
                       missing=list(s.missing))
+
+    def _attach_messages(self, lc: ListConfig, s) -> None:
+        """Parse the series' messages for the drafts (headers of the original mail)."""
+        st = self.state
+        assert st is not None
+        members = [p for p in ([s.cover] if s.cover else []) + s.patches
+                   if p.message is None and p.message_id]
+        raws = st.raw_messages(lc.name, [p.message_id for p in members])
+        for p in members:
+            if p.message_id in raws:
+                p.message = email.message_from_bytes(raws[p.message_id],
+                                                     policy=email.policy.default)
 
     def handle_series(self, lc: ListConfig, s) -> None:
         st = self.state
@@ -631,6 +672,8 @@ class Poller:
                 records.append((fp, "still" if earlier else "new", f, pr.patch.message_id))
             pr.findings = out
         sub = SeriesResult(series=s, patches=keep)
+        if sub.findings():
+            self._attach_messages(lc, s)
         drafts = self.make_drafts(lc, s, sub, records)
         written = []
         for mid, name, msg, _irt in drafts:

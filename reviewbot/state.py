@@ -7,7 +7,9 @@ Tables (all keyed by list name, so one database serves many lists):
 - ``messages``  every message seen (Message-ID, kind: patch | cover | reply | other),
                 the raw bytes of patches and covers (series are assembled across runs),
                 what grouping them into series needs (subject, author address,
-                In-Reply-To, References; taken at ingest, so grouping parses nothing),
+                In-Reply-To, References; taken at ingest, so grouping parses nothing)
+                and, for patches and covers, the parsed Patch fields as JSON (so the
+                review does not parse the message again),
                 and the revision that consumed it.
 - ``skipped``   messages that could not be parsed: where they were and why.
 - ``series``    one row per series (list, author, base subject); revisions link v1 to v2.
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS epochs(
 CREATE TABLE IF NOT EXISTS messages(
     list TEXT NOT NULL, message_id TEXT NOT NULL, origin TEXT, kind TEXT NOT NULL,
     subject TEXT, author TEXT, date TEXT, raw BLOB, seen_at REAL NOT NULL,
-    revision_id INTEGER, author_email TEXT, in_reply_to TEXT, refs TEXT,
+    revision_id INTEGER, author_email TEXT, in_reply_to TEXT, refs TEXT, patch TEXT,
     PRIMARY KEY(list, message_id));
 CREATE INDEX IF NOT EXISTS messages_pending ON messages(list, kind, revision_id);
 CREATE TABLE IF NOT EXISTS skipped(
@@ -76,7 +78,8 @@ KINDS = ("patch", "cover", "reply", "other")
 
 # columns added to ``messages`` after version 1 was released (NULL in older rows: the
 # grouping fields are then taken from the raw message once, see Poller.review_pending)
-_ADDED_COLUMNS = (("author_email", "TEXT"), ("in_reply_to", "TEXT"), ("refs", "TEXT"))
+_ADDED_COLUMNS = (("author_email", "TEXT"), ("in_reply_to", "TEXT"), ("refs", "TEXT"),
+                  ("patch", "TEXT"))
 
 
 def normalize_subject(subject: str) -> str:
@@ -163,17 +166,18 @@ class State:
     def add_message(self, lst: str, message_id: str, origin: str, kind: str, subject: str,
                     author: str, date: str, raw: bytes | None, author_email: str | None = None,
                     in_reply_to: str | None = None,
-                    references: Iterable[str] | None = None) -> bool:
+                    references: Iterable[str] | None = None, patch: str | None = None) -> bool:
         """Record a message; False if it was already known (a duplicate). ``subject`` is
         the Subject as sent (with its tags); the grouping fields (author_email,
-        in_reply_to, references) are None when not known."""
+        in_reply_to, references) are None when not known; ``patch`` is the parsed
+        message's Patch fields as JSON (None: parse ``raw`` when needed)."""
         refs = None if references is None else " ".join(references)
         cur = self.db.execute(
             "INSERT OR IGNORE INTO messages(list, message_id, origin, kind, subject, author,"
-            " date, raw, seen_at, author_email, in_reply_to, refs)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+            " date, raw, seen_at, author_email, in_reply_to, refs, patch)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (lst, message_id, origin, kind, subject, author, date, raw, time.time(),
-             author_email, in_reply_to, refs))
+             author_email, in_reply_to, refs, patch))
         return cur.rowcount == 1
 
     def set_grouping(self, lst: str, message_id: str, subject: str, author_email: str,
@@ -200,18 +204,25 @@ class State:
             " AND (m.revision_id IS NULL OR r.status IN ('waiting','partial'))"
             " ORDER BY m.seen_at, m.message_id", (lst,)).fetchall()
 
-    def raw_messages(self, lst: str, message_ids: Iterable[str]) -> dict[str, bytes]:
-        """{Message-ID: raw bytes} of the given messages (those that have bytes)."""
+    def _column(self, col: str, lst: str, message_ids: Iterable[str]) -> dict[str, Any]:
         ids = list(message_ids)
-        out: dict[str, bytes] = {}
+        out: dict[str, Any] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for mid, raw in self.db.execute(
-                    f"SELECT message_id, raw FROM messages WHERE list=? AND message_id IN ({q})"
-                    " AND raw IS NOT NULL", (lst, *chunk)):
-                out[mid] = raw
+            for mid, v in self.db.execute(
+                    f"SELECT message_id, {col} FROM messages WHERE list=? AND message_id IN ({q})"
+                    f" AND {col} IS NOT NULL", (lst, *chunk)):
+                out[mid] = v
         return out
+
+    def raw_messages(self, lst: str, message_ids: Iterable[str]) -> dict[str, bytes]:
+        """{Message-ID: raw bytes} of the given messages (those that have bytes)."""
+        return self._column("raw", lst, message_ids)
+
+    def stored_patches(self, lst: str, message_ids: Iterable[str]) -> dict[str, str]:
+        """{Message-ID: Patch fields as JSON} of the given messages (those that have them)."""
+        return self._column("patch", lst, message_ids)
 
     def assign_messages(self, lst: str, message_ids: Iterable[str], revision_id: int) -> None:
         self.db.executemany(
