@@ -165,8 +165,8 @@ def _format_addr(name: str, addr: str) -> str:
     return f"{name} <{addr}>"
 
 
-def _addresses(msg: email.message.Message, name: str) -> list[str]:
-    vals = _header_all(msg, name)
+def _addresses(msg: email.message.Message, name: str, h=None) -> list[str]:
+    vals = h.get_all(name) if h is not None else _header_all(msg, name)
     out = []
     try:
         pairs = email.utils.getaddresses(vals)
@@ -407,30 +407,36 @@ def _threading(refs_raw: str, irt: str) -> tuple[str, list[str]]:
     return in_reply_to, references
 
 
-def patch_from_message(msg: email.message.Message, source: str = "") -> Patch:
-    """A Patch with every field filled from one message (never raises on odd mail)."""
-    raw_subject = _header(msg, "Subject")
+def patch_from_message(msg: email.message.Message, source: str = "",
+                       exact: bool = False) -> Patch:
+    """A Patch with every field filled from one message (never raises on odd mail).
+
+    Plain ASCII header values are read without the ``policy.default`` header classes
+    (``_QuickHeaders``), which give the same values for them; ``exact=True`` reads every
+    header through them (the tests compare the two)."""
+    h = _ExactHeaders(msg) if exact else _QuickHeaders(msg)
+    raw_subject = h.get("Subject")
     info = parse_subject(raw_subject)
     body, diff, inbody = _body_and_inbody(msg)
-    name, addr = _author(msg, _header(msg, "From"), inbody)
-    in_reply_to, references = _threading(" ".join(_header_all(msg, "References")),
-                                         _header(msg, "In-Reply-To"))
-    list_id = _header(msg, "List-Id")
+    name, addr = _author(msg, h.get("From"), inbody, get=h)
+    in_reply_to, references = _threading(" ".join(h.get_all("References")),
+                                         h.get("In-Reply-To"))
+    list_id = h.get("List-Id")
     if list_id:
         list_id = _msgid(list_id)
 
     return Patch(
         subject=info["subject"],
         raw_subject=raw_subject,
-        message_id=_msgid(_header(msg, "Message-ID")),
+        message_id=_msgid(h.get("Message-ID")),
         number=info["number"],
         total=info["total"],
         revision=info["revision"],
         author_name=name,
         author_email=addr,
         date=_raw_header(msg, "Date"),
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
+        to=_addresses(msg, "To", h),
+        cc=_addresses(msg, "Cc", h),
         in_reply_to=in_reply_to,
         references=references,
         list_id=list_id,
@@ -444,8 +450,8 @@ def patch_from_message(msg: email.message.Message, source: str = "") -> Patch:
 # plain header values whose policy.default parse is the value itself (whitespace aside)
 _PLAIN_UNSTRUCTURED_RE = re.compile(r"[ -~\t\n\r]*\Z")
 _PLAIN_ADDR_RE = re.compile(
-    r"\s*(?:[A-Za-z0-9][A-Za-z0-9 .'_-]*\s)?\s*<[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+>\s*\Z"
-    r"|\s*[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+\s*\Z")
+    r" ?(?:[A-Za-z0-9][A-Za-z0-9 .'_-]* )?<[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+> ?\Z"
+    r"| ?[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+ ?\Z")
 _ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "sender", "reply-to",
                               "resent-from", "resent-to", "resent-cc", "resent-sender"))
 
@@ -468,7 +474,7 @@ class _QuickHeaders:
         if not isinstance(v, str) or "=?" in v or not _PLAIN_UNSTRUCTURED_RE.match(v):
             return False
         if name in _ADDRESS_HEADERS:
-            return bool(_PLAIN_ADDR_RE.match(" ".join(v.split())))
+            return all(_PLAIN_ADDR_RE.match(a) for a in " ".join(v.split()).split(","))
         if name in ("message-id", "content-id", "in-reply-to", "references"):
             return "(" not in v and '"' not in v and "\\" not in v
         return name == "subject"
@@ -491,6 +497,22 @@ class _QuickHeaders:
 
     def __call__(self, msg: email.message.Message, name: str) -> str:
         return self.get(name)
+
+
+class _ExactHeaders:
+    """``_header``/``_header_all`` behind the ``_QuickHeaders`` interface."""
+
+    def __init__(self, msg: email.message.Message) -> None:
+        self.msg = msg
+
+    def get(self, name: str) -> str:
+        return _header(self.msg, name)
+
+    def get_all(self, name: str) -> list[str]:
+        return _header_all(self.msg, name)
+
+    def __call__(self, msg: email.message.Message, name: str) -> str:
+        return _header(msg, name)
 
 
 def patch_headers(msg: email.message.Message) -> tuple[Patch, bool]:
