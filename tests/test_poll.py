@@ -321,3 +321,43 @@ def test_bad_config_is_one_line_exit_2(tmp_path, inbox):
     r.config.write_text('[poll]\ntransport = "carrier-pigeon"\n')
     out = r.run(expect=2)
     assert "transport" in out.stderr
+
+
+def test_rows_recorded_without_grouping_fields_group_the_same(tmp_path):
+    """A state written before the grouping fields and parsed Patches were recorded (or by
+    an older version) is grouped and reviewed as if they had been."""
+    import argparse
+
+    from reviewbot.poll import Poller, classify, options, patch_json
+
+    def review(name: str, fields: bool):
+        d = tmp_path / name
+        args = argparse.Namespace(
+            state=str(d / "state.sqlite"), outbox=str(d / "outbox"), list=LIST,
+            lore="http://127.0.0.1:9", tree=str(TREE), quiet=True, lock=None,
+            wait_incomplete_hours=0, transport=None)
+        opts = options({"mail": {"from": "Review Bot <bot@example.org>"}}, args)
+        poller = Poller(opts)
+        st = poller.state = State(opts.state)
+        with st.transaction():
+            for raw in split_mboxrd((EX / "list.mbox").read_bytes()):
+                p, kind = classify(raw)
+                keep = raw if kind in ("patch", "cover") else None
+                author = f"{p.author_name} <{p.author_email}>"
+                extra = ((p.author_email, p.in_reply_to, p.references,
+                          patch_json(p) if keep else None) if fields else ())
+                st.add_message(LIST, p.message_id, "o", kind, p.raw_subject, author, p.date,
+                               keep, *extra)
+        poller.review_pending(opts.lists[0])
+        filled = st.db.execute("SELECT COUNT(*) FROM messages WHERE kind IN ('patch','cover')"
+                               " AND refs IS NULL").fetchone()[0]
+        snap = st.snapshot()
+        st.close()
+        names = sorted(p.name for p in (d / "outbox" / "new").iterdir())
+        return snap, names, filled, poller.report
+
+    new_snap, new_names, new_null, rep = review("new", True)
+    old_snap, old_names, old_null, _ = review("old", False)
+    assert rep.reviewed >= 2 and new_names
+    assert (old_snap, old_names) == (new_snap, new_names)
+    assert new_null == old_null == 0

@@ -424,3 +424,46 @@ def test_qp_encoded_mbox_roundtrip(tmp_path):
     )
     p = load_paths([write(tmp_path, "qp.mbox", text)])[0].patches[0]
     assert p.diff == DIFF and p.body == "Fix.\n"
+
+
+_NAMES = ["Dev 0", "J. Doe", "O'Brien", '"Quoted, Name"', "=?utf-8?q?J=C3=B6rg?=", "Jörg",
+          "A (comment)", "", "Name With  Spaces", "trailing."]
+_SUBJECTS = ["[PATCH v2 1/3] x: y", "=?utf-8?b?W1BBVENIIDEvMl0gw6R0c2No?=",
+             "[PATCH 2/2] a\n  folded  subject", "Re: [PATCH] x",
+             '[RFC PATCH 0/2] (paren) "q" \\ back']
+
+
+@pytest.mark.parametrize("name", _NAMES)
+@pytest.mark.parametrize("subject", _SUBJECTS)
+def test_quick_headers_equal_policy_default(name, subject):
+    """Plain header values skip headerregistry; the Patch must not change for it."""
+    from reviewbot.sources import patch_headers
+
+    fr = f"{name} <a@ex.org>" if name else "a@ex.org"
+    raw = (f"From: {fr}\nTo: {fr}, b@c.org, \"X, Y\" <x@y.org>\nCc: {fr}\n  , c@d.org\n"
+           f"Subject: {subject}\nMessage-ID: <m@x>\nIn-Reply-To: <p@x> (comment)\n"
+           f"References: <r1@x>\n <r2@x>\nList-Id: Foo <foo.lists.x>\n\nbody\n\n{DIFF}")
+    msg = BytesParser(policy=policy.default).parsebytes(raw.encode("utf-8"))
+    exact = patch_from_message(msg, exact=True)
+    quick = patch_from_message(msg)
+    assert quick == exact
+    light, has_diff = patch_headers(msg)
+    assert has_diff
+    for f in ("subject", "raw_subject", "message_id", "number", "total", "revision",
+              "author_name", "author_email", "date", "in_reply_to", "references"):
+        assert getattr(light, f) == getattr(exact, f), f
+
+
+def test_quick_headers_equal_policy_default_on_examples():
+    from reviewbot.sources import patch_headers
+
+    for mbox in sorted(EXAMPLES.rglob("*.mbox")):
+        for msg in parse_mbox_bytes(mbox.read_bytes()):
+            exact = patch_from_message(msg, exact=True)
+            assert patch_from_message(msg) == exact
+            light, has_diff = patch_headers(msg)
+            assert has_diff == bool(exact.diff.strip())
+            assert (light.raw_subject, light.message_id, light.author_email,
+                    light.in_reply_to, light.references) == (
+                exact.raw_subject, exact.message_id, exact.author_email,
+                exact.in_reply_to, exact.references)

@@ -59,3 +59,32 @@ def test_revisions_and_pending_messages(tmp_path):
     assert [(r["revision"], r["kind"]) for r in st.drafted(sid, "fp1")] == [(1, "new")]
     snap = st.snapshot()
     assert snap["revisions"] == [("k", 1, "c@x", 2, "reviewed", "[1, 2]", "[]", None)]
+
+
+def test_state_of_version_1_gets_the_grouping_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES('schema', '1');"
+        "CREATE TABLE messages(list TEXT NOT NULL, message_id TEXT NOT NULL, origin TEXT,"
+        " kind TEXT NOT NULL, subject TEXT, author TEXT, date TEXT, raw BLOB,"
+        " seen_at REAL NOT NULL, revision_id INTEGER, PRIMARY KEY(list, message_id));"
+        "INSERT INTO messages VALUES('l', 'p@x', 'o', 'patch', 's', 'a', 'd', X'78', 1, NULL);")
+    con.commit()
+    con.close()
+    st = State(path)
+    (row,) = st.pending_messages("l")
+    assert (row["message_id"], row["author_email"], row["refs"]) == ("p@x", None, None)
+    assert st.raw_messages("l", ["p@x", "nope@x"]) == {"p@x": b"x"}
+    assert st.stored_patches("l", ["p@x"]) == {}
+    with st.transaction():
+        st.set_grouping("l", "p@x", "s", "a@x", "c@x", ["c@x"])
+        st.add_message("l", "q@x", "o", "patch", "s2", "a", "d", b"y", "a@x", "", [], "{}")
+    rows = {r["message_id"]: tuple(r)[2:6] for r in st.pending_messages("l")}
+    assert rows == {"p@x": ("s", "a@x", "c@x", "c@x"), "q@x": ("s2", "a@x", "", "")}
+    assert st.stored_patches("l", ["p@x", "q@x"]) == {"q@x": "{}"}
+    st.close()
+    State(path).close()  # opening again adds nothing twice
