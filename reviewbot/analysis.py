@@ -36,10 +36,14 @@ def relevant(fn: Function, packs: Packs) -> bool:
 
 def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
                      before: Function | None = None,
-                     siblings: SiblingIndex | None = None, effort: str = "review") -> list[Raw]:
+                     siblings: SiblingIndex | None = None, effort: str = "review",
+                     incomplete: set[str] | None = None) -> list[Raw]:
     raws: list[Raw] = []
     if relevant(fn, packs):
-        raws = Walker(fn, packs, _checkers(), before=before, effort=effort).run()
+        w = Walker(fn, packs, _checkers(), before=before, effort=effort)
+        raws = w.run()
+        if not w.complete and incomplete is not None:
+            incomplete.add(fn.name)
     raws += check_function(fn, packs, index)
     if siblings is not None:
         raws += check_siblings(fn, siblings)
@@ -99,7 +103,8 @@ def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
 def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
                   packs: Packs | None = None, index: TreeIndex | None = None,
                   infer_from: CFile | None = None,
-                  siblings: SiblingIndex | None = None, effort: str = "review") -> list[Finding]:
+                  siblings: SiblingIndex | None = None, effort: str = "review",
+                  incomplete: set[str] | None = None) -> list[Finding]:
     """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
     inferred from `infer_from`'s function of the same name (the pre-image), else from the
     function itself."""
@@ -113,7 +118,7 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
         try:
             extra = infer_pairs(source_fns.get(fn.name, fn), packs)
             raws = analyze_function(fn, packs.with_inferred(extra), index,
-                                    source_fns.get(fn.name), siblings, effort)
+                                    source_fns.get(fn.name), siblings, effort, incomplete)
         except Exception as e:  # noqa: BLE001 - one odd function must not stop a review
             sys.stderr.write(f"reviewbot: {path}: {fn.name}(): not analysed "
                              f"(internal error: {type(e).__name__}: {e})\n")

@@ -49,8 +49,8 @@ _RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|dro
 # forgotten (the states then coincide); past MAX_STATES_PER_NODE the walk gives up there.
 # "review" walks the few functions a patch touches; "audit" walks every function of a tree.
 EFFORT = {
-    "review": (24, 96, 25000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
-    "audit": (16, 48, 12000),
+    "review": (24, 400, 8000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
+    "audit": (16, 200, 5000),
 }
 
 
@@ -153,6 +153,7 @@ class Walker:
     def __init__(self, fn: Function, packs: Packs, checkers: list[Checker], file_text: str = "",
                  before: Function | None = None, effort: str = "review"):
         self.widen_at, self.max_states, self.max_steps = EFFORT[effort]
+        fn.cfg()  # the static facts below read the graph
         self.fn = fn
         self.packs = packs
         self.checkers = checkers

@@ -52,6 +52,22 @@ def diff_findings(pre: list[Finding], post: list[Finding]) -> list[Finding]:
     return out
 
 
+def _trust_partial(found: list[Finding], partial: set[str], img: FileImage) -> list[Finding]:
+    """In a function too big to walk every path, before and after may have explored
+    different paths: a finding counts as introduced or fixed only near the patch's lines."""
+    def near(f: Finding, changed: set[int]) -> bool:
+        return any(abs(ln - c) <= 3 for ln in (f.lines or [f.line]) for c in changed)
+
+    out = []
+    for f in found:
+        if f.function in partial and f.status == "introduced" and not near(f, img.changed_post):
+            f.status = "preexisting"
+        elif f.function in partial and f.status == "fixed" and not near(f, img.changed_pre):
+            f.status = "preexisting"
+        out.append(f)
+    return out
+
+
 def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> list[Finding]:
     """get-put.unbalanced-change, unless a path rule already names the resource."""
     from .analysis import to_finding
@@ -145,11 +161,14 @@ class Reviewer:
         if self.ctx.kind != "none" and self.packs.ops and _has_getter(img.post or "", self.packs):
             # the file's own functions must not vote for themselves
             index = _without(img.path, self)
-        pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0])
-               if pre_cf else [])
+        partial: set[str] = set()
+        pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
+                             incomplete=partial) if pre_cf else [])
         post = (analyze_cfile(post_cf, img.path, names, self.packs, index, infer_from=pre_cf,
-                              siblings=sib[1]) if post_cf else [])
+                              siblings=sib[1], incomplete=partial) if post_cf else [])
         found = diff_findings(pre, post)
+        if partial:
+            found = _trust_partial(found, partial, img)
         if post_cf is not None:
             found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found)
         return found
@@ -203,3 +222,54 @@ def _without(path: str, rv: Reviewer) -> TreeIndex:
 
 def review_series(series: Series, tree: str | None = None, base: str = "HEAD") -> SeriesResult:
     return Reviewer(tree, base).review_series(series)
+
+
+# ---------------------------------------------------------------------- many series at once
+
+_WORK: list[Series] = []
+_WORKER: Reviewer | None = None
+_WORKER_ARGS: tuple[str | None, str] = (None, "HEAD")
+
+
+def _review_index(i: int) -> list[tuple]:
+    """In a worker: review series i; return what the parent cannot recompute cheaply."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = Reviewer(*_WORKER_ARGS)
+    res = _WORKER.review_series(_WORK[i])
+    out = []
+    for pr in res.patches:
+        keep = {f.file for f in pr.findings}
+        files = [FileImage(fi.path, fi.old_path, None, fi.post if fi.path in keep else None,
+                           fi.context, fi.resolved, fi.note) for fi in pr.files]
+        out.append((pr.context, pr.findings, pr.unresolved, pr.notes, files))
+    return out
+
+
+def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD",
+               jobs: int = 0) -> list[SeriesResult]:
+    """Review many series; independent series go to one worker process per core."""
+    import os
+
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs <= 1 or len(series) < 8:
+        rv = Reviewer(tree, base)
+        return [rv.review_series(s) for s in series]
+    Reviewer(tree, base)  # bad --tree/--base: fail here, with one line, not in a worker
+    import multiprocessing
+
+    global _WORK, _WORKER_ARGS
+    _WORK, _WORKER_ARGS = series, (tree, base)
+    results: list[SeriesResult] = []
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for s, parts in zip(series, pool.imap(_review_index, range(len(series)), chunksize=4),
+                                strict=True):
+                sr = SeriesResult(series=s)
+                for p, (ctx, findings, unresolved, notes, files) in zip(s.patches, parts,
+                                                                        strict=True):
+                    sr.patches.append(PatchResult(p, ctx, findings, unresolved, notes, files))
+                results.append(sr)
+    finally:
+        _WORK = []
+    return results

@@ -19,6 +19,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--maildir", help="with --format email: write drafts into this Maildir")
     p.add_argument("--send", action="store_true", help="send the drafts (only if the config allows)")
     p.add_argument("--config", help="configuration file (TOML)")
+    p.add_argument("-j", "--jobs", type=int, default=0,
+                   help="worker processes for many series (default: one per core)")
     p.set_defaults(run=run)
 
 
@@ -34,14 +36,13 @@ def load_series(args):
 
 def run(args) -> int:
     from ..model import InputError
-    from ..pipeline import Reviewer
+    from ..pipeline import review_all
     from ..report import write_json, write_text
 
     if not args.paths and not args.msgid:
         raise InputError("review: give a patch, mbox, directory, '-' or --msgid")
     series = load_series(args)
-    reviewer = Reviewer(args.tree, args.base)
-    results = [reviewer.review_series(s) for s in series]
+    results = review_all(series, args.tree, args.base, args.jobs)
     reviewed = sum(1 for r in results for p in r.patches if p.files)
     if reviewed == 0:
         raise InputError("nothing could be reviewed: no file changes found in the input")
