@@ -26,8 +26,6 @@ REVIEWBOT_TEST_PAUSE_AFTER=N writes $REVIEWBOT_TEST_PAUSE_FILE after N messages 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import errno
 import fcntl
 import hashlib
@@ -38,12 +36,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import section
 from .mirror import GitMirror, HttpSource, Limits, MirrorError, fetch_manifest, inbox_url
 from .model import InputError
 from .state import State, fingerprint, series_key
+
+if TYPE_CHECKING:
+    import email.message
 
 log = logging.getLogger("reviewbot.poll")
 
@@ -259,6 +260,16 @@ def _lock(path: Path):
 # --------------------------------------------------------------------------- messages
 
 
+def _parse(raw: bytes, compat: bool = False):
+    """A message (policy.default; compat32 if asked). ``email`` is imported here, not at
+    module level: a poll with nothing new never needs it."""
+    import email
+    import email.policy
+
+    return email.message_from_bytes(raw, policy=email.policy.compat32 if compat
+                                    else email.policy.default)
+
+
 def check_message(msg: email.message.Message) -> None:
     """Raise ValueError for a message the bot cannot trust: no Message-ID, an unknown
     charset or broken base64 in a text part."""
@@ -289,7 +300,7 @@ def classify(raw: bytes):
     (``sources.patch_headers``: no To/Cc, body or diff)."""
     from .sources import parse_subject, patch_from_message, patch_headers
 
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = _parse(raw)
     check_message(msg)
     p, has_diff = patch_headers(msg)
     info = parse_subject(p.raw_subject)
@@ -454,7 +465,7 @@ class Poller:
         except Exception as e:  # noqa: BLE001 - any parse failure means: skip this one
             mid = ""
             try:
-                hdr = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
+                hdr = _parse(raw[:65536], compat=True)
                 mid = str(hdr.get("Message-ID", "")).strip().strip("<>")[:300]
             except Exception:  # noqa: BLE001
                 pass
@@ -530,7 +541,7 @@ class Poller:
             if raw is not None:
                 from .sources import patch_headers
 
-                p, _d = patch_headers(email.message_from_bytes(raw, policy=email.policy.default))
+                p, _d = patch_headers(_parse(raw))
                 subject, email_, irt, refs = (p.raw_subject, p.author_email, p.in_reply_to,
                                               p.references)
                 with st.transaction():
@@ -562,8 +573,7 @@ class Poller:
             if p.message_id in stored:
                 q = patch_from_json(stored[p.message_id])
             elif p.message_id in raws:
-                q = patch_from_message(email.message_from_bytes(
-                    raws[p.message_id], policy=email.policy.default))
+                q = patch_from_message(_parse(raws[p.message_id]))
             else:
                 return p
             q.message_id = p.message_id
@@ -587,8 +597,7 @@ class Poller:
         raws = st.raw_messages(lc.name, [p.message_id for p in members])
         for p in members:
             if p.message_id in raws:
-                p.message = email.message_from_bytes(raws[p.message_id],
-                                                     policy=email.policy.default)
+                p.message = _parse(raws[p.message_id])
 
     def handle_series(self, lc: ListConfig, s) -> None:
         st = self.state
