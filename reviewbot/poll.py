@@ -6,8 +6,11 @@ One run, for each list in the configuration:
    pygit2 and walk the commits after the last one processed (HTTP fallback: new.atom and
    thread mboxes). Each message is recorded (patches and covers with their bytes) in the
    same transaction as the epoch position, so a killed run neither loses nor repeats one.
-   A message that cannot be parsed is logged and recorded as skipped.
-2. group the patches not yet reviewed into series (across runs). A complete series is
+   A message that cannot be parsed is logged and recorded as skipped. Each message is
+   parsed once, here: what grouping needs (subject, author, In-Reply-To, References)
+   goes into columns and a patch's or cover's parsed fields are kept as JSON.
+2. group the patches not yet reviewed into series (across runs) from those columns, then
+   take the series one at a time (memory does not grow with the backlog). A complete series is
    reviewed; an incomplete one waits up to ``wait_incomplete_hours`` from its first
    message, then is reviewed as far as it goes (and says what was missing). A patch that
    arrives after that is reviewed on its own (with the earlier patches applied).
