@@ -53,6 +53,7 @@ log = logging.getLogger("reviewbot.poll")
 
 DEFAULT_LORE = "https://lore.kernel.org"
 BATCH = 200  # messages per ingest transaction
+REVIEW_BATCH = 100  # series reviewed together (worker processes), then recorded in order
 _B64_DEFECTS = ("InvalidBase64CharactersDefect", "InvalidBase64PaddingDefect",
                 "InvalidBase64LengthDefect")
 
@@ -522,11 +523,24 @@ class Poller:
         series = series_from_patches(stubs, all_revisions=True)
         del stubs
         series.sort(key=lambda s: (s.revision, s.subject.lower(), s.message_id))
+        batch: list[tuple] = []
+        claimed: set[tuple[str, int]] = set()
         for i, s in enumerate(series):
             series[i] = None  # type: ignore[call-overload]  # released once handled
             full = self._full_series(lc, s)
-            if full is not None:
-                self.handle_series(lc, full)
+            if full is None:
+                continue
+            head = full.cover or full.patches[0]
+            key = (series_key(full.subject, head.author_email), full.revision)
+            if key in claimed or len(batch) >= REVIEW_BATCH:
+                # a second thread of the same revision waits until the first is recorded
+                self.review_batch(lc, batch)
+                batch, claimed = [], set()
+            job = self.prepare(lc, full)
+            if job is not None:
+                batch.append(job)
+                claimed.add(key)
+        self.review_batch(lc, batch)
 
     def _stub(self, lc: ListConfig, row):
         """A Patch with the grouping fields of a pending message row (``diff`` only says
@@ -603,20 +617,38 @@ class Poller:
                 p.message = _parse(raws[p.message_id])
 
     def handle_series(self, lc: ListConfig, s) -> None:
+        job = self.prepare(lc, s)
+        if job is not None:
+            self.review_batch(lc, [job])
+
+    def prepare(self, lc: ListConfig, s) -> tuple | None:
+        """Record the series and its revision; the review to do, as (series, series id,
+        revision row, patch numbers to review, done, status, message ids), or None
+        (reviewed already, waiting, nothing left). The messages are assigned to the
+        revision now when there is nothing to review, else in the transaction that
+        records the review: a run killed in between leaves them unassigned, and the next
+        run (``due``) takes the series up again."""
         st = self.state
         assert st is not None
         head = s.cover or (s.patches[0] if s.patches else None)
         if head is None:
-            return
+            return None
         ids = [p.message_id for p in ([s.cover] if s.cover else []) + s.patches if p.message_id]
         key = series_key(s.subject, head.author_email)
         author = f"{head.author_name} <{head.author_email}>"
         with st.transaction():
             sid = st.series_id(lc.name, key, s.subject, author)
             rev = st.ensure_revision(sid, s.revision, s.message_id, s.expected)
-            st.assign_messages(lc.name, ids, rev["id"])
+            job = self._decide(lc, s, sid, rev, ids)
+            if job is None:
+                st.assign_messages(lc.name, ids, rev["id"])
+        return job
+
+    def _decide(self, lc: ListConfig, s, sid: int, rev, ids: list[str]) -> tuple | None:
+        st = self.state
+        assert st is not None
         if rev["status"] not in ("waiting", "partial"):
-            return  # reviewed already (a resend of the same revision)
+            return None  # reviewed already (a resend of the same revision)
         done = set(json.loads(rev["reviewed"]))
         todo = sorted({p.number for p in s.patches} - done)
         first = st.first_seen(lc.name, ids) or self.now
@@ -627,22 +659,40 @@ class Poller:
             if age < lc.wait_incomplete:
                 if rev["status"] == "waiting":
                     self.report.waiting += 1
-                return
+                return None
             status = "partial"
             if not todo:
                 if age > max(self.o.forget_incomplete, lc.wait_incomplete):
-                    with st.transaction():
-                        st.update_revision(rev["id"], "closed", done, s.missing)
-                return
+                    st.update_revision(rev["id"], "closed", done, s.missing)
+                return None
         if not todo:
-            with st.transaction():
-                st.update_revision(rev["id"], status, done, s.missing)
+            st.update_revision(rev["id"], status, done, s.missing)
+            return None
+        return (s, sid, rev, todo, done, status, ids)
+
+    def review_batch(self, lc: ListConfig, jobs: list[tuple]) -> None:
+        """Review the prepared series together (``pipeline.review_all``: one worker process
+        per core), then record and draft each in order. Should the batch fail, each series
+        is reviewed on its own, so one bad series marks only itself as an error."""
+        if not jobs:
             return
-        self.review(lc, s, sid, rev, todo, done, status)
+        results = None
+        if len(jobs) > 1:
+            from .pipeline import review_all
+
+            try:
+                results = review_all([j[0] for j in jobs], tree=lc.tree, base=lc.base)
+            except Exception as e:  # noqa: BLE001 - retried one by one below
+                log.info("%s: reviewing %d series together failed (%s); one at a time",
+                         lc.name, len(jobs), e)
+                results = None
+        for n, job in enumerate(jobs):
+            self.review(lc, *job, result=results[n] if results is not None else None)
 
     # -- 3./4. review and draft -----------------------------------------------------------
     def review(self, lc: ListConfig, s, sid: int, rev, todo: list[int], done: set[int],
-               status: str) -> None:
+               status: str, ids: list[str], result=None) -> None:
+        """Record and draft the review of one series (``result``: reviewed already)."""
         st = self.state
         assert st is not None
         from .pipeline import review_series
@@ -651,10 +701,12 @@ class Poller:
             log.info("%s: reviewing incomplete series %r v%d (missing %s)", lc.name, s.subject,
                      s.revision, ", ".join(f"{n}/{s.expected}" for n in s.missing))
         try:
-            result = review_series(s, tree=lc.tree, base=lc.base)
+            if result is None:
+                result = review_series(s, tree=lc.tree, base=lc.base)
         except Exception as e:  # noqa: BLE001 - one bad series must not stop the run
             log.error("%s: review of %r v%d failed: %s", lc.name, s.subject, s.revision, e)
             with st.transaction():
+                st.assign_messages(lc.name, ids, rev["id"])
                 st.update_revision(rev["id"], "error", done, s.missing,
                                    f"{type(e).__name__}: {e}"[:500])
             self.report.review_errors += 1
@@ -699,6 +751,7 @@ class Poller:
                 st.add_finding(sid, fp, s.revision, kind, f, pmid, by_patch.get(pmid, ""))
             for mid, name, _msg, irt in drafts:
                 st.add_draft(mid, lc.name, rev["id"], irt, name)
+            st.assign_messages(lc.name, ids, rev["id"])
             st.update_revision(rev["id"], status, done | set(todo), s.missing)
         self.report.reviewed += 1
         if status == "partial":
