@@ -298,21 +298,17 @@ def check_message(msg: email.message.Message) -> None:
 
 
 def classify(raw: bytes):
-    """(Patch, kind) for a raw message; raises ValueError when malformed. Patches and
-    covers are parsed in full (``patch_from_message``; what the review needs, recorded
-    with the message); for anything else the Patch has only the header fields
-    (``sources.patch_headers``: no To/Cc, body or diff)."""
-    from .sources import parse_subject, patch_from_message, patch_headers
+    """(Patch, kind) for a raw message, parsed in full (``patch_from_message``: what the
+    review needs, recorded with patches and covers); raises ValueError when malformed."""
+    from .sources import parse_subject, patch_from_message
 
     msg = _parse(raw)
     check_message(msg)
-    p, has_diff = patch_headers(msg)
-    info = parse_subject(p.raw_subject)
-    if not info["is_reply"] and (has_diff or info["has_tags"] and p.number == 0):
-        p = patch_from_message(msg)
-        has_diff = bool(p.diff.strip())
+    p = patch_from_message(msg)
+    has_diff = bool(p.diff.strip())
     if not p.message_id:
         raise ValueError("no Message-ID")
+    info = parse_subject(p.raw_subject)
     if info["is_reply"]:
         kind = "reply"
     elif info["has_tags"] and p.number == 0:

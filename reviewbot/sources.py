@@ -167,6 +167,16 @@ def _format_addr(name: str, addr: str) -> str:
 
 def _addresses(msg: email.message.Message, name: str, h=None) -> list[str]:
     vals = h.get_all(name) if h is not None else _header_all(msg, name)
+    if isinstance(h, _QuickHeaders):
+        quick = []
+        for piece in ",".join(vals).split(","):
+            got = _simple_mailbox(" ".join(piece.split())) if piece.strip() else ("", "")
+            if got is None:
+                break
+            if got[1]:
+                quick.append(_format_addr(*got))
+        else:
+            return quick
     out = []
     try:
         pairs = email.utils.getaddresses(vals)
@@ -179,7 +189,27 @@ def _addresses(msg: email.message.Message, name: str, h=None) -> list[str]:
     return out
 
 
-def _parse_author(value: str) -> tuple[str, str]:
+_SIMPLE_MAILBOX_RE = re.compile(
+    r" ?(?:([A-Za-z0-9][A-Za-z0-9 .'_-]*) )?<([A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+)> ?\Z"
+    r"| ?()([A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+) ?\Z")
+
+
+def _simple_mailbox(value: str) -> tuple[str, str] | None:
+    """(name, address) of a plain ASCII "Name <a@b>" or "a@b" (what parseaddr gives for
+    it, whitespace collapsed), else None."""
+    m = _SIMPLE_MAILBOX_RE.match(value)
+    if m is None:
+        return None
+    if m.group(2) is not None:
+        return " ".join((m.group(1) or "").split()), m.group(2)
+    return "", m.group(4)
+
+
+def _parse_author(value: str, quick: bool = False) -> tuple[str, str]:
+    if quick:
+        got = _simple_mailbox(" ".join(value.split()))
+        if got is not None:
+            return got
     try:
         name, addr = email.utils.parseaddr(value)
     except Exception:
@@ -383,7 +413,8 @@ def _author(msg: email.message.Message, from_hdr: str, inbody: dict[str, str],
             get=None) -> tuple[str, str]:
     """(name, address) of the author: the in-body From, else X-Original-From for a relay
     sender, else the From header."""
-    name, addr = _parse_author(from_hdr)
+    quick = isinstance(get, _QuickHeaders)
+    name, addr = _parse_author(from_hdr, quick)
     if inbody.get("from"):
         n2, a2 = _parse_author(inbody["from"])
         if a2:
