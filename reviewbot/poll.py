@@ -279,7 +279,13 @@ def check_message(msg: email.message.Message) -> None:
     charset or broken base64 in a text part."""
     import codecs
 
-    mid = msg.get("Message-ID")
+    mid = None
+    for k, v in msg.raw_items():  # plain value: no header class needed to look at it
+        if k.lower() == "message-id":
+            mid = v if isinstance(v, str) and v.isascii() and "=?" not in v else None
+            break
+    if mid is None:
+        mid = msg.get("Message-ID")
     if not mid or "<" not in str(mid) and "@" not in str(mid):
         raise ValueError("no Message-ID")
     for part in msg.walk():
