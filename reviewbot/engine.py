@@ -691,7 +691,11 @@ class Walker:
                 a = args(rhs)
                 if spec.returns_arg < len(a) and lhs_raw not in self.locals:
                     st.alias[lhs_raw] = self.canon(text(a[spec.returns_arg]), st)
-            self.set_fact(st, lhs, _call_values(rhs))
+            vals = _call_values(rhs)
+            if callee(rhs) == "PTR_ERR" and args(rhs) and \
+                    st.fact(self.canon(text(args(rhs)[0]), st)) <= E:
+                vals = N  # PTR_ERR() of an error pointer is a negative errno
+            self.set_fact(st, lhs, vals)
             st.from_call = st.from_call | {lhs}
             self.call(rhs, st, result=lhs, statement=False, lhs_raw=lhs_raw)
             return
@@ -896,6 +900,13 @@ class Walker:
                     break
         for ck in self.checkers:
             ck.on_release(self, st, r if r is not None else Res(rid, key, "absent", 0, "", 0), line, call, consume)
+        kind = self.packs.resources.get(rid)
+        if kind is not None and kind.embedded and "->" in key:
+            # kobject_put(&obj->kobj) runs the release callback: obj itself goes
+            owner = _base_of_field(key)
+            for k2, r2 in list(st.res.items()):
+                if r2.key == owner and r2.status in (HELD, PENDING):
+                    st.res[k2] = replace(r2, status=UNKNOWN)
         st.seq += 1
         if r is None:
             return

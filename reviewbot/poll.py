@@ -246,6 +246,37 @@ class Locked(Exception):
     pass
 
 
+_HELD: dict[str, int] = {}  # the lock fd of this process's run, for forked children
+
+
+def _in_forked_child() -> None:
+    """Worker processes (``pipeline.review_all`` forks them) must not keep the run's lock
+    once the run is gone: close their copy of the lock fd (the parent's still holds the
+    lock), and ask to be killed with the parent, so a poll killed with -9 mid-review
+    leaves neither a held lock nor idle workers behind."""
+    fd = _HELD.pop("fd", None)
+    if fd is None:
+        return
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    try:
+        import ctypes
+        import signal
+
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_in_forked_child)
+
+
 def _lock(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o644)
@@ -361,6 +392,7 @@ class Poller:
         t0 = time.monotonic()
         try:
             lockfd = _lock(self.o.lock)
+            _HELD["fd"] = lockfd
         except Locked:
             raise InputError(f"another poll is running (lock {self.o.lock} is held)") from None
         try:
@@ -388,6 +420,7 @@ class Poller:
             self.progress.close()
             if self.state is not None:
                 self.state.close()
+            _HELD.pop("fd", None)
             os.close(lockfd)
 
     # -- 1. ingest -------------------------------------------------------------------
