@@ -530,7 +530,7 @@ def _param_names(fdecl: TSNode) -> list[str]:
 
 
 _CACHE: dict[tuple[str, int], CFile] = {}
-_CACHE_MAX = 12
+_CACHE_MAX = 4
 
 
 def parse_c(source: str | bytes, path: str = "") -> CFile:

@@ -39,7 +39,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .config import section
 from .mirror import GitMirror, HttpSource, Limits, MirrorError, fetch_manifest, inbox_url
@@ -375,6 +375,24 @@ def patch_from_json(text: str):
     return Patch(**json.loads(text))
 
 
+class _Failure(NamedTuple):
+    reason: str  # "ValueError: no Message-ID"
+    message: str
+
+
+def _classify_safe(raw: bytes | None):
+    """classify(raw) without the message object (picklable: a worker's answer), or
+    _Failure; None for a deletion."""
+    if raw is None:
+        return None
+    try:
+        p, kind = classify(raw)
+    except Exception as e:  # noqa: BLE001 - any parse failure means: skip this one
+        return _Failure(f"{type(e).__name__}: {e}", str(e))
+    p.message = None
+    return p, kind
+
+
 # ------------------------------------------------------------------------------ poller
 
 
@@ -386,6 +404,7 @@ class Poller:
         self.progress = _Progress(opts.progress)
         self.state: State | None = None
         self.now = time.time()
+        self._pool = None  # classify workers during a git ingest
 
     # -- the run ------------------------------------------------------------------
     def run(self) -> Report:
@@ -452,8 +471,8 @@ class Poller:
             n = 0
             st.db.execute("BEGIN IMMEDIATE")
             try:
-                for cid, raw in GitMirror.new_messages(repo, last):
-                    self._ingest_one(lc.name, f"{epoch}:{cid}", raw)
+                for cid, raw, parsed in self._classified(GitMirror.new_messages(repo, last)):
+                    self._ingest_one(lc.name, f"{epoch}:{cid}", raw, parsed)
                     tip = cid
                     n += 1
                     if total:
@@ -469,6 +488,38 @@ class Poller:
             except BaseException:
                 st.db.execute("ROLLBACK")
                 raise
+            finally:
+                self._stop_pool()
+
+    def _classified(self, messages):
+        """(commit id, raw, classify result) in order; messages are parsed BATCH at a
+        time, by one worker process per core when there are many (the parent records
+        them in order, so transactions and crash points are as in a serial run)."""
+        import itertools
+
+        it = iter(messages)
+        while True:
+            chunk = list(itertools.islice(it, BATCH))
+            if not chunk:
+                return
+            raws = [raw for _cid, raw in chunk]
+            jobs = os.cpu_count() or 1
+            if len(chunk) >= 50 and jobs > 1:
+                if self._pool is None:
+                    import multiprocessing
+
+                    self._pool = multiprocessing.get_context("fork").Pool(jobs)
+                results = self._pool.map(_classify_safe, raws, chunksize=8)
+            else:
+                results = [_classify_safe(raw) for raw in raws]
+            for (cid, raw), res in zip(chunk, results, strict=True):
+                yield cid, raw, res
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
     def ingest_http(self, lc: ListConfig) -> None:
         st = self.state
@@ -494,14 +545,13 @@ class Poller:
                 if not st.known(lc.name, mid):
                     st.add_skipped(lc.name, f"http:{mid}", mid, "not found in its thread")
 
-    def _ingest_one(self, lst: str, origin: str, raw: bytes | None) -> None:
+    def _ingest_one(self, lst: str, origin: str, raw: bytes | None, parsed=None) -> None:
         st = self.state
         assert st is not None
         if raw is None:
             return  # a deletion commit
-        try:
-            p, kind = classify(raw)
-        except Exception as e:  # noqa: BLE001 - any parse failure means: skip this one
+        res = parsed if parsed is not None else _classify_safe(raw)
+        if isinstance(res, _Failure):  # any parse failure means: skip this one
             mid = ""
             try:
                 hdr = _parse(raw[:65536], compat=True)
@@ -509,11 +559,12 @@ class Poller:
             except Exception:  # noqa: BLE001
                 pass
             log.warning("%s: skipping malformed message %s (%s): %s", lst, origin,
-                        mid or "no Message-ID", e)
-            st.add_skipped(lst, origin, mid, f"{type(e).__name__}: {e}"[:500])
+                        mid or "no Message-ID", res.message)
+            st.add_skipped(lst, origin, mid, res.reason[:500])
             self.report.skipped += 1
             self.report.new += 1
             return
+        p, kind = res
         author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
         keep_raw = raw if kind in ("patch", "cover") else None
         if st.add_message(lst, p.message_id, origin, kind, p.raw_subject, author, p.date,

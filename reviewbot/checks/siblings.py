@@ -166,28 +166,29 @@ class SiblingIndex:
     def __init__(self, files: dict[str, str], packs: Packs) -> None:
         self.packs = packs
         # Only files that take objects off lists can hold teardowns; summaries are needed
-        # only for the helpers those functions call, so only their files are parsed.
-        parsed = {p: parse_c(t, p) for p, t in files.items()
-                  if p.endswith(".c") and "list_del" in t}
+        # only for the helpers those functions call. Files are parsed one at a time (a
+        # subsystem's syntax trees do not all fit in memory at once).
+        listy = [p for p, t in files.items() if p.endswith(".c") and "list_del" in t]
         wanted: set[str] = set()
-        for cf in parsed.values():
-            for fn in cf.functions:
+        for p in listy:
+            for fn in parse_c(files[p], p).functions:
                 if "list_del" in fn.text():
-                    wanted |= {callee(c) for c in fn.of_type("call_expression")}
+                    wanted |= fn.callees()
         wanted -= set(packs.calls)
+        self.summ: dict[str, set[int]] = {}
         for p, t in files.items():
-            if p in parsed or not p.endswith(".c"):
+            if not p.endswith(".c") or not any(
+                    n in t and re.search(rf"^\w[^;(]*\b{re.escape(n)}\s*\(", t, re.M)
+                    for n in wanted if n.isidentifier()):
                 continue
-            if any(re.search(rf"^\w[^;(]*\b{re.escape(n)}\s*\(", t, re.M) for n in wanted
-                   if n.isidentifier() and n in t):
-                parsed[p] = parse_c(t, p)
-        self.summ = summaries([f for cf in parsed.values() for f in cf.functions
-                               if f.name in wanted], packs)
+            fns = [f for f in parse_c(t, p).functions if f.name in wanted]
+            self.summ.update(summaries(fns, packs))
         self.by_sig: dict[tuple, list[Teardown]] = defaultdict(list)
-        for cf in parsed.values():
-            for fn in cf.functions:
-                for td in teardowns(fn, packs, self.summ):
-                    self.by_sig[td.signature].append(td)
+        for p in listy:
+            for fn in parse_c(files[p], p).functions:
+                if "list_del" in fn.text():
+                    for td in teardowns(fn, packs, self.summ):
+                        self.by_sig[td.signature].append(td)
 
 
 def check_function(fn: Function, index: SiblingIndex) -> list[Raw]:
