@@ -129,6 +129,8 @@ def _label_of(st: State) -> str:
 
 class ErrorPathChecker(Checker):
     def on_release(self, w: Walker, st: State, r: Res, line: int, call: str, consume: bool) -> None:
+        if r.rid.startswith("inferred:") or len(set(st.labels)) != len(st.labels):
+            return  # an inferred pair, or a path looping through a label (retry:)
         res_kind = w.packs.resources.get(r.rid)
         if r.status == RELEASED:
             if consume or not st.after_label or not r.rel_line:
@@ -189,8 +191,8 @@ class ErrorPathChecker(Checker):
         ret = w.label_returns.get(node.label, "")
         if not ret or not ret.isidentifier() or ret not in w.locals:
             return
-        if st.fact(ret) != frozenset("Z"):
-            return
+        if st.fact(ret) != frozenset("Z") or ret not in st.from_call:
+            return  # the error variable must be 0 from an earlier success, not its initializer
         if not st.last_cond:
             return
         _line, subject, taken, from_call = st.last_cond

@@ -70,7 +70,7 @@ Confidence: high.
 """)
 
 LOCK_IMBALANCE = rule(
-    "get-put.lock-imbalance", "warning", "medium",
+    "get-put.lock-imbalance", "warning", "low",
     "a path returns with a lock held that other paths of the function release",
     """
 What it finds: a normal return with a lock (mutex, spinlock, rwsem, queued glock holder)
@@ -86,7 +86,8 @@ Example:
         return 0;              /* sd_lock still held */
     mutex_unlock(&sdp->sd_lock);
 
-Confidence: medium.
+Confidence: low in a whole-file audit (functions whose job is to return locked, such as
+ocfs2_start_trans(), look the same); a patch that introduces the imbalance is reported.
 """)
 
 UNCHECKED = rule(
@@ -109,6 +110,9 @@ class GetPutChecker(Checker):
     def on_release(self, w: Walker, st: State, r: Res, line: int, call: str, consume: bool) -> None:
         if r.status != RELEASED or r.rid.startswith("inferred:"):
             return
+        kind = w.packs.resources.get(r.rid)
+        if (kind is not None and kind.kind == "lock") or len(set(st.labels)) != len(st.labels):
+            return  # unlock/relock loops and retry labels: too easy to get wrong
         if not consume and st.after_label and r.rel_line:
             return  # error-path.extra-release reports fall-through double releases
         how = (f"{call}() drops it again" if not consume
@@ -155,7 +159,8 @@ class GetPutChecker(Checker):
         for r in st.res.values():
             if r.rid.startswith("inferred:"):
                 continue  # an inferred pair says what the unwind code drops, not what leaks
-            if r.status != HELD or r.acq_after_label or w.released_by_loop(r.rid, r.key):
+            if r.status != HELD or r.acq_after_label or r.handed or \
+                    w.released_by_loop(r.rid, r.key):
                 continue
             kind = w.packs.resources.get(r.rid)
             if kind is None or not w.releases_anywhere(r.rid, r.key):
@@ -171,7 +176,7 @@ class GetPutChecker(Checker):
                     f"{r.acq_line}), while the function's other paths unlock it. Is an "
                     f"unlock missing here?",
                     st, [(ex.node.line, f"return with '{r.key}' held")], [ex.node.line, r.acq_line],
-                    confidence="medium",
+                    confidence="low",
                 )
                 continue
             if kind.kind not in ("memory", "ref", "holder"):
@@ -192,6 +197,8 @@ class GetPutChecker(Checker):
             )
 
     def on_wrong_release(self, w: Walker, st: State, r: Res, line: int, spec: CallSpec) -> None:
+        if r.rid.startswith("inferred:") or spec.inferred:
+            return
         rels = ", ".join(f"{n}()" for n in w.packs.releasers_of(r.rid)[:2]) or "its own release"
         if r.key.startswith(tuple(f"{k}->" for k in [r.key.split("->")[0]])) and "->" in r.key:
             what = (f"{spec.name}() frees the object that contains '{r.key}', which "

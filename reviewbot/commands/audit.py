@@ -10,6 +10,9 @@ def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="analyse whole C files or directories (no patch)")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--min-confidence", choices=("low", "medium", "high"), default="medium",
+                   help="hide findings below this confidence (default medium: whole-file "
+                        "audits of mature code are where low-confidence rules guess wrong)")
     p.add_argument("-j", "--jobs", type=int, default=0,
                    help="worker processes (default: one per core)")
     p.add_argument("--no-consensus", action="store_true",
@@ -58,6 +61,8 @@ def run(args) -> int:
     else:
         for f in files:
             findings += _audit_file(f)
+    rank = {"low": 0, "medium": 1, "high": 2}
+    findings = [f for f in findings if rank[f.confidence] >= rank[args.min_confidence]]
     if args.format == "json":
         json.dump(audit_json(findings), sys.stdout, indent=2)
         sys.stdout.write("\n")
