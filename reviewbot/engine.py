@@ -1010,8 +1010,22 @@ def _call_values(c: TSNode) -> frozenset:
 
 
 @lru_cache(maxsize=1 << 13)
+def _outer_parens(s: str) -> str:
+    """(&x->y) -> &x->y, when the parentheses enclose the whole expression."""
+    while s.startswith("(") and s.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(s):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(s) - 1:
+                return s
+        s = s[1:-1]
+    return s
+
+
 def _ptr_key(s: str) -> str:
     """&x -> x, &a[i] -> a+i, a+0 -> a, (type *)x -> x: how packs name resources."""
+    s = _outer_parens(s)
     s = re.sub(r"^\((?:struct|const|unsigned|union)?[\w\s\*]*\*\)", "", s)
     if s.startswith("&") and not s.startswith("&&"):
         s = s[1:]

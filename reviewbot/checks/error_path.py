@@ -227,8 +227,9 @@ class ErrorPathChecker(Checker):
             kind = w.packs.resources.get(r.rid)
             if kind is None:
                 continue
-            if kind.kind == "lock" and r.key in w.annotated_locks:
-                continue
+            if kind.kind == "lock" and (r.key in w.annotated_locks
+                                        or w.entered_locked(r.rid, r.key)):
+                continue  # the caller holds it: the function drops and retakes it
             if r.key.startswith("#") or r.acq_after_label:
                 continue
             if r.caller_owned and kind.kind in ("memory", "ref"):
