@@ -139,10 +139,10 @@ _CALL = re.compile(r"^\s+\w+\(.*\);\s*$")
 def _functions(lines: list[str]) -> list[tuple[int, int]]:
     """(open, close) line indexes of kernel-style function bodies ('{' / '}' in column 0)."""
     out, start = [], None
-    for i, l in enumerate(lines):
-        if l.startswith("{"):
+    for i, ln in enumerate(lines):
+        if ln.startswith("{"):
             start = i
-        elif l.startswith("}") and start is not None:
+        elif ln.startswith("}") and start is not None:
             out.append((start, i))
             start = None
     return out
@@ -163,12 +163,12 @@ def candidate_edits(path: str, text: str) -> list[tuple[str, int, str | None, st
     edits = []
     for a, b in _functions(lines):
         body = lines[a:b + 1]
-        if not any(_LABEL.match(l) for l in body):
+        if not any(_LABEL.match(ln) for ln in body):
             continue
         fn = _fname(lines, a)
         var = None
-        for l in body[:30]:
-            m = _ERRVAR.match(l)
+        for ln in body[:30]:
+            m = _ERRVAR.match(ln)
             if m:
                 var = m.group(1)
                 break
@@ -188,11 +188,11 @@ def _hunk(old: list[str], idx: int, new_line: str | None, ctx: int = 3) -> str:
     ol = hi - lo
     nl = ol if new_line is not None else ol - 1
     out = [f"@@ -{lo + 1},{ol} +{lo + 1},{nl} @@\n"]
-    out += [f" {l}\n" for l in old[lo:idx]]
+    out += [f" {ln}\n" for ln in old[lo:idx]]
     out.append(f"-{old[idx]}\n")
     if new_line is not None:
         out.append(f"+{new_line}\n")
-    out += [f" {l}\n" for l in old[idx + 1:hi]]
+    out += [f" {ln}\n" for ln in old[idx + 1:hi]]
     return "".join(out)
 
 

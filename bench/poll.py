@@ -102,7 +102,7 @@ def main() -> int:
     peak = max([first.maxrss_mb] + [r.maxrss_mb for r in empties])
     print(f"inbox: {args.n} messages (gen_big.py: {args.n // 5} series of cover + 4 patches), "
           f"public-inbox-httpd on loopback, INDEXLEVEL=basic")
-    print(f"state tables: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    print("state tables: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     print(f"drafts written: {drafts}")
     print(f"first full poll: {first.wall:.2f} s, peak RSS {first.maxrss_mb:.0f} MB")
     if review is not None:

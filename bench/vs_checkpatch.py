@@ -63,8 +63,8 @@ def main() -> int:
     c.run(rb_cmd(jobs[0][1], jobs[0][2]))
     c.run(cp_cmd(jobs[0][1]), cwd=tree)
     k = 0
-    for rep in range(args.repeat):
-        for name, patch, t in jobs:
+    for _rep in range(args.repeat):
+        for _name, patch, t in jobs:
             pair = [("rb", rb_cmd(patch, t), None), ("cp", cp_cmd(patch), tree)]
             if k % 2:
                 pair.reverse()
