@@ -151,7 +151,7 @@ class Raw:
 
 
 class Walker:
-    def __init__(self, fn: Function, packs: Packs, checkers: list[Checker], file_text: str = "",
+    def __init__(self, fn: Function, packs: Packs, checkers: list[Checker],
                  before: Function | None = None, effort: str = "review"):
         self.widen_at, self.max_states, self.max_steps = EFFORT[effort]
         fn.cfg()  # the static facts below read the graph
