@@ -91,4 +91,71 @@ def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
                 out[rel] = CallSpec(name=rel, releases=(rid,), targets=(Target("arg", idx[0]),),
                                     inferred=True, pack="inferred")
             break
+    _status_pairs(fn, packs, first_label, unwind_calls, out)
+    return out
+
+
+# Name parts too common to pair calls by (`clk_prepare_enable` and `clk_disable_unprepare`
+# pair through "clk"; nothing pairs through "dev" or "get").
+_GENERIC = {"dev", "get", "put", "set", "the", "and", "for", "devm", "enable", "disable",
+            "init", "exit", "free", "alloc", "add", "del", "create", "destroy", "start",
+            "stop", "register", "unregister", "request", "release", "prepare", "unprepare",
+            "lock", "unlock", "sync", "async", "new", "end", "commit", "begin"}
+
+
+def _tokens(name: str) -> set[str]:
+    return {t for t in name.lower().split("_") if len(t) >= 3 and t not in _GENERIC}
+
+
+def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: list,
+                  out: dict[str, CallSpec]) -> None:
+    """`ret = clk_prepare_enable(priv->clk); if (ret) goto ...;` paired with
+    `clk_disable_unprepare(priv->clk)` in the unwind code: the resource is the argument the
+    two calls share, and the names share a part ("clk")."""
+    tested = _tested_status(fn)
+    for a in fn.of_type("assignment_expression"):
+        rhs = strip_parens(a.child_by_field_name("right"))
+        if rhs is None or rhs.type != "call_expression" or line_of(a) >= first_label:
+            continue
+        name = callee(rhs)
+        if name in packs.calls or name in out or _NOT_ACQUIRE.match(name) or \
+                not name.isidentifier() or _RELEASE.search(name):
+            continue
+        var = norm(text(a.child_by_field_name("left")))
+        success = tested.get(var)
+        if success is None:
+            continue
+        acq_args = [norm(text(x)) for x in args(rhs)]
+        for c in unwind_calls:
+            rel = callee(c)
+            if (rel == name or rel in packs.calls or not _RELEASE.search(rel)
+                    or not (_tokens(rel) & _tokens(name))):
+                continue
+            rel_args = [norm(text(x)) for x in args(c)]
+            # the shared argument must name a part of something (priv->clk, &ctx->lock):
+            # a whole object (ip) is passed to everything and pairs nothing
+            shared = [(i, j) for i, x in enumerate(acq_args) for j, y in enumerate(rel_args)
+                      if x == y and ("->" in x or "." in x)]
+            if not shared:
+                continue
+            i, j = shared[0]
+            rid = f"inferred:{name}"
+            out[name] = CallSpec(name=name, acquires=(rid,), targets=(Target("arg", i),),
+                                 success=success, inferred=True, pack="inferred")
+            out.setdefault(rel, CallSpec(name=rel, releases=(rid,),
+                                         targets=(Target("arg", j),), inferred=True,
+                                         pack="inferred"))
+            break
+
+
+def _tested_status(fn: Function) -> dict[str, str]:
+    """Status variables tested for failure: `if (ret)` (0 is success) or `if (ret < 0)`."""
+    out: dict[str, str] = {}
+    for n in fn.nodes:
+        if n.kind != "cond" or n.ast is None:
+            continue
+        t = norm(text(strip_parens(n.ast)))
+        m = re.fullmatch(r"(\w+)(<0)?", t)
+        if m:
+            out.setdefault(m.group(1), "nonneg" if m.group(2) else "zero")
     return out
