@@ -770,7 +770,7 @@ class Walker:
             if xt.startswith("&") and not (spec and (spec.acquires or spec.releases)):
                 self.set_fact(st, self.canon(xt[1:], st), ALL)
         if spec is None:
-            self.unknown_call(name, c, st, line)
+            self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))
             return
         if spec.acquires_nothing:
             return
@@ -832,7 +832,8 @@ class Walker:
             return name not in self.locals or "->" in key
         return name not in self.locals and name not in self.fn.params
 
-    def unknown_call(self, name: str, c: TSNode, st: State, line: int) -> None:
+    def unknown_call(self, name: str, c: TSNode, st: State, line: int,
+                     assigned: bool = False) -> None:
         """A call no pack describes. Releases by name are inferred conservatively."""
         looks_release = bool(_RELEASE_NAME.search(name.lower()))
         for x in args(c):
@@ -848,7 +849,8 @@ class Walker:
                 elif (r.status in (HELD, PENDING) and not r.handed and not self._in_cond
                       and text(x).strip() == text(x).strip().lstrip("&*")
                       and self.packs.resources.get(r.rid) is not None
-                      and self.packs.resources[r.rid].kind == "memory"):
+                      and (self.packs.resources[r.rid].kind == "memory"
+                           or (assigned and self.packs.resources[r.rid].kind == "ref"))):
                     # an allocation handed whole to a call (`nfs4_proc_layoutcommit(data)`)
                     # often changes owner there; tests (`if (check(p))`) do not
                     st.res[k] = replace(r, handed=True)
@@ -1157,10 +1159,16 @@ def _cursor_vars(fn: Function) -> set[str]:
     """Variables that walk over arrays or lists (bi = rgd->rd_bits + x; p++): what they
     name changes from one iteration to the next."""
     out: set[str] = set()
+    counts: dict[str, int] = {}
+    for a in fn.of_type("assignment_expression"):
+        lhs = norm(text(a.child_by_field_name("left")))
+        counts[lhs] = counts.get(lhs, 0) + 1
     for a in fn.of_type("assignment_expression"):
         lhs = norm(text(a.child_by_field_name("left")))
         rhs = norm(text(a.child_by_field_name("right")))
-        if lhs.isidentifier() and ("+" in rhs or "[" in rhs or "->next" in rhs):
+        # assigned more than once (a loop's step and its unwind), not `ops = table[mode]`
+        if lhs.isidentifier() and counts[lhs] > 1 and ("+" in rhs or "[" in rhs
+                                                        or "->next" in rhs):
             out.add(lhs)
     for u in fn.of_type("update_expression"):
         arg = norm(text(u.child_by_field_name("argument")))

@@ -119,7 +119,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
             continue
         name = callee(rhs)
         if name in packs.calls or name in out or _NOT_ACQUIRE.match(name) or \
-                not name.isidentifier() or _RELEASE.search(name):
+                not name.isidentifier() or _first_verb(name) != "acquire":
             continue
         var = norm(text(a.child_by_field_name("left")))
         success = tested.get(var)
@@ -146,6 +146,25 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
                                          targets=(Target("arg", j),), inferred=True,
                                          pack="inferred"))
             break
+
+
+_ACQ_VERBS = {"register", "enable", "prepare", "alloc", "get", "request", "create", "start",
+              "begin", "init", "open", "lock", "map", "add", "attach", "hold", "grab", "new",
+              "setup", "on", "acquire", "claim", "reserve", "pin", "bind", "connect"}
+_REL_VERBS = {"unregister", "disable", "unprepare", "free", "kfree", "put", "release",
+              "destroy", "stop", "end", "commit", "exit", "uninit", "close", "unlock",
+              "unmap", "del", "remove", "detach", "drop", "off", "unpin", "unbind",
+              "disconnect", "cleanup", "deinit", "unreserve"}
+
+
+def _first_verb(name: str) -> str | None:
+    """Whether a call's name says it takes (register_trace_kfree_skb) or gives back."""
+    for t in name.lower().split("_"):
+        if t in _ACQ_VERBS:
+            return "acquire"
+        if t in _REL_VERBS:
+            return "release"
+    return None
 
 
 def _tested_status(fn: Function) -> dict[str, str]:

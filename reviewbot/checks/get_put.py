@@ -186,8 +186,9 @@ class GetPutChecker(Checker):
                 continue
             if kind.kind == "holder" and root not in w.local_objects:
                 continue  # a holder that belongs to someone else
-            if kind.kind != "holder" and (root not in w.locals or root in w.local_objects):
-                continue
+            if kind.kind != "holder" and (root not in w.locals or root in w.local_objects
+                                          or root in w.borrowed):
+                continue  # kobj = &queue->kobj: the object belongs to the caller
             w.report(
                 LEAK.id, ex.node.line, r.key,
                 f"this return leaves '{r.key}' held ({r.acq_call}() at line {r.acq_line}); it "
