@@ -169,6 +169,12 @@ class Walker:
         self.reinit = _reinit_keys(fn)
         # values worth keeping when the walk widens (see widen())
         self.flags = _flag_vars(fn) | self._retested() | self.errno_vars | self._returned()
+        seen_atoms: dict[str, int] = {}
+        for n in fn.nodes:
+            if n.kind == "cond" and n.ast is not None:
+                t = norm(text(strip_parens(n.ast)))
+                seen_atoms[t] = seen_atoms.get(t, 0) + 1
+        self.retested = {t for t, c in seen_atoms.items() if c > 1}
         self.lines = fn.source.decode("utf-8", "replace").splitlines()
         self.acquire_lines: dict[tuple[str, str], list[int]] = {}
         self.release_lines: dict[tuple[str, str], list[int]] = {}
@@ -545,7 +551,7 @@ class Walker:
                     self.eval_expr(a, st)
                     for side_ in (lt, rt):  # `if (pph != tmp) kfree(pph)`: can't tell
                         self.forget(self.canon(side_, st), st, exact=True)
-                    if op in ("==", "!=") and not _has_call(a):
+                    if op in ("==", "!=") and not _has_call(a) and norm(text(a)) in self.retested:
                         # the same comparison tested twice takes the same branch
                         key = "?" + self.canon(lt, st) + "==" + self.canon(rt, st)
                         return (key, P, Z, False) if op == "==" else (key, Z, P, False)
@@ -564,8 +570,9 @@ class Walker:
                 tset, fset = _compare_sets(op, const)
                 return sub, tset, fset, is_call
             self.eval_expr(a, st)
-            if op in ("&", "|", "^"):
-                return "", None, None, False
+            if op in ("&", "|", "^") and not _has_call(a) and norm(text(a)) in self.retested:
+                # a flag test made twice: the second takes the same branch as the first
+                return "?" + self.canon(text(a), st), frozenset("NPE"), Z, False
             return "", None, None, False
         if t in ("identifier", "field_expression", "subscript_expression", "pointer_expression"):
             self.eval_expr(a, st)
@@ -922,7 +929,7 @@ class Walker:
         if r is None:
             # try the alias-free spelling (ip->i_gl vs GFS2_I(inode)->i_gl)
             for (rid2, key2), r2 in st.res.items():
-                if rid2 == rid and _strip_alias(key2) == _strip_alias(key):
+                if rid2 == rid and _alias_pair(key2, key):
                     k, r = (rid2, key2), r2
                     break
         for ck in self.checkers:
@@ -954,7 +961,9 @@ class Walker:
 
 
 def _has_call(n: TSNode) -> bool:
-    return any(True for _ in _walk(n, "call_expression"))
+    """A call with effects: container accessors and other upper-case macros (OCFS2_I(inode),
+    BIT(3)) do not count."""
+    return any(not re.match(r"^[A-Z][A-Z0-9_]*$", callee(c)) for c in _walk(n, "call_expression"))
 
 
 def _compare_sets(op: str, const: str) -> tuple[frozenset, frozenset]:
@@ -1050,6 +1059,15 @@ def _mentions(expr: str, key: str) -> bool:
     if not key or key not in expr:
         return False
     return _mention_re(key).search(expr) is not None
+
+
+def _alias_pair(a: str, b: str) -> bool:
+    """ip->i_gl and GFS2_I(inode)->i_gl: one spelled through a container accessor (an
+    upper-case macro), the other through a variable; never two different variables."""
+    acc = re.compile(r"^[A-Z][A-Z0-9_]*\(")
+    if bool(acc.match(a)) == bool(acc.match(b)):
+        return False
+    return _strip_alias(a) == _strip_alias(b)
 
 
 def _strip_alias(key: str) -> str:

@@ -134,8 +134,10 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
             rel_args = [norm(text(x)) for x in args(c)]
             # the shared argument must name a part of something (priv->clk, &ctx->lock):
             # a whole object (ip) is passed to everything and pairs nothing
+            # (a lock/unlock pair may name the whole object: ocfs2_inode_lock(inode, ...))
+            lockish = "lock" in name.lower().split("_") and "unlock" in rel.lower().split("_")
             shared = [(i, j) for i, x in enumerate(acq_args) for j, y in enumerate(rel_args)
-                      if x == y and ("->" in x or "." in x)]
+                      if x == y and ("->" in x or "." in x or (lockish and x.isidentifier()))]
             if not shared:
                 continue
             i, j = shared[0]
