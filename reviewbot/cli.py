@@ -51,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        sys.stderr.write(f"reviewbot: {e.filename or ''}: {e.strerror or e}\n")
+        return 2
+    except Exception as e:  # noqa: BLE001 - one line for users; REVIEWBOT_DEBUG=1 for developers
+        import os
+
+        if os.environ.get("REVIEWBOT_DEBUG"):
+            raise
+        sys.stderr.write(f"reviewbot: internal error: {type(e).__name__}: {e} "
+                         "(set REVIEWBOT_DEBUG=1 for the traceback)\n")
+        return 2
 
 
 if __name__ == "__main__":
