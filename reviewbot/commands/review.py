@@ -14,6 +14,9 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--all", action="store_true", help="also list preexisting findings")
     p.add_argument("--all-revisions", action="store_true", help="review every revision, not the newest")
     p.add_argument("--msgid", help="fetch this Message-ID or URL from lore (b4) and review it")
+    p.add_argument("--git", metavar="REV_RANGE",
+                   help="review local commits (A..B, or one commit) of --repo before sending")
+    p.add_argument("--repo", default=".", help="repository for --git (default: .)")
     p.add_argument("--lore", help="public-inbox base URL for --msgid (default lore.kernel.org/all)")
     p.add_argument("--outdir", help="with --format email: write .eml drafts here")
     p.add_argument("--maildir", help="with --format email: write drafts into this Maildir")
@@ -39,9 +42,16 @@ def run(args) -> int:
     from ..pipeline import review_all
     from ..report import write_json, write_text
 
-    if not args.paths and not args.msgid:
-        raise InputError("review: give a patch, mbox, directory, '-' or --msgid")
-    series = load_series(args)
+    if not args.paths and not args.msgid and not args.git:
+        raise InputError("review: give a patch, mbox, directory, '-', --msgid or --git")
+    if args.git:
+        from ..localgit import series_from_range
+
+        one, repo, base = series_from_range(args.git, args.repo)
+        series = [one]
+        args.tree, args.base = args.tree or repo, base if not args.tree else args.base
+    else:
+        series = load_series(args)
     results = review_all(series, args.tree, args.base, args.jobs)
     reviewed = sum(1 for r in results for p in r.patches if p.files)
     if reviewed == 0:
