@@ -1201,21 +1201,30 @@ def _cursor_vars(fn: Function) -> set[str]:
     return out
 
 
-def _local_objects(fn: Function) -> set[str]:
-    """Locals that are objects (structs, arrays), not pointers to someone else's."""
-    out: set[str] = set()
+def local_kinds(fn: Function) -> dict[str, str]:
+    """How each local is declared: "object" (struct or array), or "pointer"."""
+    out: dict[str, str] = {}
     for d in fn.of_type("declaration"):
         for c in d.named_children:
             inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
             if inner is None:
                 continue
             if inner.type == "identifier":
-                out.add(text(inner))
+                out[text(inner)] = "object"
             elif inner.type == "array_declarator":
                 ident = _decl_ident(inner)
                 if ident is not None:
-                    out.add(text(ident))
+                    out[text(ident)] = "object"
+            elif inner.type == "pointer_declarator":
+                ident = inner.child_by_field_name("declarator")
+                if ident is not None and ident.type == "identifier":
+                    out[text(ident)] = "pointer"
     return out
+
+
+def _local_objects(fn: Function) -> set[str]:
+    """Locals that are objects (structs, arrays), not pointers to someone else's."""
+    return {n for n, k in local_kinds(fn).items() if k == "object"}
 
 
 def _local_names(fn: Function) -> set[str]:

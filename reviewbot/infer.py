@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from .cmodel import Function, args, callee, line_of, norm, strip_parens, text
+from .engine import local_kinds
 from .packs import CallSpec, Packs, Target
 
 # Calls that look like releases by name; the position in unwind code is the main evidence.
@@ -40,25 +41,13 @@ def _failure_test(fn: Function, var: str) -> str | None:
     return None
 
 
-def _pointer_locals(fn: Function) -> set[str]:
-    out: set[str] = set()
-    for d in fn.of_type("declaration"):
-        for c in d.named_children:
-            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
-            if inner is not None and inner.type == "pointer_declarator":
-                ident = inner.child_by_field_name("declarator")
-                if ident is not None and ident.type == "identifier":
-                    out.add(text(ident))
-    return out
-
-
 def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
     if not fn.of_type("labeled_statement"):
         return {}
     fn.cfg()
     if not fn.labels:
         return {}
-    pointers = _pointer_locals(fn)
+    pointers = {n for n, k in local_kinds(fn).items() if k == "pointer"}
     first_label = min(lab.line for lab in fn.labels.values())
     unwind_calls = [c for c in fn.of_type("call_expression") if line_of(c) >= first_label]
     out: dict[str, CallSpec] = {}
