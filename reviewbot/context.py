@@ -171,6 +171,43 @@ class CodeContext:
                     if data is not None:
                         yield rel, _decode(data)
 
+    def dir_files(self, d: str, suffixes: tuple[str, ...] = (".c",)) -> dict[str, str]:
+        """(path, text) of the regular files directly in one directory of the tree (not
+        below it) whose names end with a suffix; {} for a missing or unsafe directory."""
+        rel = safe_relpath(d) if d not in ("", ".") else ""
+        if rel is None:
+            return {}
+        out: dict[str, str] = {}
+        if self.kind == "git" and self.base_tree is not None:
+            tree = self.base_tree
+            try:
+                if rel:
+                    tree = self.repo[self.base_tree[rel].id]  # type: ignore[index]
+            except KeyError:
+                return {}
+            if tree.type_str != "tree":
+                return {}
+            prefix = f"{rel}/" if rel else ""
+            for entry in sorted(tree, key=lambda e: e.name):
+                if entry.type_str == "blob" and entry.filemode in _regular_modes() and \
+                        entry.name.endswith(suffixes):
+                    obj = self.repo[entry.id]  # type: ignore[index]
+                    if obj.size <= MAX_FILE_BYTES:
+                        out[prefix + entry.name] = _decode(obj.data)
+        elif self.kind == "dir":
+            assert self.root is not None
+            try:
+                names = sorted(os.listdir(self.root / rel))
+            except OSError:
+                return {}
+            for name in names:
+                if name.endswith(suffixes):
+                    path = f"{rel}/{name}" if rel else name
+                    data = self._dir_read(path)
+                    if data is not None:
+                        out[path] = _decode(data)
+        return out
+
     def _iter_git(self, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...]):
         for entry in sorted(tree, key=lambda e: e.name):
             path = f"{prefix}{entry.name}"

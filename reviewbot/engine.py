@@ -1034,6 +1034,7 @@ def _outer_parens(s: str) -> str:
     return s
 
 
+@lru_cache(maxsize=1 << 14)  # pure, and asked again for every path through a statement
 def _ptr_key(s: str) -> str:
     """&x -> x, &a[i] -> a+i, a+0 -> a, (type *)x -> x: how packs name resources."""
     s = _outer_parens(s)
@@ -1070,6 +1071,7 @@ def _alias_pair(a: str, b: str) -> bool:
     return _strip_alias(a) == _strip_alias(b)
 
 
+@lru_cache(maxsize=1 << 12)
 def _strip_alias(key: str) -> str:
     """GFS2_I(inode)->i_gl and ip->i_gl compare equal when nothing better is known."""
     return re.sub(r"^[A-Za-z_]\w*\([^()]*\)", "*", re.sub(r"^[A-Za-z_]\w*(?=->)", "*", key))

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 
 from .analysis import analyze_cfile
 from .checks.ops_mismatch import TreeIndex
-from .checks.siblings import SiblingIndex
+from .checks.siblings import SiblingIndex, teardowns
 from .cmodel import parse_c
 from .context import CodeContext
 from .model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
@@ -103,16 +103,11 @@ class Reviewer:
         self.packs = packs or load_packs()
         self._index: dict[tuple[str, str], TreeIndex] = {}
         self._dirs: dict[tuple[str, str], dict[str, str]] = {}
+        self._siblings: dict[frozenset[str], SiblingIndex] = {}
 
     def dir_files(self, d: str) -> dict[str, str]:
         """The tree's C files of one directory (a subsystem), read once."""
-        key = ("dir", d)
-        if key not in self._dirs:
-            self._dirs[key] = {
-                p: t for p, t in self.ctx.iter_files((".c",))
-                if str(PurePosixPath(p).parent) == d
-            } if self.ctx.kind != "none" else {}
-        return self._dirs[key]
+        return _cached(self._dirs, ("dir", d), lambda: self.ctx.dir_files(d, (".c",)))
 
     def worlds(self, images: list[FileImage], before: dict[str, str | None],
                after: dict[str, str | None]) -> tuple[SiblingIndex | None, SiblingIndex | None]:
@@ -121,11 +116,9 @@ class Reviewer:
         if not any(self._touches_teardown(i) for i in images):
             return None, None
         dirs = {str(PurePosixPath(i.path).parent) for i in images}
+        base = self._sibling_base(frozenset(dirs))
         pre: dict[str, str] = {}
         post: dict[str, str] = {}
-        for d in dirs:
-            pre.update(self.dir_files(d))
-            post.update(self.dir_files(d))
         for p, t in before.items():
             if str(PurePosixPath(p).parent) in dirs:
                 pre[p] = t or ""
@@ -137,17 +130,28 @@ class Reviewer:
                 pre[i.old_path] = i.pre
             if i.post is not None:
                 post[i.path] = i.post
-        return SiblingIndex(pre, self.packs), SiblingIndex(post, self.packs)
+        return base.with_files(pre), base.with_files(post)
 
-    @staticmethod
-    def _touches_teardown(img: FileImage) -> bool:
+    def _sibling_base(self, dirs: frozenset[str]) -> SiblingIndex:
+        """The tree's sibling index of some directories, built once per reviewer: a patch's
+        worlds are derived from it by re-reading only the files the series changes."""
+        def build() -> SiblingIndex:
+            files: dict[str, str] = {}
+            for d in sorted(dirs):
+                files.update(self.dir_files(d))
+            return SiblingIndex(files, self.packs)
+
+        return _cached(self._siblings, dirs, build)
+
+    def _touches_teardown(self, img: FileImage) -> bool:
+        """A touched function frees an object it took off a list (before or after)."""
         for text, lines in ((img.post, img.changed_post), (img.pre, img.changed_pre)):
             if not text or "list_del" not in text:
                 continue
             cf = parse_c(text, img.path)
             for fn in cf.functions:
                 if any(fn.start_line <= ln <= fn.end_line for ln in lines) and \
-                        "list_del" in fn.text():
+                        "list_del" in fn.text() and teardowns(fn, self.packs, {}):
                     return True
         return False
 
@@ -200,6 +204,18 @@ class Reviewer:
         for p in series.patches:
             out.patches.append(self.review_patch(p, overlay))
         return out
+
+
+def _cached(cache: dict, key, make, size: int = 12):
+    """cache[key], made on a miss; the least recently used entry goes past `size` (a batch
+    wanders over many subsystems, and one directory's texts can be megabytes)."""
+    if key in cache:
+        cache[key] = cache.pop(key)
+    else:
+        cache[key] = make()
+        while len(cache) > size:
+            del cache[next(iter(cache))]
+    return cache[key]
 
 
 def _has_getter(text: str, packs: Packs) -> bool:

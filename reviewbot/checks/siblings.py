@@ -25,6 +25,13 @@ from .get_put import LEAK
 _LIST_DEL = re.compile(r"^(list_del|list_del_init|list_del_rcu|hlist_del|hlist_del_init)$")
 _FROM_LIST = re.compile(r"^(list_entry|list_first_entry|list_last_entry|hlist_entry|container_of)$")
 _ITER = re.compile(r"for_each_entry")
+# The name before the first '(' after a line start: what a file may define (a superset:
+# prototypes and calls at column 0 too), to skip parsing files that define no helper asked.
+_DEFINES = re.compile(r"^\w[^;(]*?\b(\w+)\s*\(", re.M)
+
+
+def _defined(text: str) -> set[str]:
+    return set(_DEFINES.findall(text))
 
 
 @dataclass
@@ -161,34 +168,101 @@ def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
 
 
 class SiblingIndex:
-    """Teardowns of every function in a set of files (the subsystem), by signature."""
+    """Teardowns of every function in a set of files (the subsystem), by signature.
+
+    Built per file, so that the index of a subsystem with a few files changed (a patch's
+    post-image) is derived from the tree's index by re-reading only those files.
+    """
 
     def __init__(self, files: dict[str, str], packs: Packs) -> None:
         self.packs = packs
+        self.files = files
         # Only files that take objects off lists can hold teardowns; summaries are needed
         # only for the helpers those functions call. Files are parsed one at a time (a
         # subsystem's syntax trees do not all fit in memory at once).
-        listy = [p for p, t in files.items() if p.endswith(".c") and "list_del" in t]
-        wanted: set[str] = set()
-        for p in listy:
-            for fn in parse_c(files[p], p).functions:
+        self._wanted_by = {p: w for p, t in files.items() if (w := self._wanted_in(p, t))}
+        self.wanted = self._union_wanted()
+        self._summ_by = {p: s for p, t in files.items() if (s := self._summ_in(p, t))}
+        self.summ = self._merged_summ()
+        self._tds_by = {p: td for p, t in files.items() if (td := self._tds_in(p, t))}
+        self.by_sig = self._by_sig()
+
+    # -- per file
+    @staticmethod
+    def _listy(path: str, text: str) -> bool:
+        return path.endswith(".c") and "list_del" in text
+
+    def _wanted_in(self, path: str, text: str) -> set[str]:
+        """Callees of the file's functions that take objects off lists."""
+        out: set[str] = set()
+        if self._listy(path, text):
+            for fn in parse_c(text, path).functions:
                 if "list_del" in fn.text():
-                    wanted |= fn.callees()
-        wanted -= set(packs.calls)
-        self.summ: dict[str, set[int]] = {}
-        for p, t in files.items():
-            if not p.endswith(".c") or not any(
-                    n in t and re.search(rf"^\w[^;(]*\b{re.escape(n)}\s*\(", t, re.M)
-                    for n in wanted if n.isidentifier()):
-                continue
-            fns = [f for f in parse_c(t, p).functions if f.name in wanted]
-            self.summ.update(summaries(fns, packs))
-        self.by_sig: dict[tuple, list[Teardown]] = defaultdict(list)
-        for p in listy:
-            for fn in parse_c(files[p], p).functions:
+                    out |= fn.callees()
+        return out
+
+    def _summ_in(self, path: str, text: str) -> dict[str, set[int]]:
+        if not path.endswith(".c") or not self.wanted & _defined(text):
+            return {}
+        return summaries([f for f in parse_c(text, path).functions if f.name in self.wanted],
+                         self.packs)
+
+    def _tds_in(self, path: str, text: str) -> list[Teardown]:
+        out: list[Teardown] = []
+        if self._listy(path, text):
+            for fn in parse_c(text, path).functions:
                 if "list_del" in fn.text():
-                    for td in teardowns(fn, packs, self.summ):
-                        self.by_sig[td.signature].append(td)
+                    out += teardowns(fn, self.packs, self.summ)
+        return out
+
+    # -- merged, in file order (a later file's static helper of the same name wins, as
+    #    it did when the index was built in one pass)
+    def _union_wanted(self) -> set[str]:
+        out: set[str] = set()
+        for p in self.files:
+            out |= self._wanted_by.get(p, set())
+        return out - set(self.packs.calls)
+
+    def _merged_summ(self) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        for p in self.files:
+            out.update(self._summ_by.get(p, {}))
+        return out
+
+    def _by_sig(self) -> dict[tuple, list[Teardown]]:
+        out: dict[tuple, list[Teardown]] = defaultdict(list)
+        for p in self.files:
+            for td in self._tds_by.get(p, []):
+                out[td.signature].append(td)
+        return out
+
+    def with_files(self, changes: dict[str, str]) -> SiblingIndex:
+        """This index with some files replaced or added; only those are read again unless
+        they change what the others' summaries depend on (then everything is)."""
+        changes = {p: t for p, t in changes.items() if self.files.get(p) != t}
+        if not changes:
+            return self
+        files = {**self.files, **changes}
+        new = object.__new__(SiblingIndex)
+        new.packs, new.files = self.packs, files
+        new._wanted_by = dict(self._wanted_by)
+        for p, t in changes.items():
+            w = new._wanted_in(p, t)
+            new._wanted_by[p] = w
+        new.wanted = new._union_wanted()
+        if new.wanted != self.wanted:
+            return SiblingIndex(files, self.packs)
+        new._summ_by = dict(self._summ_by)
+        for p, t in changes.items():
+            new._summ_by[p] = new._summ_in(p, t)
+        new.summ = new._merged_summ()
+        if new.summ != self.summ:
+            return SiblingIndex(files, self.packs)
+        new._tds_by = dict(self._tds_by)
+        for p, t in changes.items():
+            new._tds_by[p] = new._tds_in(p, t)
+        new.by_sig = new._by_sig()
+        return new
 
 
 def check_function(fn: Function, index: SiblingIndex) -> list[Raw]:
