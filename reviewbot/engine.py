@@ -325,6 +325,7 @@ class Walker:
     # ------------------------------------------------------------------ walk
     def run(self) -> list[Raw]:
         entry = self.fn.cfg()
+        joins = _joins(self.fn)
         seen: dict[int, set] = {}
         work: list[tuple[Node, State]] = [(entry, State())]
         while work:
@@ -333,18 +334,20 @@ class Walker:
             if self.steps > self.max_steps:
                 self.complete = False
                 break
-            bucket = seen.setdefault(node.idx, set())
-            if len(bucket) >= self.widen_at:
-                st = self.widen(st)
-            k = st.key()
-            if k in bucket:
-                continue
-            if len(bucket) >= self.max_states:
-                self.complete = False
-                continue
-            bucket.add(k)
-            for nxt, nst in self.step(node, st):
-                work.append((nxt, nst))
+            # Paths meet only where a node has several predecessors (and loops close only
+            # there): states are compared, widened and counted at those nodes alone.
+            if node.idx in joins:
+                bucket = seen.setdefault(node.idx, set())
+                if len(bucket) >= self.widen_at:
+                    st = self.widen(st)
+                k = st.key()
+                if k in bucket:
+                    continue
+                if len(bucket) >= self.max_states:
+                    self.complete = False
+                    continue
+                bucket.add(k)
+            work.extend(self.step(node, st))
         for c in self.checkers:
             c.finish(self)
         return list(self.raw.values())
@@ -1032,6 +1035,19 @@ def _outer_parens(s: str) -> str:
                 return s
         s = s[1:-1]
     return s
+
+
+def _joins(fn: Function) -> set[int]:
+    """Nodes where two or more edges of the graph arrive."""
+    got = fn.__dict__.get("_joins")
+    if got is None:
+        seen: set[int] = set()
+        got = set()
+        for n in fn.nodes:
+            for s in n.succ:
+                (got if s.idx in seen else seen).add(s.idx)
+        got = fn.__dict__["_joins"] = got
+    return got
 
 
 @lru_cache(maxsize=1 << 14)  # pure, and asked again for every path through a statement

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from . import gctune
 from .analysis import analyze_cfile
 from .checks.ops_mismatch import TreeIndex
 from .checks.siblings import SiblingIndex, teardowns
@@ -101,6 +102,7 @@ class Reviewer:
         self.ctx = CodeContext(tree, base)
         self.tree = tree
         self.packs = packs or load_packs()
+        gctune.tune()
         self._index: dict[tuple[str, str], TreeIndex] = {}
         self._dirs: dict[tuple[str, str], dict[str, str]] = {}
         self._siblings: dict[frozenset[str], SiblingIndex] = {}
@@ -166,15 +168,21 @@ class Reviewer:
             # the file's own functions must not vote for themselves
             index = _without(img.path, self)
         partial: set[str] = set()
-        pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
-                             incomplete=partial) if pre_cf else [])
-        post = (analyze_cfile(post_cf, img.path, names, self.packs, index, infer_from=pre_cf,
-                              siblings=sib[1], incomplete=partial) if post_cf else [])
-        found = diff_findings(pre, post)
-        if partial:
-            found = _trust_partial(found, partial, img)
-        if post_cf is not None:
-            found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found)
+        try:
+            pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
+                                 incomplete=partial) if pre_cf else [])
+            post = (analyze_cfile(post_cf, img.path, names, self.packs, index,
+                                  infer_from=pre_cf, siblings=sib[1], incomplete=partial)
+                    if post_cf else [])
+            found = diff_findings(pre, post)
+            if partial:
+                found = _trust_partial(found, partial, img)
+            if post_cf is not None:
+                found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found)
+        finally:
+            for cf in (pre_cf, post_cf):
+                for fn in cf.functions if cf is not None else []:
+                    fn.drop_cfg()
         return found
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:

@@ -123,3 +123,34 @@ def test_dir_files_lists_one_directory_of_a_git_tree(make_repo) -> None:
     assert ctx.dir_files("fs/x") == {"fs/x/a.c": "int a;\n"}
     assert ctx.dir_files(".") == {"top.c": "int t;\n"}
     assert ctx.dir_files("fs/x/a.c") == {} and ctx.dir_files("fs/nope") == {}
+
+
+def test_dropped_graph_is_built_again_with_the_same_findings(corpus_dir) -> None:
+    import gc
+
+    from reviewbot.analysis import analyze_cfile
+
+    case = corpus_dir / "cases" / "001-seedA-create-inode-iopen-unlock" / "base"
+    path = next(case.rglob("inode.c"))
+    cf = cmodel._parse_c(path.read_bytes(), "fs/gfs2/inode.c")
+    first = [(f.line, f.rule) for f in analyze_cfile(cf, "fs/gfs2/inode.c")]
+    assert first
+    fn = cf.by_name()["gfs2_create_inode"]
+    nodes = list(fn.nodes)
+    for f in cf.functions:
+        f.drop_cfg()
+    assert fn.nodes == [] and all(not n.succ for n in nodes)
+    del nodes
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        again = [(f.line, f.rule) for f in analyze_cfile(cf, "fs/gfs2/inode.c")]
+        for f in cf.functions:
+            f.drop_cfg()
+        gc.collect()
+        cyclic = [o for o in gc.garbage if type(o).__name__ in ("Node", "PNode")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert again == first
+    assert not cyclic  # graphs and syntax views were freed without the cyclic collector

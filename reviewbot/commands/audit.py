@@ -47,6 +47,9 @@ def run(args) -> int:
     for f in files:
         groups.setdefault(os.path.dirname(f), []).append(f)
     jobs = args.jobs or (os.cpu_count() or 1)
+    from .. import gctune
+
+    gctune.tune()
     global _GROUPS, _NO_CONSENSUS
     _GROUPS = groups
     _NO_CONSENSUS = args.no_consensus
@@ -107,8 +110,12 @@ def _audit_file(path: str) -> list:
     if path not in group:
         return []
     index = None if _NO_CONSENSUS else _exclude(path, group, packs)
-    return analyze_cfile(parse_c(group[path], path), path, None, packs, index,
-                         siblings=siblings, effort="audit")
+    cf = parse_c(group[path], path)
+    try:
+        return analyze_cfile(cf, path, None, packs, index, siblings=siblings, effort="audit")
+    finally:
+        for fn in cf.functions:
+            fn.drop_cfg()
 
 
 def _exclude(path, sources, packs):
