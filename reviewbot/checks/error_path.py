@@ -188,6 +188,8 @@ class ErrorPathChecker(Checker):
             )
 
     def on_goto(self, w: Walker, st: State, node: Node) -> None:
+        if node.succ and node.succ[0].line < node.line:
+            return  # a backward goto retries (`goto again` after -EAGAIN): not an exit
         ret = w.label_returns.get(node.label, "")
         if not ret or not ret.isidentifier() or ret not in w.locals:
             return
