@@ -235,18 +235,17 @@ class Function:
         return got
 
     def of_type(self, typ: str) -> list[TSNode]:
-        """Every node of a type in the body, in source order (one walk, cached)."""
+        """Every node of a type in the body, in source order (found once, then cached).
+        The types the rules ask for are collected by one tree-sitter query, in C; any
+        other type by a walk in Python."""
         idx = self.__dict__.get("_types")
         if idx is None:
-            idx = {}
             body = self.body
-            stack = [body] if body is not None else []
-            while stack:
-                n = stack.pop()
-                idx.setdefault(n.type, []).append(n)
-                stack.extend(reversed(n.children))
-            self.__dict__["_types"] = idx
-        return idx.get(typ, [])
+            idx = self.__dict__["_types"] = _index_types(body) if body is not None else {}
+        got = idx.get(typ)
+        if got is None:
+            got = idx[typ] = [] if self.body is None else list(_walk_type_all(self.body, typ))
+        return got
 
     def callees(self) -> set[str]:
         c = self.__dict__.get("_callees")
@@ -486,6 +485,39 @@ def _is_loop_macro(s: TSNode) -> bool:
     return bool(LOOP_MACRO.search(name))
 
 
+# Node types the rules list for every function (Function.of_type): one query finds them all.
+INDEXED_TYPES = ("call_expression", "assignment_expression", "declaration",
+                 "expression_statement", "init_declarator", "labeled_statement",
+                 "update_expression", "if_statement")
+
+
+@lru_cache(maxsize=1)
+def _types_query():
+    from tree_sitter import Query
+
+    return Query(_parser().language, " ".join(f"({t}) @{t}" for t in INDEXED_TYPES))
+
+
+def _index_types(body: TSNode) -> dict[str, list[TSNode]]:
+    from tree_sitter import QueryCursor
+
+    got = QueryCursor(_types_query()).captures(body)
+    # source order, an enclosing node before the nodes inside it (as a pre-order walk)
+    out = {t: sorted(got.get(t, []), key=lambda n: (n.start_byte, -n.end_byte))
+           for t in INDEXED_TYPES}
+    return out
+
+
+def _walk_type_all(node: TSNode, typ: str):
+    """Every node of a type at or under `node`, in pre-order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == typ:
+            yield n
+        stack.extend(reversed(n.children))
+
+
 def _walk_type(node: TSNode, typ: str):
     stack = [node]
     while stack:
@@ -562,11 +594,15 @@ def parse_c(source: str | bytes, path: str = "") -> CFile:
 
 
 def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
-    ma, mb = memoryview(a), memoryview(b)
-    lo, hi = 0, limit
-    while lo < hi:  # binary search over memcmp: no Python loop over bytes
+    """Length of the common prefix (at most `limit`): equal 4 KiB blocks first, each one
+    memcmp, then a bisection inside the first block that differs."""
+    step, i = 4096, 0
+    while i + step <= limit and a[i:i + step] == b[i:i + step]:
+        i += step
+    lo, hi = i, min(i + step, limit)
+    while lo < hi:
         mid = (lo + hi + 1) // 2
-        if ma[:mid] == mb[:mid]:
+        if a[i:mid] == b[i:mid]:
             lo = mid
         else:
             hi = mid - 1
@@ -574,12 +610,15 @@ def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
 
 
 def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
-    ma, mb = memoryview(a), memoryview(b)
+    """Length of the common suffix (at most `limit`), as _common_prefix from the end."""
     la, lb = len(a), len(b)
-    lo, hi = 0, limit
+    step, i = 4096, 0
+    while i + step <= limit and a[la - i - step:la - i] == b[lb - i - step:lb - i]:
+        i += step
+    lo, hi = i, min(i + step, limit)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if ma[la - mid:] == mb[lb - mid:]:
+        if a[la - mid:la - i] == b[lb - mid:lb - i]:
             lo = mid
         else:
             hi = mid - 1

@@ -175,7 +175,6 @@ class Walker:
                 t = norm(text(strip_parens(n.ast)))
                 seen_atoms[t] = seen_atoms.get(t, 0) + 1
         self.retested = {t for t, c in seen_atoms.items() if c > 1}
-        self.lines = fn.source.decode("utf-8", "replace").splitlines()
         self.acquire_lines: dict[tuple[str, str], list[int]] = {}
         self.release_lines: dict[tuple[str, str], list[int]] = {}
         self.static_releases = self._static_releases()
@@ -215,9 +214,6 @@ class Walker:
             if key == tgt or key.startswith(tgt + "->") or key.startswith(tgt + "."):
                 return var + key[len(tgt):]
         return key
-
-    def src(self, line: int) -> str:
-        return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
 
     # ------------------------------------------------------------------ static facts
     def _calls(self):
