@@ -102,7 +102,7 @@ class PNode:
     # No parent link: the views then form no reference cycles and die with the last
     # reference, not in the cyclic collector (which took a third of a batch review).
     __slots__ = ("_ts", "type", "start_byte", "start_point", "_str", "_kids", "_named",
-                 "_fields")
+                 "_fields", "memo")
 
     def __init__(self, ts: TSNode) -> None:
         self._ts = ts
@@ -113,6 +113,7 @@ class PNode:
         self._kids = None
         self._named = None
         self._fields = None
+        self.memo: dict | None = None  # what the engine derives from the node once (inertness)
 
     @property
     def str(self) -> str:

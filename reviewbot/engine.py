@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from tree_sitter import Node as TSNode
 
-from .cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
+from .cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
 from .packs import CallSpec, Packs, Target
 
 # Abstract values: Z zero/NULL, N negative int, P positive int / valid pointer, E ERR_PTR.
@@ -381,8 +381,12 @@ class Walker:
                 c.on_goto(self, st, node)
             return [(s, st) for s in node.succ]
         if kind == "stmt":
+            a = node.ast
+            if a is None or (not any(d.type == "init_declarator" for d in a.named_children)
+                             if a.type == "declaration" else _inert(a)):
+                return [(s, st) for s in node.succ]  # nothing here can change the state
             st = st.copy()
-            self.eval_stmt(node.ast, st)
+            self.eval_stmt(a, st)
             return [(s, st) for s in node.succ]
         if kind == "switch":
             st = st.copy()
@@ -623,7 +627,7 @@ class Walker:
 
     def eval_expr(self, e: TSNode | None, st: State, result: str | None = None,
                   statement: bool = False) -> None:
-        if e is None:
+        if e is None or _inert(e):
             return
         t = e.type
         if t == "assignment_expression":
@@ -1031,6 +1035,25 @@ def _outer_parens(s: str) -> str:
                 return s
         s = s[1:-1]
     return s
+
+
+# The expressions eval_expr acts on; a subtree with none of them changes no state.
+_ACTIVE = frozenset({"assignment_expression", "call_expression", "conditional_expression",
+                     "field_expression"})
+
+
+def _inert(e) -> bool:
+    """Whether evaluating `e` can change a state (decided once per syntax view: the same
+    statement is evaluated again for every path state that reaches it)."""
+    if type(e) is not PNode:
+        return False
+    m = e.memo
+    if m is None:
+        m = e.memo = {}
+    got = m.get("inert")
+    if got is None:
+        got = m["inert"] = e.type not in _ACTIVE and all(_inert(c) for c in e.named_children)
+    return got
 
 
 def _joins(fn: Function) -> set[int]:
