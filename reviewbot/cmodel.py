@@ -15,10 +15,11 @@ A function's CFG is made of ``Node`` objects: ``stmt`` (an expression or declara
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tree_sitter import Language, Parser
+from tree_sitter import Language, Parser, Range
 from tree_sitter import Node as TSNode
 
 # Annotation macros blanked before parsing. Group "arg" is kept for the ones that mean
@@ -648,9 +649,13 @@ def _parse_tree(clean: bytes, base: CFile | None):
 def _parse_c(raw: bytes, path: str, base: CFile | None = None) -> CFile:
     clean, notes = preprocess(raw)
     tree = _parse_tree(clean, base)
+    return CFile(path, raw, tree, _functions(tree.root_node, notes, raw), clean)
+
+
+def _functions(root: TSNode, notes: list[Annotation], raw: bytes) -> list[Function]:
     funcs: list[Function] = []
     prev_end = 0
-    for fn in sorted(_walk_type(tree.root_node, "function_definition"), key=lambda n: n.start_byte):
+    for fn in sorted(_walk_type(root, "function_definition"), key=lambda n: n.start_byte):
         fdecl = fn.child_by_field_name("declarator")
         while fdecl is not None and fdecl.type != "function_declarator":
             fdecl = fdecl.child_by_field_name("declarator")
@@ -679,7 +684,83 @@ def _parse_c(raw: bytes, path: str, base: CFile | None = None) -> CFile:
         )
         f._notes = [a for a in notes if start <= a.offset < fn.end_byte]
         funcs.append(f)
-    return CFile(path, raw, tree, funcs, clean)
+    return funcs
+
+
+# ------------------------------------------------------------------ parts of a file
+
+REGION_MIN_BYTES = 8_192  # smaller files are parsed whole: nothing to save
+_CLOSER = re.compile(rb"^\}", re.M)
+_NEWLINE = re.compile(rb"\n")
+
+
+@lru_cache(maxsize=1)
+def _region_parser() -> Parser:
+    return Parser(_parser().language)
+
+
+def parse_region(source: str | bytes, path: str, lines: set[int],
+                 names: set[str] | frozenset[str] = frozenset()) -> CFile:
+    """The functions of a file that hold one of `lines` (1-based) or are named in `names`,
+    parsed without the rest of the file: a patch touches a few functions of files that run
+    to thousands of lines, and only those are analysed.
+
+    A function is delimited as kernel style writes it: from the line after the previous
+    top-level closing brace in column 0 to its own. Tree-sitter reads only those ranges
+    (positions stay those of the whole file). Where that reading is not clean (the line is
+    in a syntax error, or a construct is cut by a conditional), the whole file is parsed, so
+    the result is never worse than parse_c's.
+    """
+    raw = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
+    if len(raw) < REGION_MIN_BYTES:
+        return parse_c(raw, path)
+    starts = [0] + [m.end() for m in _NEWLINE.finditer(raw)]  # offset of each line
+    nlines = len(starts)
+
+    def line_at(offset: int) -> int:
+        return bisect_right(starts, offset) - 1
+
+    closers = [line_at(m.start()) for m in _CLOSER.finditer(raw)]
+    targets = {ln - 1 for ln in lines if 0 < ln <= nlines}
+    for name in names:
+        if name.isidentifier():
+            pat = rb"^[A-Za-z_][^;(\n]*?\b" + re.escape(name.encode()) + rb"\s*\("
+            targets |= {line_at(m.start()) for m in re.finditer(pat, raw, re.M)}
+    if not targets:
+        return CFile(path, raw, None, [], b"")
+    spans: list[tuple[int, int]] = []  # 0-based inclusive line ranges
+    for t in sorted(targets):
+        i = bisect_left(closers, t)
+        first = closers[i - 1] + 1 if i > 0 else 0
+        last = closers[i] if i < len(closers) else nlines - 1
+        if spans and first <= spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], last))
+        else:
+            spans.append((first, last))
+    if sum(b - a + 1 for a, b in spans) * 2 > nlines:
+        return parse_c(raw, path)
+    clean = bytearray(raw)
+    notes: list[Annotation] = []
+    ranges = []
+    for a, b in spans:
+        s = starts[a]
+        e = starts[b + 1] if b + 1 < nlines else len(raw)
+        part, part_notes = preprocess(raw[s:e])
+        clean[s:e] = part
+        notes += [Annotation(n.name, n.arg, n.offset + s, n.line + a) for n in part_notes]
+        end_point = (b + 1, 0) if b + 1 < nlines else (b, e - starts[b])
+        ranges.append(Range((a, 0), end_point, s, e))
+    cleanb = bytes(clean)
+    parser = _region_parser()
+    parser.included_ranges = ranges
+    tree = parser.parse(cleanb)
+    # the regions must read as clean top-level code (a cut construct leaves an error or a
+    # statement outside any function), else the whole file decides
+    if tree.root_node.has_error or any(
+            c.type.endswith("_statement") and c.type != "expression_statement"  # MACRO(x);
+            for c in tree.root_node.children):
+        return parse_c(raw, path)
+    return CFile(path, raw, tree, _functions(tree.root_node, notes, raw), b"")
 
 
 _FREE_DECL = re.compile(rb"__free\s*\([^)]*\)\s*(?:=\s*)?")

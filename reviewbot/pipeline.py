@@ -14,7 +14,7 @@ from . import gctune
 from .analysis import analyze_cfile
 from .checks.ops_mismatch import TreeIndex
 from .checks.siblings import SiblingIndex, teardowns
-from .cmodel import parse_c
+from .cmodel import CFile, parse_c, parse_region
 from .context import CodeContext
 from .model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
 from .packs import Packs, load_packs
@@ -106,6 +106,7 @@ class Reviewer:
         self._index: dict[tuple[str, str], TreeIndex] = {}
         self._dirs: dict[tuple[str, str], dict[str, str]] = {}
         self._siblings: dict[frozenset[str], SiblingIndex] = {}
+        self._images: dict[int, tuple] = {}  # this patch's parsed images (see _parsed)
 
     def dir_files(self, d: str) -> dict[str, str]:
         """The tree's C files of one directory (a subsystem), read once."""
@@ -147,20 +148,40 @@ class Reviewer:
 
     def _touches_teardown(self, img: FileImage) -> bool:
         """A touched function frees an object it took off a list (before or after)."""
-        for text, lines in ((img.post, img.changed_post), (img.pre, img.changed_pre)):
-            if not text or "list_del" not in text:
-                continue
-            cf = parse_c(text, img.path)
-            for fn in cf.functions:
-                if any(fn.start_line <= ln <= fn.end_line for ln in lines) and \
-                        "list_del" in fn.text() and teardowns(fn, self.packs, {}):
+        pre_cf, post_cf, names = self._parsed(img)
+        for cf in (post_cf, pre_cf):
+            for fn in cf.functions if cf is not None else []:
+                if fn.name in names and "list_del" in fn.text() and \
+                        teardowns(fn, self.packs, {}):
                     return True
         return False
 
+    def _parsed(self, img: FileImage) -> tuple[CFile | None, CFile | None, set[str]]:
+        """The functions a patch touches, before and after, and their names; only those
+        are parsed (parse_region), each once per patch."""
+        got = self._images.get(id(img))
+        if got is not None and got[0] is img:
+            return got[1]
+        lines = {"pre": img.changed_pre, "post": img.changed_post}
+        texts = {"pre": (img.pre, img.old_path), "post": (img.post, img.path)}
+        cfs = {k: parse_region(t, p, lines[k]) if t else None for k, (t, p) in texts.items()}
+        names = _near(img.changed_post, cfs["post"], cfs["pre"], img.changed_pre)
+        for k, (t, p) in texts.items():
+            cf = cfs[k]
+            if cf is None or not names - {f.name for f in cf.functions}:
+                continue
+            # touched on the other side only (lines added, or only removed): read it here too
+            cf = parse_region(t, p, lines[k], names)
+            if names - {f.name for f in cf.functions}:
+                cf = parse_c(t, p)  # absent from the region (a new or removed function, or
+                # a definition the region search does not see): the whole file decides
+            cfs[k] = cf
+        out = (cfs["pre"], cfs["post"], names)
+        self._images[id(img)] = (img, out)
+        return out
+
     def review_file(self, img: FileImage, sib: tuple = (None, None)) -> list[Finding]:
-        pre_cf = parse_c(img.pre, img.old_path) if img.pre else None
-        post_cf = parse_c(img.post, img.path) if img.post else None
-        names = _near(img.changed_post, post_cf, pre_cf, img.changed_pre)
+        pre_cf, post_cf, names = self._parsed(img)
         if not names:
             return []
         index = None
@@ -186,6 +207,7 @@ class Reviewer:
         return found
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
+        self._images.clear()
         before = dict(overlay)
         images = self.ctx.images(patch, overlay)
         res = PatchResult(patch=patch, context="tree" if self.ctx.kind != "none" else "hunks")

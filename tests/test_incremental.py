@@ -154,3 +154,45 @@ def test_dropped_graph_is_built_again_with_the_same_findings(corpus_dir) -> None
         gc.garbage.clear()
     assert again == first
     assert not cyclic  # graphs and syntax views were freed without the cyclic collector
+
+
+def _same_function(a: cmodel.Function, b: cmodel.Function) -> bool:
+    return (a.name, a.start_line, a.end_line, a.params, a.is_static, str(a.node)) == \
+        (b.name, b.start_line, b.end_line, b.params, b.is_static, str(b.node)) and \
+        [(n.name, n.arg, n.offset, n.line) for n in a._notes] == \
+        [(n.name, n.arg, n.offset, n.line) for n in b._notes]
+
+
+def test_region_parse_gives_the_functions_of_a_whole_file_parse(corpus_dir) -> None:
+    checked = 0
+    for path in sorted(corpus_dir.glob("cases/*/base/**/*.c")):
+        raw = path.read_bytes()
+        if len(raw) < cmodel.REGION_MIN_BYTES:
+            continue
+        full = cmodel._parse_c(raw, str(path))
+        for fn in full.functions[::7]:
+            for line in (fn.start_line, (fn.start_line + fn.end_line) // 2, fn.end_line):
+                part = cmodel.parse_region(raw, str(path), {line})
+                got = [f for f in part.functions if f.start_line <= line <= f.end_line]
+                assert got and _same_function(got[0], fn), (path, fn.name, line)
+                checked += 1
+            by_name = cmodel.parse_region(raw, str(path), set(), {fn.name})
+            assert any(_same_function(f, fn) for f in by_name.functions), (path, fn.name)
+    assert checked >= 50
+
+
+def test_region_parse_reads_only_the_region_and_falls_back_when_cut() -> None:
+    filler = "".join(f"static int pad{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(400))
+    src = filler + "int target(int x)\n{\n\tif (x)\n\t\treturn -EIO;\n\treturn 0;\n}\n" + filler
+    line = filler.count("\n") + 4
+    part = cmodel.parse_region(src, "t.c", {line})
+    assert [f.name for f in part.functions] == ["target"]
+    assert part.functions[0].start_line == line - 3
+    # a column-0 brace inside the function cuts it: the region is not clean, so the
+    # whole file is parsed and the function is still found whole
+    cut = filler + "int target(int x)\n{\n#if X\n\tif (x) {\n#else\n}\n#endif\n\treturn 0;\n}\n" + filler
+    line = filler.count("\n") + 8
+    full = cmodel._parse_c(cut.encode(), "t.c")
+    part = cmodel.parse_region(cut, "t.c", {line})
+    want = [f.name for f in full.functions if f.start_line <= line <= f.end_line]
+    assert [f.name for f in part.functions if f.start_line <= line <= f.end_line] == want
