@@ -689,7 +689,7 @@ def _functions(root: TSNode, notes: list[Annotation], raw: bytes) -> list[Functi
 
 # ------------------------------------------------------------------ parts of a file
 
-REGION_MIN_BYTES = 8_192  # smaller files are parsed whole: nothing to save
+REGION_MIN_BYTES = 2_048  # smaller files are parsed whole: nothing to save
 _CLOSER = re.compile(rb"^\}", re.M)
 _NEWLINE = re.compile(rb"\n")
 

@@ -627,7 +627,7 @@ class Walker:
 
     def eval_expr(self, e: TSNode | None, st: State, result: str | None = None,
                   statement: bool = False) -> None:
-        if e is None or _inert(e):
+        if e is None:
             return
         t = e.type
         if t == "assignment_expression":
@@ -653,9 +653,9 @@ class Walker:
                     for a in args(c):
                         self.forget(self.canon(text(a), st), st)
             return
-        if t in ("field_expression",):
+        if t == "field_expression":
             self.check_deref(e, st)
-        for c in e.named_children:
+        for c in _active_kids(e):
             self.eval_expr(c, st)
 
     def check_deref(self, e: TSNode, st: State) -> None:
@@ -760,11 +760,12 @@ class Walker:
 
     def _drop_key(self, key: str, st: State, line: int) -> None:
         """The variable naming a resource gets a new value: stop tracking the old one."""
+        below = (key + "->", key + ".")
         for k, r in list(st.res.items()):
-            if r.key == key or r.key.startswith(key + "->") or r.key.startswith(key + "."):
+            if r.key == key or r.key.startswith(below):
                 del st.res[k]
-        for f in [f for f in st.facts if f == key or f.startswith(key + "->") or f.startswith(key + ".")
-                  or (f.startswith("?") and _mentions(f, key))]:
+        for f in [f for f in st.facts if f == key or f.startswith(below)
+                  or (f[:1] == "?" and _mentions(f, key))]:
             st.facts.pop(f, None)
 
     # ------------------------------------------------------------------ calls
@@ -845,6 +846,8 @@ class Walker:
     def unknown_call(self, name: str, c: TSNode, st: State, line: int,
                      assigned: bool = False) -> None:
         """A call no pack describes. Releases by name are inferred conservatively."""
+        if not st.res:
+            return  # nothing held that the call could take or use
         looks_release = bool(_RELEASE_NAME.search(name.lower()))
         for x in args(c):
             key = self.canon(text(x), st)
@@ -1053,6 +1056,19 @@ def _inert(e) -> bool:
     got = m.get("inert")
     if got is None:
         got = m["inert"] = e.type not in _ACTIVE and all(_inert(c) for c in e.named_children)
+    return got
+
+
+def _active_kids(e) -> list:
+    """The named children of `e` whose evaluation can change a state (cached per view)."""
+    if type(e) is not PNode:
+        return e.named_children
+    m = e.memo
+    if m is None:
+        m = e.memo = {}
+    got = m.get("kids")
+    if got is None:
+        got = m["kids"] = [c for c in e.named_children if not _inert(c)]
     return got
 
 
