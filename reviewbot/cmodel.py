@@ -724,7 +724,7 @@ def parse_region(source: str | bytes, path: str, lines: set[int],
     targets = {ln - 1 for ln in lines if 0 < ln <= nlines}
     for name in names:
         if name.isidentifier():
-            pat = rb"^[A-Za-z_][^;(\n]*?\b" + re.escape(name.encode()) + rb"\s*\("
+            pat = rb"^(?:[A-Za-z_][^;(\n]*?\b)?" + re.escape(name.encode()) + rb"\s*\("
             targets |= {line_at(m.start()) for m in re.finditer(pat, raw, re.M)}
     if not targets:
         return CFile(path, raw, None, [], b"")
@@ -754,11 +754,12 @@ def parse_region(source: str | bytes, path: str, lines: set[int],
     parser = _region_parser()
     parser.included_ranges = ranges
     tree = parser.parse(cleanb)
-    # the regions must read as clean top-level code (a cut construct leaves an error or a
-    # statement outside any function), else the whole file decides
-    if tree.root_node.has_error or any(
-            c.type.endswith("_statement") and c.type != "expression_statement"  # MACRO(x);
-            for c in tree.root_node.children):
+    # the regions must read as whole top-level constructs: a cut one leaves an error or a
+    # statement outside any function (errors inside a function, from macros taking types,
+    # are the same in the whole file), else the whole file decides
+    if any(c.type == "ERROR" or c.is_missing or (c.type.endswith("_statement")
+                                                 and c.type != "expression_statement")
+           for c in tree.root_node.children):
         return parse_c(raw, path)
     return CFile(path, raw, tree, _functions(tree.root_node, notes, raw), b"")
 

@@ -196,3 +196,11 @@ def test_region_parse_reads_only_the_region_and_falls_back_when_cut() -> None:
     part = cmodel.parse_region(cut, "t.c", {line})
     want = [f.name for f in full.functions if f.start_line <= line <= f.end_line]
     assert [f.name for f in part.functions if f.start_line <= line <= f.end_line] == want
+
+
+def test_region_parse_finds_a_function_by_name_wherever_its_name_starts() -> None:
+    filler = "".join(f"static int pad{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(200))
+    src = filler + "static struct x *\nnamed_here(int a)\n{\n\treturn NULL;\n}\n" + filler + \
+        "int __init other_one(void)\n{\n\treturn 0;\n}\n" + filler
+    part = cmodel.parse_region(src, "t.c", set(), {"named_here", "other_one", "absent"})
+    assert sorted(f.name for f in part.functions) == ["named_here", "other_one"]
