@@ -103,7 +103,7 @@ class PNode:
     # No parent link: the views then form no reference cycles and die with the last
     # reference, not in the cyclic collector (which took a third of a batch review).
     __slots__ = ("_ts", "type", "start_byte", "start_point", "_str", "_kids", "_named",
-                 "_fields", "memo")
+                 "_fields", "memo", "_callee", "_args")
 
     def __init__(self, ts: TSNode) -> None:
         self._ts = ts
@@ -115,6 +115,8 @@ class PNode:
         self._named = None
         self._fields = None
         self.memo: dict | None = None  # what the engine derives from the node once (inertness)
+        self._callee: str | None = None
+        self._args: list[PNode] | None = None
 
     @property
     def str(self) -> str:
@@ -462,11 +464,25 @@ def strip_parens(n: TSNode | None) -> TSNode | None:
 
 
 def callee(call: TSNode) -> str:
+    if type(call) is PNode:  # asked for every path through the call: kept on the view
+        got = call._callee
+        if got is None:
+            f = call.child_by_field_name("function")
+            got = call._callee = (text(f) if f is not None and f.type == "identifier"
+                                  else norm(text(f)))
+        return got
     f = call.child_by_field_name("function")
     return text(f) if f is not None and f.type == "identifier" else norm(text(f))
 
 
 def _args(call: TSNode) -> list[TSNode]:
+    if type(call) is PNode:
+        got = call._args
+        if got is None:
+            a = call.child_by_field_name("arguments")
+            got = call._args = ([c for c in a.named_children if c.type != "comment"]
+                                if a is not None else [])
+        return got
     a = call.child_by_field_name("arguments")
     return [c for c in a.named_children if c.type != "comment"] if a is not None else []
 

@@ -49,9 +49,13 @@ def _last_field(expr: str) -> str:
 
 
 def _frees(packs: Packs) -> set[str]:
-    return {n for n, c in packs.calls.items()
+    got = packs.__dict__.get("_frees")  # once per pack set (with_inferred makes new ones)
+    if got is None:
+        got = packs.__dict__["_frees"] = {
+            n for n, c in packs.calls.items()
             if any(packs.resources.get(r) is not None and packs.resources[r].kind == "memory"
                    for r in c.releases)} | {"kmem_cache_free"}
+    return got
 
 
 def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
@@ -79,8 +83,8 @@ def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
 
 def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Teardown]:
     body = fn.body
-    if body is None:
-        return []
+    if body is None or not any(_LIST_DEL.match(c) for c in fn.callees()):
+        return []  # nothing is taken off a list here
     frees = _frees(packs)
     local_src: dict[str, str] = {}  # local -> expression it was assigned from
     for a in fn.of_type("assignment_expression"):
