@@ -715,6 +715,11 @@ def _region_parser() -> Parser:
     return Parser(_parser().language)
 
 
+def lines_with(text: str, word: str) -> set[int]:
+    """1-based numbers of the lines that contain `word` (to parse only their functions)."""
+    return {i for i, ln in enumerate(text.split("\n"), 1) if word in ln} if word in text else set()
+
+
 def parse_region(source: str | bytes, path: str, lines: set[int],
                  names: set[str] | frozenset[str] = frozenset()) -> CFile:
     """The functions of a file that hold one of `lines` (1-based) or are named in `names`,

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..cmodel import Function, args, callee, line_of, norm, parse_c, text
+from ..cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
 from ..engine import Raw, _ptr_key
 from ..packs import OpsFamily, Packs
 from . import rule
@@ -156,7 +156,10 @@ class TreeIndex:
     def add_file(self, path: str, source: str, packs: Packs, skip: set[str] | None = None) -> None:
         if not any(f.getter in source for f in packs.ops.values()):
             return
-        cf = parse_c(source, path)
+        lines: set[int] = set()
+        for f in packs.ops.values():
+            lines |= lines_with(source, f.getter)
+        cf = parse_region(source, path, lines)  # only the functions that obtain objects
         for fn in cf.functions:
             if skip and fn.name in skip:
                 continue

@@ -17,7 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..cmodel import Function, args, callee, line_of, norm, parse_c, text
+from ..cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
 from ..engine import Raw, _ptr_key
 from ..packs import Packs
 from .get_put import LEAK
@@ -200,7 +200,7 @@ class SiblingIndex:
         """Callees of the file's functions that take objects off lists."""
         out: set[str] = set()
         if self._listy(path, text):
-            for fn in parse_c(text, path).functions:
+            for fn in parse_region(text, path, lines_with(text, "list_del")).functions:
                 if "list_del" in fn.text():
                     out |= fn.callees()
         return out
@@ -208,13 +208,15 @@ class SiblingIndex:
     def _summ_in(self, path: str, text: str) -> dict[str, set[int]]:
         if not path.endswith(".c") or not self.wanted & _defined(text):
             return {}
-        return summaries([f for f in parse_c(text, path).functions if f.name in self.wanted],
+        names = self.wanted & _defined(text)
+        return summaries([f for f in parse_region(text, path, set(), names).functions
+                          if f.name in self.wanted],
                          self.packs)
 
     def _tds_in(self, path: str, text: str) -> list[Teardown]:
         out: list[Teardown] = []
         if self._listy(path, text):
-            for fn in parse_c(text, path).functions:
+            for fn in parse_region(text, path, lines_with(text, "list_del")).functions:
                 if "list_del" in fn.text():
                     out += teardowns(fn, self.packs, self.summ)
         return out
