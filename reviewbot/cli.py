@@ -7,7 +7,6 @@ import importlib
 import sys
 
 from . import __version__
-from .model import InputError
 
 COMMANDS = {
     "review": "review",
@@ -17,6 +16,7 @@ COMMANDS = {
     "poll": "poll",
     "send": "send",
     "b4-check": "b4check",
+    "serve": "serve",
 }
 
 
@@ -36,7 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, served: bool = False) -> int:
+    if not served:  # a warm `reviewbot serve` answers before anything heavy is imported
+        from .server import try_client
+
+        rc = try_client(sys.argv[1:] if argv is None else argv)
+        if rc is not None:
+            return rc
+    from .model import InputError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

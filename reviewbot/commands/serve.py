@@ -1,0 +1,27 @@
+"""`reviewbot serve`: a warm reviewer that `reviewbot review` hands its work to."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(
+        name, help="keep a warm reviewer running for this user (review answers faster)",
+        description="Serve `reviewbot review` and `b4-check` for this user from a warm "
+                    "process (see reviewbot/server.py); runs in the foreground.")
+    p.add_argument("--idle", type=float, default=15.0, metavar="MINUTES",
+                   help="exit after this long without a request (0: never; default 15)")
+    p.add_argument("--stop", action="store_true", help="stop the running server and exit")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from .. import server
+
+    if args.stop:
+        if server.stop():
+            return 0
+        sys.stderr.write("reviewbot: no server is running\n")
+        return 1
+    return server.serve(args.idle)

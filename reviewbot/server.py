@@ -1,0 +1,298 @@
+"""A warm reviewer for one user: `reviewbot serve` keeps the interpreter, tree-sitter and
+the packs loaded, and `reviewbot review` hands its command line to it when it runs.
+
+Why: a single-patch review does ~20 ms of work, but a fresh Python process spends ~80 ms
+starting and importing before it (bench/vs_checkpatch.py prints both). b4 runs its check
+command once per patch, editors once per save: a warm process makes that cost disappear.
+
+How it is kept safe and boring:
+- The socket lives in a directory only the user can enter ($XDG_RUNTIME_DIR/reviewbot, else
+  /tmp/reviewbot-UID, created 0700 and refused if anyone else owns it or can enter it), and
+  the server checks every caller's uid (SO_PEERCRED).
+- Each request runs in a child forked from the warm server, with the caller's working
+  directory, environment and standard input, so no state leaks from one request to the
+  next; the output comes back whole, with the exit status.
+- The server exits, and callers run the review themselves, when its code or its packs change
+  on disk (checked per request), after an idle period, or on `reviewbot serve --stop`.
+- Nothing changes for a user who never starts it: without the socket, `review` runs in its
+  own process as before. REVIEWBOT_SERVER=off ignores a running server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import struct
+import sys
+
+# commands a server may run for a caller: reading patches and printing findings
+SERVED = ("review", "b4-check")
+_MAX_REQUEST = 64 << 20  # a request carries stdin: an mbox of a long series at most
+
+
+def socket_dir() -> str:
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    uid = os.getuid()
+    return os.path.join(base, "reviewbot") if base else f"/tmp/reviewbot-{uid}"
+
+
+def socket_path() -> str:
+    return os.path.join(socket_dir(), "server.sock")
+
+
+def _private_dir(create: bool) -> str | None:
+    """The socket directory if it is the user's own and closed to others."""
+    d = socket_dir()
+    if create:
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        except OSError:
+            return None
+    try:
+        st = os.lstat(d)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return d
+
+
+# ---------------------------------------------------------------------------- framing
+
+def _send(sock: socket.socket, *parts: bytes) -> None:
+    sock.sendall(b"".join(struct.pack(">I", len(p)) + p for p in parts))
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv(sock: socket.socket, limit: int = _MAX_REQUEST) -> bytes:
+    (n,) = struct.unpack(">I", _recv_exact(sock, 4))
+    if n > limit:
+        raise ConnectionError("request too large")
+    return _recv_exact(sock, n)
+
+
+# ---------------------------------------------------------------------------- client
+
+def try_client(argv: list[str]) -> int | None:
+    """Run `argv` in a running server; None when there is none (or it declines), and the
+    caller then runs the command itself."""
+    if not argv or argv[0] not in SERVED or os.environ.get("REVIEWBOT_SERVER") == "off":
+        return None
+    path = socket_path()
+    if not os.path.exists(path) or _private_dir(create=False) is None:
+        return None
+    import json
+
+    stdin = b""
+    if "-" in argv[1:]:
+        stdin = sys.stdin.buffer.read()
+        # if the server declines, the command runs here and must still find its input
+        import io
+
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8",
+                                     errors="surrogateescape")
+    req = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2.0)
+            s.connect(path)
+            s.settimeout(None)  # a review may take its time
+            _send(s, req, stdin)
+            status = _recv(s)
+            if status != b"ok":
+                return None  # stale: the server is going away; run here
+            out, err, rc = _recv(s), _recv(s), _recv(s)
+    except (OSError, ConnectionError, struct.error):
+        return None
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(err)
+    sys.stderr.flush()
+    return int(rc)
+
+
+# ---------------------------------------------------------------------------- server
+
+def _fingerprint() -> tuple:
+    """What the server's answers depend on, on disk: its modules and its packs."""
+    from .packs import rules_dir
+
+    files = sorted({m.__file__ for name, m in list(sys.modules.items())
+                    if name.startswith("reviewbot") and getattr(m, "__file__", None)})
+    files += sorted(str(p) for p in rules_dir().glob("*.toml"))
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            out.append((f, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f, 0, 0))
+    return tuple(out)
+
+
+def _warm() -> None:
+    """Import and load everything a review uses, once."""
+    from . import cli, pipeline, report, sources  # noqa: F401
+    from .cmodel import parse_c
+    from .commands import b4check, review  # noqa: F401
+    from .packs import load_packs
+
+    load_packs()
+    parse_c("static int f(void)\n{\n\treturn 0;\n}\n", "warm.c").functions[0].cfg()
+    try:
+        import pygit2  # noqa: F401 - a --tree is usually a git repository
+    except ImportError:
+        pass
+
+
+def _run_child(conn: socket.socket, req: dict, stdin: bytes) -> None:
+    """In a forked child: run the command as the caller would have, send what it printed."""
+    import io
+
+    from . import cli
+
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in req["env"].items()})
+    out, err = io.BytesIO(), io.BytesIO()
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="surrogateescape")
+    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="surrogateescape",
+                                  write_through=True)
+    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace",
+                                  write_through=True)
+    try:
+        rc = cli.main(list(req["argv"]), served=True)
+    except SystemExit as e:  # argparse usage errors
+        rc = e.code if isinstance(e.code, int) else 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _send(conn, b"ok", out.getvalue(), err.getvalue(), str(int(rc)).encode())
+
+
+def serve(idle_minutes: float = 15.0, ready=None) -> int:
+    """Serve until idle for `idle_minutes`, stopped, or out of date."""
+    import signal
+
+    d = _private_dir(create=True)
+    if d is None:
+        sys.stderr.write(f"reviewbot: {socket_dir()}: not a private directory of this user\n")
+        return 2
+    path = socket_path()
+    _warm()
+    stamp = _fingerprint()
+    if os.path.exists(path):
+        try:  # another server answering? then leave it be
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.connect(path)
+            sys.stderr.write(f"reviewbot: a server is already running on {path}\n")
+            return 2
+        except OSError:
+            os.unlink(path)  # left over from a server that died
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    os.chmod(path, 0o600)
+    srv.listen(16)
+    srv.settimeout(idle_minutes * 60 if idle_minutes > 0 else None)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    stop = False
+
+    def on_term(_sig, _frame) -> None:
+        nonlocal stop
+        stop = True
+        srv.close()
+
+    signal.signal(signal.SIGTERM, on_term)
+    if ready is not None:
+        ready()
+    sys.stderr.write(f"reviewbot: serving on {path}\n")
+    sys.stderr.flush()
+    try:
+        while not stop:
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                break  # idle
+            except OSError:
+                break  # closed by SIGTERM
+            with conn:
+                if not _same_user(conn):
+                    continue
+                try:
+                    conn.settimeout(10.0)
+                    req_raw = _recv(conn)
+                    stdin = _recv(conn)
+                    conn.settimeout(None)
+                except (OSError, ConnectionError, struct.error):
+                    continue
+                if req_raw == b"stop":
+                    break
+                if _fingerprint() != stamp:
+                    _send(conn, b"stale")
+                    sys.stderr.write("reviewbot: code or packs changed on disk; exiting\n")
+                    break  # the next caller runs fresh code
+                _dispatch(conn, req_raw, stdin)
+    finally:
+        srv.close()
+        try:
+            if os.path.exists(path):
+                os.unlink(path)
+        except OSError:
+            pass
+    return 0
+
+
+def _dispatch(conn: socket.socket, req_raw: bytes, stdin: bytes) -> None:
+    import json
+
+    try:
+        req = json.loads(req_raw)
+        if not (isinstance(req, dict) and isinstance(req.get("argv"), list)
+                and req["argv"] and req["argv"][0] in SERVED):
+            raise ValueError("not a request")
+    except ValueError:
+        return
+    pid = os.fork()
+    if pid == 0:  # the child answers and exits; the warm parent goes back to accept()
+        code = 0
+        try:
+            _run_child(conn, req, stdin)
+        except BaseException:  # noqa: BLE001 - the caller sees a closed connection
+            code = 1
+        finally:
+            os._exit(code)
+    sys.stderr.write(f"reviewbot: {req['argv'][0]} for {req.get('cwd', '?')} (worker {pid})\n")
+    sys.stderr.flush()
+
+
+def _same_user(conn: socket.socket) -> bool:
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return False
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def stop() -> bool:
+    """Ask a running server to exit; False if none answered."""
+    path = socket_path()
+    if _private_dir(create=False) is None or not os.path.exists(path):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2.0)
+            s.connect(path)
+            _send(s, b"stop", b"")
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,123 @@
+"""`reviewbot serve`: a real server on a Unix socket, real client processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).with_name("reviewbot")
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir(mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(d))
+    env.pop("REVIEWBOT_SERVER", None)
+    return env
+
+
+def _start(env, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen([str(BIN), "serve", *extra], env=env, stderr=subprocess.PIPE,
+                            text=True)
+    sock = Path(env["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock"
+    for _ in range(300):
+        if sock.exists():
+            return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.stderr.read()}")
+
+
+def _stop(proc: subprocess.Popen, env) -> str:
+    subprocess.run([str(BIN), "serve", "--stop"], env=env, check=False)
+    try:
+        _out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+    return err
+
+
+def _review(env, *args: str, stdin: bytes | None = None, cwd=None):
+    return subprocess.run([str(BIN), "review", *args], env=env, input=stdin,
+                          capture_output=True, cwd=cwd)
+
+
+def _case(corpus_dir) -> Path:
+    case = corpus_dir / "cases" / "006-seedC-rev"
+    if not case.is_dir():
+        pytest.skip("case 006 not in the corpus")
+    return case
+
+
+def test_served_review_prints_what_a_local_one_prints(runtime, corpus_dir, tmp_path) -> None:
+    case = _case(corpus_dir)
+    local = _review(dict(runtime, REVIEWBOT_SERVER="off"), str(case / "patch.patch"),
+                    "--tree", str(case / "base"), "--format", "json")
+    assert local.returncode == 1 and b'"introduced"' in local.stdout
+    local_piped = _review(dict(runtime, REVIEWBOT_SERVER="off"), "-", "--tree",
+                          str(case / "base"), "--format", "json",
+                          stdin=(case / "patch.patch").read_bytes())
+    proc = _start(runtime)
+    try:
+        served = _review(runtime, "patch.patch", "--tree", str(case / "base"), "--format",
+                         "json", cwd=case)  # a relative path: the caller's directory counts
+        piped = _review(runtime, "-", "--tree", str(case / "base"), "--format", "json",
+                        stdin=(case / "patch.patch").read_bytes())
+        bad = _review(runtime, str(tmp_path / "missing.patch"))
+    finally:
+        log = _stop(proc, runtime)
+    assert (served.returncode, served.stdout) == (local.returncode, local.stdout)
+    assert (piped.returncode, piped.stdout) == (local_piped.returncode, local_piped.stdout)
+    assert bad.returncode == 2 and b"missing.patch" in bad.stderr and not bad.stdout
+    assert log.count("reviewbot: review for") == 3  # all three were answered by the server
+    assert proc.returncode == 0
+    assert not (Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock").exists()
+
+
+def test_a_changed_pack_makes_the_server_step_aside(runtime, corpus_dir) -> None:
+    from reviewbot.packs import rules_dir
+
+    case = _case(corpus_dir)
+    pack = rules_dir() / "gfs2.toml"
+    st = pack.stat()
+    proc = _start(runtime)
+    try:
+        os.utime(pack, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        r = _review(runtime, str(case / "patch.patch"), "--tree", str(case / "base"))
+        proc.wait(timeout=10)
+    finally:
+        os.utime(pack, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if proc.poll() is None:
+            proc.kill()
+    assert r.returncode == 1 and b"introduced" in r.stdout  # reviewed here instead
+    assert "changed on disk" in proc.stderr.read()
+
+
+def test_no_server_in_a_directory_others_can_enter(tmp_path, corpus_dir) -> None:
+    d = tmp_path / "open"
+    d.mkdir()
+    (d / "reviewbot").mkdir(mode=0o755)
+    os.chmod(d / "reviewbot", 0o755)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(d))
+    r = subprocess.run([str(BIN), "serve"], env=env, capture_output=True, timeout=30)
+    assert r.returncode == 2 and b"not a private directory" in r.stderr
+    # a socket planted there is not trusted either: the client reviews by itself
+    case = _case(corpus_dir)
+    (d / "reviewbot" / "server.sock").write_text("")
+    r = _review(env, str(case / "patch.patch"), "--tree", str(case / "base"))
+    assert r.returncode == 1 and b"introduced" in r.stdout
+
+
+def test_idle_server_exits_by_itself(runtime) -> None:
+    proc = _start(runtime, "--idle", "0.01")
+    assert proc.wait(timeout=20) == 0
+    assert not (Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock").exists()
