@@ -7,16 +7,27 @@ from linux-source-6.1 fs/ with the extracted git tree as --tree), run alternatel
     reviewbot review PATCH --tree TREE
     perl TREE/scripts/checkpatch.pl --no-tree PATCH
 
-(the order flips every round) and print the median wall time of each and their ratio.
+(the order flips every round) and print the median wall time of each and their ratio, in
+two modes: "cold" (no server: every run starts Python and imports everything) and "served"
+(a `reviewbot serve` runs for the user, as for b4's per-patch check; each `reviewbot review`
+is still a new process, which hands its command line to the warm server). The package's
+bytecode is compiled first, as pip does on a normal install (this environment sets
+PYTHONDONTWRITEBYTECODE, which would otherwise make every cold run compile every module).
 Target: reviewbot at most half of checkpatch.pl (ratio <= 0.5).
 
     .venv/bin/python bench/vs_checkpatch.py [--generated 25] [--repeat 2] [--corpus DIR]
+                                            [--mode both|cold|served]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +51,8 @@ def main() -> int:
                     help="patches generated from linux-source-6.1 fs/ (default 25)")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each tool per patch")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mode", choices=["both", "cold", "served"], default="both",
+                    help="without a server, with `reviewbot serve` running, or both")
     args = ap.parse_args()
 
     tree = c.kernel_tree()
@@ -56,21 +69,67 @@ def main() -> int:
         p.write_text(text, errors="surrogateescape")
         jobs.append((f"gen-{i:04d}", p, tree))
 
+    import compileall
+
+    compileall.compile_dir(str(c.REPO / "reviewbot"), quiet=1)
+    print(f"patches: {len(jobs)} ({sum(1 for j in jobs if not j[0].startswith('gen-'))} "
+          f"corpus cases, {sum(1 for j in jobs if j[0].startswith('gen-'))} generated "
+          f"from linux-source-6.1 fs/), {args.repeat} run(s) each, alternating")
+    modes = ["cold", "served"] if args.mode == "both" else [args.mode]
+    for mode in modes:
+        if mode == "served":
+            with _server() as env:
+                _measure(jobs, checkpatch, tree, args.repeat, env, mode)
+        else:
+            _measure(jobs, checkpatch, tree, args.repeat, dict(os.environ, REVIEWBOT_SERVER="off"),
+                     mode)
+    return 0
+
+
+@contextlib.contextmanager
+def _server():
+    """A `reviewbot serve` in a private runtime directory of its own, for the measurement."""
+    with tempfile.TemporaryDirectory() as d:
+        run_dir = Path(d) / "run"
+        run_dir.mkdir(mode=0o700)
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(run_dir))
+        env.pop("REVIEWBOT_SERVER", None)
+        proc = subprocess.Popen([c.REVIEWBOT, "serve", "--idle", "0"], env=env,
+                                stderr=subprocess.DEVNULL)
+        sock = run_dir / "reviewbot" / "server.sock"
+        for _ in range(600):
+            if sock.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not sock.exists():
+            proc.kill()
+            raise SystemExit("bench: reviewbot serve did not start")
+        try:
+            yield env
+        finally:
+            subprocess.run([c.REVIEWBOT, "serve", "--stop"], env=env, check=False)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _measure(jobs, checkpatch: Path, tree: Path, repeat: int, env: dict, mode: str) -> None:
     rb_times, cp_times, rb_rss, cp_rss = [], [], [], []
     rb_cmd = lambda patch, t: [c.REVIEWBOT, "review", str(patch), "--tree", str(t)]  # noqa: E731
     cp_cmd = lambda patch: ["perl", str(checkpatch), "--no-tree", str(patch)]  # noqa: E731
-    # one untimed warm-up of each (page cache, .pyc)
-    c.run(rb_cmd(jobs[0][1], jobs[0][2]))
+    # one untimed warm-up of each (page cache)
+    c.run(rb_cmd(jobs[0][1], jobs[0][2]), env=env)
     c.run(cp_cmd(jobs[0][1]), cwd=tree)
     k = 0
-    for _rep in range(args.repeat):
+    for _rep in range(repeat):
         for _name, patch, t in jobs:
             pair = [("rb", rb_cmd(patch, t), None), ("cp", cp_cmd(patch), tree)]
             if k % 2:
                 pair.reverse()
             k += 1
             for tool, cmd, cwd in pair:
-                r = c.run(cmd, cwd=cwd)
+                r = c.run(cmd, cwd=cwd, env=env if tool == "rb" else None)
                 if tool == "rb":
                     if r.rc not in (0, 1):
                         raise SystemExit(f"reviewbot failed on {patch}")
@@ -80,19 +139,15 @@ def main() -> int:
                     cp_times.append(r.wall)
                     cp_rss.append(r.maxrss_mb)
     rb, cp = c.median(rb_times), c.median(cp_times)
-    ncorp = sum(1 for j in jobs if not j[0].startswith("gen-"))
-    print(f"patches: {len(jobs)} ({ncorp} corpus cases, {len(jobs) - ncorp} generated "
-          f"from linux-source-6.1 fs/), {args.repeat} run(s) each, alternating")
-    print(f"reviewbot review --tree   median {rb * 1000:7.0f} ms  "
+    print(f"[{mode}] reviewbot review --tree   median {rb * 1000:7.0f} ms  "
           f"(min {min(rb_times) * 1000:.0f}, max {max(rb_times) * 1000:.0f}), "
-          f"peak RSS {max(rb_rss):.0f} MB")
-    print(f"checkpatch.pl --no-tree   median {cp * 1000:7.0f} ms  "
+          f"peak RSS {max(rb_rss):.0f} MB{' (the client process)' if mode == 'served' else ''}")
+    print(f"[{mode}] checkpatch.pl --no-tree   median {cp * 1000:7.0f} ms  "
           f"(min {min(cp_times) * 1000:.0f}, max {max(cp_times) * 1000:.0f}), "
           f"peak RSS {max(cp_rss):.0f} MB")
     ratio = rb / cp
-    print(f"ratio reviewbot/checkpatch: {ratio:.2f}  (target <= 0.50: "
+    print(f"[{mode}] ratio reviewbot/checkpatch: {ratio:.2f}  (target <= 0.50: "
           f"{'met' if ratio <= 0.5 else 'MISSED'})")
-    return 0
 
 
 if __name__ == "__main__":

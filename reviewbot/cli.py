@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
 from . import __version__
@@ -20,13 +18,15 @@ COMMANDS = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
-        sys.stderr.write(f"reviewbot: {message}\n")
-        raise SystemExit(2)
+def build_parser():
+    import argparse
+    import importlib
 
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage)
+            sys.stderr.write(f"reviewbot: {message}\n")
+            raise SystemExit(2)
 
-def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="reviewbot", description=__doc__)
     p.add_argument("--version", action="version", version=f"reviewbot {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
