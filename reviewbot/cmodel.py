@@ -103,7 +103,7 @@ class PNode:
     # No parent link: the views then form no reference cycles and die with the last
     # reference, not in the cyclic collector (which took a third of a batch review).
     __slots__ = ("_ts", "type", "start_byte", "start_point", "_str", "_kids", "_named",
-                 "_fields", "memo", "_callee", "_args")
+                 "_fields", "inert", "active_kids", "_callee", "_args")
 
     def __init__(self, ts: TSNode) -> None:
         self._ts = ts
@@ -114,7 +114,10 @@ class PNode:
         self._kids = None
         self._named = None
         self._fields = None
-        self.memo: dict | None = None  # what the engine derives from the node once (inertness)
+        # derived once by the engine: whether evaluating the node can change a path state,
+        # and which named children can
+        self.inert: bool | None = None
+        self.active_kids: list[PNode] | None = None
         self._callee: str | None = None
         self._args: list[PNode] | None = None
 

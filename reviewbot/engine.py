@@ -381,12 +381,10 @@ class Walker:
                 c.on_goto(self, st, node)
             return [(s, st) for s in node.succ]
         if kind == "stmt":
-            a = node.ast
-            if a is None or (not any(d.type == "init_declarator" for d in a.named_children)
-                             if a.type == "declaration" else _inert(a)):
+            if _stmt_inert(node):
                 return [(s, st) for s in node.succ]  # nothing here can change the state
             st = st.copy()
-            self.eval_stmt(a, st)
+            self.eval_stmt(node.ast, st)
             return [(s, st) for s in node.succ]
         if kind == "switch":
             st = st.copy()
@@ -455,8 +453,8 @@ class Walker:
             return self.branch_on_held(node, st, *pred)
         subject, tset, fset, is_call = self.eval_cond(atom, st)
         out = []
-        for succ, taken in ((node.succ[0], tset), (node.succ[1], fset)):
-            s2 = st.copy()
+        for i, (succ, taken) in enumerate(((node.succ[0], tset), (node.succ[1], fset))):
+            s2 = st.copy() if i == 0 else st  # the last successor takes the state itself
             if subject and taken is not None:
                 cur = s2.fact(subject)
                 new = cur & taken
@@ -1050,12 +1048,9 @@ def _inert(e) -> bool:
     statement is evaluated again for every path state that reaches it)."""
     if type(e) is not PNode:
         return False
-    m = e.memo
-    if m is None:
-        m = e.memo = {}
-    got = m.get("inert")
+    got = e.inert
     if got is None:
-        got = m["inert"] = e.type not in _ACTIVE and all(_inert(c) for c in e.named_children)
+        got = e.inert = e.type not in _ACTIVE and all(_inert(c) for c in e.named_children)
     return got
 
 
@@ -1063,12 +1058,21 @@ def _active_kids(e) -> list:
     """The named children of `e` whose evaluation can change a state (cached per view)."""
     if type(e) is not PNode:
         return e.named_children
-    m = e.memo
-    if m is None:
-        m = e.memo = {}
-    got = m.get("kids")
+    got = e.active_kids
     if got is None:
-        got = m["kids"] = [c for c in e.named_children if not _inert(c)]
+        got = e.active_kids = [c for c in e.named_children if not _inert(c)]
+    return got
+
+
+def _stmt_inert(node: Node) -> bool:
+    """A statement node whose evaluation changes no state (no call, assignment,
+    dereference or initialiser), decided once per node."""
+    got = node.__dict__.get("_inert")
+    if got is None:
+        a = node.ast
+        got = a is None or (not any(d.type == "init_declarator" for d in a.named_children)
+                            if a.type == "declaration" else _inert(a))
+        node.__dict__["_inert"] = got
     return got
 
 

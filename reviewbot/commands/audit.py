@@ -57,10 +57,18 @@ def run(args) -> int:
     if jobs > 1 and len(files) > 8:
         import multiprocessing
 
-        # fork: workers share the file lists; each keeps the indexes of the dirs it meets
+        # fork: workers share the file lists. A worker takes a whole directory, so each
+        # directory's sibling and consensus indexes are built once; the largest go first so
+        # the small ones even out the end.
+        def size(d: str) -> int:
+            return sum(os.path.getsize(f) for f in groups[d] if os.path.exists(f))
+
+        by_file: dict[str, list] = {}
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for part in pool.imap(_audit_file, files, chunksize=4):
-                findings += part
+            for part in pool.imap_unordered(_audit_dir, sorted(groups, key=size, reverse=True)):
+                by_file.update(part)
+        for f in files:  # the order of a run on one core
+            findings += by_file.get(f, [])
     else:
         for f in files:
             findings += _audit_file(f)
@@ -100,6 +108,10 @@ def _dir_state(d: str):
         _DIRS.clear()  # one directory at a time keeps memory flat
         got = _DIRS[d] = (group, siblings, packs)
     return got
+
+
+def _audit_dir(d: str) -> list[tuple[str, list]]:
+    return [(f, _audit_file(f)) for f in _GROUPS.get(d, [])]
 
 
 def _audit_file(path: str) -> list:
