@@ -94,7 +94,7 @@ def try_client(argv: list[str]) -> int | None:
     import json
 
     stdin = b""
-    if "-" in argv[1:]:
+    if argv[0] == "b4-check" or "-" in argv[1:]:  # b4-check reads its patch from stdin
         stdin = sys.stdin.buffer.read()
         # if the server declines, the command runs here and must still find its input
         import io
@@ -114,8 +114,11 @@ def try_client(argv: list[str]) -> int | None:
             out, err, rc = _recv(s), _recv(s), _recv(s)
     except (OSError, ConnectionError, struct.error):
         return None
-    sys.stdout.buffer.write(out)
-    sys.stdout.flush()
+    try:
+        sys.stdout.buffer.write(out)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `reviewbot review ... | head`: as a local run, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.stderr.buffer.write(err)
     sys.stderr.flush()
     return int(rc)

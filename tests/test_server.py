@@ -73,12 +73,20 @@ def test_served_review_prints_what_a_local_one_prints(runtime, corpus_dir, tmp_p
         piped = _review(runtime, "-", "--tree", str(case / "base"), "--format", "json",
                         stdin=(case / "patch.patch").read_bytes())
         bad = _review(runtime, str(tmp_path / "missing.patch"))
+        b4 = subprocess.run([str(BIN), "b4-check", "--tree", str(case / "base")], env=runtime,
+                            input=(case / "patch.patch").read_bytes(), capture_output=True)
     finally:
         log = _stop(proc, runtime)
     assert (served.returncode, served.stdout) == (local.returncode, local.stdout)
     assert (piped.returncode, piped.stdout) == (local_piped.returncode, local_piped.stdout)
     assert bad.returncode == 2 and b"missing.patch" in bad.stderr and not bad.stdout
-    assert log.count("reviewbot: review for") == 3  # all three were answered by the server
+    b4_local = subprocess.run([str(BIN), "b4-check", "--tree", str(case / "base")],
+                              env=dict(runtime, REVIEWBOT_SERVER="off"),
+                              input=(case / "patch.patch").read_bytes(), capture_output=True)
+    assert (b4.returncode, b4.stdout) == (b4_local.returncode, b4_local.stdout)
+    assert b"double" in b4.stdout  # b4-check reads its patch from stdin: it was passed on
+    assert log.count("reviewbot: review for") == 3  # all were answered by the server
+    assert log.count("reviewbot: b4-check for") == 1
     assert proc.returncode == 0
     assert not (Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock").exists()
 
