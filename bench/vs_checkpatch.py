@@ -96,12 +96,14 @@ def _server():
         env.pop("REVIEWBOT_SERVER", None)
         proc = subprocess.Popen([c.REVIEWBOT, "serve", "--idle", "0"], env=env,
                                 stderr=subprocess.DEVNULL)
-        sock = run_dir / "reviewbot" / "server.sock"
+        def up() -> bool:
+            return bool(list((run_dir / "reviewbot").glob("server-*.sock")))
+
         for _ in range(600):
-            if sock.exists() or proc.poll() is not None:
+            if up() or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        if not sock.exists():
+        if not up():
             proc.kill()
             raise SystemExit("bench: reviewbot serve did not start")
         try:

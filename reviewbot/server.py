@@ -38,7 +38,14 @@ def socket_dir() -> str:
 
 
 def socket_path() -> str:
-    return os.path.join(socket_dir(), "server.sock")
+    """One socket per installation: a client never talks to another checkout's server."""
+    import hashlib
+
+    from . import __version__
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    key = hashlib.sha1(f"{here}\0{__version__}".encode()).hexdigest()[:12]
+    return os.path.join(socket_dir(), f"server-{key}.sock")
 
 
 def _private_dir(create: bool) -> str | None:

@@ -25,9 +25,9 @@ def runtime(tmp_path):
 def _start(env, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([str(BIN), "serve", *extra], env=env, stderr=subprocess.PIPE,
                             text=True)
-    sock = Path(env["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock"
+    run = Path(env["XDG_RUNTIME_DIR"]) / "reviewbot"
     for _ in range(300):
-        if sock.exists():
+        if list(run.glob("server-*.sock")):
             return proc
         if proc.poll() is not None:
             break
@@ -88,7 +88,7 @@ def test_served_review_prints_what_a_local_one_prints(runtime, corpus_dir, tmp_p
     assert log.count("reviewbot: review for") == 3  # all were answered by the server
     assert log.count("reviewbot: b4-check for") == 1
     assert proc.returncode == 0
-    assert not (Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock").exists()
+    assert not list((Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot").glob("*.sock"))
 
 
 def test_a_changed_pack_makes_the_server_step_aside(runtime, corpus_dir) -> None:
@@ -120,7 +120,9 @@ def test_no_server_in_a_directory_others_can_enter(tmp_path, corpus_dir) -> None
     assert r.returncode == 2 and b"not a private directory" in r.stderr
     # a socket planted there is not trusted either: the client reviews by itself
     case = _case(corpus_dir)
-    (d / "reviewbot" / "server.sock").write_text("")
+    from reviewbot import server
+
+    (d / "reviewbot" / Path(server.socket_path()).name).write_text("")
     r = _review(env, str(case / "patch.patch"), "--tree", str(case / "base"))
     assert r.returncode == 1 and b"introduced" in r.stdout
 
@@ -128,4 +130,4 @@ def test_no_server_in_a_directory_others_can_enter(tmp_path, corpus_dir) -> None
 def test_idle_server_exits_by_itself(runtime) -> None:
     proc = _start(runtime, "--idle", "0.01")
     assert proc.wait(timeout=20) == 0
-    assert not (Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / "server.sock").exists()
+    assert not list((Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot").glob("*.sock"))
