@@ -99,25 +99,51 @@ class Run:
     err: bytes = b""
 
 
+# Runs the measured command from a small process (python -S): a child forked from the large
+# benchmark process would count the pages it shares with it in its peak RSS until it execs,
+# so every small command would look as big as the benchmark. Reports on the fd it is given.
+_MEASURE = """
+import os, sys, time
+fd, cwd, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.chdir(cwd)
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t
+os.write(fd, f"{wall} {ru.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+"""
+
+
 def run(cmd: list[str], *, cwd: str | Path | None = None, capture: bool = False,
         env: dict | None = None) -> Run:
-    """Run cmd as a whole process; wall time and the peak RSS of that process (os.wait4).
-    stdout and stderr go to temporary files (no pipe to drain while timing)."""
+    """Run cmd as a whole process: its wall time (from its fork to its exit) and its own peak
+    RSS (os.wait4 in a small measuring process). stdout and stderr go to temporary files (no
+    pipe to drain while timing)."""
     import tempfile
+    r, w = os.pipe()
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
-        t = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=cwd, stdout=fo if capture else subprocess.DEVNULL,
-                             stderr=fe, stdin=subprocess.DEVNULL, env=env)
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t
-        p.returncode = rc = os.waitstatus_to_exitcode(status)
+        p = subprocess.Popen([sys.executable, "-S", "-c", _MEASURE, str(w),
+                              str(cwd or os.getcwd()), *map(str, cmd)], stdout=fo if capture else subprocess.DEVNULL,
+                             stderr=fe, stdin=subprocess.DEVNULL, env=env, pass_fds=(w,))
+        os.close(w)
+        with os.fdopen(r, "rb") as report:
+            got = report.read().split()
+        p.wait()
         fo.seek(0)
         fe.seek(0)
         out, err = fo.read(), fe.read()
+    if len(got) != 3:
+        raise SystemExit(f"bench: could not measure {' '.join(map(str, cmd))[:200]}")
+    wall, maxrss_kb, rc = float(got[0]), int(got[1]), int(got[2])
     if rc not in (0, 1):
         log(f"bench: {' '.join(map(str, cmd))[:200]} exited {rc}: "
             f"{err.decode(errors='replace').strip()[-500:]}")
-    return Run(wall, ru.ru_maxrss / 1024.0, rc, out, err)
+    return Run(wall, maxrss_kb / 1024.0, rc, out, err)
 
 
 def median(xs: list[float]) -> float:

@@ -39,13 +39,13 @@ def socket_dir() -> str:
 
 def socket_path() -> str:
     """One socket per installation: a client never talks to another checkout's server."""
-    import hashlib
+    import zlib  # not hashlib: the client must start fast, and this is no secret
 
     from . import __version__
 
     here = os.path.dirname(os.path.abspath(__file__))
-    key = hashlib.sha1(f"{here}\0{__version__}".encode()).hexdigest()[:12]
-    return os.path.join(socket_dir(), f"server-{key}.sock")
+    key = zlib.crc32(f"{here}\0{__version__}".encode())
+    return os.path.join(socket_dir(), f"server-{key:08x}.sock")
 
 
 def _private_dir(create: bool) -> str | None:
