@@ -21,7 +21,6 @@ How it is kept safe and boring:
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import struct
 import sys
@@ -67,11 +66,11 @@ def _private_dir(create: bool) -> str | None:
 
 # ---------------------------------------------------------------------------- framing
 
-def _send(sock: socket.socket, *parts: bytes) -> None:
+def _send(sock, *parts: bytes) -> None:
     sock.sendall(b"".join(struct.pack(">I", len(p)) + p for p in parts))
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = sock.recv(min(n - len(buf), 1 << 20))
@@ -81,7 +80,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def _recv(sock: socket.socket, limit: int = _MAX_REQUEST) -> bytes:
+def _recv(sock, limit: int = _MAX_REQUEST) -> bytes:
     (n,) = struct.unpack(">I", _recv_exact(sock, 4))
     if n > limit:
         raise ConnectionError("request too large")
@@ -99,6 +98,7 @@ def try_client(argv: list[str]) -> int | None:
     if not os.path.exists(path) or _private_dir(create=False) is None:
         return None
     import json
+    import socket
 
     stdin = b""
     if argv[0] == "b4-check" or "-" in argv[1:]:  # b4-check reads its patch from stdin
@@ -165,7 +165,7 @@ def _warm() -> None:
         pass
 
 
-def _run_child(conn: socket.socket, req: dict, stdin: bytes) -> None:
+def _run_child(conn, req: dict, stdin: bytes) -> None:
     """In a forked child: run the command as the caller would have, send what it printed."""
     import io
 
@@ -192,6 +192,7 @@ def _run_child(conn: socket.socket, req: dict, stdin: bytes) -> None:
 def serve(idle_minutes: float = 15.0, ready=None) -> int:
     """Serve until idle for `idle_minutes`, stopped, or out of date."""
     import signal
+    import socket
 
     d = _private_dir(create=True)
     if d is None:
@@ -261,7 +262,7 @@ def serve(idle_minutes: float = 15.0, ready=None) -> int:
     return 0
 
 
-def _dispatch(conn: socket.socket, req_raw: bytes, stdin: bytes) -> None:
+def _dispatch(conn, req_raw: bytes, stdin: bytes) -> None:
     import json
 
     try:
@@ -284,7 +285,9 @@ def _dispatch(conn: socket.socket, req_raw: bytes, stdin: bytes) -> None:
     sys.stderr.flush()
 
 
-def _same_user(conn: socket.socket) -> bool:
+def _same_user(conn) -> bool:
+    import socket
+
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
@@ -295,6 +298,8 @@ def _same_user(conn: socket.socket) -> bool:
 
 def stop() -> bool:
     """Ask a running server to exit; False if none answered."""
+    import socket
+
     path = socket_path()
     if _private_dir(create=False) is None or not os.path.exists(path):
         return False
