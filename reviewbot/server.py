@@ -15,7 +15,8 @@ How it is kept safe and boring:
 - The server exits, and callers run the review themselves, when its code or its packs change
   on disk (checked per request), after an idle period, or on `reviewbot serve --stop`.
 - Nothing changes for a user who never starts it: without the socket, `review` runs in its
-  own process as before. REVIEWBOT_SERVER=off ignores a running server.
+  own process as before. REVIEWBOT_SERVER=off ignores a running server; REVIEWBOT_SERVER=auto
+  starts one in the background when none runs (for b4's per-patch check command).
 """
 
 from __future__ import annotations
@@ -92,10 +93,15 @@ def _recv(sock, limit: int = _MAX_REQUEST) -> bytes:
 def try_client(argv: list[str]) -> int | None:
     """Run `argv` in a running server; None when there is none (or it declines), and the
     caller then runs the command itself."""
-    if not argv or argv[0] not in SERVED or os.environ.get("REVIEWBOT_SERVER") == "off":
+    mode = os.environ.get("REVIEWBOT_SERVER", "")
+    if not argv or argv[0] not in SERVED or mode == "off":
         return None
     path = socket_path()
-    if not os.path.exists(path) or _private_dir(create=False) is None:
+    if not os.path.exists(path):
+        if mode == "auto":
+            _spawn()  # for the next call; this one runs here
+        return None
+    if _private_dir(create=False) is None:
         return None
     import json
     import socket
@@ -129,6 +135,19 @@ def try_client(argv: list[str]) -> int | None:
     sys.stderr.buffer.write(err)
     sys.stderr.flush()
     return int(rc)
+
+
+def _spawn() -> None:
+    """Start `reviewbot serve` in the background, detached from this process and terminal
+    (REVIEWBOT_SERVER=auto: b4 runs its check once per patch; the first one pays)."""
+    import subprocess
+
+    try:
+        subprocess.Popen([sys.executable, "-m", "reviewbot.cli", "serve"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    except OSError:
+        pass  # no server then: every call runs by itself, as without one
 
 
 # ---------------------------------------------------------------------------- server

@@ -131,3 +131,26 @@ def test_idle_server_exits_by_itself(runtime) -> None:
     proc = _start(runtime, "--idle", "0.01")
     assert proc.wait(timeout=20) == 0
     assert not list((Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot").glob("*.sock"))
+
+
+def test_auto_starts_a_server_for_the_next_call(runtime, corpus_dir) -> None:
+    case = _case(corpus_dir)
+    env = dict(runtime, REVIEWBOT_SERVER="auto")
+    run = Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot"
+    first = _review(env, str(case / "patch.patch"), "--tree", str(case / "base"))
+    assert first.returncode == 1 and b"introduced" in first.stdout  # answered here
+    for _ in range(300):
+        if run.is_dir() and list(run.glob("server-*.sock")):
+            break
+        time.sleep(0.05)
+    try:
+        assert list(run.glob("server-*.sock")), "no server was started"
+        second = _review(env, str(case / "patch.patch"), "--tree", str(case / "base"))
+        assert (second.returncode, second.stdout) == (first.returncode, first.stdout)
+    finally:
+        subprocess.run([str(BIN), "serve", "--stop"], env=runtime, check=False)
+    for _ in range(200):
+        if not list(run.glob("server-*.sock")):
+            break
+        time.sleep(0.05)
+    assert not list(run.glob("server-*.sock"))
