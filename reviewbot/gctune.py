@@ -16,10 +16,17 @@ import os
 YOUNG = 50_000  # allocations between collections of the youngest generation (default 700)
 
 
+_done = False
+
+
 def tune() -> None:
-    """Call once the long-lived objects exist, before the analysis starts."""
+    """Call once the long-lived objects exist, before the analysis starts. Only the first
+    call in a process acts: a later freeze would make whatever garbage then exists immortal
+    (the poll makes a reviewer per run)."""
+    global _done
     how = os.environ.get("REVIEWBOT_GC", "")  # "default", or a young threshold: to measure
-    if how == "default":
+    if _done or how == "default":
         return
+    _done = True
     gc.set_threshold(int(how) if how.isdigit() else YOUNG, 20, 20)
     gc.freeze()
