@@ -187,8 +187,14 @@ def _warm() -> None:
 def _run_child(conn, req: dict, stdin: bytes) -> None:
     """In a forked child: run the command as the caller would have, send what it printed."""
     import io
+    import signal
 
     from . import cli
+
+    # the server's own signal handling is not the command's: a review of many series waits
+    # for its worker processes, which an ignored SIGCHLD would reap behind its back
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     os.chdir(req["cwd"])
     os.environ.clear()

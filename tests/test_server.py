@@ -154,3 +154,29 @@ def test_auto_starts_a_server_for_the_next_call(runtime, corpus_dir) -> None:
             break
         time.sleep(0.05)
     assert not list(run.glob("server-*.sock"))
+
+
+def test_served_review_of_many_series_uses_its_workers(runtime, tmp_path) -> None:
+    # twelve one-patch series: review_all takes the multiprocessing path (>= 8 series)
+    mbox = tmp_path / "many.mbox"
+    parts = []
+    for i in range(12):
+        parts.append(
+            f"From {i:040x} Mon Sep 17 00:00:00 2001\n"
+            f"From: Dev <dev{i}@example.org>\nSubject: [PATCH] x: change {i}\n"
+            f"Message-ID: <m{i}@example.org>\nDate: Mon, 1 Jan 2024 00:00:{i:02d} +0000\n\n"
+            f"change {i}\n---\n"
+            f"diff --git a/f{i}.c b/f{i}.c\n--- a/f{i}.c\n+++ b/f{i}.c\n"
+            f"@@ -1,3 +1,4 @@\n int f{i}(void)\n {{\n+\tkfree(p);\n \treturn 0;\n"
+            f"-- \n2.39.5\n\n")
+    mbox.write_text("".join(parts))
+    local = _review(dict(runtime, REVIEWBOT_SERVER="off"), str(mbox), "--format", "json")
+    assert local.returncode in (0, 1) and local.stdout.count(b'"subject": "x: change') == 24
+    proc = _start(runtime)
+    try:
+        served = subprocess.run([str(BIN), "review", str(mbox), "--format", "json"],
+                                env=runtime, capture_output=True, timeout=60)
+    finally:
+        log = _stop(proc, runtime)
+    assert (served.returncode, served.stdout) == (local.returncode, local.stdout)
+    assert "reviewbot: review for" in log
