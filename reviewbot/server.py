@@ -235,7 +235,12 @@ def serve(idle_minutes: float = 15.0, ready=None) -> int:
         except OSError:
             os.unlink(path)  # left over from a server that died
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
+    try:
+        srv.bind(path)
+    except OSError as e:  # e.g. a path longer than a Unix socket address allows
+        sys.stderr.write(f"reviewbot: cannot listen on {path}: {e.strerror or e}\n")
+        srv.close()
+        return 2
     os.chmod(path, 0o600)
     srv.listen(16)
     srv.settimeout(idle_minutes * 60 if idle_minutes > 0 else None)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,12 +16,14 @@ BIN = Path(sys.executable).with_name("reviewbot")
 
 
 @pytest.fixture
-def runtime(tmp_path):
-    d = tmp_path / "run"
-    d.mkdir(mode=0o700)
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(d))
+def runtime():
+    # a short directory: a Unix socket path must fit in 108 bytes, pytest's tmp_path may not
+    d = tempfile.mkdtemp(prefix="rb-", dir="/tmp")
+    os.chmod(d, 0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=d)
     env.pop("REVIEWBOT_SERVER", None)
-    return env
+    yield env
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _start(env, *extra: str) -> subprocess.Popen:
