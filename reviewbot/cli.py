@@ -18,7 +18,9 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(only: str | None = None):
+    """The command-line parser; with `only` (a command name), just that command's subparser,
+    so a run imports and builds one command module, not all of them."""
     import argparse
     import importlib
 
@@ -29,10 +31,12 @@ def build_parser():
 
     p = _Parser(prog="reviewbot", description=__doc__)
     p.add_argument("--version", action="version", version=f"reviewbot {__version__}")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    # prog given: argparse would otherwise format a usage line (importing shutil) to find it
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, prog=p.prog)
     for name, module in COMMANDS.items():
-        mod = importlib.import_module(f".commands.{module}", __package__)
-        mod.add_parser(sub, name)
+        if only is None or name == only:
+            mod = importlib.import_module(f".commands.{module}", __package__)
+            mod.add_parser(sub, name)
     return p
 
 
@@ -45,8 +49,10 @@ def main(argv: list[str] | None = None, served: bool = False) -> int:
             return rc
     from .model import InputError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = sys.argv[1:] if argv is None else argv
+    # `reviewbot CMD ...`: only CMD's parser; anything else (--help, typos) gets them all
+    parser = build_parser(args_list[0] if args_list and args_list[0] in COMMANDS else None)
+    args = parser.parse_args(args_list)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2

@@ -21,6 +21,8 @@ class InputError(Exception):
 
 @dataclass
 class TraceStep:
+    """One step of a finding's path: a line and what happens there."""
+
     line: int
     note: str
 
@@ -30,6 +32,8 @@ class TraceStep:
 
 @dataclass
 class Finding:
+    """One defect a rule reports, in a function of a file."""
+
     rule: str  # e.g. "error-path.missing-release"
     category: str  # "error-path" | "get-put" | "ops-mismatch"
     severity: str  # "warning" | "error" | "info"
@@ -106,6 +110,8 @@ class Patch:
 
 @dataclass
 class Series:
+    """The patches of one posting of a series (one revision), in order."""
+
     subject: str  # cover letter subject, else first patch's
     revision: int
     message_id: str  # cover letter's Message-ID, else first patch's
@@ -138,6 +144,8 @@ class FileImage:
 
 @dataclass
 class PatchResult:
+    """What the review of one patch found, and how its files were read."""
+
     patch: Patch
     context: str  # "tree" if every C file was resolved from a tree, else "hunks"
     findings: list[Finding] = field(default_factory=list)
@@ -148,6 +156,8 @@ class PatchResult:
 
 @dataclass
 class SeriesResult:
+    """The results of a series' patches, in order."""
+
     series: Series
     patches: list[PatchResult] = field(default_factory=list)
 

@@ -7,11 +7,12 @@ for the same call replaces an earlier one.
 
 from __future__ import annotations
 
+import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .model import InputError
 from .resources import rules_dir
@@ -21,6 +22,8 @@ SUCCESS_KINDS = {"zero", "nonnull", "not_err", "nonnull_not_err", "true", "nonne
 
 @dataclass(frozen=True)
 class ResourceKind:
+    """A kind of resource a pack names (a lock, a reference, memory, ...)."""
+
     id: str
     kind: str  # memory | ref | lock | holder | state
     null_ok: bool = False
@@ -32,6 +35,8 @@ class ResourceKind:
 
 @dataclass(frozen=True)
 class Target:
+    """Where a call's resource is: its return value, an argument, or a format of them."""
+
     how: str  # "return" | "arg" | "out" | "fmt"
     index: int = -1
     fmt: str = ""  # fmt: a format of the argument texts, e.g. "{0}->gl_object"
@@ -39,6 +44,8 @@ class Target:
 
 @dataclass
 class CallSpec:
+    """What a call does to resources: acquires, releases, consumes, tests."""
+
     name: str
     acquires: tuple[str, ...] = ()
     releases: tuple[str, ...] = ()
@@ -59,6 +66,8 @@ class CallSpec:
 
 @dataclass
 class AssignSpec:
+    """An assignment pattern that acquires or releases (e.g. `*->gl_object = x`)."""
+
     lhs: re.Pattern[str]
     value: str  # nonnull | null
     acquires: str = ""
@@ -67,6 +76,8 @@ class AssignSpec:
 
 @dataclass
 class OpsUse:
+    """A use of an object that requires a given ops table."""
+
     pattern: str
     requires: str
     why: str
@@ -75,6 +86,8 @@ class OpsUse:
 
 @dataclass
 class OpsFamily:
+    """Objects obtained with an ops table (a getter's argument) and their uses."""
+
     name: str
     getter: str
     ops_arg: int
@@ -85,6 +98,8 @@ class OpsFamily:
 
 @dataclass
 class Packs:
+    """All loaded packs, merged: resources, calls, assignments, ops tables, tests."""
+
     resources: dict[str, ResourceKind] = field(default_factory=dict)
     calls: dict[str, CallSpec] = field(default_factory=dict)
     assigns: list[AssignSpec] = field(default_factory=list)
@@ -141,11 +156,21 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(pattern).replace(r"\*", r".+") + "$")
 
 
-def load_pack(path: Path, into: Packs) -> None:
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"rule pack {path}: {e}") from None
+
+
+def load_pack(path: Path, into: Packs) -> None:
+    _add_pack(path, _read_toml(path), into)
+
+
+def _add_pack(path: Path, data: dict[str, Any], into: Packs) -> None:
+    """Merge one pack's parsed TOML into `into` (checked here, cached or not)."""
     name = data.get("pack", {}).get("name", path.stem)
     into.names.append(name)
     for rid, r in data.get("resources", {}).items():
@@ -200,14 +225,102 @@ def load_pack(path: Path, into: Packs) -> None:
 
 @lru_cache(maxsize=8)
 def load_packs(extra_dirs: tuple[str, ...] = ()) -> Packs:
+    dirs = [rules_dir(), *map(Path, extra_dirs)]
+    cache = _cache_file(dirs)
+    parsed = _cached(cache, dirs) if cache else None
+    if parsed is None:
+        paths = sorted(dirs[0].glob("*.toml"))
+        # kernel-core first, so subsystem packs can refine its entries
+        paths.sort(key=lambda p: (p.stem != "kernel-core", p.stem))
+        for d in dirs[1:]:
+            paths += sorted(d.glob("*.toml"))
+        if not paths:
+            raise InputError(f"no rule packs found in {dirs[0]}")
+        # signatures taken before reading: a pack edited meanwhile is read again next time
+        sigs = [(str(p), _signature(p)) for p in (*dirs, *paths)]
+        parsed = [(str(p), _read_toml(p)) for p in paths]
+        if cache:
+            _store(cache, sigs, parsed)
     packs = Packs()
-    paths = sorted(rules_dir().glob("*.toml"))
-    # kernel-core first, so subsystem packs can refine its entries
-    paths.sort(key=lambda p: (p.stem != "kernel-core", p.stem))
-    for d in extra_dirs:
-        paths += sorted(Path(d).glob("*.toml"))
-    if not paths:
-        raise InputError(f"no rule packs found in {rules_dir()}")
-    for p in paths:
-        load_pack(p, packs)
+    for path, data in parsed:
+        _add_pack(Path(path), data, packs)
     return packs
+
+
+# ------------------------------------------------------------------- parsed-pack cache
+#
+# Importing tomllib and parsing the packs is a tenth of a cold single-patch review, so the
+# parsed data is kept between runs in the user's cache directory, with the stat signature
+# of each pack file and of each directory the packs were listed from (adding or removing
+# a pack changes its directory's mtime).
+# Any change, and any unreadable, corrupt or unwritable cache, means the packs are read
+# again as without a cache. What is cached is tomllib's output: every check in _add_pack
+# still runs on each load.
+
+_CACHE_FORMAT = 1
+
+
+def _cache_file(dirs: list[Path]) -> str | None:
+    """One cache file per list of pack directories and Python version (marshal's format
+    is Python's); None without a cache directory ($XDG_CACHE_HOME, else ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    import sys
+    import zlib
+
+    key = zlib.crc32("\0".join([sys.version, *map(str, dirs)]).encode())
+    return os.path.join(base, "reviewbot", f"packs-{key:08x}.marshal")
+
+
+def _signature(path: Path | str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _cached(cache: str, dirs: list[Path]) -> list[tuple[str, dict[str, Any]]] | None:
+    """The cached parsed packs of `dirs` if every file and directory they came from is
+    unchanged."""
+    import marshal
+
+    try:
+        with open(cache, "rb") as fh:
+            fmt, sigs, parsed = marshal.load(fh)
+        if fmt != _CACHE_FORMAT or not parsed or \
+                [p for p, _s in sigs[:len(dirs)]] != [str(d) for d in dirs]:
+            return None
+        for path, sig in sigs:
+            if sig is None or _signature(path) != tuple(sig):
+                return None
+        if not all(isinstance(path, str) and isinstance(data, dict) for path, data in parsed):
+            return None
+        return [(path, data) for path, data in parsed]
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def _store(cache: str, sigs: list, parsed: list[tuple[str, dict[str, Any]]]) -> None:
+    """Write the cache atomically; quietly nothing if it cannot be written (read-only
+    home, a TOML value marshal cannot hold)."""
+    import marshal
+
+    if any(sig is None for _p, sig in sigs):
+        return
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        blob = marshal.dumps((_CACHE_FORMAT, sigs, parsed))
+        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, cache)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

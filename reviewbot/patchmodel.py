@@ -103,6 +103,8 @@ def index_blobs(pf: unidiff.PatchedFile) -> tuple[str | None, str | None, str | 
 
 @dataclass
 class _Hunk:
+    """One hunk, as lists of old and new lines."""
+
     start: int  # 0-based index into the pre-image where the hunk's old lines should begin
     old: list[str] = field(default_factory=list)
     new: list[tuple[str, bool]] = field(default_factory=list)  # (text, is_context)
@@ -171,6 +173,8 @@ def _find(pre: list[str], expected: int, lo: int, old: list[str]) -> int | None:
 
 @dataclass
 class Applied:
+    """A patched file's text and the lines the patch removed and added."""
+
     post: str
     removed: set[int]  # 1-based pre-image line numbers removed
     added: set[int]  # 1-based post-image line numbers added

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 from .model import Finding, SeriesResult
@@ -63,6 +62,8 @@ def series_json(results: list[SeriesResult], show_all: bool = False) -> dict:
 
 
 def write_json(results: list[SeriesResult], out: TextIO, show_all: bool = False) -> None:
+    import json  # only here: text output is the common case and need not load it
+
     json.dump(series_json(results, show_all), out, indent=2)
     out.write("\n")
 
