@@ -1,8 +1,8 @@
 """Code context: the pre- and post-image of each file a patch touches.
 
-The tree may be None (hunks only), a git repository (bare or not; read with pygit2, never
-checked out) or a plain directory. A patch's file names are untrusted: nothing outside the
-tree is ever read, and nothing is ever written.
+The tree may be None (hunks only), a git repository (bare or not; never checked out; read
+by gitread.py, or with pygit2 what that does not read) or a plain directory. A patch's file
+names are untrusted: nothing outside the tree is ever read, and nothing is ever written.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import pygit2
-
+from .gitread import REGULAR_MODES, TREE_MODE, GitError, Objects, open_repo
 from .model import FileImage, InputError, Patch
 from .patchmodel import ApplyError, apply_hunks_detailed, changed_lines, file_paths, hunk_images
 from .patchmodel import index_blobs as _index_blobs
@@ -25,16 +22,69 @@ __all__ = ["CodeContext", "safe_relpath"]
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-def _git():
-    """pygit2, imported only for git trees (it is a tenth of a second of startup)."""
-    import pygit2
+class _Pygit2Repo(Objects):
+    """A repository gitread does not read (a format extension, a revision expression as
+    --base), read with pygit2: imported only then, it is a tenth of a second of start-up."""
 
-    return pygit2
+    def __init__(self, repo):
+        self.repo = repo
+
+    @classmethod
+    def open(cls, path: str) -> _Pygit2Repo | None:
+        import pygit2
+
+        try:
+            return cls(pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH))
+        except (pygit2.GitError, KeyError, ValueError):
+            return None
+
+    def read(self, hexid: str, limit: int | None = None) -> tuple[str, bytes | None] | None:
+        try:
+            obj = self.repo[hexid]
+        except (KeyError, ValueError):
+            return None
+        if limit is not None and obj.type_str == "blob" and obj.size > limit:
+            return obj.type_str, None
+        return obj.type_str, obj.read_raw()
+
+    def find(self, prefix: str) -> str | None:
+        import pygit2
+
+        try:
+            obj = self.repo.get(prefix)
+        except (ValueError, KeyError, pygit2.GitError):  # ambiguous or malformed
+            return None
+        return None if obj is None else str(obj.id)
+
+    def resolve(self, rev: str) -> str | None:
+        import pygit2
+
+        try:
+            return str(self.repo.revparse_single(rev).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            return None
+
+    def head_is_unborn(self) -> bool:
+        import pygit2
+
+        try:
+            return self.repo.head_is_unborn
+        except pygit2.GitError:
+            return True
 
 
-def _regular_modes():
-    pg = _git()
-    return (pg.enums.FileMode.BLOB, pg.enums.FileMode.BLOB_EXECUTABLE)
+def _open_git(path: str, base: str) -> Objects | None:
+    """The repository at `path`, read by gitread when it reads the repository and `base`
+    names something there, else by pygit2 (which decides, as before); None when it cannot
+    be opened as a repository."""
+    repo = open_repo(path)
+    try:
+        if repo is not None and ((base == "HEAD" and repo.head_is_unborn()) or
+                                 repo.resolve(base) is not None):
+            return repo
+    except GitError:
+        pass
+    return _Pygit2Repo.open(path)
 
 
 def _looks_like_git(p: Path) -> bool:
@@ -63,8 +113,8 @@ class CodeContext:
     def __init__(self, tree: str | None, base: str = "HEAD"):
         self.tree = tree
         self.base = base
-        self.repo: pygit2.Repository | None = None
-        self.base_tree: pygit2.Tree | None = None
+        self.repo: Objects | None = None
+        self.base_tree: str | None = None  # the id of the tree at `base`
         self.root: Path | None = None
         self.kind = "none"
         if tree is None:
@@ -74,26 +124,19 @@ class CodeContext:
             raise InputError(f"--tree {tree}: no such file or directory")
         if not p.is_dir():
             raise InputError(f"--tree {tree}: not a directory")
-        repo = None
-        if _looks_like_git(p):
-            pygit2 = _git()
-            try:
-                repo = pygit2.Repository(str(p), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-            except (pygit2.GitError, KeyError, ValueError):
-                repo = None
+        repo = _open_git(str(p), base) if _looks_like_git(p) else None
         if repo is not None:
             self.kind = "git"
             self.repo = repo
-            try:
-                unborn = repo.head_is_unborn
-            except pygit2.GitError:
-                unborn = True
-            if base == "HEAD" and unborn:
+            if base == "HEAD" and repo.head_is_unborn():
                 self.base_tree = None  # empty repository: only index-line blobs can be found
             else:
                 try:
-                    self.base_tree = repo.revparse_single(base).peel(pygit2.Tree)
-                except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                    rev = repo.resolve(base)
+                    self.base_tree = repo.peel_to_tree(rev) if rev is not None else None
+                except GitError:
+                    self.base_tree = None
+                if self.base_tree is None:
                     raise InputError(f"--base {base}: does not resolve in {tree}") from None
         else:
             self.kind = "dir"
@@ -101,28 +144,51 @@ class CodeContext:
 
     # ------------------------------------------------------------ reading
 
+    def _git_blob(self, oid: str | None) -> bytes | None:
+        """A blob's data by full id; None if absent, not a blob, too large or unreadable."""
+        try:
+            got = self.repo.read(oid, MAX_FILE_BYTES) if oid and self.repo else None
+        except GitError:
+            return None
+        return got[1] if got is not None and got[0] == "blob" else None
+
     def _git_base_blob(self, rel: str) -> bytes | None:
-        if self.base_tree is None:
+        if self.base_tree is None or self.repo is None:
             return None
         try:
-            entry = self.base_tree[rel]
-        except (KeyError, ValueError, TypeError):
+            entry = self.repo.tree_entry(self.base_tree, rel)
+        except GitError:
             return None
-        if entry.filemode not in _regular_modes() or entry.type_str != "blob":
+        if entry is None or entry[0] not in REGULAR_MODES:
             return None
-        obj = self.repo[entry.id]
-        return obj.data if obj.size <= MAX_FILE_BYTES else None
+        return self._git_blob(entry[1])
 
     def _git_blob_by_prefix(self, prefix: str | None) -> bytes | None:
         if not prefix or self.repo is None or len(prefix) < 4:
             return None
         try:
-            obj = self.repo.get(prefix)
-        except (ValueError, KeyError, _git().GitError):  # ambiguous or malformed
+            oid = self.repo.find(prefix)
+        except GitError:
             return None
-        if obj is None or obj.type_str != "blob" or obj.size > MAX_FILE_BYTES:
-            return None
-        return obj.data
+        return self._git_blob(oid)
+
+    def _git_files(self, tree: str, prefix: str, suffixes: tuple[str, ...],
+                   recurse: bool) -> Iterator[tuple[str, str]]:
+        """(path, text) of the regular files of a tree whose names end with a suffix, in
+        name order; with `recurse`, those of its subtrees too."""
+        assert self.repo is not None
+        try:
+            entries = self.repo.tree(tree) or []
+        except GitError:
+            return
+        for name, mode, oid in sorted(entries, key=lambda e: e[0]):
+            path = f"{prefix}{name}"
+            if mode == TREE_MODE and recurse:
+                yield from self._git_files(oid, path + "/", suffixes, recurse)
+            elif mode in REGULAR_MODES and path.endswith(suffixes):
+                data = self._git_blob(oid)
+                if data is not None:
+                    yield path, _decode(data)
 
     def _dir_read(self, rel: str) -> bytes | None:
         assert self.root is not None
@@ -157,7 +223,7 @@ class CodeContext:
         if self.kind == "git":
             if self.base_tree is None:
                 return
-            yield from self._iter_git(self.base_tree, "", tuple(suffixes))
+            yield from self._git_files(self.base_tree, "", tuple(suffixes), recurse=True)
         elif self.kind == "dir":
             assert self.root is not None
             for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
@@ -178,22 +244,17 @@ class CodeContext:
         if rel is None:
             return {}
         out: dict[str, str] = {}
-        if self.kind == "git" and self.base_tree is not None:
-            tree = self.base_tree
-            try:
-                if rel:
-                    tree = self.repo[self.base_tree[rel].id]  # type: ignore[index]
-            except KeyError:
+        if self.kind == "git" and self.base_tree is not None and self.repo is not None:
+            tree: str | None = self.base_tree
+            if rel:
+                try:
+                    entry = self.repo.tree_entry(self.base_tree, rel)
+                except GitError:
+                    entry = None
+                tree = entry[1] if entry is not None and entry[0] == TREE_MODE else None
+            if tree is None:
                 return {}
-            if tree.type_str != "tree":
-                return {}
-            prefix = f"{rel}/" if rel else ""
-            for entry in sorted(tree, key=lambda e: e.name):
-                if entry.type_str == "blob" and entry.filemode in _regular_modes() and \
-                        entry.name.endswith(suffixes):
-                    obj = self.repo[entry.id]  # type: ignore[index]
-                    if obj.size <= MAX_FILE_BYTES:
-                        out[prefix + entry.name] = _decode(obj.data)
+            out.update(self._git_files(tree, f"{rel}/" if rel else "", suffixes, recurse=False))
         elif self.kind == "dir":
             assert self.root is not None
             try:
@@ -207,17 +268,6 @@ class CodeContext:
                     if data is not None:
                         out[path] = _decode(data)
         return out
-
-    def _iter_git(self, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...]):
-        for entry in sorted(tree, key=lambda e: e.name):
-            path = f"{prefix}{entry.name}"
-            if entry.type_str == "tree":
-                yield from self._iter_git(self.repo[entry.id], path + "/", suffixes)
-            elif entry.type_str == "blob" and entry.filemode in _regular_modes():
-                if path.endswith(suffixes):
-                    obj = self.repo[entry.id]
-                    if obj.size <= MAX_FILE_BYTES:
-                        yield path, _decode(obj.data)
 
     # ------------------------------------------------------------ images
 
