@@ -2,22 +2,24 @@
 
 Messages are parsed with the standard `email` package (policy.default) and decoded
 robustly: any charset or transfer encoding, inline or attached patches, never a traceback.
+A caller that does not need `Patch.message` (text and JSON reviews) has plain messages
+(one text/plain part, ASCII headers, 7bit/8bit) read without it: importing the email
+package is a tenth of a cold single-patch review, and the Patch is the same.
 """
 
 from __future__ import annotations
 
-import email.message
-import email.utils
 import re
 import sys
-from email import policy
-from email.header import decode_header, make_header
-from email.parser import BytesParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import unidiff
 
 from .model import InputError, Patch, Series
+
+if TYPE_CHECKING:
+    import email.message
 
 __all__ = [
     "load_paths",
@@ -103,6 +105,8 @@ def _base_subject(subject: str) -> str:
 
 
 def _decode_raw_header(value: str) -> str:
+    from email.header import decode_header, make_header
+
     try:
         return str(make_header(decode_header(value)))
     except Exception:
@@ -177,6 +181,10 @@ def _addresses(msg: email.message.Message, name: str, h=None) -> list[str]:
                 quick.append(_format_addr(*got))
         else:
             return quick
+        if isinstance(h, _RawHeaders):
+            raise _NeedsEmail
+    import email.utils
+
     out = []
     try:
         pairs = email.utils.getaddresses(vals)
@@ -205,11 +213,17 @@ def _simple_mailbox(value: str) -> tuple[str, str] | None:
     return "", m.group(4)
 
 
-def _parse_author(value: str, quick: bool = False) -> tuple[str, str]:
-    if quick:
+def _parse_author(value: str, quick: bool = False, raw: bool = False) -> tuple[str, str]:
+    """(name, address); `quick`: a plain "Name <a@b>" without the email package, `raw`:
+    nothing else either (_NeedsEmail)."""
+    if quick or raw:
         got = _simple_mailbox(" ".join(value.split()))
         if got is not None:
             return got
+        if raw:
+            raise _NeedsEmail
+    import email.utils
+
     try:
         name, addr = email.utils.parseaddr(value)
     except Exception:
@@ -391,9 +405,13 @@ def _body_and_inbody(msg: email.message.Message, trim: bool = True
                      ) -> tuple[str, str, dict[str, str]]:
     """(commit message, diff, in-body headers) of a message: the part that carries the
     diff (inline or attached), else the first non-empty text part."""
+    return _texts_body_and_inbody(_body_texts(msg), trim)
+
+
+def _texts_body_and_inbody(texts: list[str], trim: bool = True
+                           ) -> tuple[str, str, dict[str, str]]:
     body, diff = "", ""
     inbody: dict[str, str] = {}
-    texts = _body_texts(msg)
     for t in texts:  # the part that carries the diff (inline or attached)
         if _diff_start(t) >= 0:
             b, diff, ib = split_body(t, trim)
@@ -414,15 +432,16 @@ def _author(msg: email.message.Message, from_hdr: str, inbody: dict[str, str],
     """(name, address) of the author: the in-body From, else X-Original-From for a relay
     sender, else the From header."""
     quick = isinstance(get, _QuickHeaders)
-    name, addr = _parse_author(from_hdr, quick)
+    raw = isinstance(get, _RawHeaders)
+    name, addr = _parse_author(from_hdr, quick, raw)
     if inbody.get("from"):
-        n2, a2 = _parse_author(inbody["from"])
+        n2, a2 = _parse_author(inbody["from"], raw=raw)
         if a2:
             name, addr = n2, a2
     elif re.search(r"\bvia\b.*relay", name, re.I) or "devnull+" in addr:
         orig = (get or _header)(msg, "X-Original-From")
         if orig:
-            n2, a2 = _parse_author(orig)
+            n2, a2 = _parse_author(orig, raw=raw)
             if a2:
                 name, addr = n2, a2
         else:
@@ -473,9 +492,15 @@ def patch_from_message(msg: email.message.Message, source: str = "",
         list_id=list_id,
         body=body,
         diff=diff,
-        message=msg if isinstance(msg, email.message.EmailMessage) else None,
+        message=msg if _is_email_message(msg) else None,
         source=source,
     )
+
+
+def _is_email_message(msg: object) -> bool:
+    import email.message
+
+    return isinstance(msg, email.message.EmailMessage)
 
 
 # plain header values whose policy.default parse is the value itself (whitespace aside)
@@ -483,6 +508,8 @@ _PLAIN_UNSTRUCTURED_RE = re.compile(r"[ -~\t\n\r]*\Z")
 _PLAIN_ADDR_RE = re.compile(
     r" ?(?:[A-Za-z0-9][A-Za-z0-9 .'_-]* )?<[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+> ?\Z"
     r"| ?[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+ ?\Z")
+# read as unstructured text by policy.default: a plain value is read as it is
+_UNSTRUCTURED = frozenset(("subject", "list-id", "x-original-from"))
 _ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "sender", "reply-to",
                               "resent-from", "resent-to", "resent-cc", "resent-sender"))
 
@@ -508,7 +535,7 @@ class _QuickHeaders:
             return all(_PLAIN_ADDR_RE.match(a) for a in " ".join(v.split()).split(","))
         if name in ("message-id", "content-id", "in-reply-to", "references"):
             return "(" not in v and '"' not in v and "\\" not in v
-        return name == "subject"
+        return name in _UNSTRUCTURED
 
     def get(self, name: str) -> str:
         key = name.lower()
@@ -544,6 +571,108 @@ class _ExactHeaders:
 
     def __call__(self, msg: email.message.Message, name: str) -> str:
         return _header(msg, name)
+
+
+class _NeedsEmail(Exception):
+    """plain_patch met something only the email package reads right."""
+
+
+class _RawHeaders(_QuickHeaders):
+    """``_QuickHeaders`` over header values split by plain_patch (no EmailMessage): a
+    value that is not plain raises _NeedsEmail instead of going through ``_header``."""
+
+    def __init__(self, raw: dict[str, list[str]]) -> None:
+        self.msg = None  # type: ignore[assignment]
+        self.raw = raw
+
+    def get(self, name: str) -> str:
+        vals = self.raw.get(name.lower())
+        if not vals:
+            return ""
+        if not self._plain(name.lower(), vals[0]):
+            raise _NeedsEmail
+        return " ".join(vals[0].split())
+
+    def get_all(self, name: str) -> list[str]:
+        vals = self.raw.get(name.lower(), [])
+        if not all(self._plain(name.lower(), v) for v in vals):
+            raise _NeedsEmail
+        return [" ".join(v.split()) for v in vals]
+
+
+_HEADER_NAME_RE = re.compile(r"[!-9;-~]+\Z")  # what the email parser takes for a name
+_PLAIN_CONTENT_TYPE_RE = re.compile(r'text/plain(?:; ?charset=("?)([a-z0-9_.:+-]+)\1)?\Z')
+
+
+def _raw_headers(head: bytes) -> dict[str, list[str]] | None:
+    """Header values by lower-case name, each as ``raw_items()`` gives it (unfolded only
+    by policy.default later); None unless every line is a plain ASCII header line."""
+    if not head.isascii() or b"\r" in head:
+        return None
+    raw: dict[str, list[str]] = {}
+    fields: list[tuple[str, list[str]]] = []
+    for line in head.decode("ascii").split("\n"):
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1][1].append(line)
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not _HEADER_NAME_RE.match(name):
+            return None
+        fields.append((name, [value.lstrip(" \t")]))
+    for name, lines in fields:
+        raw.setdefault(name.lower(), []).append("\n".join(lines).rstrip("\r\n"))
+    return raw
+
+
+def plain_patch(data: bytes, source: str = "") -> Patch | None:
+    """The Patch ``patch_from_message`` makes of one message's bytes (LF line ends), with
+    `message` None, read without the email package; None unless the message is plain:
+    ASCII header lines, a single text/plain part (charset parameter only), 7bit or 8bit.
+    Anything else, or a header value that is not plain, is for the email package."""
+    head, sep, body = data.partition(b"\n\n")
+    raw = _raw_headers(head) if sep else None
+    if raw is None:
+        return None
+    ctype = raw.get("content-type", ["text/plain"])
+    cte = raw.get("content-transfer-encoding", ["7bit"])
+    if len(ctype) != 1 or len(cte) != 1 or cte[0].strip().lower() not in ("7bit", "8bit"):
+        return None
+    m = _PLAIN_CONTENT_TYPE_RE.match(" ".join(ctype[0].lower().split()))
+    if m is None:
+        return None
+    text = _decode_bytes(body, m.group(2)).replace("\r\n", "\n").replace("\r", "\n")
+    h = _RawHeaders(raw)
+    try:
+        raw_subject = h.get("Subject")
+        info = parse_subject(raw_subject)
+        body_text, diff, inbody = _texts_body_and_inbody([text])
+        name, addr = _author(None, h.get("From"), inbody, get=h)
+        in_reply_to, references = _threading(" ".join(h.get_all("References")),
+                                             h.get("In-Reply-To"))
+        list_id = h.get("List-Id")
+        date = raw.get("date", [""])[0]
+        return Patch(
+            subject=info["subject"],
+            raw_subject=raw_subject,
+            message_id=_msgid(h.get("Message-ID")),
+            number=info["number"],
+            total=info["total"],
+            revision=info["revision"],
+            author_name=name,
+            author_email=addr,
+            date=" ".join(date.split()),
+            to=_addresses(None, "To", h),
+            cc=_addresses(None, "Cc", h),
+            in_reply_to=in_reply_to,
+            references=references,
+            list_id=_msgid(list_id) if list_id else list_id,
+            body=body_text,
+            diff=diff,
+            message=None,
+            source=source,
+        )
+    except _NeedsEmail:
+        return None
 
 
 def patch_headers(msg: email.message.Message) -> tuple[Patch, bool]:
@@ -845,16 +974,24 @@ def _looks_like_mail(data: bytes) -> bool:
 
 
 def _parse_message(data: bytes) -> email.message.EmailMessage:
+    from email import policy
+    from email.parser import BytesParser
+
     return BytesParser(policy=policy.default).parsebytes(data)
+
+
+def _mbox_chunks(data: bytes) -> list[bytes]:
+    """The bytes of each message of an mbox, a single message or a format-patch file."""
+    data = data.replace(b"\r\n", b"\n")
+    return [chunk.lstrip(b"\n") for chunk in _split_mbox(data.lstrip(b"\n"))]
 
 
 def parse_mbox_bytes(data: bytes) -> list[email.message.EmailMessage]:
     """Messages of an mbox, a single message, or a format-patch file (CRLF allowed)."""
-    data = data.replace(b"\r\n", b"\n")
     out = []
-    for chunk in _split_mbox(data.lstrip(b"\n")):
+    for chunk in _mbox_chunks(data):
         try:
-            out.append(_parse_message(chunk.lstrip(b"\n")))
+            out.append(_parse_message(chunk))
         except Exception:
             continue
     return out
@@ -877,15 +1014,23 @@ def _read_path(spec: str) -> tuple[str, bytes]:
         raise InputError(f"{spec}: cannot read: {e.strerror or e}") from None
 
 
-def _patches_from_bytes(name: str, data: bytes, strict: bool) -> list[Patch]:
+def _patches_from_bytes(name: str, data: bytes, strict: bool, messages: bool = True
+                        ) -> list[Patch]:
     if not data.strip():
         if strict:
             raise InputError(f"{name}: empty file")
         return []
     norm = data.replace(b"\r\n", b"\n")
     if _looks_like_mail(norm):
-        msgs = parse_mbox_bytes(norm)
-        patches = [patch_from_message(m, source=name) for m in msgs]
+        patches = []
+        for chunk in _mbox_chunks(norm):
+            p = None if messages else plain_patch(chunk, source=name)
+            if p is None:
+                try:
+                    p = patch_from_message(_parse_message(chunk), source=name)
+                except Exception:  # as parse_mbox_bytes: an unparsable message is skipped
+                    continue
+            patches.append(p)
         if not patches and strict:
             raise InputError(f"{name}: no message found")
         return patches
@@ -919,10 +1064,10 @@ def _dir_entries(d: Path) -> list[Path]:
     return out
 
 
-def load_paths(paths: list[str], all_revisions: bool = False) -> list[Series]:
-    """Read patch files, mboxes, directories or "-" (stdin) into series."""
-    from .patchmodel import parse_diff
-
+def load_paths(paths: list[str], all_revisions: bool = False, messages: bool = True
+               ) -> list[Series]:
+    """Read patch files, mboxes, directories or "-" (stdin) into series. With
+    ``messages=False`` a patch's `message` may be None (see plain_patch)."""
     if not paths:
         raise InputError("no input given")
     patches: list[Patch] = []
@@ -932,13 +1077,13 @@ def load_paths(paths: list[str], all_revisions: bool = False) -> list[Series]:
             found: list[Patch] = []
             for f in files:
                 name, data = _read_path(str(f))
-                found.extend(_patches_from_bytes(name, data, strict=False))
+                found.extend(_patches_from_bytes(name, data, strict=False, messages=messages))
             if not any(p.diff for p in found):
                 raise InputError(f"{spec}: no patch found in directory")
             patches.extend(found)
             continue
         name, data = _read_path(spec)
-        found = _patches_from_bytes(name, data, strict=True)
+        found = _patches_from_bytes(name, data, strict=True, messages=messages)
         if not any(p.diff for p in found):
             raise InputError(f"{name}: no patch found")
         patches.extend(found)
@@ -948,7 +1093,7 @@ def load_paths(paths: list[str], all_revisions: bool = False) -> list[Series]:
     for s in series:
         for p in s.patches:
             try:
-                parse_diff(p.diff)
+                p.patchset  # noqa: B018 - parsed once here (checked), kept for the review
             except InputError as e:
                 where = p.source or "input"
                 raise InputError(f"{where}: patch '{p.subject}': {e}") from None

@@ -34,7 +34,9 @@ def load_series(args):
         return fetch_series(args.msgid, args.lore)
     from ..sources import load_paths
 
-    return load_paths(args.paths, all_revisions=args.all_revisions)
+    # only email drafts read the original messages (Patch.message)
+    return load_paths(args.paths, all_revisions=args.all_revisions,
+                      messages=args.format == "email")
 
 
 def run(args) -> int:
