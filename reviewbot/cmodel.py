@@ -251,7 +251,7 @@ class Function:
             idx = self.__dict__["_types"] = _index_types(body) if body is not None else {}
         got = idx.get(typ)
         if got is None:
-            got = idx[typ] = [] if self.body is None else list(_walk_type_all(self.body, typ))
+            got = idx[typ] = [] if self.body is None else list(_walk_type(self.body, typ, True))
         return got
 
     def callees(self) -> set[str]:
@@ -529,23 +529,15 @@ def _index_types(body: TSNode) -> dict[str, list[TSNode]]:
     return out
 
 
-def _walk_type_all(node: TSNode, typ: str):
-    """Every node of a type at or under `node`, in pre-order."""
+def _walk_type(node: TSNode, typ: str, into_functions: bool = False):
+    """Every node of a type at or under `node`, in pre-order; the bodies of function
+    definitions under `node` are not entered unless `into_functions`."""
     stack = [node]
     while stack:
         n = stack.pop()
         if n.type == typ:
             yield n
-        stack.extend(reversed(n.children))
-
-
-def _walk_type(node: TSNode, typ: str):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n.type == typ:
-            yield n
-        if n.type == "function_definition" and n is not node:
+        if n.type == "function_definition" and n is not node and not into_functions:
             continue
         stack.extend(reversed(n.children))
 

@@ -62,21 +62,23 @@ def parse_tree(data: bytes) -> list[tuple[str, int, str]]:
     return out
 
 
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    """A delta header's size (7 bits a byte, low first) at buf[i]; and where it ends."""
+    value = shift = 0
+    while True:
+        c = buf[i]
+        i += 1
+        value |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return value, i
+
+
 def _apply_delta(base: bytes, delta: bytes) -> bytes:
     """A git delta (copy and insert instructions) applied to its base."""
 
-    def varint(i: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            c = delta[i]
-            i += 1
-            value |= (c & 0x7F) << shift
-            shift += 7
-            if not c & 0x80:
-                return value, i
-
-    src_size, i = varint(0)
-    dst_size, i = varint(i)
+    src_size, i = _varint(delta, 0)
+    dst_size, i = _varint(delta, i)
     if src_size != len(base):
         raise GitError("delta does not fit its base")
     out = bytearray()
@@ -208,17 +210,8 @@ class _Pack:
         at = self._skip_base(typ, at)
         # the delta starts with two varints: its base's size, then the result's
         head = zlib.decompressobj().decompress(self.data[at:at + 4096], 20)
-        i = 0
-        for _ in range(2):
-            value = shift = 0
-            while True:
-                c = head[i]
-                i += 1
-                value |= (c & 0x7F) << shift
-                shift += 7
-                if not c & 0x80:
-                    break
-        return value
+        _base_size, i = _varint(head, 0)
+        return _varint(head, i)[0]
 
     def _skip_base(self, typ: int, at: int) -> int:
         return at + 20 if typ == _REF_DELTA else self._ofs(at)[1]
