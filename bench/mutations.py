@@ -88,7 +88,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from reviewbot.model import Patch, Series
-    from reviewbot.pipeline import Reviewer
+    from reviewbot.review.pipeline import Reviewer
 
     tree = plain_tree(args.dirs)
     rng = random.Random(args.seed)

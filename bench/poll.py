@@ -3,7 +3,7 @@
 
 Builds (once, cached) a v2 public-inbox with INDEXLEVEL=basic from the synthetic mbox of
 /work/shared/lore-lab/gen_big.py (N messages: series of a cover + 4 patches), serves it with
-public-inbox-httpd on loopback (reviewbot.inbox.LocalInbox), then times, as whole processes:
+public-inbox-httpd on loopback (reviewbot.cron.localinbox.LocalInbox), then times, as whole processes:
 
     reviewbot poll --lore http://127.0.0.1:PORT --list NAME --state DB --outbox DIR -q
     1. first full poll (clone the epoch, ingest N messages, review every series, draft)
@@ -34,7 +34,7 @@ NAME = "big"
 
 
 def build_inbox(n: int):
-    from reviewbot.inbox import LocalInbox
+    from reviewbot.cron.localinbox import LocalInbox
 
     root = c.cache_dir() / f"inbox-{n}"
     mbox = c.cache_dir() / f"big-{n}.mbox"
@@ -53,7 +53,7 @@ def build_inbox(n: int):
         (root / ".complete").write_text("ok\n")
         c.log(f"bench: inbox built in {time.perf_counter() - t:.1f} s")
     ibx = LocalInbox(root, NAME, indexlevel="basic")
-    from reviewbot.inbox import free_port
+    from reviewbot.cron.localinbox import free_port
     ibx.port = free_port()
     return ibx, mbox
 

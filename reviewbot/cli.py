@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import __version__
+from reviewbot import __version__
 
 COMMANDS = {
     "review": "review",
@@ -42,12 +42,12 @@ def build_parser(only: str | None = None):
 
 def main(argv: list[str] | None = None, served: bool = False) -> int:
     if not served:  # a warm `reviewbot serve` answers before anything heavy is imported
-        from .server import try_client
+        from reviewbot.serve.server import try_client
 
         rc = try_client(sys.argv[1:] if argv is None else argv)
         if rc is not None:
             return rc
-    from .model import InputError
+    from reviewbot.model import InputError
 
     args_list = sys.argv[1:] if argv is None else argv
     # `reviewbot CMD ...`: only CMD's parser; anything else (--help, typos) gets them all

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .model import InputError
+from reviewbot.model import InputError
 
 
 def config_path(explicit: str | None = None) -> Path | None:

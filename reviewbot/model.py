@@ -101,7 +101,7 @@ class Patch:
     def patchset(self):  # unidiff.PatchSet, parsed lazily and cached
         ps = self.__dict__.get("_patchset")
         if ps is None:
-            from .patchmodel import parse_diff
+            from reviewbot.context.diff import parse_diff
 
             ps = parse_diff(self.diff)
             self.__dict__["_patchset"] = ps

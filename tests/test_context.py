@@ -7,10 +7,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from reviewbot.context import CodeContext, safe_relpath
+from reviewbot.context.diff import index_blobs
+from reviewbot.context.tree import CodeContext, safe_relpath
+from reviewbot.input.sources import load_paths
 from reviewbot.model import InputError, Patch
-from reviewbot.patchmodel import index_blobs
-from reviewbot.sources import load_paths
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

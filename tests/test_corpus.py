@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.analysis import analyze_source
-from reviewbot.evaluation import evaluate_corpus, review_case
+from reviewbot.review.analysis import analyze_source
+from reviewbot.review.evaluation import evaluate_corpus, review_case
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 pytestmark = pytest.mark.skipif(not (CORPUS / "cases").is_dir(), reason="../shared/corpus absent")

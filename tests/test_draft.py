@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot import draft, mailout
+from reviewbot.mail import draft
+from reviewbot.mail import outbox as mailout
 from reviewbot.model import Finding, Patch, PatchResult, Series, SeriesResult, TraceStep
 
 CORPUS = Path(os.environ.get("REVIEWBOT_CORPUS", "/work/shared/corpus"))
@@ -444,9 +445,10 @@ def golden(msg, name: str) -> None:
 
 
 def _pipeline_result(case: str, msgid: str):
-    if importlib.util.find_spec("reviewbot.pipeline") is None:
-        pytest.skip("reviewbot.pipeline is not there yet: golden drafts need the real pipeline")
-    from reviewbot import pipeline, sources
+    if importlib.util.find_spec("reviewbot.review.pipeline") is None:
+        pytest.skip("reviewbot.review.pipeline is not there yet: golden drafts need the real pipeline")
+    from reviewbot.input import sources
+    from reviewbot.review import pipeline
 
     d = CORPUS / "cases" / case
     if not d.is_dir():

@@ -10,9 +10,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from reviewbot import context
-from reviewbot.context import CodeContext
-from reviewbot.gitread import GitRepo, open_repo
+from reviewbot.context import tree as context
+from reviewbot.context.gitread import GitRepo, open_repo
+from reviewbot.context.tree import CodeContext
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 

@@ -9,7 +9,7 @@ import pytest
 
 from reviewbot import cmodel
 from reviewbot.checks.siblings import SiblingIndex
-from reviewbot.context import CodeContext
+from reviewbot.context.tree import CodeContext
 from reviewbot.packs import load_packs
 
 
@@ -128,7 +128,7 @@ def test_dir_files_lists_one_directory_of_a_git_tree(make_repo) -> None:
 def test_dropped_graph_is_built_again_with_the_same_findings(corpus_dir) -> None:
     import gc
 
-    from reviewbot.analysis import analyze_cfile
+    from reviewbot.review.analysis import analyze_cfile
 
     case = corpus_dir / "cases" / "001-seedA-create-inode-iopen-unlock" / "base"
     path = next(case.rglob("inode.c"))

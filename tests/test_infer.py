@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reviewbot.model import Patch, Series
-from reviewbot.pipeline import Reviewer
+from reviewbot.review.pipeline import Reviewer
 
 OCFS2 = """static int ocfs2_do_thing(struct ocfs2_super *osb, struct inode *inode)
 {

@@ -10,7 +10,7 @@ import pytest
 
 from reviewbot.model import Patch, Series
 from reviewbot.packs import load_packs
-from reviewbot.pipeline import Reviewer
+from reviewbot.review.pipeline import Reviewer
 
 NET = """static int demo_net_init(struct demo_priv *priv)
 {

@@ -9,7 +9,7 @@ import sys
 import pygit2
 import pytest
 
-from reviewbot.localgit import series_from_range
+from reviewbot.input.localgit import series_from_range
 from reviewbot.model import InputError
 
 GOOD = """static int demo_probe(struct demo *d)

@@ -1,4 +1,4 @@
-"""`review --msgid` and reviewbot.lore.fetch_series against a real public-inbox-httpd."""
+"""`review --msgid` and reviewbot.input.lore.fetch_series against a real public-inbox-httpd."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.inbox import LocalInbox, missing_tools
-from reviewbot.lore import fetch_series, parse_msgid
+from reviewbot.cron.localinbox import LocalInbox, missing_tools
+from reviewbot.input.lore import fetch_series, parse_msgid
 from reviewbot.model import InputError
 
 ROOT = Path(__file__).resolve().parent.parent

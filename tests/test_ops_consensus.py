@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from reviewbot.model import Patch, Series
-from reviewbot.pipeline import Reviewer
+from reviewbot.review.pipeline import Reviewer
 
 RULE = "ops-mismatch.gfs2-glops"
 PATH = "fs/demo/check.c"

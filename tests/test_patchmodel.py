@@ -5,8 +5,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from reviewbot.model import InputError
-from reviewbot.patchmodel import (
+from reviewbot.context.diff import (
     ApplyError,
     apply_hunks,
     apply_hunks_detailed,
@@ -17,7 +16,8 @@ from reviewbot.patchmodel import (
     parse_diff,
     split_lines,
 )
-from reviewbot.sources import load_paths
+from reviewbot.input.sources import load_paths
+from reviewbot.model import InputError
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

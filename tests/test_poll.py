@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.inbox import LocalInbox, missing_tools
-from reviewbot.mirror import split_mboxrd
-from reviewbot.state import State
+from reviewbot.cron.localinbox import LocalInbox, missing_tools
+from reviewbot.cron.mirror import split_mboxrd
+from reviewbot.cron.store import State
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = ROOT / "examples" / "list"
@@ -328,7 +328,7 @@ def test_rows_recorded_without_grouping_fields_group_the_same(tmp_path):
     an older version) is grouped and reviewed as if they had been."""
     import argparse
 
-    from reviewbot.poll import Poller, classify, options, patch_json
+    from reviewbot.cron.poll import Poller, classify, options, patch_json
 
     def review(name: str, fields: bool):
         d = tmp_path / name

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.analysis import analyze_source
 from reviewbot.model import Finding
+from reviewbot.review.analysis import analyze_source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 ANNOT = re.compile(r"/\*\s*(ruleid|ok)\s*:\s*([\w.\-,\s]+?)\s*\*/")

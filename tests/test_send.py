@@ -16,8 +16,9 @@ aiosmtpd = pytest.importorskip("aiosmtpd")
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 
-from reviewbot import draft, mailout  # noqa: E402
 from reviewbot.commands import send as send_cmd  # noqa: E402
+from reviewbot.mail import draft  # noqa: E402
+from reviewbot.mail import outbox as mailout  # noqa: E402
 from reviewbot.model import Finding, Patch, PatchResult, Series, SeriesResult  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH:UserWarning")

@@ -124,7 +124,7 @@ def test_no_server_in_a_directory_others_can_enter(tmp_path, corpus_dir) -> None
     assert r.returncode == 2 and b"not a private directory" in r.stderr
     # a socket planted there is not trusted either: the client reviews by itself
     case = _case(corpus_dir)
-    from reviewbot import server
+    from reviewbot.serve import server
 
     (d / "reviewbot" / Path(server.socket_path()).name).write_text("")
     r = _review(env, str(case / "patch.patch"), "--tree", str(case / "base"))

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.model import InputError
-from reviewbot.sources import (
+from reviewbot.input.sources import (
     load_paths,
     parse_mbox_bytes,
     parse_subject,
     patch_from_message,
     series_from_messages,
 )
+from reviewbot.model import InputError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -437,7 +437,7 @@ _SUBJECTS = ["[PATCH v2 1/3] x: y", "=?utf-8?b?W1BBVENIIDEvMl0gw6R0c2No?=",
 @pytest.mark.parametrize("subject", _SUBJECTS)
 def test_quick_headers_equal_policy_default(name, subject):
     """Plain header values skip headerregistry; the Patch must not change for it."""
-    from reviewbot.sources import patch_headers
+    from reviewbot.input.sources import patch_headers
 
     fr = f"{name} <a@ex.org>" if name else "a@ex.org"
     raw = (f"From: {fr}\nTo: {fr}, b@c.org, \"X, Y\" <x@y.org>\nCc: {fr}\n  , c@d.org\n"
@@ -455,7 +455,7 @@ def test_quick_headers_equal_policy_default(name, subject):
 
 
 def test_quick_headers_equal_policy_default_on_examples():
-    from reviewbot.sources import patch_headers
+    from reviewbot.input.sources import patch_headers
 
     for mbox in sorted(EXAMPLES.rglob("*.mbox")):
         for msg in parse_mbox_bytes(mbox.read_bytes()):

@@ -157,7 +157,7 @@ _BODIES = [
 
 def _same_as_email(chunk: bytes) -> bool:
     """plain_patch gives what patch_from_message gives (message aside) or declines."""
-    from reviewbot.sources import _parse_message, patch_from_message, plain_patch
+    from reviewbot.input.sources import _parse_message, patch_from_message, plain_patch
 
     quick = plain_patch(chunk, source="s")
     if quick is None:
@@ -196,7 +196,7 @@ def test_plain_patch_reads_common_patches_and_declines_the_rest():
 
 
 def test_plain_patch_on_examples_and_corpus():
-    from reviewbot.sources import _mbox_chunks
+    from reviewbot.input.sources import _mbox_chunks
 
     files = sorted(EXAMPLES.rglob("*.mbox")) + sorted(CORPUS.glob("cases/*/patch.mbox"))
     read = [_same_as_email(c) for f in files for c in _mbox_chunks(f.read_bytes())]
@@ -204,7 +204,7 @@ def test_plain_patch_on_examples_and_corpus():
 
 
 def test_review_loads_patches_alike_with_and_without_messages(tmp_path):
-    from reviewbot.sources import load_paths
+    from reviewbot.input.sources import load_paths
 
     mbox = EXAMPLES / "series.mbox"
     with_msgs = load_paths([str(mbox)])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from reviewbot.cron.store import State, fingerprint, series_key
 from reviewbot.model import Finding
-from reviewbot.state import State, fingerprint, series_key
 
 
 def finding(line=10, resource="w->lock", function="widget_open", rule="error-path.direct-return"):

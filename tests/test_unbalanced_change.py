@@ -11,7 +11,7 @@ import difflib
 import pytest
 
 from reviewbot.model import Patch, Series
-from reviewbot.pipeline import Reviewer
+from reviewbot.review.pipeline import Reviewer
 
 RULE = "get-put.unbalanced-change"
 PATH = "fs/demo/demo.c"

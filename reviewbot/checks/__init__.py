@@ -30,6 +30,6 @@ def rule(id: str, severity: str, confidence: str, summary: str, doc: str) -> Rul
 
 
 def all_rules() -> dict[str, Rule]:
-    from . import error_path, get_put, ops_mismatch  # noqa: F401  (registers the rules)
+    from reviewbot.checks import error_path, get_put, ops_mismatch  # noqa: F401  (registers the rules)
 
     return RULES

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..engine import FAILED, HELD, RELEASED, Checker, Exit, Node, Res, State, Walker
-from . import rule
+from reviewbot.checks import rule
+from reviewbot.engine import FAILED, HELD, RELEASED, Checker, Exit, Node, Res, State, Walker
 
 MISSING_RELEASE = rule(
     "error-path.missing-release", "warning", "high",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..engine import HELD, RELEASED, Checker, Exit, Res, State, Walker
-from ..packs import CallSpec
-from . import rule
+from reviewbot.checks import rule
+from reviewbot.engine import HELD, RELEASED, Checker, Exit, Res, State, Walker
+from reviewbot.packs import CallSpec
 
 LEAK = rule(
     "get-put.leak", "warning", "medium",
@@ -261,8 +261,8 @@ Reported only when no path finding already names the same resource. Confidence: 
 
 def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
     """(acq|rel, resource id, key) -> lines, for the pack calls in a function."""
-    from ..cmodel import callee, line_of, norm, text
-    from ..engine import _ptr_key
+    from reviewbot.cmodel import callee, line_of, norm, text
+    from reviewbot.engine import _ptr_key
 
     out: dict[tuple[str, str, str], list[int]] = {}
     for c in fn.of_type("call_expression"):
@@ -295,7 +295,7 @@ def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
 
 def check_change(pre_fn, post_fn, packs) -> list:
     """get-put.unbalanced-change: compare the pack calls of a function before and after."""
-    from ..engine import Raw
+    from reviewbot.engine import Raw
 
     before = _static_calls(pre_fn, packs) if pre_fn is not None else {}
     after = _static_calls(post_fn, packs)

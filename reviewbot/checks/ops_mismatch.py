@@ -12,10 +12,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
-from ..engine import Raw, _ptr_key
-from ..packs import OpsFamily, Packs
-from . import rule
+from reviewbot.checks import rule
+from reviewbot.cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
+from reviewbot.engine import Raw, _ptr_key
+from reviewbot.packs import OpsFamily, Packs
 
 GLOPS = rule(
     "ops-mismatch.gfs2-glops", "error", "high",

@@ -17,10 +17,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
-from ..engine import Raw, _ptr_key
-from ..packs import Packs
-from .get_put import LEAK
+from reviewbot.checks.get_put import LEAK
+from reviewbot.cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
+from reviewbot.engine import Raw, _ptr_key
+from reviewbot.packs import Packs
 
 _LIST_DEL = re.compile(r"^(list_del|list_del_init|list_del_rcu|hlist_del|hlist_del_init)$")
 _FROM_LIST = re.compile(r"^(list_entry|list_first_entry|list_last_entry|hlist_entry|container_of)$")

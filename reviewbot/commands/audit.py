@@ -21,7 +21,7 @@ def add_parser(sub, name: str) -> None:
 
 
 def _files(paths: list[str]) -> list[str]:
-    from ..model import InputError
+    from reviewbot.model import InputError
 
     out: list[str] = []
     for p in paths:
@@ -39,7 +39,7 @@ def _files(paths: list[str]) -> list[str]:
 def run(args) -> int:
     import json
 
-    from ..report import audit_json, finding_line
+    from reviewbot.review.report import audit_json, finding_line
 
     files = _files(args.paths)
     # A directory is a subsystem: siblings and ops-table consensus are mined within it.
@@ -47,7 +47,7 @@ def run(args) -> int:
     for f in files:
         groups.setdefault(os.path.dirname(f), []).append(f)
     jobs = args.jobs or (os.cpu_count() or 1)
-    from .. import gctune
+    from reviewbot import gctune
 
     gctune.tune()
     global _GROUPS, _NO_CONSENSUS
@@ -93,8 +93,8 @@ def _dir_state(d: str):
     """The sources and sibling index of one directory, built once per process."""
     got = _DIRS.get(d)
     if got is None:
-        from ..checks.siblings import SiblingIndex
-        from ..packs import load_packs
+        from reviewbot.checks.siblings import SiblingIndex
+        from reviewbot.packs import load_packs
 
         packs = load_packs()
         group: dict[str, str] = {}
@@ -115,8 +115,8 @@ def _audit_dir(d: str) -> list[tuple[str, list]]:
 
 
 def _audit_file(path: str) -> list:
-    from ..analysis import analyze_cfile
-    from ..cmodel import parse_c
+    from reviewbot.cmodel import parse_c
+    from reviewbot.review.analysis import analyze_cfile
 
     group, siblings, packs = _dir_state(os.path.dirname(path))
     if path not in group:
@@ -132,7 +132,7 @@ def _audit_file(path: str) -> list:
 
 def _exclude(path, sources, packs):
     """Ops-table consensus for a file, mined from the other files of its directory."""
-    from ..checks.ops_mismatch import TreeIndex
+    from reviewbot.checks.ops_mismatch import TreeIndex
 
     if not packs.ops or not any(f.getter in sources[path] for f in packs.ops.values()):
         return None

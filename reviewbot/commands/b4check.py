@@ -99,9 +99,9 @@ def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD") -> lis
     import email
     import email.policy
 
-    from ..model import Series, SeriesResult
-    from ..pipeline import review_series
-    from ..sources import patch_from_message
+    from reviewbot.input.sources import patch_from_message
+    from reviewbot.model import Series, SeriesResult
+    from reviewbot.review.pipeline import review_series
 
     msg = email.message_from_bytes(data, policy=email.policy.default)
     patch = patch_from_message(msg, source="<stdin>")
@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ..config import load_config, section
-    from ..model import InputError
+    from reviewbot.config import load_config, section
+    from reviewbot.model import InputError
 
     data = sys.stdin.buffer.read()
     try:

@@ -16,7 +16,7 @@ def add_parser(sub, name: str) -> None:
 def run(args) -> int:
     import json
 
-    from ..evaluation import evaluate_corpus, render_text
+    from reviewbot.review.evaluation import evaluate_corpus, render_text
 
     report = evaluate_corpus(args.corpus, args.case)
     if args.format == "json":

@@ -35,8 +35,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..config import load_config
-    from ..poll import options, run_poll
+    from reviewbot.config import load_config
+    from reviewbot.cron.poll import options, run_poll
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="reviewbot: %(message)s", stream=sys.stderr)

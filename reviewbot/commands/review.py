@@ -29,10 +29,10 @@ def add_parser(sub, name: str) -> None:
 
 def load_series(args):
     if args.msgid:
-        from ..lore import fetch_series
+        from reviewbot.input.lore import fetch_series
 
         return fetch_series(args.msgid, args.lore)
-    from ..sources import load_paths
+    from reviewbot.input.sources import load_paths
 
     # only email drafts read the original messages (Patch.message)
     return load_paths(args.paths, all_revisions=args.all_revisions,
@@ -40,14 +40,14 @@ def load_series(args):
 
 
 def run(args) -> int:
-    from ..model import InputError
-    from ..pipeline import review_all
-    from ..report import write_json, write_text
+    from reviewbot.model import InputError
+    from reviewbot.review.pipeline import review_all
+    from reviewbot.review.report import write_json, write_text
 
     if not args.paths and not args.msgid and not args.git:
         raise InputError("review: give a patch, mbox, directory, '-', --msgid or --git")
     if args.git:
-        from ..localgit import series_from_range
+        from reviewbot.input.localgit import series_from_range
 
         one, repo, base = series_from_range(args.git, args.repo)
         series = [one]
@@ -61,8 +61,8 @@ def run(args) -> int:
     if args.format == "json":
         write_json(results, sys.stdout, args.all)
     elif args.format == "email":
-        from ..config import load_config
-        from ..draft import emit
+        from reviewbot.config import load_config
+        from reviewbot.mail.draft import emit
 
         emit(results, args, load_config(args.config))
     else:

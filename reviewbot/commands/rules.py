@@ -12,9 +12,9 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..checks import all_rules
-    from ..model import InputError
-    from ..packs import load_packs
+    from reviewbot.checks import all_rules
+    from reviewbot.model import InputError
+    from reviewbot.packs import load_packs
 
     rules = all_rules()
     if args.rule:

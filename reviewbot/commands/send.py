@@ -25,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from .. import mailout, sendmail
-    from ..config import load_config
+    from reviewbot.config import load_config
+    from reviewbot.mail import outbox as mailout
+    from reviewbot.mail import send as sendmail
 
     cfg = load_config(args.config)
     drafts = mailout.read_drafts(args.dir)

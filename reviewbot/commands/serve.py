@@ -17,7 +17,7 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args) -> int:
-    from .. import server
+    from reviewbot.serve import server
 
     if args.stop:
         if server.stop():

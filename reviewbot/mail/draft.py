@@ -24,9 +24,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
-from . import __version__
-from .config import section
-from .model import Finding, Patch, PatchResult, SeriesResult
+from reviewbot import __version__
+from reviewbot.config import section
+from reviewbot.model import Finding, Patch, PatchResult, SeriesResult
 
 WIDTH = 72
 QUOTE_BEFORE = 3  # diff lines quoted above the line of a finding
@@ -505,7 +505,7 @@ def _env():
     if _ENV is None:
         import jinja2
 
-        from .resources import templates_dir
+        from reviewbot.datafiles import templates_dir
 
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -698,7 +698,7 @@ def emit(results: list[SeriesResult], args: Any, cfg: dict[str, Any]) -> None:
     `[mail] send`)."""
     import sys
 
-    from . import mailout
+    from reviewbot.mail import outbox as mailout
 
     msgs = [m for r in results for m in build_drafts(r, cfg)]
     maildir = getattr(args, "maildir", None)
@@ -714,7 +714,7 @@ def emit(results: list[SeriesResult], args: Any, cfg: dict[str, Any]) -> None:
     for p in paths:
         sys.stderr.write(f"draft: {p}\n")
     if send:
-        from . import sendmail
+        from reviewbot.mail import send as sendmail
 
         def sent(i: int, _msg: EmailMessage) -> None:
             if paths:  # written and sent: a later `reviewbot send DIR` must not resend it

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import unidiff
 from unidiff.errors import UnidiffParseError
 
-from .model import InputError
+from reviewbot.model import InputError
 
 __all__ = [
     "ApplyError",

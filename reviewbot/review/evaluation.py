@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, TextIO
 
-from .model import Finding, InputError
+from reviewbot.model import Finding, InputError
 
 NEAR = 6  # lines: "near" a labelled line
 
@@ -56,8 +56,8 @@ def _matches(f: Finding, entry: dict[str, Any], files: set[str], near: bool) -> 
 
 
 def review_case(case: Path) -> list[Finding]:
-    from .pipeline import Reviewer
-    from .sources import load_paths
+    from reviewbot.input.sources import load_paths
+    from reviewbot.review.pipeline import Reviewer
 
     patch = next((case / n for n in ("patch.mbox", "patch.patch") if (case / n).is_file()), None)
     if patch is None:

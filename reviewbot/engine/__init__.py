@@ -20,8 +20,8 @@ from functools import lru_cache
 
 from tree_sitter import Node as TSNode
 
-from .cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
-from .packs import CallSpec, Packs, Target
+from reviewbot.cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
+from reviewbot.packs import CallSpec, Packs, Target
 
 # Abstract values: Z zero/NULL, N negative int, P positive int / valid pointer, E ERR_PTR.
 ALL = frozenset("ZNPE")

@@ -41,15 +41,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import section
-from .mirror import GitMirror, HttpSource, Limits, MirrorError, fetch_manifest, inbox_url
-from .model import InputError
-from .state import State, fingerprint, series_key
+from reviewbot.config import section
+from reviewbot.cron.mirror import (
+    GitMirror,
+    HttpSource,
+    Limits,
+    MirrorError,
+    fetch_manifest,
+    inbox_url,
+)
+from reviewbot.cron.store import State, fingerprint, series_key
+from reviewbot.model import InputError
 
 if TYPE_CHECKING:
     import email.message
 
-log = logging.getLogger("reviewbot.poll")
+log = logging.getLogger("reviewbot.cron.poll")
 
 DEFAULT_LORE = "https://lore.kernel.org"
 BATCH = 200  # messages per ingest transaction
@@ -337,7 +344,7 @@ def check_message(msg: email.message.Message) -> None:
 def classify(raw: bytes):
     """(Patch, kind) for a raw message, parsed in full (``patch_from_message``: what the
     review needs, recorded with patches and covers); raises ValueError when malformed."""
-    from .sources import parse_subject, patch_from_message
+    from reviewbot.input.sources import parse_subject, patch_from_message
 
     msg = _parse(raw)
     check_message(msg)
@@ -370,7 +377,7 @@ def patch_json(p) -> str:
 
 
 def patch_from_json(text: str):
-    from .model import Patch
+    from reviewbot.model import Patch
 
     return Patch(**json.loads(text))
 
@@ -415,7 +422,7 @@ class Poller:
         except Locked:
             raise InputError(f"another poll is running (lock {self.o.lock} is held)") from None
         try:
-            from .state import StateError
+            from reviewbot.cron.store import StateError
 
             try:
                 self.state = State(self.o.state)
@@ -602,7 +609,7 @@ class Poller:
         rows = st.pending_messages(lc.name)
         if not rows:
             return
-        from .sources import series_from_patches
+        from reviewbot.input.sources import series_from_patches
 
         stubs = [self._stub(lc, r) for r in rows]
         del rows
@@ -632,8 +639,8 @@ class Poller:
         """A Patch with the grouping fields of a pending message row (``diff`` only says
         whether it has one). Rows recorded without those fields (by an older version)
         get them from the raw message, once."""
-        from .model import Patch
-        from .sources import parse_subject
+        from reviewbot.input.sources import parse_subject
+        from reviewbot.model import Patch
 
         subject, email_, irt, refs = (row["subject"] or "", row["author_email"],
                                       row["in_reply_to"], row["refs"])
@@ -642,7 +649,7 @@ class Poller:
             assert st is not None
             raw = st.raw_messages(lc.name, [row["message_id"]]).get(row["message_id"])
             if raw is not None:
-                from .sources import patch_headers
+                from reviewbot.input.sources import patch_headers
 
                 p, _d = patch_headers(_parse(raw))
                 subject, email_, irt, refs = (p.raw_subject, p.author_email, p.in_reply_to,
@@ -662,8 +669,8 @@ class Poller:
         """The series with its Patches in full (as recorded at ingest, else parsed from
         the raw message), grouped as ``s`` was. The messages themselves are parsed only
         if a draft needs them (``_attach_messages``)."""
-        from .model import Series
-        from .sources import patch_from_message
+        from reviewbot.input.sources import patch_from_message
+        from reviewbot.model import Series
 
         st = self.state
         assert st is not None
@@ -764,7 +771,7 @@ class Poller:
             return
         results = None
         if len(jobs) > 1:
-            from .pipeline import review_all
+            from reviewbot.review.pipeline import review_all
 
             try:
                 results = review_all([j[0] for j in jobs], tree=lc.tree, base=lc.base)
@@ -781,7 +788,7 @@ class Poller:
         """Record and draft the review of one series (``result``: reviewed already)."""
         st = self.state
         assert st is not None
-        from .pipeline import review_series
+        from reviewbot.review.pipeline import review_series
 
         if s.missing:
             log.info("%s: reviewing incomplete series %r v%d (missing %s)", lc.name, s.subject,
@@ -797,7 +804,7 @@ class Poller:
                                    f"{type(e).__name__}: {e}"[:500])
             self.report.review_errors += 1
             return
-        from .model import SeriesResult
+        from reviewbot.model import SeriesResult
 
         keep = [pr for pr in result.patches if pr.patch.number in set(todo)]
         records: list[tuple[str, str, Any, str]] = []  # fp, kind, finding, patch msgid
@@ -850,7 +857,7 @@ class Poller:
         crash produces the same names."""
         if not result.findings():
             return []
-        from .draft import build_drafts, sender_address
+        from reviewbot.mail.draft import build_drafts, sender_address
 
         msgs = build_drafts(result, self.o.cfg)
         try:
@@ -873,7 +880,7 @@ class Poller:
     def write_draft(self, name: str, msg) -> None:
         """Maildir delivery (tmp/ then rename into new/) unless the file is there already
         (written by a run that was killed before it could record it)."""
-        from .mailout import as_bytes
+        from reviewbot.mail.outbox import as_bytes
 
         md = self.o.outbox
         for d in ("tmp", "new", "cur"):

@@ -5,17 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from .checks import all_rules
-from .checks.error_path import ErrorPathChecker
-from .checks.get_put import GetPutChecker
-from .checks.ops_mismatch import TreeIndex, check_function
-from .checks.siblings import SiblingIndex
-from .checks.siblings import check_function as check_siblings
-from .cmodel import CFile, Function, norm, parse_c, text
-from .engine import Raw, Walker
-from .infer import infer_pairs
-from .model import Finding, TraceStep
-from .packs import Packs, load_packs
+from reviewbot.checks import all_rules
+from reviewbot.checks.error_path import ErrorPathChecker
+from reviewbot.checks.get_put import GetPutChecker
+from reviewbot.checks.ops_mismatch import TreeIndex, check_function
+from reviewbot.checks.siblings import SiblingIndex
+from reviewbot.checks.siblings import check_function as check_siblings
+from reviewbot.cmodel import CFile, Function, norm, parse_c, text
+from reviewbot.engine import Raw, Walker
+from reviewbot.knowledge.infer import infer_pairs
+from reviewbot.model import Finding, TraceStep
+from reviewbot.packs import Packs, load_packs
 
 
 def _checkers():

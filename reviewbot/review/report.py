@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .model import Finding, SeriesResult
+from reviewbot.model import Finding, SeriesResult
 
 
 def finding_line(f: Finding, with_status: bool = True) -> str:

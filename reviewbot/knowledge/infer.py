@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 
-from .cmodel import Function, args, callee, line_of, norm, strip_parens, text
-from .engine import local_kinds
-from .packs import CallSpec, Packs, Target
+from reviewbot.cmodel import Function, args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine import local_kinds
+from reviewbot.packs import CallSpec, Packs, Target
 
 # Calls that look like releases by name; the position in unwind code is the main evidence.
 _RELEASE = re.compile(r"(put|free|release|destroy|commit|end|unlock|close|unregister|del|"

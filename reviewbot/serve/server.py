@@ -41,7 +41,7 @@ def socket_path() -> str:
     """One socket per installation: a client never talks to another checkout's server."""
     import zlib  # not hashlib: the client must start fast, and this is no secret
 
-    from . import __version__
+    from reviewbot import __version__
 
     here = os.path.dirname(os.path.abspath(__file__))
     key = zlib.crc32(f"{here}\0{__version__}".encode())
@@ -154,7 +154,7 @@ def _spawn() -> None:
 
 def _fingerprint() -> tuple:
     """What the server's answers depend on, on disk: its modules and its packs."""
-    from .packs import rules_dir
+    from reviewbot.packs import rules_dir
 
     files = sorted({m.__file__ for name, m in list(sys.modules.items())
                     if name.startswith("reviewbot") and getattr(m, "__file__", None)})
@@ -171,10 +171,12 @@ def _fingerprint() -> tuple:
 
 def _warm() -> None:
     """Import and load everything a review uses, once."""
-    from . import cli, pipeline, report, sources  # noqa: F401
-    from .cmodel import parse_c
-    from .commands import b4check, review  # noqa: F401
-    from .packs import load_packs
+    from reviewbot import cli  # noqa: F401
+    from reviewbot.cmodel import parse_c
+    from reviewbot.commands import b4check, review  # noqa: F401
+    from reviewbot.input import sources  # noqa: F401
+    from reviewbot.packs import load_packs
+    from reviewbot.review import pipeline, report  # noqa: F401
 
     load_packs()
     parse_c("static int f(void)\n{\n\treturn 0;\n}\n", "warm.c").functions[0].cfg()
@@ -189,7 +191,7 @@ def _run_child(conn, req: dict, stdin: bytes) -> None:
     import io
     import signal
 
-    from . import cli
+    from reviewbot import cli
 
     # the server's own signal handling is not the command's: a review of many series waits
     # for its worker processes, which an ignored SIGCHLD would reap behind its back

@@ -116,7 +116,7 @@ def read_drafts(path: str | os.PathLike) -> list[tuple[Path, EmailMessage]]:
     elif p.is_dir():
         files = sorted(x for x in p.glob("*.eml") if x.is_file())
     else:
-        from .model import InputError
+        from reviewbot.model import InputError
 
         raise InputError(f"no drafts at {p}: not a file, a Maildir or a folder of .eml files")
     out = []

@@ -7,7 +7,7 @@ the first commit, so every pre-image is found by its blob id.
 
 from __future__ import annotations
 
-from .model import InputError, Patch, Series
+from reviewbot.model import InputError, Patch, Series
 
 
 def _open(repo_path: str):

@@ -19,7 +19,7 @@ import os
 import tempfile
 import urllib.parse
 
-from .model import InputError, Series
+from reviewbot.model import InputError, Series
 
 DEFAULT_LORE = "https://lore.kernel.org/all"
 _SUFFIXES = {"t", "T", "raw", "t.mbox.gz", "t.atom", "t.mbox", "#r"}
@@ -100,7 +100,7 @@ def fetch_messages(msgid: str, base: str, newer: bool = True) -> list:
         try:
             thread = b4.mbox.get_extra_series(thread, direction=1, nocache=True)
         except Exception as e:  # noqa: BLE001 - a failed search still leaves the thread
-            logging.getLogger("reviewbot.lore").warning(
+            logging.getLogger("reviewbot.input.lore").warning(
                 "could not look for newer revisions: %s", _short(e))
     return thread
 
@@ -119,7 +119,7 @@ def fetch_series(msgid_or_url: str, lore: str | None = None, newer: bool = True)
     msgs = fetch_messages(msgid, base, newer=newer)
     import b4
 
-    from .sources import series_from_messages
+    from reviewbot.input.sources import series_from_messages
 
     lmbx = b4.LoreMailbox()
     for m in msgs:

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from email.message import EmailMessage
 from typing import IO, Any
 
-from .config import section
-from .model import InputError
+from reviewbot.config import section
+from reviewbot.model import InputError
 
 PASSWORD_ENV = "REVIEWBOT_SMTP_PASSWORD"
 

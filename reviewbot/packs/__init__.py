@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .model import InputError
-from .resources import rules_dir
+from reviewbot.datafiles import rules_dir
+from reviewbot.model import InputError
 
 SUCCESS_KINDS = {"zero", "nonnull", "not_err", "nonnull_not_err", "true", "nonneg", "always"}
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from . import gctune
-from .analysis import analyze_cfile
-from .checks.ops_mismatch import TreeIndex
-from .checks.siblings import SiblingIndex, teardowns
-from .cmodel import CFile, parse_c, parse_region
-from .context import CodeContext
-from .model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
-from .packs import Packs, load_packs
+from reviewbot import gctune
+from reviewbot.checks.ops_mismatch import TreeIndex
+from reviewbot.checks.siblings import SiblingIndex, teardowns
+from reviewbot.cmodel import CFile, parse_c, parse_region
+from reviewbot.context.tree import CodeContext
+from reviewbot.model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
+from reviewbot.packs import Packs, load_packs
+from reviewbot.review.analysis import analyze_cfile
 
 C_SUFFIXES = (".c", ".h")
 
@@ -71,8 +71,8 @@ def _trust_partial(found: list[Finding], partial: set[str], img: FileImage) -> l
 
 def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> list[Finding]:
     """get-put.unbalanced-change, unless a path rule already names the resource."""
-    from .analysis import to_finding
-    from .checks.get_put import check_change
+    from reviewbot.checks.get_put import check_change
+    from reviewbot.review.analysis import to_finding
 
     pre_fns = pre_cf.by_name() if pre_cf is not None else {}
     out = []

@@ -12,10 +12,16 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from .gitread import REGULAR_MODES, TREE_MODE, GitError, Objects, open_repo
-from .model import FileImage, InputError, Patch
-from .patchmodel import ApplyError, apply_hunks_detailed, changed_lines, file_paths, hunk_images
-from .patchmodel import index_blobs as _index_blobs
+from reviewbot.context.diff import (
+    ApplyError,
+    apply_hunks_detailed,
+    changed_lines,
+    file_paths,
+    hunk_images,
+)
+from reviewbot.context.diff import index_blobs as _index_blobs
+from reviewbot.context.gitread import REGULAR_MODES, TREE_MODE, GitError, Objects, open_repo
+from reviewbot.model import FileImage, InputError, Patch
 
 __all__ = ["CodeContext", "safe_relpath"]
 

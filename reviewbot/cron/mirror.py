@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("reviewbot.mirror")
+log = logging.getLogger("reviewbot.cron.mirror")
 
 USER_AGENT = "reviewbot-poll/0.1"
 _EPOCH_RE = re.compile(r"/git/(\d+)\.git$")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import unidiff
 
-from .model import InputError, Patch, Series
+from reviewbot.model import InputError, Patch, Series
 
 if TYPE_CHECKING:
     import email.message

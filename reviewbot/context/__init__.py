@@ -1,0 +1,1 @@
+"""Code context: the diff model and the pre-/post-images from a tree."""

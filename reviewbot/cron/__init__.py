@@ -1,0 +1,1 @@
+"""Cron: polling a list, the state store, the mirror."""

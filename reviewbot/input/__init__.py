@@ -1,0 +1,1 @@
+"""Input: patches and series from files, mbox, stdin, lore and local git."""

@@ -1,0 +1,1 @@
+"""Knowledge computed from code: inferred and learned API pairs."""

@@ -1,0 +1,1 @@
+"""Mail: drafted replies, outbox files, sending."""

@@ -1,0 +1,1 @@
+"""Review: run the checkers over a patch or file and report findings."""

@@ -1,0 +1,1 @@
+"""A warm per-user reviewer on a private Unix socket."""
