@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from reviewbot.checks import rule
-from reviewbot.engine import FAILED, HELD, RELEASED, Checker, Exit, Node, Res, State, Walker
+from reviewbot.cmodel import Node
+from reviewbot.engine import ABSENT, FAILED, HELD, RELEASED, Checker, Exit, PathState, Res, Walker
 
 MISSING_RELEASE = rule(
     "error-path.missing-release", "warning", "high",
@@ -123,13 +124,9 @@ def _what(r: Res) -> str:
     return f"'{r.key}'"
 
 
-def _label_of(st: State) -> str:
-    return st.labels[0] if st.labels else ""
-
-
 class ErrorPathChecker(Checker):
-    def on_release(self, w: Walker, st: State, r: Res, line: int, call: str, consume: bool) -> None:
-        if r.rid.startswith("inferred:") or len(set(st.labels)) != len(st.labels):
+    def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str, consume: bool) -> None:
+        if r.inferred or len(set(st.labels)) != len(st.labels):
             return  # an inferred pair, or a path looping through a label (retry:)
         res_kind = w.packs.resources.get(r.rid)
         if r.status == RELEASED:
@@ -145,8 +142,8 @@ class ErrorPathChecker(Checker):
         elif consume:
             return  # an implicit drop takes whatever is there; nothing to say
         elif r.status == FAILED and st.after_label:
-            tested = st.fact(r.key) != frozenset("ZNPE")
-            if (res_kind and res_kind.null_ok and "E" not in st.fact(r.key)) or tested:
+            tested = st.value(r.key) != frozenset("ZNPE")
+            if (res_kind and res_kind.null_ok and "E" not in st.value(r.key)) or tested:
                 return
             if res_kind and res_kind.null_ok and r.acq_call and r.acq_call in w.packs.calls:
                 spec = w.packs.calls[r.acq_call]
@@ -159,13 +156,13 @@ class ErrorPathChecker(Checker):
                 f"label further down the ladder?",
                 st, [(line, f"{call}({r.key})")], [r.acq_line, line],
             )
-        elif r.status == "absent" and st.after_label and res_kind and res_kind.kind == "lock":
-            if (r.rid, r.key) not in w.static_acquires or r.key in w.annotated_locks:
+        elif r.status == ABSENT and st.after_label and res_kind and res_kind.kind == "lock":
+            if (r.rid, r.key) not in w.facts.static_acquires or r.key in w.facts.annotated_locks:
                 return
-            acq_lines = w.acquire_lines.get((r.rid, r.key), [])
+            acq_lines = w.facts.acquire_lines.get((r.rid, r.key), [])
             if not acq_lines or not st.entry_goto or st.entry_goto > min(acq_lines):
                 return  # the goto must jump from before the lock is taken
-            if st.cond_after_label or w.entered_locked(r.rid, r.key):
+            if st.cond_after_label or w.facts.entered_locked(r.rid, r.key):
                 return  # a guarded unlock, or the caller holds the lock
             w.report(
                 EXTRA_RELEASE.id, line, r.key,
@@ -174,11 +171,11 @@ class ErrorPathChecker(Checker):
                 f"{min(acq_lines)}. Is the goto meant for a later label?",
                 st, [(line, f"{call}({r.key})")], [st.entry_goto, line],
             )
-        elif r.status == "absent" and st.after_label and res_kind and res_kind.kind == "holder":
-            if (r.rid, r.key) not in w.static_acquires or r.key in w.reinit:
+        elif r.status == ABSENT and st.after_label and res_kind and res_kind.kind == "holder":
+            if (r.rid, r.key) not in w.facts.static_acquires or r.key in w.facts.reinit:
                 return
             root = r.key.split("+")[0].split("[")[0]
-            if root not in w.locals:
+            if root not in w.facts.locals:
                 return
             w.report(
                 EXTRA_RELEASE.id, line, r.key,
@@ -187,20 +184,20 @@ class ErrorPathChecker(Checker):
                 st, [(line, f"{call}({r.key})")], [line],
             )
 
-    def on_goto(self, w: Walker, st: State, node: Node) -> None:
+    def on_goto(self, w: Walker, st: PathState, node: Node) -> None:
         if node.succ and node.succ[0].line < node.line:
             return  # a backward goto retries (`goto again` after -EAGAIN): not an exit
-        ret = w.label_returns.get(node.label, "")
-        if not ret or not ret.isidentifier() or ret not in w.locals:
+        ret = w.facts.label_returns.get(node.label, "")
+        if not ret or not ret.isidentifier() or ret not in w.facts.locals:
             return
-        if st.fact(ret) != frozenset("Z") or ret not in st.from_call:
+        if st.value(ret) != frozenset("Z") or ret not in st.from_call:
             return  # the error variable must be 0 from an earlier success, not its initializer
         if not st.last_cond:
             return
         _line, subject, taken, from_call = st.last_cond
         if not subject or subject == ret or not from_call:
             return
-        if ret not in w.errno_vars or subject.startswith("#"):
+        if ret not in w.facts.errno_vars or subject.startswith("#"):
             return
         pointer_fail = taken <= frozenset("ZE")
         status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#")
@@ -209,10 +206,10 @@ class ErrorPathChecker(Checker):
         # decided at the exit: the unwind code may still set the error (`if (!err) err = -E;`)
         st.errno_check = (node.line, ret, subject, node.label)
 
-    def on_exit(self, w: Walker, st: State, ex: Exit) -> None:
+    def on_exit(self, w: Walker, st: PathState, ex: Exit) -> None:
         if st.errno_check:
             line, ret, subject, label = st.errno_check
-            if ex.expr == ret and st.fact(ret) == frozenset("Z"):
+            if ex.expr == ret and st.value(ret) == frozenset("Z"):
                 w.report(
                     MISSING_ERRNO.id, line, ret,
                     f"'goto {label}' follows a failure of {subject} but '{ret}' is still 0 "
@@ -229,16 +226,16 @@ class ErrorPathChecker(Checker):
             kind = w.packs.resources.get(r.rid)
             if kind is None:
                 continue
-            if kind.kind == "lock" and (r.key in w.annotated_locks
-                                        or w.entered_locked(r.rid, r.key)):
+            if kind.kind == "lock" and (r.key in w.facts.annotated_locks
+                                        or w.facts.entered_locked(r.rid, r.key)):
                 continue  # the caller holds it: the function drops and retakes it
             if r.key.startswith("#") or r.acq_after_label:
                 continue
             if r.caller_owned and kind.kind in ("memory", "ref"):
                 continue  # allocated into the caller's object: it stays there on purpose
-            if r.key.split("->")[0].split(".")[0] in w.cursors or w.released_by_loop(r.rid, r.key):
+            if r.key.split("->")[0].split(".")[0] in w.facts.cursors or w.facts.released_by_loop(r.rid, r.key):
                 continue
-            anywhere = w.releases_anywhere(r.rid, r.key)
+            anywhere = w.facts.releases_anywhere(r.rid, r.key)
             unwound = any(s > r.seq for s in released_seqs)
             if not (anywhere or unwound):
                 continue
@@ -269,7 +266,7 @@ class ErrorPathChecker(Checker):
             )
         self._disordered(w, st)
 
-    def _disordered(self, w: Walker, st: State) -> None:
+    def _disordered(self, w: Walker, st: PathState) -> None:
         rel = [
             r for r in st.res.values()
             if r.status == RELEASED and r.rel_after_label

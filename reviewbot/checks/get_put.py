@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from reviewbot.checks import rule
-from reviewbot.engine import HELD, RELEASED, Checker, Exit, Res, State, Walker
+from reviewbot.engine import (
+    HELD,
+    RELEASED,
+    Checker,
+    Exit,
+    PathState,
+    Raw,
+    Res,
+    Walker,
+    ptr_key,
+    static_key,
+)
 from reviewbot.packs import CallSpec
 
 LEAK = rule(
@@ -107,8 +118,8 @@ Confidence: medium.
 
 
 class GetPutChecker(Checker):
-    def on_release(self, w: Walker, st: State, r: Res, line: int, call: str, consume: bool) -> None:
-        if r.status != RELEASED or r.rid.startswith("inferred:"):
+    def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str, consume: bool) -> None:
+        if r.status != RELEASED or r.inferred:
             return
         kind = w.packs.resources.get(r.rid)
         if (kind is not None and kind.kind == "lock") or len(set(st.labels)) != len(st.labels):
@@ -124,8 +135,8 @@ class GetPutChecker(Checker):
             st, [(line, f"{call}() releases '{r.key}' again")], [r.rel_line, line],
         )
 
-    def on_store(self, w: Walker, st: State, r: Res, line: int, lhs: str) -> None:
-        if r.rid.startswith("inferred:"):
+    def on_store(self, w: Walker, st: PathState, r: Res, line: int, lhs: str) -> None:
+        if r.inferred:
             return
         where = "returned" if lhs == "return" else f"stored in {lhs}"
         w.report(
@@ -136,15 +147,15 @@ class GetPutChecker(Checker):
             st, [(line, f"'{r.key}' {where}")], [r.rel_line, line],
         )
 
-    def on_use(self, w: Walker, st: State, r: Res, line: int, how: str) -> None:
-        if r.rid.startswith("inferred:"):
+    def on_use(self, w: Walker, st: PathState, r: Res, line: int, how: str) -> None:
+        if r.inferred:
             return  # an inferred pair says what unwinds, not what frees
         kind = w.packs.resources.get(r.rid)
         if how == "deref" and kind is not None and kind.kind not in ("memory", "ref"):
             return
         if how != "deref" and kind is not None and kind.kind not in ("memory", "ref"):
             return
-        if how != "deref" and r.key not in w.locals:
+        if how != "deref" and r.key not in w.facts.locals:
             return  # a field may be kept alive by its owner
         w.report(
             USE_AFTER_RELEASE.id, line, r.key,
@@ -153,22 +164,22 @@ class GetPutChecker(Checker):
             st, [(line, f"'{r.key}' used")], [r.rel_line, line],
         )
 
-    def on_exit(self, w: Walker, st: State, ex: Exit) -> None:
+    def on_exit(self, w: Walker, st: PathState, ex: Exit) -> None:
         if ex.kind == "error":
             return
         for r in st.res.values():
-            if r.rid.startswith("inferred:"):
+            if r.inferred:
                 continue  # an inferred pair says what the unwind code drops, not what leaks
             if r.status != HELD or r.acq_after_label or r.handed or \
-                    w.released_by_loop(r.rid, r.key):
+                    w.facts.released_by_loop(r.rid, r.key):
                 continue
             kind = w.packs.resources.get(r.rid)
-            if kind is None or not w.releases_anywhere(r.rid, r.key):
+            if kind is None or not w.facts.releases_anywhere(r.rid, r.key):
                 continue
             if r.nonlocal_ and kind.kind != "lock":
                 continue
             if kind.kind == "lock":
-                if r.key in w.annotated_locks or w.entered_locked(r.rid, r.key):
+                if r.key in w.facts.annotated_locks or w.facts.entered_locked(r.rid, r.key):
                     continue
                 w.report(
                     LOCK_IMBALANCE.id, ex.node.line, r.key,
@@ -184,10 +195,10 @@ class GetPutChecker(Checker):
             root = r.key.split("->")[0].split(".")[0].split("+")[0]
             if r.key != root and kind.kind != "holder":
                 continue
-            if kind.kind == "holder" and root not in w.local_objects:
+            if kind.kind == "holder" and root not in w.facts.local_objects:
                 continue  # a holder that belongs to someone else
-            if kind.kind != "holder" and (root not in w.locals or root in w.local_objects
-                                          or root in w.borrowed):
+            if kind.kind != "holder" and (root not in w.facts.locals or root in w.facts.local_objects
+                                          or root in w.facts.borrowed):
                 continue  # kobj = &queue->kobj: the object belongs to the caller
             w.report(
                 LEAK.id, ex.node.line, r.key,
@@ -197,8 +208,8 @@ class GetPutChecker(Checker):
                 confidence="medium",
             )
 
-    def on_wrong_release(self, w: Walker, st: State, r: Res, line: int, spec: CallSpec) -> None:
-        if r.rid.startswith("inferred:") or spec.inferred:
+    def on_wrong_release(self, w: Walker, st: PathState, r: Res, line: int, spec: CallSpec) -> None:
+        if r.inferred or spec.inferred:
             return
         rels = ", ".join(f"{n}()" for n in w.packs.releasers_of(r.rid)[:2]) or "its own release"
         if r.key.startswith(tuple(f"{k}->" for k in [r.key.split("->")[0]])) and "->" in r.key:
@@ -210,7 +221,7 @@ class GetPutChecker(Checker):
         w.report(WRONG_RELEASE.id, line, r.key, what + ". Should it be released that way?",
                  st, [(line, f"{spec.name}({r.key})")], [line, r.acq_line])
 
-    def on_unchecked(self, w: Walker, st: State, spec: CallSpec, line: int) -> None:
+    def on_unchecked(self, w: Walker, st: PathState, spec: CallSpec, line: int) -> None:
         w.report(
             UNCHECKED.id, line, spec.name,
             f"the result of {spec.name}() is ignored, but it can fail; should the caller test it "
@@ -262,7 +273,6 @@ Reported only when no path finding already names the same resource. Confidence: 
 def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
     """(acq|rel, resource id, key) -> lines, for the pack calls in a function."""
     from reviewbot.cmodel import callee, line_of, norm, text
-    from reviewbot.engine import _ptr_key
 
     out: dict[tuple[str, str, str], list[int]] = {}
     for c in fn.of_type("call_expression"):
@@ -276,9 +286,9 @@ def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
             if t.how == "return":
                 p = c.parent
                 if p is not None and p.type == "assignment_expression":
-                    keys.append(_ptr_key(norm(text(p.child_by_field_name("left")))))
+                    keys.append(static_key(text(p.child_by_field_name("left"))))
             elif 0 <= t.index < len(argv):
-                keys.append(_ptr_key(norm(text(argv[t.index]))))
+                keys.append(static_key(text(argv[t.index])))
         for key in keys:
             for rid in spec.acquires:
                 out.setdefault(("acq", rid, key), []).append(line_of(c))
@@ -286,7 +296,7 @@ def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
                 out.setdefault(("rel", rid, key), []).append(line_of(c))
         for rid, fmt in spec.consumes:  # implicit drops count as releases
             try:
-                key = _ptr_key(norm(fmt.format(*[norm(text(x)) for x in argv])))
+                key = ptr_key(norm(fmt.format(*[norm(text(x)) for x in argv])))
             except (IndexError, KeyError):
                 continue
             out.setdefault(("rel", rid, "*" + key.split(")", 1)[-1]), []).append(line_of(c))
@@ -295,8 +305,6 @@ def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
 
 def check_change(pre_fn, post_fn, packs) -> list:
     """get-put.unbalanced-change: compare the pack calls of a function before and after."""
-    from reviewbot.engine import Raw
-
     before = _static_calls(pre_fn, packs) if pre_fn is not None else {}
     after = _static_calls(post_fn, packs)
     raws = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from reviewbot.checks import rule
 from reviewbot.cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
-from reviewbot.engine import Raw, _ptr_key
+from reviewbot.engine import Raw, static_key
 from reviewbot.packs import OpsFamily, Packs
 
 GLOPS = rule(
@@ -74,7 +74,7 @@ def obtained(fn: Function, fam: OpsFamily) -> dict[str, Obtained]:
         else:
             if fam.object_target.index >= len(a):
                 continue
-            key = _ptr_key(norm(text(a[fam.object_target.index])))
+            key = static_key(text(a[fam.object_target.index]))
         if key in seen and (seen[key] is None or seen[key].table != table):
             seen[key] = None
         else:
@@ -138,7 +138,7 @@ def _signatures(fn: Function, key: str) -> list[tuple[str, int]]:
     for c in fn.of_type("call_expression"):
         name = callee(c)
         for i, a in enumerate(args(c)):
-            t = _ptr_key(norm(text(a)))
+            t = static_key(text(a))
             if t == key:
                 sigs.append((f"{name}#{i}", line_of(c)))
             elif t.startswith(key + "->"):

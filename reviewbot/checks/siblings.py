@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from reviewbot.checks.get_put import LEAK
 from reviewbot.cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
-from reviewbot.engine import Raw, _ptr_key
+from reviewbot.engine import Raw, ptr_key, static_key
 from reviewbot.packs import Packs
 
 _LIST_DEL = re.compile(r"^(list_del|list_del_init|list_del_rcu|hlist_del|hlist_del_init)$")
@@ -73,7 +73,7 @@ def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
             for t in spec.targets:
                 a = args(c)
                 if t.how == "arg" and 0 <= t.index < len(a):
-                    name = _ptr_key(norm(text(a[t.index])))
+                    name = static_key(text(a[t.index]))
                     if name in fn.params:
                         drops.add(fn.params.index(name))
         if drops:
@@ -146,7 +146,7 @@ def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
     prefix = obj + "->"
 
     def field_of(expr: str) -> str | None:
-        expr = _ptr_key(expr)
+        expr = ptr_key(expr)
         if expr.startswith(prefix):
             return expr[len(prefix):].split("->")[0]
         src = local_src.get(expr, "")

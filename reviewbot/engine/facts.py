@@ -1,0 +1,363 @@
+"""Per-function facts: what the code of a function says before any path is walked.
+
+``FunctionFacts`` is computed once per walk and shared by the walker and the checkers.
+Each fact is a cached property, computed on first use: a checker that asks for the
+function's cursors or label returns pays for them, the others do not.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+from reviewbot.cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine.keys import (
+    INDEXED,
+    array_base,
+    decl_ident,
+    static_key,
+    strip_alias,
+    target_keys,
+    walk,
+)
+from reviewbot.engine.values import ERRNO
+from reviewbot.packs import Packs
+
+Pair = tuple[str, str]  # (resource id, key)
+
+
+class FunctionFacts:
+    def __init__(self, fn: Function, packs: Packs, before: Function | None = None):
+        self.fn = fn
+        self.packs = packs
+        self.before = before if before is not fn else None
+        self._inert: dict[int, bool] = {}  # node index -> inert_statement()
+
+    # ------------------------------------------------------------------ locals
+    @cached_property
+    def locals(self) -> set[str]:
+        """Names declared in the body."""
+        out: set[str] = set()
+        for d in self.fn.of_type("declaration"):
+            for c in d.named_children:
+                if c.type in ("init_declarator", "identifier", "pointer_declarator",
+                              "array_declarator"):
+                    ident = decl_ident(c) if c.type != "identifier" else c
+                    if ident is not None:
+                        out.add(text(ident))
+        return out
+
+    @cached_property
+    def local_objects(self) -> set[str]:
+        """Locals that are objects (structs, arrays), not pointers to someone else's."""
+        return {n for n, k in local_kinds(self.fn).items() if k == "object"}
+
+    @cached_property
+    def borrowed(self) -> set[str]:
+        """Locals that point into what the caller passed (ls = &sdp->sd_lockstruct): objects
+        reached through them belong to the caller."""
+        pairs = _assignments(self.fn)
+        owners = set(self.fn.params)
+        out: set[str] = set()
+        for _ in range(3):  # a short chain of borrowings is enough
+            for lhs, rhs in pairs:
+                if lhs not in self.locals or "(" in rhs:
+                    continue
+                m = re.match(r"^&?\(?(\w+)(->|\.)", rhs)
+                if m and m.group(1) in owners:
+                    out.add(lhs)
+            owners |= out
+        return out
+
+    @cached_property
+    def errno_vars(self) -> set[str]:
+        """Variables the function uses for error codes: somewhere assigned -EXXX."""
+        out: set[str] = set()
+        for a in self.fn.of_type("assignment_expression"):
+            lhs = norm(text(a.child_by_field_name("left")))
+            rhs = norm(text(a.child_by_field_name("right")))
+            if lhs.isidentifier() and ERRNO.match(rhs):
+                out.add(lhs)
+        for d in self.fn.of_type("init_declarator"):
+            v = d.child_by_field_name("value")
+            if v is not None and ERRNO.match(norm(text(v))):
+                out.add(norm(text(decl_ident(d.child_by_field_name("declarator")))))
+        return out
+
+    @cached_property
+    def cursors(self) -> set[str]:
+        """Variables that walk over arrays or lists (bi = rgd->rd_bits + x; p++): what they
+        name changes from one iteration to the next."""
+        fn = self.fn
+        out: set[str] = set()
+        counts: dict[str, int] = {}
+        for a in fn.of_type("assignment_expression"):
+            lhs = norm(text(a.child_by_field_name("left")))
+            counts[lhs] = counts.get(lhs, 0) + 1
+        for a in fn.of_type("assignment_expression"):
+            lhs = norm(text(a.child_by_field_name("left")))
+            rhs = norm(text(a.child_by_field_name("right")))
+            # assigned more than once (a loop's step and its unwind), not `ops = table[mode]`
+            if lhs.isidentifier() and counts[lhs] > 1 and ("+" in rhs or "[" in rhs
+                                                            or "->next" in rhs):
+                out.add(lhs)
+        for u in fn.of_type("update_expression"):
+            arg = norm(text(u.child_by_field_name("argument")))
+            if arg.isidentifier():
+                out.add(arg)
+        for st in fn.of_type("expression_statement"):
+            call = st.named_children[0] if st.named_child_count else None
+            if call is not None and call.type == "call_expression" and "for_each" in callee(call):
+                a = args(call)
+                if a:
+                    out.add(norm(text(a[0])))
+        return out
+
+    @cached_property
+    def reinit(self) -> set[str]:
+        """Holders set up by calls no pack knows (gfs2_holder_mark_uninitialized, memset):
+        whatever is passed by address."""
+        out: set[str] = set()
+        for c in self.fn.of_type("call_expression"):
+            for a in args(c):
+                t = norm(text(a))
+                if t.startswith("&"):
+                    out.add(static_key(t))
+        return out
+
+    @cached_property
+    def annotated_locks(self) -> set[str]:
+        """Locks the function is declared to take, drop or need (__acquires & co)."""
+        return {norm(a.arg).lstrip("&") for a in self.fn.annotations
+                if a.name in ("__acquires", "__releases", "__must_hold")}
+
+    # ------------------------------------------------------------------ the graph
+    @cached_property
+    def joins(self) -> set[int]:
+        """Nodes where two or more edges of the graph arrive."""
+        seen: set[int] = set()
+        out: set[int] = set()
+        for n in self.fn.nodes:
+            for s in n.succ:
+                (out if s.idx in seen else seen).add(s.idx)
+        return out
+
+    def inert_statement(self, node: Node) -> bool:
+        """A statement node whose evaluation changes no state (no call, assignment,
+        dereference or initialiser), decided once per node."""
+        got = self._inert.get(node.idx)
+        if got is None:
+            a = node.ast
+            got = a is None or (not any(d.type == "init_declarator" for d in a.named_children)
+                                if a.type == "declaration" else inert(a))
+            self._inert[node.idx] = got
+        return got
+
+    @cached_property
+    def label_returns(self) -> dict[str, str]:
+        """For each label, the expression the code after it returns (following gotos)."""
+        out: dict[str, str] = {}
+        for name, lab in self.fn.labels.items():
+            n, seen = lab, set()
+            ret = ""
+            while n is not None and n.idx not in seen:
+                seen.add(n.idx)
+                if n.kind == "return":
+                    ret = norm(text(n.ast)) if n.ast is not None else ""
+                    break
+                if n.kind == "cond":
+                    n = n.succ[1] if len(n.succ) > 1 else (n.succ[0] if n.succ else None)
+                    continue
+                n = n.succ[0] if n.succ else None
+            out[name] = ret
+        return out
+
+    # ------------------------------------------------------------------ tested values
+    @cached_property
+    def retested_atoms(self) -> set[str]:
+        """Conditions (as text) tested more than once: the tests take the same branch."""
+        seen: dict[str, int] = {}
+        for n in self.fn.nodes:
+            if n.kind == "cond" and n.ast is not None:
+                t = norm(text(strip_parens(n.ast)))
+                seen[t] = seen.get(t, 0) + 1
+        return {t for t, c in seen.items() if c > 1}
+
+    @cached_property
+    def tested(self) -> set[str]:
+        """Expressions tested by some condition or returned: their values matter."""
+        out: set[str] = set()
+        for n in self.fn.nodes:
+            if n.kind in ("cond", "return") and n.ast is not None:
+                for typ in ("identifier", "field_expression"):
+                    for x in walk(n.ast, typ):
+                        out.add(static_key(text(x)))
+        return out
+
+    @cached_property
+    def flags(self) -> set[str]:
+        """Values worth keeping when the walk widens: flags, correlated tests, error
+        variables and what is returned."""
+        return _flag_vars(self.fn) | self._retested_vars() | self.errno_vars | self._returned()
+
+    def _returned(self) -> set[str]:
+        """Variables returned somewhere: whether an exit is an error exit depends on them."""
+        return {norm(text(n.ast)) for n in self.fn.nodes
+                if n.kind == "return" and n.ast is not None and n.ast.type == "identifier"}
+
+    def _retested_vars(self) -> set[str]:
+        """Plain variables tested by two or more conditions: the tests are correlated."""
+        seen: dict[str, int] = {}
+        for n in self.fn.nodes:
+            if n.kind == "cond" and n.ast is not None:
+                for x in {norm(text(i)) for i in walk(n.ast, "identifier")}:
+                    seen[x] = seen.get(x, 0) + 1
+        return {x for x, c in seen.items() if c >= 2 and x in self.locals}
+
+    # ------------------------------------------------------------------ pack calls
+    @cached_property
+    def _releases(self) -> tuple[set[Pair], dict[Pair, list[int]]]:
+        out, lines = _static_releases(self.fn, self.packs)
+        if self.before is not None:
+            # what the function released before the patch still says what it must release
+            out |= _static_releases(self.before, self.packs)[0]
+        return out, lines
+
+    @property
+    def static_releases(self) -> set[Pair]:
+        """(resource id, key) pairs some pack call in the function releases."""
+        return self._releases[0]
+
+    @cached_property
+    def _acquires(self) -> tuple[set[Pair], dict[Pair, list[int]]]:
+        out: set[Pair] = set()
+        lines: dict[Pair, list[int]] = {}
+        for c in self.fn.of_type("call_expression"):
+            spec = self.packs.calls.get(callee(c))
+            if spec and spec.acquires:
+                parent = c.parent
+                lhs = None
+                if parent is not None and parent.type == "assignment_expression":
+                    lhs = norm(text(parent.child_by_field_name("left")))
+                for key in target_keys(spec, c, static_key, lhs):
+                    for rid in spec.acquires:
+                        out.add((rid, key))
+                        lines.setdefault((rid, key), []).append(line_of(c))
+        return out, lines
+
+    @property
+    def static_acquires(self) -> set[Pair]:
+        """(resource id, key) pairs some pack call in the function acquires."""
+        return self._acquires[0]
+
+    @property
+    def acquire_lines(self) -> dict[Pair, list[int]]:
+        return self._acquires[1]
+
+    def entered_locked(self, rid: str, key: str) -> bool:
+        """The function drops the lock before it first takes it: the caller holds it."""
+        acq = self.acquire_lines.get((rid, key))
+        rel = self._releases[1].get((rid, key))
+        return bool(acq and rel and min(rel) < min(acq))
+
+    def released_by_loop(self, rid: str, key: str) -> bool:
+        """The function releases elements of this array in a loop (ghs + x)."""
+        return (rid, "@base:" + array_base(key)) in self.static_releases
+
+    def releases_anywhere(self, rid: str, key: str) -> bool:
+        return (rid, key) in self.static_releases or (rid, strip_alias(key)) in self.static_releases
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _static_releases(fn: Function, packs: Packs) -> tuple[set[Pair], dict[Pair, list[int]]]:
+    out: set[Pair] = set()
+    lines: dict[Pair, list[int]] = {}
+    for c in fn.of_type("call_expression"):
+        spec = packs.calls.get(callee(c))
+        if spec and spec.releases:
+            for key in target_keys(spec, c, static_key):
+                for rid in spec.releases:
+                    out.add((rid, key))
+                    lines.setdefault((rid, key), []).append(line_of(c))
+                    if INDEXED.search(key):
+                        out.add((rid, "@base:" + array_base(key)))
+    for a in fn.of_type("assignment_expression"):
+        lhs = norm(text(a.child_by_field_name("left")))
+        rhs = norm(text(a.child_by_field_name("right")))
+        for spec in packs.assigns:
+            if spec.releases and spec.lhs.match(lhs) and rhs in ("NULL", "0"):
+                out.add((spec.releases, lhs))
+    return out, lines
+
+
+def _assignments(fn: Function) -> list[tuple[str, str]]:
+    """(left, right) texts of the assignments and initialised declarations."""
+    pairs = [(norm(text(a.child_by_field_name("left"))), norm(text(a.child_by_field_name("right"))))
+             for a in fn.of_type("assignment_expression")]
+    for d in fn.of_type("init_declarator"):
+        v = d.child_by_field_name("value")
+        ident = decl_ident(d.child_by_field_name("declarator"))
+        if v is not None and ident is not None:
+            pairs.append((text(ident), norm(text(v))))
+    return pairs
+
+
+def _flag_vars(fn: Function) -> set[str]:
+    """Locals only ever set to constants (need_unlock = true): they record a path."""
+    consts: set[str] = set()
+    other: set[str] = set()
+    for lhs, rhs in _assignments(fn):
+        if re.fullmatch(r"true|false|\d+|NULL|-?E[A-Z]+|-\d+", rhs):
+            consts.add(lhs)
+        else:
+            other.add(lhs)
+    return consts - other
+
+
+def local_kinds(fn: Function) -> dict[str, str]:
+    """How each local is declared: "object" (struct or array), or "pointer"."""
+    out: dict[str, str] = {}
+    for d in fn.of_type("declaration"):
+        for c in d.named_children:
+            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            if inner is None:
+                continue
+            if inner.type == "identifier":
+                out[text(inner)] = "object"
+            elif inner.type == "array_declarator":
+                ident = decl_ident(inner)
+                if ident is not None:
+                    out[text(ident)] = "object"
+            elif inner.type == "pointer_declarator":
+                ident = inner.child_by_field_name("declarator")
+                if ident is not None and ident.type == "identifier":
+                    out[text(ident)] = "pointer"
+    return out
+
+
+# The expressions eval_expr acts on; a subtree with none of them changes no state.
+_ACTIVE = frozenset({"assignment_expression", "call_expression", "conditional_expression",
+                     "field_expression"})
+
+
+def inert(e) -> bool:
+    """Whether evaluating `e` can change a state (decided once per syntax view: the same
+    statement is evaluated again for every path state that reaches it)."""
+    if type(e) is not PNode:
+        return False
+    got = e.inert
+    if got is None:
+        got = e.inert = e.type not in _ACTIVE and all(inert(c) for c in e.named_children)
+    return got
+
+
+def active_kids(e) -> list:
+    """The named children of `e` whose evaluation can change a state (cached per view)."""
+    if type(e) is not PNode:
+        return e.named_children
+    got = e.active_kids
+    if got is None:
+        got = e.active_kids = [c for c in e.named_children if not inert(c)]
+    return got

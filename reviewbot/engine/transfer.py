@@ -1,0 +1,403 @@
+"""Transfer functions of statements and calls: how each changes a path state.
+
+Mixed into the Walker (reviewbot/engine/walker.py), whose attributes they use: ``fn``,
+``packs``, ``facts``, ``checkers`` and ``canon``/``target_keys``/``set_fact``.
+What a call does comes from the packs; a call no pack describes is judged by its name
+(a release-looking name makes what it is passed unknown) and by how it is passed things.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from tree_sitter import Node as TSNode
+
+from reviewbot.cmodel import args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine.facts import active_kids
+from reviewbot.engine.keys import (
+    INDEXED,
+    alias_pair,
+    array_base,
+    base_of_field,
+    decl_ident,
+    mentions,
+    walk,
+)
+from reviewbot.engine.state import (
+    ABSENT,
+    ESCAPED,
+    FAILED,
+    HELD,
+    PENDING,
+    RELEASED,
+    UNKNOWN,
+    PathState,
+    Res,
+)
+from reviewbot.engine.values import ALL, SUCCESS_SETS, E, N, call_values, const_values
+from reviewbot.packs import CallSpec, Target
+
+if TYPE_CHECKING:
+    pass
+
+_RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|drop|unref|close)")
+
+
+class Transfer:
+    # ------------------------------------------------------------------ statements
+    def eval_stmt(self, s: TSNode | None, st: PathState) -> None:
+        if s is None:
+            return
+        if s.type == "declaration":
+            for d in s.named_children:
+                if d.type == "init_declarator":
+                    name = norm(text(decl_ident(d.child_by_field_name("declarator"))))
+                    val = d.child_by_field_name("value")
+                    if val is not None and name:
+                        self.assign(name, val, st, line_of(d))
+            return
+        if s.type == "expression_statement":
+            for c in s.named_children:
+                self.eval_expr(c, st, statement=True)
+            return
+        self.eval_expr(s, st)
+
+    def eval_expr(self, e: TSNode | None, st: PathState, result: str | None = None,
+                  statement: bool = False) -> None:
+        if e is None:
+            return
+        t = e.type
+        if t == "assignment_expression":
+            lhs = e.child_by_field_name("left")
+            rhs = e.child_by_field_name("right")
+            op = text(e.child_by_field_name("operator"))
+            if op != "=":
+                self.eval_expr(rhs, st)
+                self.set_fact(st, self.canon(text(lhs), st), ALL)
+                return
+            self.assign(norm(text(lhs)), rhs, st, line_of(e))
+            return
+        if t == "call_expression":
+            for a in args(e):
+                self.eval_expr(a, st)
+            self.call(e, st, result, statement)
+            return
+        if t == "conditional_expression":
+            self.eval_expr(e.child_by_field_name("condition"), st)
+            # calls in the arms run on only one of two paths: their resources become unknown
+            for arm in (e.child_by_field_name("consequence"), e.child_by_field_name("alternative")):
+                for c in walk(arm, "call_expression"):
+                    for a in args(c):
+                        self.forget(self.canon(text(a), st), st)
+            return
+        if t == "field_expression":
+            self.check_deref(e, st)
+        for c in active_kids(e):
+            self.eval_expr(c, st)
+
+    def check_deref(self, e: TSNode, st: PathState) -> None:
+        base = e.child_by_field_name("argument")
+        if base is None or text(e.child_by_field_name("operator")) != "->":
+            return
+        key = self.canon(text(base), st)
+        for r in st.res.values():
+            if r.key == key and r.status == RELEASED:
+                for c in self.checkers:
+                    c.on_use(self, st, r, line_of(e), "deref")
+
+    def forget(self, key: str, st: PathState, exact: bool = False) -> None:
+        for k, r in list(st.res.items()):
+            if r.key == key or (not exact and mentions(key, r.key)):
+                st.res[k] = replace(r, status=UNKNOWN)
+
+    def assign(self, lhs_raw: str, rhs: TSNode | None, st: PathState, line: int) -> None:
+        lhs = self.canon(lhs_raw, st)
+        rhs = strip_parens(rhs)
+        if rhs is None:
+            return
+        # The value being overwritten: aliases and facts about it die.
+        simple = re.fullmatch(r"[A-Za-z_]\w*", lhs_raw) is not None
+        if simple:
+            st.alias.pop(lhs_raw, None)
+            for v in [v for v, tgt in st.alias.items() if tgt == lhs]:
+                st.alias.pop(v, None)
+        rt = rhs.type
+        rtext = norm(text(rhs))
+        try:
+            self._assign(lhs_raw, lhs, rhs, rt, rtext, simple, st, line)
+        finally:
+            # publish / unpublish patterns from the packs ([[assign]])
+            for spec in self.packs.assigns:
+                if spec.lhs.match(lhs):
+                    if spec.value == "null" and rtext in ("NULL", "0") and spec.releases:
+                        self.release(spec.releases, lhs, st, line, f"{lhs_raw} = NULL", False)
+                    elif spec.value == "nonnull" and rtext not in ("NULL", "0") and spec.acquires:
+                        self.acquire(spec.acquires, lhs, st, line, f"{lhs_raw} = {rtext}",
+                                     nonlocal_=False, pending=None)
+
+    def _assign(self, lhs_raw: str, lhs: str, rhs: TSNode, rt: str, rtext: str, simple: bool,
+                st: PathState, line: int) -> None:
+        if rt == "call_expression":
+            for a in args(rhs):
+                self.eval_expr(a, st)
+            self._drop_key(lhs, st, line)
+            spec = self.packs.calls.get(callee(rhs))
+            if spec is not None and spec.alias and simple and args(rhs):
+                st.alias[lhs_raw] = f"{callee(rhs)}({self.canon(text(args(rhs)[0]), st)})"
+                self.set_fact(st, lhs, ALL)
+                return
+            if spec is not None and spec.returns_arg is not None and simple:
+                a = args(rhs)
+                if spec.returns_arg < len(a) and lhs_raw not in self.facts.locals:
+                    st.alias[lhs_raw] = self.canon(text(a[spec.returns_arg]), st)
+            vals = call_values(rhs)
+            if callee(rhs) == "PTR_ERR" and args(rhs) and \
+                    st.value(self.canon(text(args(rhs)[0]), st)) <= E:
+                vals = N  # PTR_ERR() of an error pointer is a negative errno
+            self.set_fact(st, lhs, vals)
+            st.from_call = st.from_call | {lhs}
+            self.call(rhs, st, result=lhs, statement=False, lhs_raw=lhs_raw)
+            return
+        # not a call
+        self.eval_expr(rhs, st)
+        if rt == "conditional_expression":
+            self._drop_key(lhs, st, line)
+            self.set_fact(st, lhs, ALL)
+            st.from_call = st.from_call - {lhs}
+            return
+        src_key = self.canon(text(rhs), st) if rt in ("identifier", "field_expression", "pointer_expression", "subscript_expression", "cast_expression") else ""
+        if rt == "cast_expression":
+            v = rhs.child_by_field_name("value")
+            src_key = self.canon(text(v), st) if v is not None else ""
+        if rtext.startswith("&") and "->" in rtext:
+            root = self.canon(rtext[1:].split("->")[0], st)
+            for k, r in list(st.res.items()):
+                if r.key == root and r.status in (HELD, PENDING):
+                    st.res[k] = replace(r, handed=True)  # ret = &hs->hs_group
+        held = [r for r in st.res.values() if src_key and r.key == src_key]
+        local_lhs = simple and lhs_raw in self.facts.locals
+        if held and local_lhs:
+            # a local copy: another name for the same resource
+            self._drop_key(lhs, st, line)
+            st.alias[lhs_raw] = src_key
+            self.set_fact(st, lhs, st.value(src_key))
+            return
+        if held and not local_lhs:
+            for r in held:
+                k = (r.rid, r.key)
+                if r.status in (HELD, PENDING):
+                    st.res[k] = replace(r, status=ESCAPED)
+                    st.note(line, f"{r.key} stored in {lhs_raw}")
+                elif r.status == RELEASED:
+                    for c in self.checkers:
+                        c.on_store(self, st, r, line, lhs_raw)
+        self._drop_key(lhs, st, line)
+        st.from_call = st.from_call - {lhs}
+        self.set_fact(st, lhs, const_values(rtext, st.value(src_key) if src_key else ALL))
+
+    def _drop_key(self, key: str, st: PathState, line: int) -> None:
+        """The variable naming a resource gets a new value: stop tracking the old one."""
+        below = (key + "->", key + ".")
+        for k, r in list(st.res.items()):
+            if r.key == key or r.key.startswith(below):
+                del st.res[k]
+        for f in [f for f in st.values if f == key or f.startswith(below)
+                  or (f[:1] == "?" and mentions(f, key))]:
+            st.values.pop(f, None)
+
+    # ------------------------------------------------------------------ calls
+    def call(self, c: TSNode, st: PathState, result: str | None, statement: bool,
+             lhs_raw: str | None = None) -> None:
+        name = callee(c)
+        spec = self.packs.calls.get(name)
+        line = line_of(c)
+        a = args(c)
+        # out-arguments get new values
+        for x in a:
+            xt = norm(text(x))
+            if xt.startswith("&") and not (spec and (spec.acquires or spec.releases)):
+                self.set_fact(st, self.canon(xt[1:], st), ALL)
+        if spec is None:
+            self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))
+            return
+        if spec.acquires_nothing:
+            return
+        if spec.must_check and statement:
+            for ck in self.checkers:
+                ck.on_unchecked(self, st, spec, line)
+        if spec.escapes is not None and spec.escapes.index < len(a):
+            self.escape(self.canon(text(a[spec.escapes.index]), st), st, line, name)
+        if spec.maybe_consumes is not None and spec.maybe_consumes.index < len(a):
+            key = self.canon(text(a[spec.maybe_consumes.index]), st)
+            self.forget(key, st)
+        for rid, fmt in spec.consumes:
+            try:
+                tgt = fmt.format(*[self.canon(text(x), st) for x in a])
+            except (IndexError, KeyError):
+                continue
+            self.release(rid, self.canon(tgt, st), st, line, name, consume=True)
+        if spec.releases:
+            for key in self.target_keys(spec, c, st):
+                self.check_wrong_release(spec, key, st, line)
+                for rid in spec.releases:
+                    self.release(rid, key, st, line, name, consume=False)
+        if spec.acquires:
+            keys = self.target_keys(spec, c, st, lhs=lhs_raw)
+            if (spec.returns_arg is not None and lhs_raw and lhs_raw in self.facts.locals
+                    and re.fullmatch(r"[A-Za-z_]\w*", lhs_raw)):
+                keys = [self.canon(lhs_raw, st)]  # dev = get_device(d): 'dev' names it
+            for t, key in zip([t for t in spec.targets if t.how != "return" or lhs_raw], keys, strict=False):
+                nonlocal_ = self.is_nonlocal(key, t)
+                pending = None
+                if spec.success != "always":
+                    possible, ok = SUCCESS_SETS[spec.success]
+                    if t.how == "return":
+                        pending = (key, ok)
+                        self.set_fact(st, key, possible)
+                    elif result:
+                        pending = (result, ok)
+                        if st.value(result) == ALL or result.startswith("#"):
+                            self.set_fact(st, result, possible)
+                    # result ignored: assume it worked
+                for rid in spec.acquires:
+                    self.acquire(rid, key, st, line, name, nonlocal_, pending)
+                if spec.may_be_null:
+                    st.values.pop(key, None)
+
+    def owned_by_caller(self, key: str) -> bool:
+        m = re.match(r"^\w+\((\w+)\)", key) or re.match(r"^(\w+)", key)
+        root = m.group(1) if m else ""
+        return root in self.fn.params or root not in self.facts.locals or root in self.facts.borrowed
+
+    def is_nonlocal(self, key: str, t: Target) -> bool:
+        root = re.match(r"^[A-Za-z_]\w*", key)
+        if root is None:
+            return True
+        name = root.group(0)
+        if key != name:  # a field or element of something
+            return name not in self.facts.locals or "->" in key
+        return name not in self.facts.locals and name not in self.fn.params
+
+    def unknown_call(self, name: str, c: TSNode, st: PathState, line: int,
+                     assigned: bool = False) -> None:
+        """A call no pack describes. Releases by name are inferred conservatively."""
+        if not st.res:
+            return  # nothing held that the call could take or use
+        looks_release = bool(_RELEASE_NAME.search(name.lower()))
+        for x in args(c):
+            key = self.canon(text(x), st)
+            for k, r in list(st.res.items()):
+                if r.key != key:
+                    owned = r.key.startswith(key + "->") or r.key.startswith(key + ".")
+                    if owned and looks_release and r.status in (HELD, PENDING):
+                        st.res[k] = replace(r, status=UNKNOWN)
+                    continue
+                if r.status in (HELD, PENDING) and looks_release:
+                    st.res[k] = replace(r, status=UNKNOWN)
+                elif (r.status in (HELD, PENDING) and not r.handed and not self._in_cond
+                      and text(x).strip() == text(x).strip().lstrip("&*")
+                      and self.packs.resources.get(r.rid) is not None
+                      and (self.packs.resources[r.rid].kind == "memory"
+                           or (assigned and self.packs.resources[r.rid].kind == "ref"))):
+                    # an allocation handed whole to a call (`nfs4_proc_layoutcommit(data)`)
+                    # often changes owner there; tests (`if (check(p))`) do not
+                    st.res[k] = replace(r, handed=True)
+                elif r.status == RELEASED:
+                    for ck in self.checkers:
+                        ck.on_use(self, st, r, line, f"passed to {name}()")
+
+    def escape(self, key: str, st: PathState, line: int, how: str) -> None:
+        owner = base_of_field(key)  # list_add(&obj->node, ...) stores obj
+        for k, r in list(st.res.items()):
+            owned = any(r.key == o or r.key.startswith(o + "->") or r.key.startswith(o + ".")
+                        for o in {key, owner})
+            if r.status in (HELD, PENDING) and (r.key == key or mentions(key, r.key) or owned):
+                st.res[k] = replace(r, status=ESCAPED)
+                st.note(line, f"{r.key} handed to {how}()")
+
+    def acquire(self, rid: str, key: str, st: PathState, line: int, call: str, nonlocal_: bool,
+                pending: tuple[str, frozenset] | None) -> None:
+        if f"@guard:{key}" in self.fn.free_vars or key in self.fn.free_vars:
+            return  # released by the compiler (__free / guard)
+        st.seq += 1
+        status = PENDING if pending else HELD
+        if INDEXED.search(key):
+            return  # ghs + x, bh[i]: which element is unknowable here
+        st.res[(rid, key)] = Res(
+            rid, key, status, line, call, st.seq, nonlocal_,
+            pending[0] if pending else "", pending[1] if pending else frozenset(),
+            acq_after_label=st.after_label,
+            caller_owned=nonlocal_ and self.owned_by_caller(key),
+        )
+        st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
+        if pending and pending[0] in st.values:
+            self.set_fact(st, pending[0], st.values[pending[0]])
+
+    def check_wrong_release(self, spec: CallSpec, key: str, st: PathState, line: int) -> None:
+        """A release call for one kind of resource applied to another kind (kfree of a
+        buffer_head from sb_bread), or freeing an object whose embedded reference-counted
+        member is still live (kfree of an object with an initialised kobject)."""
+        kinds = self.packs.resources
+        mine = {r.rid for r in st.res.values() if r.key == key}
+        same_kind = bool(mine & set(spec.releases))
+        for r in list(st.res.values()):
+            if r.status != HELD:
+                continue
+            other = kinds.get(r.rid)
+            if other is None:
+                continue
+            if r.key == key and not same_kind:
+                rel_kinds = {kinds[x].kind for x in spec.releases if x in kinds}
+                if "memory" in rel_kinds | {other.kind} and other.kind not in rel_kinds:
+                    for ck in self.checkers:
+                        ck.on_wrong_release(self, st, r, line, spec)
+            elif other.embedded and (r.key == key or r.key.startswith(key + "->")
+                                     or r.key.startswith(key + ".")):
+                if any(kinds[x].kind == "memory" for x in spec.releases if x in kinds):
+                    for ck in self.checkers:
+                        ck.on_wrong_release(self, st, r, line, spec)
+
+    def release(self, rid: str, key: str, st: PathState, line: int, call: str, consume: bool) -> None:
+        if INDEXED.search(key):
+            # ghs + x: some element of the array; whichever it is, stop tracking them all
+            base = array_base(key)
+            for k2, r2 in list(st.res.items()):
+                if r2.rid == rid and array_base(r2.key) == base:
+                    st.res[k2] = replace(r2, status=UNKNOWN)
+            return
+        k = (rid, key)
+        r = st.res.get(k)
+        if r is None:
+            # try the alias-free spelling (ip->i_gl vs GFS2_I(inode)->i_gl)
+            for (rid2, key2), r2 in st.res.items():
+                if rid2 == rid and alias_pair(key2, key):
+                    k, r = (rid2, key2), r2
+                    break
+        for ck in self.checkers:
+            ck.on_release(self, st, r if r is not None else Res(rid, key, ABSENT, 0, "", 0), line, call, consume)
+        kind = self.packs.resources.get(rid)
+        if kind is not None and kind.embedded:
+            # kobject_put(&obj->kobj), put_device(dev): the release callback frees the object
+            owners = {key, base_of_field(key)}
+            for k2, r2 in list(st.res.items()):
+                if r2.key in owners and r2.rid != rid and r2.status in (HELD, PENDING):
+                    st.res[k2] = replace(r2, status=UNKNOWN)
+        st.seq += 1
+        if r is None:
+            return
+        if r.status in (HELD, PENDING, ESCAPED):
+            new = RELEASED if r.status != PENDING else UNKNOWN
+            if r.status == ESCAPED:
+                new = UNKNOWN
+            st.res[k] = replace(r, status=new, rel_line=line, rel_call=call, rel_seq=st.seq,
+                                rel_after_label=st.after_label)
+            st.note(line, f"{key} released by {call}()")
+        elif r.status == RELEASED:
+            st.res[k] = replace(r, status=UNKNOWN)  # reported once; stop
+        elif r.status == FAILED:
+            st.res[k] = replace(r, status=UNKNOWN)
+
+
+# ---------------------------------------------------------------------- helpers

@@ -1,0 +1,380 @@
+"""The walker: explores every path of a function's graph, carrying a ``PathState``.
+
+States that reach a join node equal to one seen before are not explored again, so loops
+terminate; past a bound the walk widens (forgets values no resource depends on) and then
+gives up. This module holds the walk and the transfer functions of branches and returns;
+statements and calls are in reviewbot/engine/transfer.py. Checkers (reviewbot/checks/)
+receive events and report; the walker itself knows no rule.
+
+Precision over recall: a resource whose fate the walker cannot know (passed to a call
+that may take it over, released while its acquisition is undecided) becomes ``unknown``
+and no checker reports on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from tree_sitter import Node as TSNode
+
+from reviewbot.cmodel import Function, Node, args, callee, norm, strip_parens, text
+from reviewbot.engine.checker import Checker
+from reviewbot.engine.facts import FunctionFacts
+from reviewbot.engine.keys import HEAD, has_call, mentions, ptr_key, target_keys
+from reviewbot.engine.state import (
+    ESCAPED,
+    FAILED,
+    HELD,
+    PENDING,
+    RELEASED,
+    UNKNOWN,
+    Exit,
+    PathState,
+    Raw,
+    Res,
+)
+from reviewbot.engine.transfer import Transfer
+from reviewbot.engine.values import ALL, CONST, ERRNO, E, P, Z, compare_sets
+from reviewbot.packs import CallSpec, Packs
+
+# Bounds on the walk. Past WIDEN states at a node, values that no resource depends on are
+# forgotten (the states then coincide); past MAX_STATES_PER_NODE the walk gives up there.
+# "review" walks the few functions a patch touches; "audit" walks every function of a tree.
+EFFORT = {
+    "review": (24, 400, 8000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
+    "audit": (16, 200, 5000),
+}
+
+
+class Walker(Transfer):
+    def __init__(self, fn: Function, packs: Packs, checkers: list[Checker],
+                 before: Function | None = None, effort: str = "review"):
+        self.widen_at, self.max_states, self.max_steps = EFFORT[effort]
+        fn.cfg()  # the facts read the graph
+        self.fn = fn
+        self.packs = packs
+        self.checkers = checkers
+        self.facts = FunctionFacts(fn, packs, before)
+        self.raw: dict[tuple[str, str, int], Raw] = {}
+        self.steps = 0
+        self.complete = True
+
+    # ------------------------------------------------------------------ reporting
+    def report(self, rule: str, line: int, resource: str, message: str, st: PathState,
+               extra: list[tuple[int, str]] | None = None, lines: list[int] | None = None,
+               confidence: str = "high") -> None:
+        k = (rule, resource, line)
+        if k in self.raw:
+            return
+        if any(r.key == resource and r.inferred for r in st.res.values()):
+            confidence = "low"  # the pair was inferred from the code, not from a pack
+        trace = [(ln, self._pretty(n, st)) for ln, n in list(st.trail) + list(extra or [])]
+        message = self._pretty(message, st)
+        self.raw[k] = Raw(rule, line, resource, message, trace, lines or [], confidence)
+
+    def _pretty(self, s: str, st: PathState) -> str:
+        for var, tgt in sorted(st.alias.items(), key=lambda kv: -len(kv[1])):
+            s = s.replace(tgt, var)
+        # acquisitions by assignment read as statements, not calls
+        return re.sub(r"([\w>.\-]+ = [^()'\s]+)\(\)", r"'\1'", s)
+
+    # ------------------------------------------------------------------ keys
+    def canon(self, s: str, st: PathState | None) -> str:
+        s = norm(s)
+        s = ptr_key(s)
+        if st is not None and st.alias:
+            m = HEAD.match(s)
+            if m and m.group(1) in st.alias:
+                s = st.alias[m.group(1)] + m.group(2)
+        return s
+
+    def target_keys(self, spec: CallSpec, call: TSNode, st: PathState | None,
+                    lhs: str | None = None) -> list[str]:
+        return target_keys(spec, call, lambda s: self.canon(s, st), lhs)
+
+    # ------------------------------------------------------------------ walk
+    def run(self) -> list[Raw]:
+        entry = self.fn.cfg()
+        joins = self.facts.joins
+        seen: dict[int, set] = {}
+        work: list[tuple[Node, PathState]] = [(entry, PathState())]
+        while work:
+            node, st = work.pop()
+            self.steps += 1
+            if self.steps > self.max_steps:
+                self.complete = False
+                break
+            # Paths meet only where a node has several predecessors (and loops close only
+            # there): states are compared, widened and counted at those nodes alone.
+            if node.idx in joins:
+                bucket = seen.setdefault(node.idx, set())
+                if len(bucket) >= self.widen_at:
+                    st = self.widen(st)
+                k = st.key()
+                if k in bucket:
+                    continue
+                if len(bucket) >= self.max_states:
+                    self.complete = False
+                    continue
+                bucket.add(k)
+            work.extend(self.step(node, st))
+        for c in self.checkers:
+            c.finish(self)
+        return list(self.raw.values())
+
+    def widen(self, st: PathState) -> PathState:
+        """Keep only the values that resources depend on: many paths then become one."""
+        keep = {r.pending_var for r in st.res.values() if r.status == PENDING}
+        keep |= {r.key for r in st.res.values()}
+        keep |= {f for f in st.values if f.startswith("?") or f in self.facts.flags}  # correlated tests
+        if all(f in keep for f in st.values):
+            return st
+        st = st.copy()
+        st.values = {f: v for f, v in st.values.items() if f in keep}
+        st.errno_check = ()
+        return st
+
+    def step(self, node: Node, st: PathState) -> list[tuple[Node, PathState]]:
+        kind = node.kind
+        if kind in ("entry", "join", "break", "continue"):
+            return [(s, st) for s in node.succ]
+        if kind == "label":
+            st = st.copy()
+            st.labels = st.labels + (node.label,)
+            st.note(node.line, f"{node.label}:")
+            st.after_label = True
+            st.cond_after_label = False
+            return [(s, st) for s in node.succ]
+        if kind == "goto":
+            st = st.copy()
+            if not st.after_label:
+                st.entry_goto = node.line
+            st.note(node.line, f"goto {node.label}")
+            for c in self.checkers:
+                c.on_goto(self, st, node)
+            return [(s, st) for s in node.succ]
+        if kind == "stmt":
+            if self.facts.inert_statement(node):
+                return [(s, st) for s in node.succ]  # nothing here can change the state
+            st = st.copy()
+            self.eval_stmt(node.ast, st)
+            return [(s, st) for s in node.succ]
+        if kind == "switch":
+            st = st.copy()
+            if node.ast is not None:
+                self.eval_expr(node.ast, st)
+            return [(s, st) for s in node.succ]
+        if kind == "cond":
+            return self.branch(node, st)
+        if kind == "return":
+            st = st.copy()
+            expr = node.ast
+            if expr is not None:
+                self.eval_expr(expr, st)
+            ex = Exit(node, self.exit_kind(expr, st), norm(text(expr)))
+            self.mark_returned(expr, st, node.line)
+            for c in self.checkers:
+                c.on_exit(self, st, ex)
+            return []
+        return [(s, st) for s in node.succ]
+
+    # ------------------------------------------------------------------ exits
+    def exit_kind(self, expr: TSNode | None, st: PathState) -> str:
+        if expr is None:
+            return "normal"
+        e = strip_parens(expr)
+        t = norm(text(e))
+        if ERRNO.match(t) or t.startswith("ERR_PTR(") and t != "ERR_PTR(0)":
+            return "error"
+        if t.startswith("ERR_CAST(") or t.startswith("PTR_ERR("):
+            return "error"
+        if e.type in ("identifier", "field_expression"):
+            f = st.value(self.canon(t, st))
+            if f and "Z" not in f and f != P:
+                return "error"
+        if t == "NULL" and any(r.status == FAILED for r in st.res.values()):
+            return "error"
+        return "normal"
+
+    def mark_returned(self, expr: TSNode | None, st: PathState, line: int) -> None:
+        if expr is None:
+            return
+        t = self.canon(text(expr), st)
+        ternary = strip_parens(expr) is not None and strip_parens(expr).type == "conditional_expression"
+        for k, r in list(st.res.items()):
+            if r.status not in (HELD, PENDING):
+                if r.status == RELEASED and mentions(t, r.key) and not ternary \
+                        and not t.startswith(("PTR_ERR", "IS_ERR")):
+                    for c in self.checkers:
+                        c.on_store(self, st, r, line, "return")
+                continue
+            if mentions(t, r.key) and not t.startswith(("PTR_ERR(", "IS_ERR(")):
+                st.res[k] = replace(r, status=ESCAPED)
+
+    # ------------------------------------------------------------------ conditions
+    def branch(self, node: Node, st: PathState) -> list[tuple[Node, PathState]]:
+        atom = node.ast
+        st = st.copy()
+        if atom is None or atom.type == "expression_statement":  # iterator macro head
+            if atom is not None:
+                self.eval_expr(atom.named_children[0], st)
+            return [(s, st) for s in node.succ]
+        if st.after_label:
+            st.cond_after_label = True
+        pred = self.predicate(atom, st)
+        if pred is not None:
+            return self.branch_on_held(node, st, *pred)
+        subject, tset, fset, is_call = self.eval_cond(atom, st)
+        out = []
+        for i, (succ, taken) in enumerate(((node.succ[0], tset), (node.succ[1], fset))):
+            s2 = st.copy() if i == 0 else st  # the last successor takes the state itself
+            if subject and taken is not None:
+                cur = s2.value(subject)
+                new = cur & taken
+                if not new:
+                    continue  # infeasible
+                self.set_fact(s2, subject, new)
+                s2.last_cond = (node.line, subject, new, is_call or subject in s2.from_call)
+            else:
+                s2.last_cond = (node.line, "", ALL, False)
+            for f in [f for f in s2.values if f.startswith("#")]:
+                s2.values.pop(f)
+            out.append((succ, s2))
+        return out
+
+    def predicate(self, atom: TSNode, st: PathState) -> tuple[list[str], str | None] | None:
+        """A test the pack says is true exactly when a resource is held."""
+        a = strip_parens(atom)
+        if a is None:
+            return None
+        t = norm(text(a))
+        if t in self.packs.tests:
+            return [self.packs.tests[t]], None
+        if a.type == "call_expression":
+            spec = self.packs.calls.get(callee(a))
+            if spec is not None and spec.tests:
+                keys = self.target_keys(spec, a, st)
+                return list(spec.tests), keys[0] if keys else None
+        return None
+
+    def branch_on_held(self, node: Node, st: PathState, rids: list[str], key: str | None):
+        def match(r: Res) -> bool:
+            return r.rid in rids and (key is None or r.key == key)
+
+        held = [r for r in st.res.values() if match(r) and r.status in (HELD,)]
+        if key is not None and not any(match(r) for r in st.res.values()):
+            if any((rid, key) in self.facts.static_acquires for rid in rids):
+                s3 = st.copy()
+                s3.last_cond = ()
+                return [(node.succ[1], s3)]  # never acquired on this path: the test is false
+        gone = [r for r in st.res.values() if match(r) and r.status in (RELEASED, FAILED)]
+        unsure = [r for r in st.res.values() if match(r) and r.status in (PENDING, UNKNOWN, ESCAPED)]
+        out = []
+        t, f = node.succ[0], node.succ[1]
+        if held or unsure or not gone:
+            s2 = st.copy()
+            s2.last_cond = ()
+            out.append((t, s2))
+        if not held or unsure:
+            s3 = st.copy()
+            s3.last_cond = ()
+            out.append((f, s3))
+        return out
+
+    _in_cond = False
+
+    def eval_cond(self, atom: TSNode, st: PathState):
+        """Evaluate an atom's side effects; return (subject, true set, false set, is_call)."""
+        self._in_cond = True
+        try:
+            return self._eval_cond(atom, st)
+        finally:
+            self._in_cond = False
+
+    def _eval_cond(self, atom: TSNode, st: PathState):
+        a = strip_parens(atom)
+        if a is None:
+            return "", None, None, False
+        t = a.type
+        if t == "call_expression":
+            name = callee(a)
+            if name in ("IS_ERR", "IS_ERR_OR_NULL") and args(a):
+                sub = self.canon(text(args(a)[0]), st)
+                self.eval_expr(args(a)[0], st)
+                if name == "IS_ERR":
+                    return sub, E, frozenset("ZNP"), False
+                return sub, frozenset("EZ"), frozenset("NP"), False
+            tmp = f"#call@{a.start_byte}"
+            self.eval_expr(a, st, result=tmp)
+            return tmp, frozenset("NPE"), Z, True
+        if t == "assignment_expression":
+            self.eval_expr(a, st)
+            lhs = self.canon(text(a.child_by_field_name("left")), st)
+            return lhs, frozenset("NPE"), Z, lhs in st.from_call
+        if t == "binary_expression":
+            op = text(a.child_by_field_name("operator"))
+            left, right = strip_parens(a.child_by_field_name("left")), strip_parens(a.child_by_field_name("right"))
+            if op in ("==", "!=", "<", ">", "<=", ">=") and left is not None and right is not None:
+                rt, lt = norm(text(right)), norm(text(left))
+                if CONST.match(rt) or rt == "NULL":
+                    side, const = left, rt
+                elif CONST.match(lt) or lt == "NULL":
+                    side, const = right, lt
+                    op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+                else:
+                    self.eval_expr(a, st)
+                    for side_ in (lt, rt):  # `if (pph != tmp) kfree(pph)`: can't tell
+                        self.forget(self.canon(side_, st), st, exact=True)
+                    if op in ("==", "!=") and not has_call(a) and norm(text(a)) in self.facts.retested_atoms:
+                        # the same comparison tested twice takes the same branch
+                        key = "?" + self.canon(lt, st) + "==" + self.canon(rt, st)
+                        return (key, P, Z, False) if op == "==" else (key, Z, P, False)
+                    return "", None, None, False
+                side = strip_parens(side)
+                is_call = side.type == "call_expression"
+                if is_call:
+                    sub = f"#call@{side.start_byte}"
+                    self.eval_expr(side, st, result=sub)
+                elif side.type == "assignment_expression":
+                    self.eval_expr(side, st)
+                    sub = self.canon(text(side.child_by_field_name("left")), st)
+                else:
+                    self.eval_expr(side, st)
+                    sub = self.canon(text(side), st)
+                tset, fset = compare_sets(op, const)
+                return sub, tset, fset, is_call
+            self.eval_expr(a, st)
+            if op in ("&", "|", "^") and not has_call(a) and norm(text(a)) in self.facts.retested_atoms:
+                # a flag test made twice: the second takes the same branch as the first
+                return "?" + self.canon(text(a), st), frozenset("NPE"), Z, False
+            return "", None, None, False
+        if t in ("identifier", "field_expression", "subscript_expression", "pointer_expression"):
+            self.eval_expr(a, st)
+            return self.canon(text(a), st), frozenset("NPE"), Z, False
+        self.eval_expr(a, st)
+        return "", None, None, False
+
+    def set_fact(self, st: PathState, key: str, val: frozenset) -> None:
+        if val == ALL or not self.interesting(key, st):
+            st.values.pop(key, None)
+        else:
+            st.values[key] = val
+        # resolve what depends on this value
+        for k, r in list(st.res.items()):
+            if r.status == PENDING and r.pending_var == key:
+                if val <= r.pending_ok:
+                    st.res[k] = replace(r, status=HELD, pending_var="")
+                elif not (val & r.pending_ok):
+                    st.res[k] = replace(r, status=FAILED, pending_var="")
+            elif r.key == key and r.status == HELD and val <= Z:
+                # tested NULL: nothing is held (posix_acl_create may leave NULL)
+                del st.res[k]
+            elif r.key == key and r.status == HELD and val <= E:
+                st.res[k] = replace(r, status=FAILED)
+
+    def interesting(self, key: str, st: PathState) -> bool:
+        """Only values that conditions, returns or resources depend on are worth a fact."""
+        if key.startswith(("#", "?")) or key in self.facts.tested:
+            return True
+        return any(r.key == key or r.pending_var == key for r in st.res.values())
