@@ -1,4 +1,4 @@
-"""Find the rule packs and templates from a checkout and from an installed wheel."""
+"""Find the shipped packs and the templates, from a checkout and from an installed wheel."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ def _data_dir(checkout_name: str, package: str) -> Path:
     return Path(str(resources.files(package)))
 
 
-def rules_dir() -> Path:
-    return _data_dir("rules", "reviewbot.rules_data")
+def packs_dir() -> Path:
+    """The shipped packs: package data of reviewbot.packs, in a checkout and in a wheel."""
+    return Path(__file__).resolve().parent / "packs" / "data"
 
 
 def templates_dir() -> Path:

@@ -96,10 +96,10 @@ def test_served_review_prints_what_a_local_one_prints(runtime, corpus_dir, tmp_p
 
 
 def test_a_changed_pack_makes_the_server_step_aside(runtime, corpus_dir) -> None:
-    from reviewbot.packs import rules_dir
+    from reviewbot.packs import packs_dir
 
     case = _case(corpus_dir)
-    pack = rules_dir() / "gfs2.toml"
+    pack = packs_dir() / "gfs2.toml"
     st = pack.stat()
     proc = _start(runtime)
     try:

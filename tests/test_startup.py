@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from reviewbot import cli, packs
+from reviewbot.model import InputError
+from reviewbot.packs import cache
 
 PACK = """\
 [pack]
@@ -66,10 +68,10 @@ def test_bad_pack_is_reported_with_or_without_cache(cache_home, tmp_path):
     extra.mkdir()
     (extra / "bad.toml").write_text(PACK.replace('"nonnull"', '"sometimes"'))
     for _ in range(2):  # a pack that fails its checks must fail the same way when cached
-        with pytest.raises(packs.InputError, match="unknown success"):
+        with pytest.raises(InputError, match="unknown success"):
             _fresh((str(extra),))
     (extra / "bad.toml").write_text("[pack\n")
-    with pytest.raises(packs.InputError, match="bad.toml"):
+    with pytest.raises(InputError, match="bad.toml"):
         _fresh((str(extra),))
 
 
@@ -93,7 +95,7 @@ def test_unwritable_cache_is_ignored(tmp_path, monkeypatch):
 def test_no_cache_directory(monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", "relative/home")  # no usable home: no cache, same packs
-    assert packs._cache_file([packs.rules_dir()]) is None
+    assert cache._cache_file([packs.packs_dir()]) is None
     assert _fresh() == packs.load_packs.__wrapped__()
 
 

@@ -152,13 +152,17 @@ def _spawn() -> None:
 
 # ---------------------------------------------------------------------------- server
 
-def _fingerprint() -> tuple:
-    """What the server's answers depend on, on disk: its modules and its packs."""
-    from reviewbot.packs import rules_dir
+def _fingerprint(user_packs: tuple[str, ...] = ()) -> tuple:
+    """What the server's answers depend on, on disk: its modules, the packs it loaded (the
+    shipped ones and the configuration's) and the configuration file naming them. A
+    request's own --pack files are read by its child, so they are never stale."""
+    from reviewbot.config import config_path
+    from reviewbot.packs import pack_paths
 
     files = sorted({m.__file__ for name, m in list(sys.modules.items())
                     if name.startswith("reviewbot") and getattr(m, "__file__", None)})
-    files += sorted(str(p) for p in rules_dir().glob("*.toml"))
+    files += pack_paths(user_packs)
+    files += [str(config_path())] if config_path() else []
     out = []
     for f in files:
         try:
@@ -169,21 +173,23 @@ def _fingerprint() -> tuple:
     return tuple(out)
 
 
-def _warm() -> None:
-    """Import and load everything a review uses, once."""
+def _warm() -> tuple[str, ...]:
+    """Import and load everything a review uses, once; the configuration's user packs."""
     from reviewbot import cli  # noqa: F401
     from reviewbot.cmodel import parse_c
     from reviewbot.commands import b4check, review  # noqa: F401
     from reviewbot.input import sources  # noqa: F401
-    from reviewbot.packs import load_packs
+    from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review import pipeline, report  # noqa: F401
 
-    load_packs()
+    user = user_pack_paths()
+    load_packs(user)
     parse_c("static int f(void)\n{\n\treturn 0;\n}\n", "warm.c").functions[0].cfg()
     try:
         import pygit2  # noqa: F401 - a --tree is usually a git repository
     except ImportError:
         pass
+    return user
 
 
 def _run_child(conn, req: dict, stdin: bytes) -> None:
@@ -226,8 +232,14 @@ def serve(idle_minutes: float = 15.0, ready=None) -> int:
         sys.stderr.write(f"reviewbot: {socket_dir()}: not a private directory of this user\n")
         return 2
     path = socket_path()
-    _warm()
-    stamp = _fingerprint()
+    from reviewbot.model import InputError
+
+    try:
+        user_packs = _warm()
+    except InputError as e:  # a broken pack or configuration: one line, as a command
+        sys.stderr.write(f"reviewbot: {e}\n")
+        return 2
+    stamp = _fingerprint(user_packs)
     if os.path.exists(path):
         try:  # another server answering? then leave it be
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -279,7 +291,7 @@ def serve(idle_minutes: float = 15.0, ready=None) -> int:
                     continue
                 if req_raw == b"stop":
                     break
-                if _fingerprint() != stamp:
+                if _fingerprint(user_packs) != stamp:
                     _send(conn, b"stale")
                     sys.stderr.write("reviewbot: code or packs changed on disk; exiting\n")
                     break  # the next caller runs fresh code

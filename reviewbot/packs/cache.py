@@ -1,0 +1,90 @@
+"""The parsed-pack cache: tomllib's output for a list of pack roots, kept between runs.
+
+Importing tomllib and parsing the packs is a tenth of a cold single-patch review, so the
+parsed data is kept in the user's cache directory with the stat signature of each pack file
+and of each root it was listed from (adding or removing a pack changes its directory's
+mtime). Any change, and any unreadable, corrupt or unwritable cache, means the packs are read
+again as without a cache. What is cached is tomllib's output: every schema check still runs
+on each load.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+_CACHE_FORMAT = 2  # 2: (layer, file, data) triples
+
+Parsed = list[tuple[str, str, dict[str, Any]]]  # (layer, pack file, its parsed TOML), in order
+
+
+def _cache_file(roots: list[Path]) -> str | None:
+    """One cache file per list of pack roots and Python version (marshal's format is
+    Python's); None without a cache directory ($XDG_CACHE_HOME, else ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    import sys
+    import zlib
+
+    key = zlib.crc32("\0".join([sys.version, *map(str, roots)]).encode())
+    return os.path.join(base, "reviewbot", f"packs-{key:08x}.marshal")
+
+
+def _signature(path: Path | str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def signatures(paths) -> list[tuple[str, tuple[int, int, int] | None]]:
+    return [(str(p), _signature(p)) for p in paths]
+
+
+def _cached(cache: str, roots: list[Path]) -> Parsed | None:
+    """The cached parsed packs of `roots` if every file and root they came from is
+    unchanged."""
+    import marshal
+
+    try:
+        with open(cache, "rb") as fh:
+            fmt, sigs, parsed = marshal.load(fh)
+        if fmt != _CACHE_FORMAT or not parsed or \
+                [p for p, _s in sigs[:len(roots)]] != [str(d) for d in roots]:
+            return None
+        for path, sig in sigs:
+            if sig is None or _signature(path) != tuple(sig):
+                return None
+        if not all(isinstance(layer, str) and isinstance(path, str) and isinstance(data, dict)
+                   for layer, path, data in parsed):
+            return None
+        return [(layer, path, data) for layer, path, data in parsed]
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def _store(cache: str, sigs: list, parsed: Parsed) -> None:
+    """Write the cache atomically; quietly nothing if it cannot be written (read-only
+    home, a TOML value marshal cannot hold)."""
+    import marshal
+
+    if any(sig is None for _p, sig in sigs):
+        return
+    tmp = f"{cache}.{os.getpid()}.tmp"
+    try:
+        blob = marshal.dumps((_CACHE_FORMAT, sigs, parsed))
+        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, cache)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

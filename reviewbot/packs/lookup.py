@@ -1,0 +1,153 @@
+"""What the engine and the checks consult: the loaded packs merged into lookup tables
+(`Packs`), and the records in them. Built by loading.py from checked pack files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """A kind of resource a pack names (a lock, a reference, memory, ...)."""
+
+    id: str
+    kind: str  # memory | ref | lock | holder | state
+    null_ok: bool = False
+    ordered: bool = False
+    doc: str = ""
+    pack: str = ""
+    embedded: bool = False  # lives inside another object: freeing the object needs its put
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a call's resource is: its return value, an argument, or a format of them."""
+
+    how: str  # "return" | "arg" | "out" | "fmt"
+    index: int = -1
+    fmt: str = ""  # fmt: a format of the argument texts, e.g. "{0}->gl_object"
+
+    @classmethod
+    def parse(cls, s: str) -> Target:
+        """A target as the schema allows it (schema.TARGET): return, arg:N, out:N, fmt:X."""
+        if s == "return":
+            return cls("return")
+        if s.startswith("fmt:"):
+            return cls("fmt", -1, s[4:])
+        how, _, n = s.partition(":")
+        return cls(how, int(n))
+
+
+@dataclass
+class CallSpec:
+    """What a call does to resources: acquires, releases, consumes, tests."""
+
+    name: str
+    acquires: tuple[str, ...] = ()
+    releases: tuple[str, ...] = ()
+    targets: tuple[Target, ...] = ()
+    success: str = "always"
+    may_be_null: bool = False
+    consumes: tuple[tuple[str, str], ...] = ()  # (resource id, target format)
+    escapes: Target | None = None
+    maybe_consumes: Target | None = None
+    must_check: bool = False
+    acquires_nothing: bool = False
+    alias: bool = False
+    returns_arg: int | None = None
+    tests: tuple[str, ...] = ()  # a predicate: true exactly when this resource is held
+    inferred: bool = False  # from the code (Hector-style), not from a pack
+    pack: str = ""
+
+
+@dataclass
+class AssignSpec:
+    """An assignment pattern that acquires or releases (e.g. `*->gl_object = x`)."""
+
+    lhs: re.Pattern[str]
+    value: str  # nonnull | null
+    acquires: str = ""
+    releases: str = ""
+
+
+@dataclass
+class OpsUse:
+    """A use of an object that requires a given ops table."""
+
+    pattern: str
+    requires: str
+    why: str
+    is_assign: bool = False
+
+
+@dataclass
+class OpsFamily:
+    """Objects obtained with an ops table (a getter's argument) and their uses."""
+
+    name: str
+    getter: str
+    ops_arg: int
+    object_target: Target
+    tables: tuple[str, ...]
+    uses: list[OpsUse] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Override:
+    """An entry of an earlier pack that a later pack replaced."""
+
+    entry: str  # "calls.kfree", "resources.memory", "assign.*->gl_object=null"
+    replaced: str  # the earlier pack's name
+
+
+@dataclass(frozen=True)
+class PackSource:
+    """One loaded pack file, for `reviewbot rules --packs` and the server's watch."""
+
+    path: str
+    name: str
+    layer: str  # "shipped" | "user" (loaded in that order; a later entry wins)
+    counts: tuple[tuple[str, int], ...]  # (section, entries)
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass
+class Packs:
+    """All loaded packs, merged: resources, calls, assignments, ops tables, tests."""
+
+    resources: dict[str, ResourceKind] = field(default_factory=dict)
+    calls: dict[str, CallSpec] = field(default_factory=dict)
+    assigns: list[AssignSpec] = field(default_factory=list)
+    ops: dict[str, OpsFamily] = field(default_factory=dict)
+    tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
+    names: list[str] = field(default_factory=list)
+    sources: list[PackSource] = field(default_factory=list)  # in load order
+
+    @cached_property
+    def _interesting(self) -> frozenset[str]:
+        return frozenset(
+            n for n, c in self.calls.items()
+            if c.acquires or c.releases or c.consumes or c.tests or c.must_check
+        )
+
+    def interesting_calls(self) -> frozenset[str]:
+        """Calls whose presence makes a function worth walking."""
+        return self._interesting
+
+    def releasers_of(self, rid: str) -> list[str]:
+        return [c.name for c in self.calls.values() if rid in c.releases]
+
+    def with_inferred(self, extra: dict[str, CallSpec]) -> Packs:
+        """A copy whose call table also holds pairs inferred from the code."""
+        if not extra:
+            return self
+        p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.tests,
+                  self.names, self.sources)  # a new object: its interesting_calls() include the pairs
+        for name, spec in extra.items():
+            if name not in p.calls:
+                p.calls[name] = spec
+            for rid in spec.acquires:
+                p.resources.setdefault(rid, ResourceKind(rid, "ref", doc="inferred from the code"))
+        return p
