@@ -1,8 +1,9 @@
 """Code context: the pre- and post-image of each file a patch touches.
 
-The tree may be None (hunks only), a git repository (bare or not; never checked out; read
-by gitread.py, or with pygit2 what that does not read) or a plain directory. A patch's file
-names are untrusted: nothing outside the tree is ever read, and nothing is ever written.
+The tree may be None (hunks only), a git repository (bare or not; read with pygit2, never
+checked out) or a plain directory. A patch's file names are untrusted: nothing outside the
+tree is ever read, and nothing is ever written. pygit2 is imported only when a git tree is
+opened: it is ~45 ms of a cold start that a plain directory does not need.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from reviewbot.context.diff import (
     ApplyError,
@@ -20,77 +22,26 @@ from reviewbot.context.diff import (
     hunk_images,
 )
 from reviewbot.context.diff import index_blobs as _index_blobs
-from reviewbot.context.gitread import REGULAR_MODES, TREE_MODE, GitError, Objects, open_repo
 from reviewbot.model import FileImage, InputError, Patch
+
+if TYPE_CHECKING:
+    import pygit2
 
 __all__ = ["CodeContext", "safe_relpath"]
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+TREE_MODE = 0o040000
+REGULAR_MODES = (0o100644, 0o100755)  # a file (not a link or a submodule), plain or executable
 
 
-class _Pygit2Repo(Objects):
-    """A repository gitread does not read (a format extension, a revision expression as
-    --base), read with pygit2: imported only then, it is a tenth of a second of start-up."""
+def _open_git(path: str) -> pygit2.Repository | None:
+    """The repository at `path` (never one found above it); None if it is not one."""
+    import pygit2
 
-    def __init__(self, repo):
-        self.repo = repo
-
-    @classmethod
-    def open(cls, path: str) -> _Pygit2Repo | None:
-        import pygit2
-
-        try:
-            return cls(pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH))
-        except (pygit2.GitError, KeyError, ValueError):
-            return None
-
-    def read(self, hexid: str, limit: int | None = None) -> tuple[str, bytes | None] | None:
-        try:
-            obj = self.repo[hexid]
-        except (KeyError, ValueError):
-            return None
-        if limit is not None and obj.type_str == "blob" and obj.size > limit:
-            return obj.type_str, None
-        return obj.type_str, obj.read_raw()
-
-    def find(self, prefix: str) -> str | None:
-        import pygit2
-
-        try:
-            obj = self.repo.get(prefix)
-        except (ValueError, KeyError, pygit2.GitError):  # ambiguous or malformed
-            return None
-        return None if obj is None else str(obj.id)
-
-    def resolve(self, rev: str) -> str | None:
-        import pygit2
-
-        try:
-            return str(self.repo.revparse_single(rev).id)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            return None
-
-    def head_is_unborn(self) -> bool:
-        import pygit2
-
-        try:
-            return self.repo.head_is_unborn
-        except pygit2.GitError:
-            return True
-
-
-def _open_git(path: str, base: str) -> Objects | None:
-    """The repository at `path`, read by gitread when it reads the repository and `base`
-    names something there, else by pygit2 (which decides, as before); None when it cannot
-    be opened as a repository."""
-    repo = open_repo(path)
     try:
-        if repo is not None and ((base == "HEAD" and repo.head_is_unborn()) or
-                                 repo.resolve(base) is not None):
-            return repo
-    except GitError:
-        pass
-    return _Pygit2Repo.open(path)
+        return pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
 
 
 def _looks_like_git(p: Path) -> bool:
@@ -119,8 +70,8 @@ class CodeContext:
     def __init__(self, tree: str | None, base: str = "HEAD"):
         self.tree = tree
         self.base = base
-        self.repo: Objects | None = None
-        self.base_tree: str | None = None  # the id of the tree at `base`
+        self.repo: pygit2.Repository | None = None
+        self.base_tree: pygit2.Tree | None = None  # the tree at `base`
         self.root: Path | None = None
         self.kind = "none"
         if tree is None:
@@ -130,19 +81,22 @@ class CodeContext:
             raise InputError(f"--tree {tree}: no such file or directory")
         if not p.is_dir():
             raise InputError(f"--tree {tree}: not a directory")
-        repo = _open_git(str(p), base) if _looks_like_git(p) else None
+        repo = _open_git(str(p)) if _looks_like_git(p) else None
         if repo is not None:
+            import pygit2
+
             self.kind = "git"
             self.repo = repo
-            if base == "HEAD" and repo.head_is_unborn():
+            try:
+                unborn = repo.head_is_unborn
+            except pygit2.GitError:
+                unborn = True
+            if base == "HEAD" and unborn:
                 self.base_tree = None  # empty repository: only index-line blobs can be found
             else:
                 try:
-                    rev = repo.resolve(base)
-                    self.base_tree = repo.peel_to_tree(rev) if rev is not None else None
-                except GitError:
-                    self.base_tree = None
-                if self.base_tree is None:
+                    self.base_tree = repo.revparse_single(base).peel(pygit2.Tree)
+                except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
                     raise InputError(f"--base {base}: does not resolve in {tree}") from None
         else:
             self.kind = "dir"
@@ -150,47 +104,58 @@ class CodeContext:
 
     # ------------------------------------------------------------ reading
 
-    def _git_blob(self, oid: str | None) -> bytes | None:
-        """A blob's data by full id; None if absent, not a blob, too large or unreadable."""
+    def _git_object(self, oid: str | pygit2.Oid) -> pygit2.Object | None:
+        """An object by full or abbreviated id; None if absent, ambiguous or malformed. A
+        corrupt repository is bad input (one line, exit 2), not a file to skip quietly."""
+        import pygit2
+
+        assert self.repo is not None
         try:
-            got = self.repo.read(oid, MAX_FILE_BYTES) if oid and self.repo else None
-        except GitError:
+            return self.repo[oid]
+        except (KeyError, ValueError):  # pygit2's AmbiguousError and InvalidError are these
             return None
-        return got[1] if got is not None and got[0] == "blob" else None
+        except pygit2.GitError as e:
+            raise InputError(f"--tree {self.tree}: cannot read git object {oid}: {e}") from None
+
+    def _git_blob(self, oid: str | pygit2.Oid | None) -> bytes | None:
+        """A blob's data by id; None if absent, not a blob or too large."""
+        obj = self._git_object(oid) if oid and self.repo is not None else None
+        if obj is None or obj.type_str != "blob" or obj.size > MAX_FILE_BYTES:
+            return None
+        return obj.data
+
+    def _git_entry(self, rel: str) -> pygit2.Object | None:
+        """The entry at a slash-separated path below the base tree; None if absent."""
+        if self.base_tree is None:
+            return None
+        try:
+            return self.base_tree[rel]
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def _git_base_blob(self, rel: str) -> bytes | None:
-        if self.base_tree is None or self.repo is None:
+        entry = self._git_entry(rel)
+        if entry is None or entry.filemode not in REGULAR_MODES:
             return None
-        try:
-            entry = self.repo.tree_entry(self.base_tree, rel)
-        except GitError:
-            return None
-        if entry is None or entry[0] not in REGULAR_MODES:
-            return None
-        return self._git_blob(entry[1])
+        return self._git_blob(entry.id)
 
     def _git_blob_by_prefix(self, prefix: str | None) -> bytes | None:
         if not prefix or self.repo is None or len(prefix) < 4:
             return None
-        try:
-            oid = self.repo.find(prefix)
-        except GitError:
-            return None
-        return self._git_blob(oid)
+        return self._git_blob(prefix)
 
-    def _git_files(self, tree: str, prefix: str, suffixes: tuple[str, ...],
+    def _git_files(self, tree: pygit2.Tree, prefix: str, suffixes: tuple[str, ...],
                    recurse: bool) -> Iterator[tuple[str, str]]:
         """(path, text) of the regular files of a tree whose names end with a suffix, in
         name order; with `recurse`, those of its subtrees too."""
-        assert self.repo is not None
-        try:
-            entries = self.repo.tree(tree) or []
-        except GitError:
-            return
+        entries = [(e.raw_name.decode("utf-8", "surrogateescape"), e.filemode, e.id)
+                   for e in tree]
         for name, mode, oid in sorted(entries, key=lambda e: e[0]):
             path = f"{prefix}{name}"
             if mode == TREE_MODE and recurse:
-                yield from self._git_files(oid, path + "/", suffixes, recurse)
+                sub = self._git_object(oid)
+                if sub is not None and sub.type_str == "tree":
+                    yield from self._git_files(sub, path + "/", suffixes, recurse)
             elif mode in REGULAR_MODES and path.endswith(suffixes):
                 data = self._git_blob(oid)
                 if data is not None:
@@ -250,14 +215,12 @@ class CodeContext:
         if rel is None:
             return {}
         out: dict[str, str] = {}
-        if self.kind == "git" and self.base_tree is not None and self.repo is not None:
-            tree: str | None = self.base_tree
+        if self.kind == "git" and self.base_tree is not None:
+            tree = self.base_tree
             if rel:
-                try:
-                    entry = self.repo.tree_entry(self.base_tree, rel)
-                except GitError:
-                    entry = None
-                tree = entry[1] if entry is not None and entry[0] == TREE_MODE else None
+                entry = self._git_entry(rel)
+                tree = self._git_object(entry.id) if entry is not None and \
+                    entry.filemode == TREE_MODE else None
             if tree is None:
                 return {}
             out.update(self._git_files(tree, f"{rel}/" if rel else "", suffixes, recurse=False))
