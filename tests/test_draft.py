@@ -405,6 +405,34 @@ def test_write_maildir(tmp_path):
     ]
 
 
+def test_write_maildir_unique_names_are_private_and_distinct(tmp_path):
+    msgs = _two_msgs()
+    a = mailout.write_maildir(msgs, tmp_path / "md")
+    b = mailout.write_maildir(msgs, tmp_path / "md")  # the same drafts again: new files
+    assert len({p.name for p in a + b}) == 4
+    assert all(p.is_file() for p in a + b) and not list((tmp_path / "md" / "tmp").iterdir())
+    assert (tmp_path / "md").stat().st_mode & 0o777 == 0o700
+
+
+def test_write_maildir_given_names_are_delivered_once(tmp_path):
+    """poll's drafts: a name already in new/ (or moved to cur/ by `reviewbot send`) was
+    delivered by a run killed before it recorded it, and is not written again."""
+    md = tmp_path / "md"
+    m1, m2 = _two_msgs()
+    (p1,) = mailout.write_maildir([m1], md, names=["reviewbot-1.eml"])
+    assert p1 == md / "new" / "reviewbot-1.eml"
+    assert mailout.write_maildir([m2], md, names=["reviewbot-1.eml"]) == [p1]
+    assert email.message_from_bytes(p1.read_bytes())["Message-ID"] == m1["Message-ID"]
+    mailout.mark_sent(p1)
+    assert mailout.write_maildir([m2], md, names=["reviewbot-1.eml"]) == [p1]
+    assert not p1.exists() and [p.name for p in (md / "cur").iterdir()] == ["reviewbot-1.eml:2,S"]
+    (p2,) = mailout.write_maildir([m2], md, names=["reviewbot-2.eml"])
+    assert sorted(p.name for p in (md / "new").iterdir()) == [p2.name] == ["reviewbot-2.eml"]
+    assert not list((md / "tmp").iterdir())
+    with pytest.raises(ValueError):
+        mailout.write_maildir([m1], md, names=["../escape.eml"])
+
+
 def test_write_mbox_roundtrip(tmp_path):
     msgs = _two_msgs()
     f = tmp_path / "out.mbox"

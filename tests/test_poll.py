@@ -18,7 +18,7 @@ import pytest
 
 from reviewbot.cron.localinbox import LocalInbox, missing_tools
 from reviewbot.cron.mirror import split_mboxrd
-from reviewbot.cron.store import State
+from reviewbot.cron.store import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = ROOT / "examples" / "list"
@@ -103,7 +103,7 @@ class Runner:
                 for name, m in self.drafts().items()}
 
     def snapshot(self) -> dict:
-        s = State(self.state)
+        s = StateStore(self.state)
         try:
             return s.snapshot()
         finally:
@@ -328,7 +328,9 @@ def test_rows_recorded_without_grouping_fields_group_the_same(tmp_path):
     an older version) is grouped and reviewed as if they had been."""
     import argparse
 
-    from reviewbot.cron.poll import Poller, classify, options, patch_json
+    from reviewbot.cron.ingest import classify, patch_json
+    from reviewbot.cron.poll import PollRun, options
+    from reviewbot.cron.review import review_pending
 
     def review(name: str, fields: bool):
         d = tmp_path / name
@@ -337,8 +339,8 @@ def test_rows_recorded_without_grouping_fields_group_the_same(tmp_path):
             lore="http://127.0.0.1:9", tree=str(TREE), quiet=True, lock=None,
             wait_incomplete_hours=0, transport=None)
         opts = options({"mail": {"from": "Review Bot <bot@example.org>"}}, args)
-        poller = Poller(opts)
-        st = poller.state = State(opts.state)
+        st = StateStore(opts.state)
+        poller = PollRun.start(opts, st)
         with st.transaction():
             for raw in split_mboxrd((EX / "list.mbox").read_bytes()):
                 p, kind = classify(raw)
@@ -348,7 +350,7 @@ def test_rows_recorded_without_grouping_fields_group_the_same(tmp_path):
                           patch_json(p) if keep else None) if fields else ())
                 st.add_message(LIST, p.message_id, "o", kind, p.raw_subject, author, p.date,
                                keep, *extra)
-        poller.review_pending(opts.lists[0])
+        review_pending(poller, opts.lists[0])
         filled = st.db.execute("SELECT COUNT(*) FROM messages WHERE kind IN ('patch','cover')"
                                " AND refs IS NULL").fetchone()[0]
         snap = st.snapshot()

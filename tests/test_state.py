@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviewbot.cron.store import State, fingerprint, series_key
+from reviewbot.cron.store import StateStore, fingerprint, series_key
 from reviewbot.model import Finding
 
 
@@ -24,7 +24,7 @@ def test_fingerprint_ignores_lines_and_prefix_but_not_what_it_is_about():
 
 
 def test_transaction_rolls_back_everything(tmp_path):
-    st = State(tmp_path / "s.db")
+    st = StateStore(tmp_path / "s.db")
     with pytest.raises(RuntimeError), st.transaction():
         st.add_message("l", "m1@x", "0:abc", "patch", "s", "a", "d", b"raw")
         st.set_epoch("l", 0, "u", "fp", "abc")
@@ -35,28 +35,28 @@ def test_transaction_rolls_back_everything(tmp_path):
         assert not st.add_message("l", "m1@x", "0:def", "patch", "s", "a", "d", b"raw")
         st.set_epoch("l", 0, "u", "fp", "abc")
     st.close()
-    st = State(tmp_path / "s.db")  # reopened: committed data is there
-    assert st.counts()["messages"] == 1 and st.epoch("l", 0)["last_commit"] == "abc"
+    st = StateStore(tmp_path / "s.db")  # reopened: committed data is there
+    assert st.counts()["messages"] == 1 and st.epoch("l", 0).last_commit == "abc"
 
 
 def test_revisions_and_pending_messages(tmp_path):
-    st = State(tmp_path / "s.db")
+    st = StateStore(tmp_path / "s.db")
     with st.transaction():
         for mid, kind in (("c@x", "cover"), ("p1@x", "patch"), ("r@x", "reply")):
             st.add_message("l", mid, "o", kind, "s", "a", "d", b"x" if kind != "reply" else None)
         sid = st.series_id("l", "k", "s", "a")
         assert st.series_id("l", "k", "s", "a") == sid
         rev = st.ensure_revision(sid, 1, "c@x", 2)
-        st.assign_messages("l", ["c@x", "p1@x"], rev["id"])
-    assert rev["status"] == "waiting"
-    assert [r["message_id"] for r in st.pending_messages("l")] == ["c@x", "p1@x"]
+        st.assign_messages("l", ["c@x", "p1@x"], rev.id)
+    assert rev.status == "waiting"
+    assert [r.message_id for r in st.pending_messages("l")] == ["c@x", "p1@x"]
     with st.transaction():
-        st.update_revision(rev["id"], "reviewed", [1, 2], [])
+        st.update_revision(rev.id, "reviewed", [1, 2], [])
     assert st.pending_messages("l") == []
     with st.transaction():
         st.add_finding(sid, "fp1", 1, "new", finding(), "p1@x", "<d@x>")
         st.add_finding(sid, "fp1", 1, "new", finding(), "p1@x", "<d@x>")  # re-run: ignored
-    assert [(r["revision"], r["kind"]) for r in st.drafted(sid, "fp1")] == [(1, "new")]
+    assert [(r.revision, r.kind) for r in st.drafted(sid, "fp1")] == [(1, "new")]
     snap = st.snapshot()
     assert snap["revisions"] == [("k", 1, "c@x", 2, "reviewed", "[1, 2]", "[]", None)]
 
@@ -75,16 +75,17 @@ def test_state_of_version_1_gets_the_grouping_columns(tmp_path):
         "INSERT INTO messages VALUES('l', 'p@x', 'o', 'patch', 's', 'a', 'd', X'78', 1, NULL);")
     con.commit()
     con.close()
-    st = State(path)
+    st = StateStore(path)
     (row,) = st.pending_messages("l")
-    assert (row["message_id"], row["author_email"], row["refs"]) == ("p@x", None, None)
+    assert (row.message_id, row.author_email, row.references) == ("p@x", None, None)
     assert st.raw_messages("l", ["p@x", "nope@x"]) == {"p@x": b"x"}
     assert st.stored_patches("l", ["p@x"]) == {}
     with st.transaction():
         st.set_grouping("l", "p@x", "s", "a@x", "c@x", ["c@x"])
         st.add_message("l", "q@x", "o", "patch", "s2", "a", "d", b"y", "a@x", "", [], "{}")
-    rows = {r["message_id"]: tuple(r)[2:6] for r in st.pending_messages("l")}
-    assert rows == {"p@x": ("s", "a@x", "c@x", "c@x"), "q@x": ("s2", "a@x", "", "")}
+    rows = {r.message_id: (r.subject, r.author_email, r.in_reply_to, r.references)
+            for r in st.pending_messages("l")}
+    assert rows == {"p@x": ("s", "a@x", "c@x", ["c@x"]), "q@x": ("s2", "a@x", "", [])}
     assert st.stored_patches("l", ["p@x", "q@x"]) == {"q@x": "{}"}
     st.close()
-    State(path).close()  # opening again adds nothing twice
+    StateStore(path).close()  # opening again adds nothing twice

@@ -35,6 +35,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started REAL, finished R
 KINDS = ("patch", "cover", "reply", "other")
 
 # columns added to ``messages`` after version 1 was released (NULL in older rows: the
-# grouping fields are then taken from the raw message once, see Poller.review_pending)
+# grouping fields are then taken from the raw message once, see cron/series.py)
 _ADDED_COLUMNS = (("author_email", "TEXT"), ("in_reply_to", "TEXT"), ("refs", "TEXT"),
                   ("patch", "TEXT"))
 
@@ -102,7 +103,84 @@ class StateError(Exception):
     pass
 
 
-class State:
+# What the store hands out: records, not sqlite rows (JSON and space-separated columns
+# decoded here, so the poller never sees how they are stored).
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """How far one public-inbox git epoch of a list has been read."""
+
+    url: str | None
+    fingerprint: str | None  # the manifest's; None while the epoch is half-read
+    last_commit: str | None
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """A patch or cover not yet part of a fully reviewed revision: what grouping needs."""
+
+    message_id: str
+    kind: str  # patch | cover
+    subject: str  # the Subject as sent ("" if not recorded)
+    author_email: str | None  # None: recorded by a version that did not keep it
+    in_reply_to: str | None
+    references: list[str] | None
+    seen_at: float
+    revision_id: int | None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision of a series and how far its review has come."""
+
+    id: int
+    series_id: int
+    revision: int
+    message_id: str | None
+    expected: int | None
+    status: str  # waiting | partial | reviewed | error | closed
+    reviewed: list[int]  # patch numbers reviewed
+    missing: list[int]  # patch numbers that were missing when it was reviewed
+    error: str | None
+    reviewed_at: float | None
+
+
+@dataclass(frozen=True)
+class DraftedFinding:
+    """A finding drafted for some revision of a series (by fingerprint)."""
+
+    fingerprint: str
+    revision: int
+    kind: str  # new | still
+    rule: str | None
+    file: str | None
+    function: str | None
+    resource: str | None
+    patch_message_id: str | None
+    draft_message_id: str | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The revisions of a list that wait for missing patches."""
+
+    count: int
+    since: float | None  # when the oldest of their messages was seen
+
+
+def _revision(row: sqlite3.Row) -> Revision:
+    return Revision(id=row["id"], series_id=row["series_id"], revision=row["revision"],
+                    message_id=row["message_id"], expected=row["expected"],
+                    status=row["status"], reviewed=json.loads(row["reviewed"]),
+                    missing=json.loads(row["missing"]), error=row["error"],
+                    reviewed_at=row["reviewed_at"])
+
+
+class StateStore:
+    """The SQLite file of cron mode: open (creating or upgrading it), transactions, and
+    one method per thing the poller records or asks."""
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,10 +221,18 @@ class State:
         else:
             self.db.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Commit the transaction so far and go on in a new one (a long ingest commits
+        every so many messages together with the position reached)."""
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN IMMEDIATE")
+
     # ----------------------------------------------------------------- epochs
-    def epoch(self, lst: str, epoch: int) -> sqlite3.Row | None:
-        return self.db.execute(
-            "SELECT * FROM epochs WHERE list=? AND epoch=?", (lst, epoch)).fetchone()
+    def epoch(self, lst: str, epoch: int) -> Epoch | None:
+        row = self.db.execute(
+            "SELECT url, fingerprint, last_commit FROM epochs WHERE list=? AND epoch=?",
+            (lst, epoch)).fetchone()
+        return None if row is None else Epoch(*row)
 
     def set_epoch(self, lst: str, epoch: int, url: str, fingerprint: str | None,
                   last_commit: str | None) -> None:
@@ -193,16 +279,40 @@ class State:
             "INSERT OR IGNORE INTO skipped(list, origin, message_id, reason, at)"
             " VALUES(?,?,?,?,?)", (lst, origin, message_id, reason, time.time()))
 
-    def pending_messages(self, lst: str) -> list[sqlite3.Row]:
+    def skipped_message(self, lst: str, message_id: str) -> bool:
+        """Was this message skipped (could not be parsed) by an earlier run?"""
+        return self.db.execute(
+            "SELECT 1 FROM skipped WHERE list=? AND message_id=?", (lst, message_id)
+        ).fetchone() is not None
+
+    def pending_messages(self, lst: str) -> list[PendingMessage]:
         """Patches and covers not yet part of a fully reviewed revision: their grouping
         fields, not their bytes (``raw_messages`` reads those, a series at a time)."""
-        return self.db.execute(
+        rows = self.db.execute(
             "SELECT m.message_id, m.kind, m.subject, m.author_email, m.in_reply_to, m.refs,"
             " m.seen_at, m.revision_id"
             " FROM messages m LEFT JOIN revisions r ON m.revision_id = r.id"
             " WHERE m.list=? AND m.kind IN ('patch','cover')"
             " AND (m.revision_id IS NULL OR r.status IN ('waiting','partial'))"
             " ORDER BY m.seen_at, m.message_id", (lst,)).fetchall()
+        return [PendingMessage(message_id=mid, kind=kind, subject=subject or "",
+                               author_email=email, in_reply_to=irt,
+                               references=None if refs is None else refs.split(),
+                               seen_at=seen, revision_id=rid)
+                for mid, kind, subject, email, irt, refs, seen, rid in rows]
+
+    def has_unassigned(self, lst: str) -> bool:
+        """Is a patch or cover assigned to no revision (a run was killed half-way)?"""
+        return self.db.execute(
+            "SELECT 1 FROM messages WHERE list=? AND kind IN ('patch','cover')"
+            " AND revision_id IS NULL LIMIT 1", (lst,)).fetchone() is not None
+
+    def waiting(self, lst: str) -> Waiting:
+        count, since = self.db.execute(
+            "SELECT COUNT(DISTINCT r.id), MIN(m.seen_at) FROM messages m JOIN revisions r"
+            " ON m.revision_id = r.id WHERE m.list=? AND r.status='waiting'",
+            (lst,)).fetchone()
+        return Waiting(count=count or 0, since=since)
 
     def _column(self, col: str, lst: str, message_ids: Iterable[str]) -> dict[str, Any]:
         ids = list(message_ids)
@@ -248,12 +358,13 @@ class State:
                               (lst, key, subject, author))
         return int(cur.lastrowid)
 
-    def revision(self, series_id: int, revision: int) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM revisions WHERE series_id=? AND revision=?",
-                               (series_id, revision)).fetchone()
+    def revision(self, series_id: int, revision: int) -> Revision | None:
+        row = self.db.execute("SELECT * FROM revisions WHERE series_id=? AND revision=?",
+                              (series_id, revision)).fetchone()
+        return None if row is None else _revision(row)
 
     def ensure_revision(self, series_id: int, revision: int, message_id: str,
-                        expected: int) -> sqlite3.Row:
+                        expected: int) -> Revision:
         self.db.execute(
             "INSERT OR IGNORE INTO revisions(series_id, revision, message_id, expected, status)"
             " VALUES(?,?,?,?, 'waiting')", (series_id, revision, message_id, expected))
@@ -269,10 +380,14 @@ class State:
                             json.dumps(sorted(set(missing))), error, time.time(), rev_id))
 
     # --------------------------------------------------------------- findings
-    def drafted(self, series_id: int, fp: str) -> list[sqlite3.Row]:
-        return self.db.execute(
-            "SELECT * FROM findings WHERE series_id=? AND fingerprint=? ORDER BY revision",
+    def drafted(self, series_id: int, fp: str) -> list[DraftedFinding]:
+        """The drafts of this finding so far, oldest revision first."""
+        rows = self.db.execute(
+            "SELECT fingerprint, revision, kind, rule, file, function, resource,"
+            " patch_message_id, draft_message_id FROM findings"
+            " WHERE series_id=? AND fingerprint=? ORDER BY revision",
             (series_id, fp)).fetchall()
+        return [DraftedFinding(*r) for r in rows]
 
     def add_finding(self, series_id: int, fp: str, revision: int, kind: str, finding: Any,
                     patch_message_id: str, draft_message_id: str) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import glob
 import io
-import mailbox
+import itertools
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterable
@@ -66,14 +68,60 @@ def write_eml(msgs: Iterable[EmailMessage], outdir: str | os.PathLike) -> list[P
     return [_atomic_write(folder, eml_name(n, m), as_bytes(m)) for n, m in enumerate(msgs, start=1)]
 
 
-def write_maildir(msgs: Iterable[EmailMessage], maildir: str | os.PathLike) -> list[Path]:
-    """Add each message to the Maildir (created if needed) under new/; return the paths."""
-    md = mailbox.Maildir(os.fspath(maildir), factory=None, create=True)
+def write_maildir(msgs: Iterable[EmailMessage], maildir: str | os.PathLike,
+                  names: Iterable[str] | None = None) -> list[Path]:
+    """Deliver each message into the Maildir (created if needed, private like any
+    mailbox) under new/; return the paths. Each file is written in tmp/, fsynced and
+    renamed into new/, so a reader never sees half a message and a crash loses none that
+    was delivered. ``names`` (one per message) are file names the caller derives from
+    what a message is about (poll: from the fingerprints): a message whose name is in
+    new/ or cur/ already was delivered by a run killed before it recorded that, and is
+    not written twice. Without names each gets a new unique Maildir name."""
+    md = Path(os.fspath(maildir))
+    for d in (md, md / "tmp", md / "new", md / "cur"):
+        if not d.is_dir():
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    given = iter(names) if names is not None else None
     out = []
     for m in msgs:
-        key = md.add(as_bytes(m))
-        out.append(Path(os.fspath(maildir)) / "new" / key)
+        name = next(given) if given is not None else _unique_name()
+        if "/" in name or name.startswith(".") or "\0" in name:
+            raise ValueError(f"bad Maildir file name {name!r}")
+        target = md / "new" / name
+        if given is not None and (target.exists()
+                                  or any((md / "cur").glob(glob.escape(name) + "*"))):
+            out.append(target)
+            continue
+        _deliver(md, name, as_bytes(m))
+        out.append(target)
     return out
+
+
+_DELIVERIES = itertools.count(1)
+
+
+def _unique_name() -> str:
+    """time.MusecPpidQn.host, as Maildir writers (and Python's mailbox) name files."""
+    now = time.time()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_DELIVERIES)}.{host}"
+
+
+def _deliver(md: Path, name: str, data: bytes) -> None:
+    tmp = md / "tmp" / f"{name}.{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.rename(tmp, md / "new" / name)
+    try:  # the rename itself survives a crash once new/ is on disk
+        dfd = os.open(md / "new", os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
 
 
 _FROM_LINE = re.compile(rb"^(>*From )", re.M)

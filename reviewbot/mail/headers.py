@@ -1,0 +1,206 @@
+"""The headers of a drafted reply: sender, recipients, subject, threading.
+
+To the patch author (the real one behind a "via B4 Relay" sender), Cc the list and the
+patch's To/Cc; `Subject: Re: <subject>`; In-Reply-To and References thread it under the
+patch. Nothing taken from a patch can add a header: every header value is reduced to one
+line of printable text before it is set, and addresses are rebuilt from their parts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.policy
+import email.utils
+import re
+import subprocess
+from collections.abc import Callable, Iterable
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any
+
+from reviewbot.config import section
+from reviewbot.model import Patch
+
+_CTRL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_RELAY = re.compile(r"\bvia\s+B4\s+Relay\b", re.I)
+_INBODY_FROM = re.compile(r"^From:\s*(.+)$", re.I)
+
+
+def one_line(value: Any) -> str:
+    """A header-safe single line: control characters (CR, LF, ...) become spaces."""
+    s = _CTRL.sub(" ", str(value or ""))
+    return re.sub(r"\s{2,}", " ", s).strip()
+
+
+def make_address(name: str, addr: str) -> Address | None:
+    """An Address from untrusted parts, or None if the address is unusable."""
+    name, addr = one_line(name), one_line(addr).strip("<>")
+    if "@" not in addr or " " in addr:
+        return None
+    user, _, domain = addr.rpartition("@")
+    if not user or not domain:
+        return None
+    try:
+        a = Address(display_name=name, username=user, domain=domain)
+        str(a)  # raises on characters an address cannot hold
+        return a
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+def parse_addresses(values: Iterable[str]) -> list[Address]:
+    """Parse "Name <a@b>" strings (each may hold several, comma-separated)."""
+    cleaned = [one_line(v) for v in values if v]
+    out = []
+    for name, addr in email.utils.getaddresses(cleaned):
+        a = make_address(name, addr)
+        if a is not None:
+            out.append(a)
+    return out
+
+
+def _git_identity() -> tuple[str, str]:
+    def get(key: str) -> str:
+        try:
+            r = subprocess.run(
+                ["git", "config", "--get", key],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    return get("user.name"), get("user.email")
+
+
+def sender_address(cfg: dict[str, Any]) -> Address:
+    """`[mail] from`, else git's user.name / user.email, else reviewbot@localhost."""
+    mail = section(cfg, "mail")
+    frm = mail.get("from")
+    if frm:
+        got = parse_addresses([str(frm)])
+        if got:
+            return got[0]
+    name, addr = _git_identity()
+    a = make_address(name, addr)
+    return a or Address(display_name="reviewbot", username="reviewbot", domain="localhost")
+
+
+def patch_author(patch: Patch) -> Address | None:
+    """The real author: for "Name via B4 Relay" senders, X-Original-From or the in-body From."""
+    name, addr = patch.author_name, patch.author_email
+    msg = patch.message
+    if not addr and msg is not None and msg.get("From"):
+        got = parse_addresses([str(msg.get("From"))])
+        if got:
+            name, addr = got[0].display_name, got[0].addr_spec
+    if _RELAY.search(name or ""):
+        real = None
+        if msg is not None and msg.get("X-Original-From"):
+            got = parse_addresses([str(msg.get("X-Original-From"))])
+            real = got[0] if got else None
+        if real is None:
+            real = _inbody_from(patch)
+        if real is not None:
+            return real
+        name = _RELAY.sub("", name).strip()
+    return make_address(name, addr)
+
+
+def _inbody_from(patch: Patch) -> Address | None:
+    texts = [patch.body]
+    msg = patch.message
+    if msg is not None:
+        try:
+            part = msg.get_body(preferencelist=("plain",)) if msg.is_multipart() else msg
+            texts.append(part.get_content() if part is not None else "")
+        except (KeyError, LookupError, AttributeError, UnicodeError):
+            pass
+    for text in texts:
+        lines = [ln for ln in (text or "").splitlines()[:6]]
+        for ln in lines:
+            m = _INBODY_FROM.match(ln.strip())
+            if m:
+                got = parse_addresses([m.group(1)])
+                if got:
+                    return got[0]
+    return None
+
+
+def _list_address(patch: Patch) -> list[Address]:
+    msg = patch.message
+    if msg is None:
+        return []
+    post = one_line(msg.get("List-Post", ""))
+    m = re.search(r"mailto:([^>\s?]+)", post)
+    if not m:
+        return []
+    a = make_address("", m.group(1))
+    return [a] if a else []
+
+
+def _key(a: Address) -> str:
+    return a.addr_spec.lower()
+
+
+def default_msgid(domain: str) -> Callable[[], str]:
+    return lambda: email.utils.make_msgid(idstring="reviewbot", domain=domain)
+
+
+def new_message(
+    patch: Patch,
+    sender: Address,
+    extra_cc: list[Address],
+    now: _dt.datetime,
+    msgid: str,
+) -> EmailMessage:
+    msg = EmailMessage(policy=email.policy.default)
+    author = patch_author(patch)
+    msg["From"] = sender
+    if author is not None:
+        msg["To"] = author
+    seen = {_key(sender)}
+    if author is not None:
+        seen.add(_key(author))
+    cc: list[Address] = []
+    for a in (
+        _list_address(patch) + extra_cc + parse_addresses(patch.to) + parse_addresses(patch.cc)
+    ):
+        if _key(a) not in seen:
+            seen.add(_key(a))
+            cc.append(a)
+    if author is None and cc:
+        msg["To"] = cc.pop(0)
+    if cc:
+        msg["Cc"] = cc
+    subject = one_line(patch.raw_subject or patch.subject) or "your patch"
+    if not re.match(r"re:", subject, re.I):
+        subject = "Re: " + subject
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.format_datetime(now)
+    msg["Message-ID"] = one_line(msgid)
+    pid = one_line(patch.message_id).strip("<>")
+    if pid and " " not in pid:
+        refs = []
+        for r in patch.references:
+            r = one_line(r).strip("<>")
+            if r and " " not in r and r != pid and f"<{r}>" not in refs:
+                refs.append(f"<{r}>")
+        refs.append(f"<{pid}>")
+        msg["In-Reply-To"] = f"<{pid}>"
+        msg["References"] = " ".join(refs)
+    return msg
+
+
+def set_body(msg: EmailMessage, text: str) -> None:
+    lines = text.split("\n")
+    if max((len(ln.encode("utf-8")) for ln in lines), default=0) > 990:
+        cte = "quoted-printable"
+    elif text.isascii():
+        cte = "7bit"
+    else:
+        cte = "8bit"
+    msg.set_content(text, charset="utf-8", cte=cte)
+
