@@ -2,8 +2,9 @@
 """Cron mode: `reviewbot poll` against a local public-inbox of N messages.
 
 Builds (once, cached) a v2 public-inbox with INDEXLEVEL=basic from the synthetic mbox of
-/work/shared/lore-lab/gen_big.py (N messages: series of a cover + 4 patches), serves it with
-public-inbox-httpd on loopback (reviewbot.cron.localinbox.LocalInbox), then times, as whole processes:
+gen_big.py in ../shared/lore-lab next to the repository, or $LORE_LAB (N messages: series of
+a cover + 4 patches), serves it with public-inbox-httpd on loopback
+(reviewbot.cron.localinbox.LocalInbox), then times, as whole processes:
 
     reviewbot poll --lore http://127.0.0.1:PORT --list NAME --state DB --outbox DIR -q
     1. first full poll (clone the epoch, ingest N messages, review every series, draft)
@@ -29,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
-GEN_BIG = Path(os.environ.get("LORE_LAB", "/work/shared/lore-lab")) / "gen_big.py"
+# the lore lab sits in ../shared next to the repository (or where $LORE_LAB says)
+GEN_BIG = Path(os.environ.get("LORE_LAB") or c.REPO.parent / "shared" / "lore-lab") / "gen_big.py"
 NAME = "big"
 
 

@@ -35,6 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
+# the public corpus sits in ../shared next to the repository (or where $REVIEWBOT_CORPUS says)
+DEFAULT_CORPUS = Path(os.environ.get("REVIEWBOT_CORPUS") or c.REPO.parent / "shared" / "corpus")
+
 
 def corpus_cases(corpus: Path) -> list[tuple[str, Path, Path]]:
     out = []
@@ -47,8 +50,10 @@ def corpus_cases(corpus: Path) -> list[tuple[str, Path, Path]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default="/work/shared/corpus",
-                    help="corpus directory (cases/*/patch.mbox + base/); '' to skip")
+    ap.add_argument("--corpus", default=str(DEFAULT_CORPUS),
+                    help="corpus directory (cases/*/patch.mbox + base/; default "
+                         "$REVIEWBOT_CORPUS, else ../shared/corpus next to the repository); "
+                         "'' to skip")
     ap.add_argument("--generated", type=int, default=25,
                     help="patches generated from linux-source-6.1 fs/ (default 25)")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each tool per patch")

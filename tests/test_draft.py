@@ -20,7 +20,8 @@ from reviewbot.mail import draft
 from reviewbot.mail import outbox as mailout
 from reviewbot.model import Finding, Patch, PatchResult, Series, SeriesResult, TraceStep
 
-CORPUS = Path(os.environ.get("REVIEWBOT_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ.get("REVIEWBOT_CORPUS")
+              or Path(__file__).resolve().parents[2] / "shared" / "corpus")
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("REVIEWBOT_REGEN_GOLDEN") == "1"
 NOW = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

@@ -3,6 +3,7 @@
 File names are generated (`0001-<slug>.eml`, slug made of [a-z0-9-] from the subject), so no
 subject can name a path outside the folder given. Files are written to a temporary name in
 that folder and renamed into place, which replaces a symlink rather than following it.
+``write_maildir`` is the one Maildir writer (``review --maildir`` and ``poll``'s outbox).
 """
 
 from __future__ import annotations
