@@ -117,7 +117,7 @@ def patch_from_json(text: str) -> Patch:
     return Patch(**json.loads(text))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Classified:
     """A message parsed: its Patch (without the message object, so that a worker can
     send it back) and its kind."""
@@ -126,7 +126,7 @@ class Classified:
     kind: str  # patch | cover | reply | other
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Failure:
     """A message that could not be parsed, and why."""
 

@@ -107,7 +107,7 @@ class StateError(Exception):
 # decoded here, so the poller never sees how they are stored).
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Epoch:
     """How far one public-inbox git epoch of a list has been read."""
 
@@ -116,7 +116,7 @@ class Epoch:
     last_commit: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PendingMessage:
     """A patch or cover not yet part of a fully reviewed revision: what grouping needs."""
 
@@ -130,7 +130,7 @@ class PendingMessage:
     revision_id: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Revision:
     """One revision of a series and how far its review has come."""
 
@@ -146,7 +146,7 @@ class Revision:
     reviewed_at: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DraftedFinding:
     """A finding drafted for some revision of a series (by fingerprint)."""
 
@@ -161,7 +161,7 @@ class DraftedFinding:
     draft_message_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Waiting:
     """The revisions of a list that wait for missing patches."""
 
