@@ -89,3 +89,49 @@ def test_state_of_version_1_gets_the_grouping_columns(tmp_path):
     assert st.stored_patches("l", ["p@x", "q@x"]) == {"q@x": "{}"}
     st.close()
     StateStore(path).close()  # opening again adds nothing twice
+
+
+def test_records_come_out_decoded(tmp_path):
+    """Rows leave the store as records: JSON and space-separated columns decoded, what a
+    poll asks about waiting series and half-done runs answered by the store."""
+    st = StateStore(tmp_path / "s.db")
+    with st.transaction():
+        st.add_message("l", "p1@x", "o", "patch", None, "a", "d", b"x", "a@x", "", ["r1@x", "r2@x"])
+        st.add_message("l", "p2@x", "o", "patch", "s", "a", "d", b"y")
+        st.add_skipped("l", "0:abc", "bad@x", "ValueError: no Message-ID")
+    got = {r.message_id: (r.subject, r.references) for r in st.pending_messages("l")}
+    assert got == {"p1@x": ("", ["r1@x", "r2@x"]), "p2@x": ("s", None)}
+    assert st.skipped_message("l", "bad@x") and not st.skipped_message("l", "p1@x")
+    assert st.has_unassigned("l") and not st.has_unassigned("other")
+    with st.transaction():
+        sid = st.series_id("l", "k", "s", "a")
+        rev = st.ensure_revision(sid, 1, "p1@x", 3)
+        st.assign_messages("l", ["p1@x", "p2@x"], rev.id)
+    assert not st.has_unassigned("l")
+    w = st.waiting("l")
+    assert w.count == 1 and w.since == st.first_seen("l", ["p1@x", "p2@x"])
+    assert st.waiting("other").count == 0 and st.waiting("other").since is None
+    with st.transaction():
+        st.update_revision(rev.id, "partial", [2, 1, 2], [3])
+    rev = st.revision(sid, 1)
+    assert (rev.status, rev.reviewed, rev.missing, rev.expected) == ("partial", [1, 2], [3], 3)
+    assert st.waiting("l").count == 0
+    assert st.epoch("l", 0) is None
+    with st.transaction():
+        st.set_epoch("l", 0, "u", None, "c1")
+    assert (st.epoch("l", 0).fingerprint, st.epoch("l", 0).last_commit) == (None, "c1")
+    st.close()
+
+
+def test_checkpoint_commits_what_came_before(tmp_path):
+    st = StateStore(tmp_path / "s.db")
+    with pytest.raises(RuntimeError), st.transaction():
+        st.add_message("l", "m1@x", "0:a", "patch", "s", "a", "d", b"raw")
+        st.set_epoch("l", 0, "u", None, "a")
+        st.checkpoint()
+        st.add_message("l", "m2@x", "0:b", "patch", "s", "a", "d", b"raw")
+        st.set_epoch("l", 0, "u", None, "b")
+        raise RuntimeError("killed")
+    assert st.known("l", "m1@x") and not st.known("l", "m2@x")
+    assert st.epoch("l", 0).last_commit == "a"
+    st.close()

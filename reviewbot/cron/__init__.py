@@ -1,1 +1,1 @@
-"""Cron: polling a list, the state store, the mirror."""
+"""Cron: one poll run (poll) and its steps (ingest, series, review), the state store, the mirror."""

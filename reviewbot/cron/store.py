@@ -75,8 +75,6 @@ CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started REAL, finished R
     summary TEXT);
 """
 
-KINDS = ("patch", "cover", "reply", "other")
-
 # columns added to ``messages`` after version 1 was released (NULL in older rows: the
 # grouping fields are then taken from the raw message once, see cron/series.py)
 _ADDED_COLUMNS = (("author_email", "TEXT"), ("in_reply_to", "TEXT"), ("refs", "TEXT"),
