@@ -119,110 +119,27 @@ def test_review_parser_alone_parses_like_the_full_parser():
         vars(cli.build_parser().parse_args(argv))
 
 
-# ------------------------------------------------------------------ plain messages
+# ------------------------------------------------------------------ lazy imports
 
-DIFF = """diff --git a/drivers/x.c b/drivers/x.c
-index 1111111..2222222 100644
---- a/drivers/x.c
-+++ b/drivers/x.c
-@@ -1,3 +1,3 @@
- int a;
--int b;
-+int c;
- int d;
-"""
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
-_NAMES = ["Dev 0", "J. Doe", "O'Brien", '"Quoted, Name"', "=?utf-8?q?J=C3=B6rg?=", "Jörg",
-          "A (comment)", "", "Name With  Spaces", "trailing.", "Foo via B4 Relay"]
-_SUBJECTS = ["[PATCH v2 1/3] x: y", "=?utf-8?b?W1BBVENIIDEvMl0gw6R0c2No?=",
-             "[PATCH 2/2] a\n  folded  subject", "Re: [PATCH] x",
-             '[RFC PATCH 0/2] (paren) "q" \\ back', "[PATCH]\n\tx: tab folded"]
-_BODIES = [
-    ("", "Fix.\n\nSigned-off-by: A <a@ex.org>\n---\n" + DIFF),
-    ("", "From: Real Author <real@ex.org>\n\nFix.\n---\n" + DIFF),
-    ("", "From: =?utf-8?q?J=C3=B6rg?= <j@ex.org>\n\nFix.\n---\n" + DIFF),
-    ("Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n",
-     "Fix für ä.\n---\n" + DIFF),
-    ("Content-Type: text/plain; charset=\"iso-8859-1\"\n", "Fix f\xfcr.\n---\n" + DIFF),
-    ("Content-Type: text/plain; charset=utf-8; format=flowed\n", "Fix.\n---\n" + DIFF),
-    ("Content-Transfer-Encoding: quoted-printable\n", "Fix=3D.\n---\n" + DIFF),
-    ("Content-Type: multipart/mixed; boundary=b\n",
-     "--b\nContent-Type: text/plain\n\nFix.\n---\n" + DIFF + "--b--\n"),
-    ("X-Original-From: Orig Author <orig@ex.org>\nList-Id: <x.lists.ex.org>\n",
-     "Fix.\n---\n" + DIFF),
-    ("Message-ID: <dup@x>\nSubject: second subject\n", "Fix.\n---\n" + DIFF),
-    ("", "Fix.\r\nwith a lone \r in it\n---\n" + DIFF + "-- \n2.39.0\n\n"),
-]
 
 
-def _same_as_email(chunk: bytes) -> bool:
-    """plain_patch gives what patch_from_message gives (message aside) or declines."""
-    from reviewbot.input.sources import _parse_message, patch_from_message, plain_patch
-
-    quick = plain_patch(chunk, source="s")
-    if quick is None:
-        return False
-    full = patch_from_message(_parse_message(chunk), source="s")
-    full.message = None
-    assert quick == full
-    return True
-
-
-@pytest.mark.parametrize("name", _NAMES)
-@pytest.mark.parametrize("subject", _SUBJECTS)
-@pytest.mark.parametrize("extra, body", _BODIES)
-def test_plain_patch_equals_email_package(name, subject, extra, body):
-    fr = f"{name} <a@ex.org>" if name else "a@ex.org"
-    raw = (f"From: {fr}\nTo: {fr}, b@c.org, \"X, Y\" <x@y.org>\nCc: {fr}\n  , c@d.org\n"
-           f"Subject: {subject}\nMessage-ID: <m@x>\nIn-Reply-To: <p@x> (comment)\n"
-           f"References: <r1@x>\n <r2@x>\nDate: Mon, 4 Mar 2024\n  10:00:00 +0000\n"
-           f"{extra}\n{body}")
-    for data in (raw.encode("utf-8"), raw.encode("latin-1", "replace")):
-        _same_as_email(data)
-
-
-def test_plain_patch_reads_common_patches_and_declines_the_rest():
-    plain = ("From: A Dev <a@ex.org>\nTo: b@ex.org\nSubject: [PATCH] x: y\n"
-             "Message-ID: <m@x>\nDate: Mon, 4 Mar 2024 10:00:00 +0000\n\nFix.\n---\n" + DIFF)
-    assert _same_as_email(plain.encode())
-    assert _same_as_email(plain.replace("To: b@ex.org", "To: B <b@ex.org>,\n\tc@ex.org")
-                          .encode())
-    for bad in ("Subject: =?utf-8?q?x?=", "Content-Transfer-Encoding: base64",
-                "Content-Type: multipart/mixed; boundary=b", "Subject: caf\xe9",
-                " continuation first", "Not a header line"):
-        text = plain.replace("Subject: [PATCH] x: y", bad) if bad.startswith("Subject") else \
-            plain.replace("To: b@ex.org", bad)
-        assert not _same_as_email(text.encode("utf-8")), bad
-
-
-def test_plain_patch_on_examples_and_corpus():
-    from reviewbot.input.sources import _mbox_chunks
-
-    files = sorted(EXAMPLES.rglob("*.mbox")) + sorted(CORPUS.glob("cases/*/patch.mbox"))
-    read = [_same_as_email(c) for f in files for c in _mbox_chunks(f.read_bytes())]
-    assert read and all(read)  # all of them are plain format-patch mails
-
-
-def test_review_loads_patches_alike_with_and_without_messages(tmp_path):
-    from reviewbot.input.sources import load_paths
-
-    mbox = EXAMPLES / "series.mbox"
-    with_msgs = load_paths([str(mbox)])
-    without = load_paths([str(mbox)], messages=False)
-    read = [p for s in with_msgs for p in (*s.patches, *s.replies, s.cover) if p is not None]
-    assert len(read) > 2 and all(p.message is not None for p in read)
-    for p in read:
-        p.message = None
-    assert without == with_msgs
-
-
-def test_text_review_does_not_import_email(tmp_path):
+def test_review_imports_pygit2_for_a_git_tree_only(tmp_path):
     mbox = EXAMPLES / "series.mbox"
     env = dict(os.environ, REVIEWBOT_SERVER="off", XDG_CACHE_HOME=str(tmp_path))
     code = ("from reviewbot.cli import main\n"
             f"assert main(['review', {str(mbox)!r}, '--tree', {str(EXAMPLES / 'tree')!r}]) == 1")
     mods = _imports_after(code, env)
-    assert "email" not in mods and "pygit2" not in mods and "json" not in mods
+    assert "pygit2" not in mods and "json" not in mods
+    git = tmp_path / "git"
+    subprocess.run(["cp", "-R", str(EXAMPLES / "tree"), str(git)], check=True)
+    import pygit2
+
+    repo = pygit2.init_repository(str(git))
+    repo.index.add_all()
+    repo.index.write()
+    sig = pygit2.Signature("t", "t@example.org", 1700000000, 0)
+    repo.create_commit("HEAD", sig, sig, "base", repo.index.write_tree(), [])
+    code = code.replace(repr(str(EXAMPLES / "tree")), repr(str(git)))
+    assert "pygit2" in _imports_after(code, env)
 

@@ -1,10 +1,8 @@
 """Input sources: patch files, mboxes, directories, stdin -> Series of Patches.
 
-Messages are parsed with the standard `email` package (policy.default) and decoded
-robustly: any charset or transfer encoding, inline or attached patches, never a traceback.
-A caller that does not need `Patch.message` (text and JSON reviews) has plain messages
-(one text/plain part, ASCII headers, 7bit/8bit) read without it: importing the email
-package is a tenth of a cold single-patch review, and the Patch is the same.
+Messages are parsed with the standard `email` package (policy.default), imported where a
+message is parsed, and decoded robustly: any charset or transfer encoding, inline or
+attached patches, never a traceback.
 """
 
 from __future__ import annotations
@@ -169,20 +167,8 @@ def _format_addr(name: str, addr: str) -> str:
     return f"{name} <{addr}>"
 
 
-def _addresses(msg: email.message.Message, name: str, h=None) -> list[str]:
-    vals = h.get_all(name) if h is not None else _header_all(msg, name)
-    if isinstance(h, _QuickHeaders):
-        quick = []
-        for piece in ",".join(vals).split(","):
-            got = _simple_mailbox(" ".join(piece.split())) if piece.strip() else ("", "")
-            if got is None:
-                break
-            if got[1]:
-                quick.append(_format_addr(*got))
-        else:
-            return quick
-        if isinstance(h, _RawHeaders):
-            raise _NeedsEmail
+def _addresses(msg: email.message.Message, name: str) -> list[str]:
+    vals = _header_all(msg, name)
     import email.utils
 
     out = []
@@ -197,31 +183,8 @@ def _addresses(msg: email.message.Message, name: str, h=None) -> list[str]:
     return out
 
 
-_SIMPLE_MAILBOX_RE = re.compile(
-    r" ?(?:([A-Za-z0-9][A-Za-z0-9 .'_-]*) )?<([A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+)> ?\Z"
-    r"| ?()([A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+) ?\Z")
-
-
-def _simple_mailbox(value: str) -> tuple[str, str] | None:
-    """(name, address) of a plain ASCII "Name <a@b>" or "a@b" (what parseaddr gives for
-    it, whitespace collapsed), else None."""
-    m = _SIMPLE_MAILBOX_RE.match(value)
-    if m is None:
-        return None
-    if m.group(2) is not None:
-        return " ".join((m.group(1) or "").split()), m.group(2)
-    return "", m.group(4)
-
-
-def _parse_author(value: str, quick: bool = False, raw: bool = False) -> tuple[str, str]:
-    """(name, address); `quick`: a plain "Name <a@b>" without the email package, `raw`:
-    nothing else either (_NeedsEmail)."""
-    if quick or raw:
-        got = _simple_mailbox(" ".join(value.split()))
-        if got is not None:
-            return got
-        if raw:
-            raise _NeedsEmail
+def _parse_author(value: str) -> tuple[str, str]:
+    """(name, address) of one mailbox; (the value, "") when it does not read as one."""
     import email.utils
 
     try:
@@ -405,11 +368,7 @@ def _body_and_inbody(msg: email.message.Message, trim: bool = True
                      ) -> tuple[str, str, dict[str, str]]:
     """(commit message, diff, in-body headers) of a message: the part that carries the
     diff (inline or attached), else the first non-empty text part."""
-    return _texts_body_and_inbody(_body_texts(msg), trim)
-
-
-def _texts_body_and_inbody(texts: list[str], trim: bool = True
-                           ) -> tuple[str, str, dict[str, str]]:
+    texts = _body_texts(msg)
     body, diff = "", ""
     inbody: dict[str, str] = {}
     for t in texts:  # the part that carries the diff (inline or attached)
@@ -427,21 +386,18 @@ def _texts_body_and_inbody(texts: list[str], trim: bool = True
     return body, diff, inbody
 
 
-def _author(msg: email.message.Message, from_hdr: str, inbody: dict[str, str],
-            get=None) -> tuple[str, str]:
+def _author(msg: email.message.Message, inbody: dict[str, str]) -> tuple[str, str]:
     """(name, address) of the author: the in-body From, else X-Original-From for a relay
     sender, else the From header."""
-    quick = isinstance(get, _QuickHeaders)
-    raw = isinstance(get, _RawHeaders)
-    name, addr = _parse_author(from_hdr, quick, raw)
+    name, addr = _parse_author(_header(msg, "From"))
     if inbody.get("from"):
-        n2, a2 = _parse_author(inbody["from"], raw=raw)
+        n2, a2 = _parse_author(inbody["from"])
         if a2:
             name, addr = n2, a2
     elif re.search(r"\bvia\b.*relay", name, re.I) or "devnull+" in addr:
-        orig = (get or _header)(msg, "X-Original-From")
+        orig = _header(msg, "X-Original-From")
         if orig:
-            n2, a2 = _parse_author(orig, raw=raw)
+            n2, a2 = _parse_author(orig)
             if a2:
                 name, addr = n2, a2
         else:
@@ -457,36 +413,30 @@ def _threading(refs_raw: str, irt: str) -> tuple[str, list[str]]:
     return in_reply_to, references
 
 
-def patch_from_message(msg: email.message.Message, source: str = "",
-                       exact: bool = False) -> Patch:
-    """A Patch with every field filled from one message (never raises on odd mail).
-
-    Plain ASCII header values are read without the ``policy.default`` header classes
-    (``_QuickHeaders``), which give the same values for them; ``exact=True`` reads every
-    header through them (the tests compare the two)."""
-    h = _ExactHeaders(msg) if exact else _QuickHeaders(msg)
-    raw_subject = h.get("Subject")
+def patch_from_message(msg: email.message.Message, source: str = "") -> Patch:
+    """A Patch with every field filled from one message (never raises on odd mail)."""
+    raw_subject = _header(msg, "Subject")
     info = parse_subject(raw_subject)
     body, diff, inbody = _body_and_inbody(msg)
-    name, addr = _author(msg, h.get("From"), inbody, get=h)
-    in_reply_to, references = _threading(" ".join(h.get_all("References")),
-                                         h.get("In-Reply-To"))
-    list_id = h.get("List-Id")
+    name, addr = _author(msg, inbody)
+    in_reply_to, references = _threading(" ".join(_header_all(msg, "References")),
+                                         _header(msg, "In-Reply-To"))
+    list_id = _header(msg, "List-Id")
     if list_id:
         list_id = _msgid(list_id)
 
     return Patch(
         subject=info["subject"],
         raw_subject=raw_subject,
-        message_id=_msgid(h.get("Message-ID")),
+        message_id=_msgid(_header(msg, "Message-ID")),
         number=info["number"],
         total=info["total"],
         revision=info["revision"],
         author_name=name,
         author_email=addr,
         date=_raw_header(msg, "Date"),
-        to=_addresses(msg, "To", h),
-        cc=_addresses(msg, "Cc", h),
+        to=_addresses(msg, "To"),
+        cc=_addresses(msg, "Cc"),
         in_reply_to=in_reply_to,
         references=references,
         list_id=list_id,
@@ -503,193 +453,21 @@ def _is_email_message(msg: object) -> bool:
     return isinstance(msg, email.message.EmailMessage)
 
 
-# plain header values whose policy.default parse is the value itself (whitespace aside)
-_PLAIN_UNSTRUCTURED_RE = re.compile(r"[ -~\t\n\r]*\Z")
-_PLAIN_ADDR_RE = re.compile(
-    r" ?(?:[A-Za-z0-9][A-Za-z0-9 .'_-]* )?<[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+> ?\Z"
-    r"| ?[A-Za-z0-9._+=-]+@[A-Za-z0-9.-]+ ?\Z")
-# read as unstructured text by policy.default: a plain value is read as it is
-_UNSTRUCTURED = frozenset(("subject", "list-id", "x-original-from"))
-_ADDRESS_HEADERS = frozenset(("from", "to", "cc", "bcc", "sender", "reply-to",
-                              "resent-from", "resent-to", "resent-cc", "resent-sender"))
-
-
-class _QuickHeaders:
-    """Header values like ``_header``/``_header_all``, without the ``policy.default``
-    header classes (headerregistry) when a value is plain ASCII with nothing to decode or
-    re-format; anything else goes through ``_header`` as usual."""
-
-    def __init__(self, msg: email.message.Message) -> None:
-        self.msg = msg
-        self.raw: dict[str, list[str]] = {}
-        try:
-            for k, v in msg.raw_items():
-                self.raw.setdefault(k.lower(), []).append(v)
-        except Exception:
-            self.raw = {}
-
-    def _plain(self, name: str, v: object) -> bool:
-        if not isinstance(v, str) or "=?" in v or not _PLAIN_UNSTRUCTURED_RE.match(v):
-            return False
-        if name in _ADDRESS_HEADERS:
-            return all(_PLAIN_ADDR_RE.match(a) for a in " ".join(v.split()).split(","))
-        if name in ("message-id", "content-id", "in-reply-to", "references"):
-            return "(" not in v and '"' not in v and "\\" not in v
-        return name in _UNSTRUCTURED
-
-    def get(self, name: str) -> str:
-        key = name.lower()
-        vals = self.raw.get(key)
-        if not vals:
-            return _header(self.msg, name)
-        if self._plain(key, vals[0]):
-            return " ".join(vals[0].split())
-        return _header(self.msg, name)
-
-    def get_all(self, name: str) -> list[str]:
-        key = name.lower()
-        vals = self.raw.get(key, [])
-        if all(self._plain(key, v) for v in vals):
-            return [" ".join(v.split()) for v in vals]
-        return _header_all(self.msg, name)
-
-    def __call__(self, msg: email.message.Message, name: str) -> str:
-        return self.get(name)
-
-
-class _ExactHeaders:
-    """``_header``/``_header_all`` behind the ``_QuickHeaders`` interface."""
-
-    def __init__(self, msg: email.message.Message) -> None:
-        self.msg = msg
-
-    def get(self, name: str) -> str:
-        return _header(self.msg, name)
-
-    def get_all(self, name: str) -> list[str]:
-        return _header_all(self.msg, name)
-
-    def __call__(self, msg: email.message.Message, name: str) -> str:
-        return _header(msg, name)
-
-
-class _NeedsEmail(Exception):
-    """plain_patch met something only the email package reads right."""
-
-
-class _RawHeaders(_QuickHeaders):
-    """``_QuickHeaders`` over header values split by plain_patch (no EmailMessage): a
-    value that is not plain raises _NeedsEmail instead of going through ``_header``."""
-
-    def __init__(self, raw: dict[str, list[str]]) -> None:
-        self.msg = None  # type: ignore[assignment]
-        self.raw = raw
-
-    def get(self, name: str) -> str:
-        vals = self.raw.get(name.lower())
-        if not vals:
-            return ""
-        if not self._plain(name.lower(), vals[0]):
-            raise _NeedsEmail
-        return " ".join(vals[0].split())
-
-    def get_all(self, name: str) -> list[str]:
-        vals = self.raw.get(name.lower(), [])
-        if not all(self._plain(name.lower(), v) for v in vals):
-            raise _NeedsEmail
-        return [" ".join(v.split()) for v in vals]
-
-
-_HEADER_NAME_RE = re.compile(r"[!-9;-~]+\Z")  # what the email parser takes for a name
-_PLAIN_CONTENT_TYPE_RE = re.compile(r'text/plain(?:; ?charset=("?)([a-z0-9_.:+-]+)\1)?\Z')
-
-
-def _raw_headers(head: bytes) -> dict[str, list[str]] | None:
-    """Header values by lower-case name, each as ``raw_items()`` gives it (unfolded only
-    by policy.default later); None unless every line is a plain ASCII header line."""
-    if not head.isascii() or b"\r" in head:
-        return None
-    raw: dict[str, list[str]] = {}
-    fields: list[tuple[str, list[str]]] = []
-    for line in head.decode("ascii").split("\n"):
-        if line[:1] in (" ", "\t") and fields:
-            fields[-1][1].append(line)
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not _HEADER_NAME_RE.match(name):
-            return None
-        fields.append((name, [value.lstrip(" \t")]))
-    for name, lines in fields:
-        raw.setdefault(name.lower(), []).append("\n".join(lines).rstrip("\r\n"))
-    return raw
-
-
-def plain_patch(data: bytes, source: str = "") -> Patch | None:
-    """The Patch ``patch_from_message`` makes of one message's bytes (LF line ends), with
-    `message` None, read without the email package; None unless the message is plain:
-    ASCII header lines, a single text/plain part (charset parameter only), 7bit or 8bit.
-    Anything else, or a header value that is not plain, is for the email package."""
-    head, sep, body = data.partition(b"\n\n")
-    raw = _raw_headers(head) if sep else None
-    if raw is None:
-        return None
-    ctype = raw.get("content-type", ["text/plain"])
-    cte = raw.get("content-transfer-encoding", ["7bit"])
-    if len(ctype) != 1 or len(cte) != 1 or cte[0].strip().lower() not in ("7bit", "8bit"):
-        return None
-    m = _PLAIN_CONTENT_TYPE_RE.match(" ".join(ctype[0].lower().split()))
-    if m is None:
-        return None
-    text = _decode_bytes(body, m.group(2)).replace("\r\n", "\n").replace("\r", "\n")
-    h = _RawHeaders(raw)
-    try:
-        raw_subject = h.get("Subject")
-        info = parse_subject(raw_subject)
-        body_text, diff, inbody = _texts_body_and_inbody([text])
-        name, addr = _author(None, h.get("From"), inbody, get=h)
-        in_reply_to, references = _threading(" ".join(h.get_all("References")),
-                                             h.get("In-Reply-To"))
-        list_id = h.get("List-Id")
-        date = raw.get("date", [""])[0]
-        return Patch(
-            subject=info["subject"],
-            raw_subject=raw_subject,
-            message_id=_msgid(h.get("Message-ID")),
-            number=info["number"],
-            total=info["total"],
-            revision=info["revision"],
-            author_name=name,
-            author_email=addr,
-            date=" ".join(date.split()),
-            to=_addresses(None, "To", h),
-            cc=_addresses(None, "Cc", h),
-            in_reply_to=in_reply_to,
-            references=references,
-            list_id=_msgid(list_id) if list_id else list_id,
-            body=body_text,
-            diff=diff,
-            message=None,
-            source=source,
-        )
-    except _NeedsEmail:
-        return None
-
-
 def patch_headers(msg: email.message.Message) -> tuple[Patch, bool]:
     """(Patch, has a diff) with only what grouping a series needs: subject and tags,
     Message-ID, In-Reply-To/References, author and date (no To/Cc, body or diff). Equal,
-    field for field, to what ``patch_from_message`` gives for those; much cheaper."""
-    h = _QuickHeaders(msg)
-    raw_subject = h.get("Subject")
+    field for field, to what ``patch_from_message`` gives for those; cheaper (no address
+    lists, no trimming parse of the diff)."""
+    raw_subject = _header(msg, "Subject")
     info = parse_subject(raw_subject)
-    body, diff, inbody = _body_and_inbody(msg, trim=False)
-    name, addr = _author(msg, h.get("From"), inbody, get=h)
-    in_reply_to, references = _threading(" ".join(h.get_all("References")),
-                                         h.get("In-Reply-To"))
+    _body, diff, inbody = _body_and_inbody(msg, trim=False)
+    name, addr = _author(msg, inbody)
+    in_reply_to, references = _threading(" ".join(_header_all(msg, "References")),
+                                         _header(msg, "In-Reply-To"))
     p = Patch(
         subject=info["subject"],
         raw_subject=raw_subject,
-        message_id=_msgid(h.get("Message-ID")),
+        message_id=_msgid(_header(msg, "Message-ID")),
         number=info["number"],
         total=info["total"],
         revision=info["revision"],
@@ -1024,12 +802,12 @@ def _patches_from_bytes(name: str, data: bytes, strict: bool, messages: bool = T
     if _looks_like_mail(norm):
         patches = []
         for chunk in _mbox_chunks(norm):
-            p = None if messages else plain_patch(chunk, source=name)
-            if p is None:
-                try:
-                    p = patch_from_message(_parse_message(chunk), source=name)
-                except Exception:  # as parse_mbox_bytes: an unparsable message is skipped
-                    continue
+            try:
+                p = patch_from_message(_parse_message(chunk), source=name)
+            except Exception:  # as parse_mbox_bytes: an unparsable message is skipped
+                continue
+            if not messages:
+                p.message = None  # not kept from loading to review: memory
             patches.append(p)
         if not patches and strict:
             raise InputError(f"{name}: no message found")
@@ -1067,7 +845,7 @@ def _dir_entries(d: Path) -> list[Path]:
 def load_paths(paths: list[str], all_revisions: bool = False, messages: bool = True
                ) -> list[Series]:
     """Read patch files, mboxes, directories or "-" (stdin) into series. With
-    ``messages=False`` a patch's `message` may be None (see plain_patch)."""
+    ``messages=False`` a patch's `message` is None (only email drafts quote it)."""
     if not paths:
         raise InputError("no input given")
     patches: list[Patch] = []
