@@ -2,14 +2,13 @@
 
 Looked up in this order: --config FILE, $REVIEWBOT_CONFIG, ~/.config/reviewbot/config.toml.
 Sections: [mail] (drafting and sending, see draft.py / sendmail.py), [poll] and [[lists]]
-(cron mode, see poll.py). A missing file is an empty configuration; a broken one is an
-InputError (one line, exit 2). Credentials are read from here or the environment only.
+(cron mode, see poll.py), [packs] (the user's packs, see docs/packs.md). A missing file is
+an empty configuration; a broken one is an InputError (one line, exit 2). Credentials are read from here or the environment only.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ def load_config(explicit: str | None = None) -> dict[str, Any]:
     path = config_path(explicit)
     if path is None:
         return {}
+    import tomllib  # here: a run without a configuration file does not import it
+
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

@@ -17,6 +17,10 @@ def add_parser(sub, name: str) -> None:
                    help="worker processes (default: one per core)")
     p.add_argument("--no-consensus", action="store_true",
                    help="do not mine the audited files for ops-table consensus")
+    p.add_argument("--config", metavar="FILE", help="configuration file (its [packs])")
+    p.add_argument("--pack", action="append", metavar="FILE|DIR",
+                   help="also load this pack or directory of packs (repeatable; wins over "
+                        "the shipped packs and the configuration's, see docs/packs.md)")
     p.set_defaults(run=run)
 
 
@@ -39,8 +43,12 @@ def _files(paths: list[str]) -> list[str]:
 def run(args) -> int:
     import json
 
+    from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review.report import audit_json, finding_line
 
+    global _GROUPS, _NO_CONSENSUS, _PACKS
+    _PACKS = load_packs(user_pack_paths(args.pack, args.config))  # before the workers fork
+    _DIRS.clear()  # built with the packs of an earlier run in this process
     files = _files(args.paths)
     # A directory is a subsystem: siblings and ops-table consensus are mined within it.
     groups: dict[str, list[str]] = {}
@@ -50,7 +58,6 @@ def run(args) -> int:
     from reviewbot import gctune
 
     gctune.tune()
-    global _GROUPS, _NO_CONSENSUS
     _GROUPS = groups
     _NO_CONSENSUS = args.no_consensus
     findings = []
@@ -86,6 +93,7 @@ def run(args) -> int:
 
 _GROUPS: dict[str, list[str]] = {}
 _NO_CONSENSUS = False
+_PACKS = None
 _DIRS: dict[str, tuple] = {}
 
 
@@ -96,7 +104,7 @@ def _dir_state(d: str):
         from reviewbot.checks.siblings import SiblingIndex
         from reviewbot.packs import load_packs
 
-        packs = load_packs()
+        packs = _PACKS or load_packs()
         group: dict[str, str] = {}
         for f in _GROUPS.get(d, []):
             try:

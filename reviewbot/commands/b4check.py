@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--tree", metavar="PATH", help="source tree the patch applies to")
     p.add_argument("--base", metavar="REV", default="HEAD", help="revision in --tree (HEAD)")
     p.add_argument("--config", metavar="FILE", help="configuration file")
+    p.add_argument("--pack", action="append", metavar="FILE|DIR",
+                   help="also load this pack or directory of packs (repeatable; wins over "
+                        "the shipped packs and the configuration's, see docs/packs.md)")
     p.set_defaults(run=run)
     return p
 
@@ -95,7 +98,8 @@ def checks_for(result) -> list[dict[str, str]]:
     return []
 
 
-def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD") -> list[dict[str, str]]:
+def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD", packs=None
+                ) -> list[dict[str, str]]:
     import email
     import email.policy
 
@@ -114,7 +118,7 @@ def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD") -> lis
         patches=[patch],
         expected=patch.total,
     )
-    result: SeriesResult = review_series(series, tree=tree, base=base)
+    result: SeriesResult = review_series(series, tree=tree, base=base, packs=packs)
     return checks_for(result)
 
 
@@ -124,12 +128,15 @@ def run(args: argparse.Namespace) -> int:
 
     from reviewbot.config import load_config, section
     from reviewbot.model import InputError
+    from reviewbot.packs import load_packs, user_pack_paths
 
     data = sys.stdin.buffer.read()
+    # a broken pack is the installation's fault, not the patch's: one line and exit 2
+    packs = load_packs(user_pack_paths(args.pack, args.config))
     try:
         cfg = load_config(args.config)
         tree = args.tree or section(cfg, "mail").get("tree") or None
-        out = check_bytes(data, tree=tree, base=args.base)
+        out = check_bytes(data, tree=tree, base=args.base, packs=packs)
     except InputError as e:
         out = [
             {

@@ -26,6 +26,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                    help="how long an incomplete series waits for its missing patches")
     p.add_argument("--transport", choices=("auto", "git", "http"),
                    help="git epochs (pygit2) or HTTP (new.atom + t.mbox.gz); auto = git if offered")
+    p.add_argument("--pack", action="append", metavar="FILE|DIR",
+                   help="also load this pack or directory of packs (repeatable; wins over "
+                        "the shipped packs and the configuration's, see docs/packs.md)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     p.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     p.set_defaults(run=run)
@@ -37,11 +40,13 @@ def run(args: argparse.Namespace) -> int:
 
     from reviewbot.config import load_config
     from reviewbot.cron.poll import options, run_poll
+    from reviewbot.packs import load_packs, user_pack_paths
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="reviewbot: %(message)s", stream=sys.stderr)
     cfg = load_config(args.config)
     opts = options(cfg, args)
+    opts.packs = load_packs(user_pack_paths(args.pack, args.config))
     report = run_poll(opts)
     for err in report.errors:
         sys.stderr.write(f"reviewbot: {err}\n")

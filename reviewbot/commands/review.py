@@ -22,6 +22,9 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--maildir", help="with --format email: write drafts into this Maildir")
     p.add_argument("--send", action="store_true", help="send the drafts (only if the config allows)")
     p.add_argument("--config", help="configuration file (TOML)")
+    p.add_argument("--pack", action="append", metavar="FILE|DIR",
+                   help="also load this pack or directory of packs (repeatable; wins over "
+                        "the shipped packs and the configuration's, see docs/packs.md)")
     p.add_argument("-j", "--jobs", type=int, default=0,
                    help="worker processes for many series (default: one per core)")
     p.set_defaults(run=run)
@@ -41,11 +44,13 @@ def load_series(args):
 
 def run(args) -> int:
     from reviewbot.model import InputError
+    from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review.pipeline import review_all
     from reviewbot.review.report import write_json, write_text
 
     if not args.paths and not args.msgid and not args.git:
         raise InputError("review: give a patch, mbox, directory, '-', --msgid or --git")
+    packs = load_packs(user_pack_paths(args.pack, args.config))
     if args.git:
         from reviewbot.input.localgit import series_from_range
 
@@ -54,7 +59,7 @@ def run(args) -> int:
         args.tree, args.base = args.tree or repo, base if not args.tree else args.base
     else:
         series = load_series(args)
-    results = review_all(series, args.tree, args.base, args.jobs)
+    results = review_all(series, args.tree, args.base, args.jobs, packs=packs)
     reviewed = sum(1 for r in results for p in r.patches if p.files)
     if reviewed == 0:
         raise InputError("nothing could be reviewed: no file changes found in the input")

@@ -1,4 +1,5 @@
-"""`reviewbot rules [RULE]`: list the rules, or show one rule's documentation."""
+"""`reviewbot rules [RULE] [--packs]`: list the rules, show one rule's documentation, or
+list the packs loaded (in load order, with their entries and what each overrides)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,25 @@ import sys
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="list rules, or show one rule's documentation")
+    p = sub.add_parser(name, help="list rules, show one rule's documentation, or --packs")
     p.add_argument("rule", nargs="?")
+    p.add_argument("--packs", action="store_true",
+                   help="list the packs loaded, in load order, and what each overrides")
+    p.add_argument("--config", metavar="FILE", help="configuration file (its [packs])")
+    p.add_argument("--pack", action="append", metavar="FILE|DIR",
+                   help="also load this pack or directory of packs (repeatable)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from reviewbot.checks import all_rules
     from reviewbot.model import InputError
-    from reviewbot.packs import load_packs
+    from reviewbot.packs import load_packs, user_pack_paths
 
+    packs = load_packs(user_pack_paths(args.pack, args.config))
+    if args.packs:
+        write_packs(packs, sys.stdout)
+        return 0
     rules = all_rules()
     if args.rule:
         r = rules.get(args.rule)
@@ -28,7 +38,19 @@ def run(args) -> int:
         return 0
     for r in sorted(rules.values(), key=lambda r: r.id):
         sys.stdout.write(f"{r.id:<32} {r.severity:<8} {r.confidence:<7} {r.summary}\n")
-    packs = load_packs()
     sys.stdout.write(f"\npacks: {', '.join(packs.names)} ({len(packs.calls)} calls, "
-                     f"{len(packs.resources)} resource kinds)\n")
+                     f"{len(packs.resources)} resource kinds; 'reviewbot rules --packs')\n")
     return 0
+
+
+def write_packs(packs, out) -> None:
+    """Each pack file in load order: layer, name, path, entries per section, overrides."""
+    out.write("packs in load order (a later pack's entry replaces an earlier one's):\n")
+    for n, s in enumerate(packs.sources, 1):
+        counts = ", ".join(f"{k} {v}" for k, v in s.counts if v)
+        out.write(f"{n:>3}. {s.name} ({s.layer}) {s.path}\n     {counts or 'no entries'}\n")
+        for o in s.overrides:
+            out.write(f"     overrides {o.entry} of {o.replaced}\n")
+    out.write(f"total: {len(packs.calls)} calls, {len(packs.resources)} resource kinds, "
+              f"{len(packs.assigns)} assignment patterns, {len(packs.tests)} tests, "
+              f"{len(packs.ops)} ops families\n")

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reviewbot.config import section
 from reviewbot.cron.ingest import Ingester
@@ -35,6 +35,9 @@ from reviewbot.cron.review import review_pending
 from reviewbot.cron.series import due
 from reviewbot.cron.store import StateError, StateStore
 from reviewbot.model import InputError
+
+if TYPE_CHECKING:
+    from reviewbot.packs import Packs
 
 DEFAULT_LORE = "https://lore.kernel.org"
 
@@ -68,6 +71,7 @@ class PollOptions:
     cfg: dict[str, Any]
     forget_incomplete: float = 30 * 86400.0
     progress: bool = False
+    packs: Packs | None = None  # the shipped packs and the user's; None: the shipped ones
 
 
 def _hours(v: Any, what: str) -> float:

@@ -80,7 +80,8 @@ def review_batch(run: PollRun, lc: ListConfig, jobs: list[ReviewJob]) -> None:
         from reviewbot.review.pipeline import review_all
 
         try:
-            results = review_all([j.series for j in jobs], tree=lc.tree, base=lc.base)
+            results = review_all([j.series for j in jobs], tree=lc.tree, base=lc.base,
+                                 packs=run.opts.packs)
         except Exception as e:  # noqa: BLE001 - retried one by one below
             log.info("%s: reviewing %d series together failed (%s); one at a time",
                      lc.name, len(jobs), e)
@@ -100,7 +101,7 @@ def review_one(run: PollRun, lc: ListConfig, job: ReviewJob,
                  s.revision, ", ".join(f"{n}/{s.expected}" for n in s.missing))
     try:
         if result is None:
-            result = review_series(s, tree=lc.tree, base=lc.base)
+            result = review_series(s, tree=lc.tree, base=lc.base, packs=run.opts.packs)
     except Exception as e:  # noqa: BLE001 - one bad series must not stop the run
         log.error("%s: review of %r v%d failed: %s", lc.name, s.subject, s.revision, e)
         with st.transaction():

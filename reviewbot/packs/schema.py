@@ -39,6 +39,7 @@ class Value:
     describe: str
     convert: Callable[[Any, str, str], Any]  # (value, file, where) -> converted
     options: tuple[str, ...] = ()  # a choice's values (for "did you mean")
+    entry: type | None = None  # the entry class of a table value (for the docs)
 
 
 def _plain(describe: str, ok: Callable[[Any], bool], conv: Callable[[Any], Any] = lambda v: v
@@ -85,31 +86,33 @@ def key(default: Any = MISSING, doc: str = "", value: Value = TEXT, *, what: str
     return field(default=default, metadata={"doc": doc, "value": value, "what": what})
 
 
+def _entry(cls: type, v: Any, file: str, where: str) -> Any:
+    if not isinstance(v, dict):
+        raise error(file, where, f"expected a table, got {_show(v)}")
+    return read_entry(cls, v, file, where)
+
+
 def one_table(cls: type) -> Value:
     """A table read as entry class `cls`."""
-    def convert(v: Any, file: str, where: str) -> Any:
-        if not isinstance(v, dict):
-            raise ValueError
-        return read_entry(cls, v, file, where)
-    return Value(f"a table ({cls.__name__})", convert)
+    return Value("a table", lambda v, file, where: _entry(cls, v, file, where), entry=cls)
 
 
 def array(cls: type) -> Value:
     """An array of tables (`[[NAME]]`, or `[{...}, ...]` inline), each read as `cls`."""
     def convert(v: Any, file: str, where: str) -> tuple:
-        if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        if not isinstance(v, list):
             raise ValueError
-        return tuple(read_entry(cls, x, file, f"{where}[{i}]") for i, x in enumerate(v))
-    return Value(f"an array of tables ({cls.__name__})", convert)
+        return tuple(_entry(cls, x, file, f"{where}[{i}]") for i, x in enumerate(v))
+    return Value("an array of tables", convert, entry=cls)
 
 
 def by_name(cls: type) -> Value:
     """Tables by name (`[NAME.ID]`), each read as `cls`: a dict ID -> entry."""
     def convert(v: Any, file: str, where: str) -> dict:
-        if not isinstance(v, dict) or not all(isinstance(x, dict) for x in v.values()):
+        if not isinstance(v, dict):
             raise ValueError
-        return {k: read_entry(cls, x, file, f"{where}.{k}") for k, x in v.items()}
-    return Value(f"tables by name ({cls.__name__})", convert)
+        return {k: _entry(cls, x, file, f"{where}.{k}") for k, x in v.items()}
+    return Value("tables by name", convert, entry=cls)
 
 
 def section(value: Value, empty: Callable[[], Any], doc: str, form: str, example: str) -> Any:
@@ -299,6 +302,11 @@ def error(file: str, where: str, problem: str) -> PackError:
     return PackError(f"pack {file}: {where}: {problem}" if where else f"pack {file}: {problem}")
 
 
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def did_you_mean(name: str, options) -> str:
     import difflib
 
@@ -338,9 +346,9 @@ def read_entry(cls: type, data: dict[str, Any], file: str, where: str) -> Any:
             got = data[name]
             what = f.metadata["what"]
             if what and isinstance(got, str):
-                raise error(file, spot, f"unknown {what} {got!r} (expected {value.describe}"
+                raise error(file, spot, f"unknown {what} {_show(got)} (expected {value.describe}"
                             f"{did_you_mean(got, value.options)})") from None
-            raise error(file, spot, f"expected {value.describe}, got {got!r}") from None
+            raise error(file, spot, f"expected {value.describe}, got {_show(got)}") from None
     return cls(**values)
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reviewbot.model import Finding, InputError
+
+if TYPE_CHECKING:
+    from reviewbot.packs import Packs
 
 NEAR = 6  # lines: "near" a labelled line
 
@@ -55,14 +58,14 @@ def _matches(f: Finding, entry: dict[str, Any], files: set[str], near: bool) -> 
     return True
 
 
-def review_case(case: Path) -> list[Finding]:
+def review_case(case: Path, packs: Packs | None = None) -> list[Finding]:
     from reviewbot.input.sources import load_paths
     from reviewbot.review.pipeline import Reviewer
 
     patch = next((case / n for n in ("patch.mbox", "patch.patch") if (case / n).is_file()), None)
     if patch is None:
         raise InputError(f"eval: {case.name}: no patch.mbox or patch.patch")
-    reviewer = Reviewer(str(case / "base") if (case / "base").is_dir() else None)
+    reviewer = Reviewer(str(case / "base") if (case / "base").is_dir() else None, packs=packs)
     findings: list[Finding] = []
     for s in load_paths([str(patch)]):
         findings += reviewer.review_series(s).findings()
@@ -107,7 +110,8 @@ def score_case(label: dict[str, Any], findings: list[Finding]) -> dict[str, Any]
     return res
 
 
-def evaluate_corpus(corpus: str, only: list[str] | None = None) -> dict[str, Any]:
+def evaluate_corpus(corpus: str, only: list[str] | None = None, packs: Packs | None = None
+                    ) -> dict[str, Any]:
     cases = []
     for d in _case_dirs(corpus):
         if only and not any(o in d.name for o in only):
@@ -118,7 +122,7 @@ def evaluate_corpus(corpus: str, only: list[str] | None = None) -> dict[str, Any
             raise InputError(f"eval: {d.name}/label.toml: {e}") from None
         label.setdefault("id", d.name)
         try:
-            findings = review_case(d)
+            findings = review_case(d, packs)
         except InputError as e:
             cases.append({"id": d.name, "direction": label.get("direction"), "ok": False,
                           "problems": [f"could not review: {e}"], "class": label.get("class"),

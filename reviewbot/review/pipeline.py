@@ -266,15 +266,16 @@ def _without(path: str, rv: Reviewer) -> TreeIndex:
     return idx
 
 
-def review_series(series: Series, tree: str | None = None, base: str = "HEAD") -> SeriesResult:
-    return Reviewer(tree, base).review_series(series)
+def review_series(series: Series, tree: str | None = None, base: str = "HEAD",
+                  packs: Packs | None = None) -> SeriesResult:
+    return Reviewer(tree, base, packs).review_series(series)
 
 
 # ---------------------------------------------------------------------- many series at once
 
 _WORK: list[Series] = []
 _WORKER: Reviewer | None = None
-_WORKER_ARGS: tuple[str | None, str] = (None, "HEAD")
+_WORKER_ARGS: tuple[str | None, str, Packs | None] = (None, "HEAD", None)
 
 
 def _review_index(i: int) -> list[tuple]:
@@ -293,19 +294,19 @@ def _review_index(i: int) -> list[tuple]:
 
 
 def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD",
-               jobs: int = 0) -> list[SeriesResult]:
+               jobs: int = 0, packs: Packs | None = None) -> list[SeriesResult]:
     """Review many series; independent series go to one worker process per core."""
     import os
 
     jobs = jobs or (os.cpu_count() or 1)
     if jobs <= 1 or len(series) < 8:
-        rv = Reviewer(tree, base)
+        rv = Reviewer(tree, base, packs)
         return [rv.review_series(s) for s in series]
-    Reviewer(tree, base)  # bad --tree/--base: fail here, with one line, not in a worker
+    Reviewer(tree, base, packs)  # bad --tree/--base: fail here, with one line, not in a worker
     import multiprocessing
 
     global _WORK, _WORKER_ARGS
-    _WORK, _WORKER_ARGS = series, (tree, base)
+    _WORK, _WORKER_ARGS = series, (tree, base, packs)
     results: list[SeriesResult] = []
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
