@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -12,6 +11,8 @@ def _data_dir(checkout_name: str, package: str) -> Path:
     local = _ROOT / checkout_name
     if local.is_dir() and any(local.iterdir()):
         return local
+    from importlib import resources  # here: ~10 ms a run in a checkout does without
+
     return Path(str(resources.files(package)))
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from reviewbot import cli
-from reviewbot.packs import PackError, load_packs
+from reviewbot.packs import load_packs
+from reviewbot.packs.schema import PackError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

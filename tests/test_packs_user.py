@@ -162,6 +162,19 @@ def test_precedence_shipped_then_configuration_then_command_line(tmp_path, monke
     assert user_pack_paths() == (str(conf_dir / "mine"),)
 
 
+def test_cached_user_packs_equal_freshly_checked_ones(tmp_path, monkeypatch):
+    (tmp_path / "frob.toml").write_text(FROB_PACK)
+    (tmp_path / "pool.toml").write_text(POOL_PACK)
+    paths = user_pack_paths([str(tmp_path)])
+    first = load_packs(paths)  # stored
+    load_packs.cache_clear()
+    assert list((tmp_path / "cache" / "reviewbot").glob("packs-*.marshal"))
+    assert load_packs(paths) == first  # from the cache, overrides and all
+    assert load_packs(paths).sources[-1].overrides[0].entry == "calls.kmalloc"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "none"))
+    assert load_packs.__wrapped__(paths) == first
+
+
 def test_rules_packs_lists_the_packs_in_load_order(tmp_path, capsys):
     (tmp_path / "frob.toml").write_text(FROB_PACK)
     (tmp_path / "pool.toml").write_text(POOL_PACK)

@@ -113,6 +113,13 @@ def test_warm_cache_skips_tomllib(tmp_path):
     assert "tomllib" not in _imports_after(code, env)
 
 
+def test_warm_cache_skips_the_schema_too(tmp_path):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    code = "from reviewbot.packs import load_packs; load_packs()"
+    assert "reviewbot.packs.schema" in _imports_after(code, env)  # parsed and checked
+    assert "reviewbot.packs.schema" not in _imports_after(code, env)  # checked when stored
+
+
 def test_review_parser_alone_parses_like_the_full_parser():
     argv = ["review", "a.patch", "--tree", "t", "--format", "json", "--all"]
     assert vars(cli.build_parser("review").parse_args(argv)) == \

@@ -3,7 +3,7 @@
 A maintainer adds a subsystem by writing a pack, not Python (docs/packs.md). The modules:
 schema.py (the file format, defined once; docs/packs.md is generated from it), loading.py
 (finding, reading, checking and merging the shipped and the user's packs), lookup.py (the
-merged `Packs` the engine and checks consult), cache.py (parsed packs kept between runs),
+merged `Packs` the engine and checks consult), cache.py (checked packs kept between runs),
 docs.py (the generated part of docs/packs.md); data/ holds the shipped packs.
 """
 
@@ -20,10 +20,9 @@ from reviewbot.packs.lookup import (
     ResourceKind,
     Target,
 )
-from reviewbot.packs.schema import SUCCESS_KINDS, PackError
 
 __all__ = [
-    "SUCCESS_KINDS", "AssignSpec", "CallSpec", "OpsFamily", "OpsUse", "Override", "PackError",
-    "PackSource", "Packs", "ResourceKind", "Target", "load_packs", "merge", "pack_paths",
-    "packs_dir", "user_pack_paths",
+    "AssignSpec", "CallSpec", "OpsFamily", "OpsUse", "Override", "PackSource", "Packs",
+    "ResourceKind", "Target", "load_packs", "merge", "pack_paths", "packs_dir",
+    "user_pack_paths",
 ]

@@ -1,11 +1,11 @@
-"""The parsed-pack cache: tomllib's output for a list of pack roots, kept between runs.
+"""The pack cache: the checked, merged packs of a list of pack roots, kept between runs.
 
-Importing tomllib and parsing the packs is a tenth of a cold single-patch review, so the
-parsed data is kept in the user's cache directory with the stat signature of each pack file
-and of each root it was listed from (adding or removing a pack changes its directory's
-mtime). Any change, and any unreadable, corrupt or unwritable cache, means the packs are read
-again as without a cache. What is cached is tomllib's output: every schema check still runs
-on each load.
+Importing tomllib and the schema, parsing and checking the packs is a tenth of a cold
+single-patch review, so the result (in lookup.py's plain form) is kept in the user's cache
+directory with the stat signature of each pack file and of each root it was listed from
+(adding or removing a pack changes its directory's mtime). Any change, and any unreadable,
+corrupt or unwritable cache, means the packs are read and checked again as without a cache;
+packs that fail their checks are never stored.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-_CACHE_FORMAT = 2  # 2: (layer, file, data) triples
-
-Parsed = list[tuple[str, str, dict[str, Any]]]  # (layer, pack file, its parsed TOML), in order
+_CACHE_FORMAT = 3  # 3: lookup.to_plain of the merged packs
 
 
 def _cache_file(roots: list[Path]) -> str | None:
@@ -47,29 +45,26 @@ def signatures(paths) -> list[tuple[str, tuple[int, int, int] | None]]:
     return [(str(p), _signature(p)) for p in paths]
 
 
-def _cached(cache: str, roots: list[Path]) -> Parsed | None:
-    """The cached parsed packs of `roots` if every file and root they came from is
+def _cached(cache: str, roots: list[Path]) -> dict[str, Any] | None:
+    """The cached plain packs of `roots` if every file and root they came from is
     unchanged."""
     import marshal
 
     try:
         with open(cache, "rb") as fh:
-            fmt, sigs, parsed = marshal.load(fh)
-        if fmt != _CACHE_FORMAT or not parsed or \
+            fmt, sigs, plain = marshal.load(fh)
+        if fmt != _CACHE_FORMAT or not isinstance(plain, dict) or \
                 [p for p, _s in sigs[:len(roots)]] != [str(d) for d in roots]:
             return None
         for path, sig in sigs:
             if sig is None or _signature(path) != tuple(sig):
                 return None
-        if not all(isinstance(layer, str) and isinstance(path, str) and isinstance(data, dict)
-                   for layer, path, data in parsed):
-            return None
-        return [(layer, path, data) for layer, path, data in parsed]
+        return plain
     except (OSError, EOFError, ValueError, TypeError):
         return None
 
 
-def _store(cache: str, sigs: list, parsed: Parsed) -> None:
+def _store(cache: str, sigs: list, plain: dict[str, Any]) -> None:
     """Write the cache atomically; quietly nothing if it cannot be written (read-only
     home, a TOML value marshal cannot hold)."""
     import marshal
@@ -78,7 +73,7 @@ def _store(cache: str, sigs: list, parsed: Parsed) -> None:
         return
     tmp = f"{cache}.{os.getpid()}.tmp"
     try:
-        blob = marshal.dumps((_CACHE_FORMAT, sigs, parsed))
+        blob = marshal.dumps((_CACHE_FORMAT, sigs, plain))
         os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
         with open(tmp, "wb") as fh:
             fh.write(blob)

@@ -6,6 +6,7 @@ packs (`[packs] paths` of the configuration file, then each `--pack FILE|DIR`, a
 directory's packs by name). A layer for knowledge learned from code would go first, so
 that hand-written packs win over it. Each pack is checked against schema.py; references
 to resources are checked once all are merged, so a user pack may use kernel-core's.
+The result is cached between runs (cache.py), keyed on the files' stat signatures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reviewbot.datafiles import packs_dir
 from reviewbot.model import InputError
@@ -29,8 +30,12 @@ from reviewbot.packs.lookup import (
     PackSource,
     ResourceKind,
     Target,
+    from_plain,
+    to_plain,
 )
-from reviewbot.packs.schema import PackFile, did_you_mean, error, read_pack
+
+if TYPE_CHECKING:
+    from reviewbot.packs.schema import PackFile
 
 SHIPPED, USER = "shipped", "user"
 
@@ -104,16 +109,20 @@ def load_packs(user: tuple[str, ...] = ()) -> Packs:
     """The shipped packs and then the user's (files or directories), merged and checked."""
     roots = [packs_dir(), *map(Path, user)]
     cache = _cache_file(roots)
-    parsed = _cached(cache, roots) if cache else None
-    if parsed is None:
-        files = [(SHIPPED, p) for p in _shipped_files(roots[0])]
-        files += [(USER, p) for r in roots[1:] for p in _user_files(r)]
-        # signatures taken before reading: a pack edited meanwhile is read again next time
-        sigs = signatures((*roots, *(p for _layer, p in files)))
-        parsed = [(layer, str(p), _read_toml(p)) for layer, p in files]
-        if cache:
-            _store(cache, sigs, parsed)
-    return merge(parsed)
+    plain = _cached(cache, roots) if cache else None
+    if plain is not None:
+        try:
+            return from_plain(plain)
+        except (KeyError, TypeError, ValueError):
+            pass  # not what to_plain writes: read the packs again
+    files = [(SHIPPED, p) for p in _shipped_files(roots[0])]
+    files += [(USER, p) for r in roots[1:] for p in _user_files(r)]
+    # signatures taken before reading: a pack edited meanwhile is read again next time
+    sigs = signatures((*roots, *(p for _layer, p in files)))
+    packs = merge([(layer, str(p), _read_toml(p)) for layer, p in files])
+    if cache:
+        _store(cache, sigs, to_plain(packs))
+    return packs
 
 
 def _glob(pattern: str) -> re.Pattern[str]:
@@ -189,6 +198,8 @@ class _Merge:
         p.sources.append(PackSource(path, name, layer, counts, tuple(over)))
 
     def check_refs(self) -> None:
+        from reviewbot.packs.schema import did_you_mean, error
+
         known = self.packs.resources
         for file, where, rid in self.refs:
             if rid not in known:
@@ -199,6 +210,8 @@ class _Merge:
 def merge(parsed: list[tuple[str, str, dict[str, Any]]]) -> Packs:
     """Packs from (layer, file, parsed TOML) in load order; a PackError names the file and
     key of the first problem."""
+    from reviewbot.packs.schema import read_pack  # here: a cached load does without it
+
     m = _Merge()
     for layer, path, data in parsed:
         m.add(layer, path, read_pack(data, path))

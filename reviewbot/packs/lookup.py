@@ -151,3 +151,59 @@ class Packs:
             for rid in spec.acquires:
                 p.resources.setdefault(rid, ResourceKind(rid, "ref", doc="inferred from the code"))
         return p
+
+
+# ------------------------------------------------------------ plain form (the pack cache)
+#
+# The cache (cache.py) keeps checked, merged packs as plain tuples marshal can hold, so
+# that a run whose packs are unchanged imports neither tomllib nor the schema.
+
+def _t(t: Target | None) -> tuple | None:
+    return None if t is None else (t.how, t.index, t.fmt)
+
+
+def _T(t: tuple | None) -> Target | None:
+    return None if t is None else Target(*t)
+
+
+def to_plain(p: Packs) -> dict:
+    return {
+        "resources": [(r.id, r.kind, r.null_ok, r.ordered, r.doc, r.pack, r.embedded)
+                      for r in p.resources.values()],
+        "calls": [(c.name, c.acquires, c.releases, tuple(map(_t, c.targets)), c.success,
+                   c.may_be_null, c.consumes, _t(c.escapes), _t(c.maybe_consumes),
+                   c.must_check, c.acquires_nothing, c.alias, c.returns_arg, c.tests,
+                   c.inferred, c.pack) for c in p.calls.values()],
+        "assigns": [(a.lhs.pattern, a.value, a.acquires, a.releases) for a in p.assigns],
+        "ops": [(o.name, o.getter, o.ops_arg, _t(o.object_target), o.tables,
+                 [(u.pattern, u.requires, u.why, u.is_assign) for u in o.uses])
+                for o in p.ops.values()],
+        "tests": p.tests,
+        "names": p.names,
+        "sources": [(s.path, s.name, s.layer, s.counts,
+                     tuple((o.entry, o.replaced) for o in s.overrides)) for s in p.sources],
+    }
+
+
+def from_plain(d: dict) -> Packs:
+    """The Packs `to_plain` was given; KeyError, TypeError or ValueError if `d` is not
+    such a form."""
+    calls = {}
+    for (name, acq, rel, targets, success, may_be_null, consumes, escapes, maybe, must_check,
+         nothing, alias, returns_arg, tests, inferred, pack) in d["calls"]:
+        calls[name] = CallSpec(name, acq, rel, tuple(Target(*t) for t in targets), success,
+                               may_be_null, consumes, _T(escapes), _T(maybe), must_check,
+                               nothing, alias, returns_arg, tests, inferred, pack)
+    return Packs(
+        resources={r[0]: ResourceKind(*r) for r in d["resources"]},
+        calls=calls,
+        assigns=[AssignSpec(re.compile(lhs), *rest) for lhs, *rest in d["assigns"]],
+        ops={name: OpsFamily(name, getter, arg, Target(*target), tables,
+                             [OpsUse(*u) for u in uses])
+             for name, getter, arg, target, tables, uses in d["ops"]},
+        tests=dict(d["tests"]),
+        names=list(d["names"]),
+        sources=[PackSource(path, name, layer, tuple(map(tuple, counts)),
+                            tuple(Override(*o) for o in over))
+                 for path, name, layer, counts, over in d["sources"]],
+    )
