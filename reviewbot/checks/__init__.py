@@ -1,13 +1,21 @@
-"""Rule families. Each module holds its rules' documentation next to the code that finds them.
+"""Rule families. Each module holds its rules' documentation next to the checker that
+finds them.
 
-A rule is registered with ``rule(...)``; ``RULES`` maps rule ids to ``Rule`` objects that
-`reviewbot rules RULE` prints. Path rules are ``engine.Checker`` subclasses; the ops rules
-run over a whole function at once.
+A rule is declared with ``rule(...)`` (``RULES`` maps rule ids to the ``Rule`` objects that
+`reviewbot rules RULE` prints); a checker (reviewbot/engine/checker.py) is made known with
+``@register``. reviewbot/checks/registry.py finds them all by importing every module of
+this package, and holds the merge policy for rules that report the same defect.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from reviewbot.engine import Checker
+
+    C = TypeVar("C", bound=type[Checker])
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+REGISTERED: list[type[Checker]] = []
 
 
 def rule(id: str, severity: str, confidence: str, summary: str, doc: str) -> Rule:
@@ -29,7 +38,14 @@ def rule(id: str, severity: str, confidence: str, summary: str, doc: str) -> Rul
     return r
 
 
-def all_rules() -> dict[str, Rule]:
-    from reviewbot.checks import error_path, get_put, ops_mismatch  # noqa: F401  (registers the rules)
+def register(cls: C) -> C:
+    """Class decorator: a checker the registry runs."""
+    REGISTERED.append(cls)
+    return cls
 
+
+def all_rules() -> dict[str, Rule]:
+    from reviewbot.checks.registry import load
+
+    load()
     return RULES

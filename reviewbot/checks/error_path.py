@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from reviewbot.checks import rule
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from reviewbot.checks import register, rule
 from reviewbot.cmodel import Node
-from reviewbot.engine import ABSENT, FAILED, HELD, RELEASED, Checker, Exit, PathState, Res, Walker
+from reviewbot.engine import (
+    ABSENT,
+    FAILED,
+    HELD,
+    RELEASED,
+    Checker,
+    Cond,
+    Exit,
+    PathState,
+    Res,
+    Walker,
+)
 
 MISSING_RELEASE = rule(
     "error-path.missing-release", "warning", "high",
@@ -124,14 +138,73 @@ def _what(r: Res) -> str:
     return f"'{r.key}'"
 
 
+@dataclass(frozen=True)
+class ErrnoCheck:
+    """A goto to an error label with the error variable 0: decided at the exit, since the
+    unwind code may still set the error (`if (!err) err = -E;`)."""
+
+    line: int
+    var: str
+    subject: str  # what failed
+    label: str
+
+
+class Unwind(NamedTuple):
+    """error-path's slot: how this path entered the unwind code. (A named tuple: it is
+    replaced at every branch of every path, and tuples are made fastest.)"""
+
+    entry_goto: int = 0  # the goto that entered the unwind code
+    cond_after_label: bool = False  # a branch was taken inside the unwind code
+    last_cond: Cond | None = None  # what the last branch on the path decided
+    errno_check: ErrnoCheck | None = None
+
+
+_START = Unwind()
+
+
+@register
 class ErrorPathChecker(Checker):
+    name = "error-path"
+    rules = (MISSING_RELEASE, DIRECT_RETURN, EXTRA_RELEASE, DISORDERED, MISSING_ERRNO)
+    events = frozenset({"release", "branch", "assume", "label", "goto", "exit"})
+
+    def initial(self) -> Unwind:
+        return _START
+
+    def slot_key(self, slot: Unwind) -> tuple:
+        # the entering goto and a pending errno check make paths differ; the rest does not
+        ec = slot.errno_check
+        return slot.entry_goto, ((ec.line, ec.var) if ec else ())
+
+    def widen(self, slot: Unwind) -> Unwind:
+        return slot._replace(errno_check=None) if slot.errno_check else slot
+
+    def on_branch(self, w: Walker, st: PathState, node: Node) -> None:
+        slot = st.slots[self.name]
+        if st.after_label and not slot.cond_after_label:
+            st.set_slot(self.name, Unwind(slot.entry_goto, True, slot.last_cond, slot.errno_check))
+
+    def on_assume(self, w: Walker, st: PathState, cond: Cond | None) -> None:
+        # only a failure test of a call's result can start an errno check (_errno_check)
+        if cond is not None and (not cond.from_call or cond.subject[:1] in ("", "#")):
+            cond = None
+        slot = st.slots[self.name]
+        if slot.last_cond is not cond:
+            st.set_slot(self.name, Unwind(slot.entry_goto, slot.cond_after_label, cond,
+                                          slot.errno_check))
+
+    def on_label(self, w: Walker, st: PathState, node: Node) -> None:
+        slot = st.slots[self.name]
+        if slot.cond_after_label:
+            st.set_slot(self.name, slot._replace(cond_after_label=False))
+
     def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str, consume: bool) -> None:
         if r.inferred or len(set(st.labels)) != len(st.labels):
             return  # an inferred pair, or a path looping through a label (retry:)
         res_kind = w.packs.resources.get(r.rid)
         if r.status == RELEASED:
             if consume or not st.after_label or not r.rel_line:
-                return  # get-put.double-release reports these
+                return  # an implicit drop, or not in unwind code: not this rule's case
             w.report(
                 EXTRA_RELEASE.id, line, r.key,
                 f"{_what(r)} is released twice on this error path: {r.rel_call}() at line "
@@ -160,16 +233,18 @@ class ErrorPathChecker(Checker):
             if (r.rid, r.key) not in w.facts.static_acquires or r.key in w.facts.annotated_locks:
                 return
             acq_lines = w.facts.acquire_lines.get((r.rid, r.key), [])
-            if not acq_lines or not st.entry_goto or st.entry_goto > min(acq_lines):
+            slot = st.slots[self.name]
+            entry = slot.entry_goto
+            if not acq_lines or not entry or entry > min(acq_lines):
                 return  # the goto must jump from before the lock is taken
-            if st.cond_after_label or w.facts.entered_locked(r.rid, r.key):
+            if slot.cond_after_label or w.facts.entered_locked(r.rid, r.key):
                 return  # a guarded unlock, or the caller holds the lock
             w.report(
                 EXTRA_RELEASE.id, line, r.key,
                 f"{call}({r.key}) runs on a path where {r.key} was never locked: the goto at "
-                f"line {st.entry_goto} jumps here before the lock is taken at line "
+                f"line {entry} jumps here before the lock is taken at line "
                 f"{min(acq_lines)}. Is the goto meant for a later label?",
-                st, [(line, f"{call}({r.key})")], [st.entry_goto, line],
+                st, [(line, f"{call}({r.key})")], [entry, line],
             )
         elif r.status == ABSENT and st.after_label and res_kind and res_kind.kind == "holder":
             if (r.rid, r.key) not in w.facts.static_acquires or r.key in w.facts.reinit:
@@ -185,30 +260,43 @@ class ErrorPathChecker(Checker):
             )
 
     def on_goto(self, w: Walker, st: PathState, node: Node) -> None:
+        slot = st.slots[self.name]
+        new = slot
+        if not st.after_label:
+            new = new._replace(entry_goto=node.line)
+        check = self._errno_check(w, st, node, slot.last_cond)
+        if check is not None:
+            new = new._replace(errno_check=check)
+        if new is not slot:
+            st.set_slot(self.name, new)
+
+    def _errno_check(self, w: Walker, st: PathState, node: Node,
+                     cond: Cond | None) -> ErrnoCheck | None:
+        """A goto after a failure test while the returned error variable is 0."""
         if node.succ and node.succ[0].line < node.line:
-            return  # a backward goto retries (`goto again` after -EAGAIN): not an exit
+            return None  # a backward goto retries (`goto again` after -EAGAIN): not an exit
         ret = w.facts.label_returns.get(node.label, "")
         if not ret or not ret.isidentifier() or ret not in w.facts.locals:
-            return
+            return None
         if st.value(ret) != frozenset("Z") or ret not in st.from_call:
-            return  # the error variable must be 0 from an earlier success, not its initializer
-        if not st.last_cond:
-            return
-        _line, subject, taken, from_call = st.last_cond
-        if not subject or subject == ret or not from_call:
-            return
+            return None  # the error variable must be 0 from an earlier success, not its initializer
+        if cond is None:
+            return None
+        subject, taken = cond.subject, cond.taken
+        if not subject or subject == ret or not cond.from_call:
+            return None
         if ret not in w.facts.errno_vars or subject.startswith("#"):
-            return
+            return None
         pointer_fail = taken <= frozenset("ZE")
         status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#")
         if not (pointer_fail or status_fail):
-            return
-        # decided at the exit: the unwind code may still set the error (`if (!err) err = -E;`)
-        st.errno_check = (node.line, ret, subject, node.label)
+            return None
+        return ErrnoCheck(node.line, ret, subject, node.label)
 
     def on_exit(self, w: Walker, st: PathState, ex: Exit) -> None:
-        if st.errno_check:
-            line, ret, subject, label = st.errno_check
+        ec = st.slots[self.name].errno_check
+        if ec is not None:
+            line, ret, subject, label = ec.line, ec.var, ec.subject, ec.label
             if ex.expr == ret and st.value(ret) == frozenset("Z"):
                 w.report(
                     MISSING_ERRNO.id, line, ret,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from reviewbot.checks import rule
+from reviewbot.checks import register, rule
+from reviewbot.cmodel import Function, callee, line_of, norm, text
 from reviewbot.engine import (
     HELD,
     RELEASED,
+    Call,
+    ChangeContext,
     Checker,
     Exit,
     PathState,
@@ -15,7 +18,7 @@ from reviewbot.engine import (
     ptr_key,
     static_key,
 )
-from reviewbot.packs import CallSpec
+from reviewbot.packs import CallSpec, Packs
 
 LEAK = rule(
     "get-put.leak", "warning", "medium",
@@ -117,15 +120,66 @@ Confidence: medium.
 """)
 
 
+WRONG_RELEASE = rule(
+    "get-put.wrong-release", "error", "high",
+    "a resource released with a function the pack does not list for it",
+    """
+What it finds: a release call meant for one kind of resource applied to another (kfree() of a
+buffer_head from sb_bread(), brelse() of kmalloc() memory), or kfree() of an object whose
+embedded reference-counted member (a kobject after kobject_init*()) is live: only
+kobject_put() may free it, even when kobject_init_and_add() failed.
+
+Why it matters: the right release also drops what the object holds and runs its release
+callback; freeing it by hand leaks, or frees memory the refcount still points to.
+
+Example:
+    err = kobject_init_and_add(&obj->kobj, &ktype, parent, "x");
+    if (err) {
+        kfree(obj);            /* must be kobject_put(&obj->kobj) */
+        return err;
+    }
+
+Confidence: high.
+""")
+
+UNBALANCED_CHANGE = rule(
+    "get-put.unbalanced-change", "warning", "medium",
+    "the patch removes a release but keeps its acquisition, or adds an acquisition with no release",
+    """
+What it finds: comparing the function before and after the patch, a release of a resource is
+removed while the acquisition stays, or a new acquisition is added that nothing releases,
+in a function that otherwise pairs them.
+
+Why it matters: a deleted put is the smallest possible leak; it is easy to miss in a
+refactoring that moves code around.
+
+Example:
+    -    gfs2_glock_put(gl);
+         return 0;
+
+Reported only when no path finding already names the same resource. Confidence: medium.
+""")
+
+
+@register
 class GetPutChecker(Checker):
+    name = "get-put"
+    rules = (LEAK, DOUBLE_RELEASE, USE_AFTER_RELEASE, LOCK_IMBALANCE, UNCHECKED, WRONG_RELEASE)
+    events = frozenset({"call", "release", "store", "use", "exit"})
+
+    def on_call(self, w: Walker, st: PathState, call: Call) -> None:
+        spec = call.spec
+        if spec.must_check and call.statement:
+            self._unchecked(w, st, spec, call.line)
+        for key in call.releases:
+            self._wrong_release(w, st, spec, key, call.line)
+
     def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str, consume: bool) -> None:
         if r.status != RELEASED or r.inferred:
             return
         kind = w.packs.resources.get(r.rid)
         if (kind is not None and kind.kind == "lock") or len(set(st.labels)) != len(st.labels):
             return  # unlock/relock loops and retry labels: too easy to get wrong
-        if not consume and st.after_label and r.rel_line:
-            return  # error-path.extra-release reports fall-through double releases
         how = (f"{call}() drops it again" if not consume
                else f"{call}() drops it again implicitly (the pack says it consumes '{r.key}')")
         w.report(
@@ -208,7 +262,30 @@ class GetPutChecker(Checker):
                 confidence="medium",
             )
 
-    def on_wrong_release(self, w: Walker, st: PathState, r: Res, line: int, spec: CallSpec) -> None:
+    def _wrong_release(self, w: Walker, st: PathState, spec: CallSpec, key: str, line: int) -> None:
+        """A release call for one kind of resource applied to another kind (kfree of a
+        buffer_head from sb_bread), or freeing an object whose embedded reference-counted
+        member is still live (kfree of an object with an initialised kobject)."""
+        kinds = w.packs.resources
+        mine = {r.rid for r in st.res.values() if r.key == key}
+        same_kind = bool(mine & set(spec.releases))
+        for r in list(st.res.values()):
+            if r.status != HELD:
+                continue
+            other = kinds.get(r.rid)
+            if other is None:
+                continue
+            if r.key == key and not same_kind:
+                rel_kinds = {kinds[x].kind for x in spec.releases if x in kinds}
+                if "memory" in rel_kinds | {other.kind} and other.kind not in rel_kinds:
+                    self._report_wrong_release(w, st, r, line, spec)
+            elif other.embedded and (r.key == key or r.key.startswith(key + "->")
+                                     or r.key.startswith(key + ".")):
+                if any(kinds[x].kind == "memory" for x in spec.releases if x in kinds):
+                    self._report_wrong_release(w, st, r, line, spec)
+
+    def _report_wrong_release(self, w: Walker, st: PathState, r: Res, line: int,
+                              spec: CallSpec) -> None:
         if r.inferred or spec.inferred:
             return
         rels = ", ".join(f"{n}()" for n in w.packs.releasers_of(r.rid)[:2]) or "its own release"
@@ -221,7 +298,7 @@ class GetPutChecker(Checker):
         w.report(WRONG_RELEASE.id, line, r.key, what + ". Should it be released that way?",
                  st, [(line, f"{spec.name}({r.key})")], [line, r.acq_line])
 
-    def on_unchecked(self, w: Walker, st: PathState, spec: CallSpec, line: int) -> None:
+    def _unchecked(self, w: Walker, st: PathState, spec: CallSpec, line: int) -> None:
         w.report(
             UNCHECKED.id, line, spec.name,
             f"the result of {spec.name}() is ignored, but it can fail; should the caller test it "
@@ -229,51 +306,8 @@ class GetPutChecker(Checker):
         )
 
 
-WRONG_RELEASE = rule(
-    "get-put.wrong-release", "error", "high",
-    "a resource released with a function the pack does not list for it",
-    """
-What it finds: a release call meant for one kind of resource applied to another (kfree() of a
-buffer_head from sb_bread(), brelse() of kmalloc() memory), or kfree() of an object whose
-embedded reference-counted member (a kobject after kobject_init*()) is live: only
-kobject_put() may free it, even when kobject_init_and_add() failed.
-
-Why it matters: the right release also drops what the object holds and runs its release
-callback; freeing it by hand leaks, or frees memory the refcount still points to.
-
-Example:
-    err = kobject_init_and_add(&obj->kobj, &ktype, parent, "x");
-    if (err) {
-        kfree(obj);            /* must be kobject_put(&obj->kobj) */
-        return err;
-    }
-
-Confidence: high.
-""")
-
-UNBALANCED_CHANGE = rule(
-    "get-put.unbalanced-change", "warning", "medium",
-    "the patch removes a release but keeps its acquisition, or adds an acquisition with no release",
-    """
-What it finds: comparing the function before and after the patch, a release of a resource is
-removed while the acquisition stays, or a new acquisition is added that nothing releases,
-in a function that otherwise pairs them.
-
-Why it matters: a deleted put is the smallest possible leak; it is easy to miss in a
-refactoring that moves code around.
-
-Example:
-    -    gfs2_glock_put(gl);
-         return 0;
-
-Reported only when no path finding already names the same resource. Confidence: medium.
-""")
-
-
-def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
+def _static_calls(fn: Function, packs: Packs) -> dict[tuple[str, str, str], list[int]]:
     """(acq|rel, resource id, key) -> lines, for the pack calls in a function."""
-    from reviewbot.cmodel import callee, line_of, norm, text
-
     out: dict[tuple[str, str, str], list[int]] = {}
     for c in fn.of_type("call_expression"):
         spec = packs.calls.get(callee(c))
@@ -303,7 +337,17 @@ def _static_calls(fn, packs) -> dict[tuple[str, str, str], list[int]]:
     return out
 
 
-def check_change(pre_fn, post_fn, packs) -> list:
+@register
+class UnbalancedChangeChecker(Checker):
+    name = "get-put.change"
+    rules = (UNBALANCED_CHANGE,)
+    events = frozenset({"change"})
+
+    def check_change(self, ctx: ChangeContext) -> list[Raw]:
+        return check_change(ctx.before, ctx.after, ctx.packs)
+
+
+def check_change(pre_fn: Function | None, post_fn: Function, packs: Packs) -> list[Raw]:
     """get-put.unbalanced-change: compare the pack calls of a function before and after."""
     before = _static_calls(pre_fn, packs) if pre_fn is not None else {}
     after = _static_calls(post_fn, packs)

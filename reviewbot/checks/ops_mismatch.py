@@ -12,9 +12,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reviewbot.checks import rule
+from reviewbot.checks import register, rule
 from reviewbot.cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
-from reviewbot.engine import Raw, static_key
+from reviewbot.engine import Checker, FunctionContext, Raw, static_key
 from reviewbot.packs import OpsFamily, Packs
 
 GLOPS = rule(
@@ -127,6 +127,16 @@ def check_function(fn: Function, packs: Packs, index: TreeIndex | None = None) -
         if index is not None:
             out.extend(_consensus(fn, fam, objs, index))
     return out
+
+
+@register
+class OpsMismatchChecker(Checker):
+    name = "ops-mismatch"
+    rules = (GLOPS,)
+    events = frozenset({"function"})
+
+    def check_function(self, ctx: FunctionContext) -> list[Raw]:
+        return check_function(ctx.fn, ctx.packs, ctx.ops_index)
 
 
 # ---------------------------------------------------------------------- tree consensus

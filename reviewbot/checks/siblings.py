@@ -17,9 +17,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from reviewbot.checks import register
 from reviewbot.checks.get_put import LEAK
 from reviewbot.cmodel import Function, args, callee, line_of, lines_with, norm, parse_region, text
-from reviewbot.engine import Raw, ptr_key, static_key
+from reviewbot.engine import Checker, FunctionContext, Raw, ptr_key, static_key
 from reviewbot.packs import Packs
 
 _LIST_DEL = re.compile(r"^(list_del|list_del_init|list_del_rcu|hlist_del|hlist_del_init)$")
@@ -48,14 +49,11 @@ def _last_field(expr: str) -> str:
     return re.split(r"->|\.", expr)[-1]
 
 
-def _frees(packs: Packs) -> set[str]:
-    got = packs.__dict__.get("_frees")  # once per pack set (with_inferred makes new ones)
-    if got is None:
-        got = packs.__dict__["_frees"] = {
-            n for n, c in packs.calls.items()
+def memory_frees(packs: Packs) -> set[str]:
+    """The calls that free memory (a pack release of a "memory" resource)."""
+    return {n for n, c in packs.calls.items()
             if any(packs.resources.get(r) is not None and packs.resources[r].kind == "memory"
                    for r in c.releases)} | {"kmem_cache_free"}
-    return got
 
 
 def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
@@ -81,11 +79,14 @@ def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:
     return out
 
 
-def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]]) -> list[Teardown]:
+def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]],
+              frees: set[str] | None = None) -> list[Teardown]:
+    """`frees`: memory_frees(packs), when the caller has it already."""
     body = fn.body
     if body is None or not any(_LIST_DEL.match(c) for c in fn.callees()):
         return []  # nothing is taken off a list here
-    frees = _frees(packs)
+    if frees is None:
+        frees = memory_frees(packs)
     local_src: dict[str, str] = {}  # local -> expression it was assigned from
     for a in fn.of_type("assignment_expression"):
         lhs = norm(text(a.child_by_field_name("left")))
@@ -180,6 +181,7 @@ class SiblingIndex:
 
     def __init__(self, files: dict[str, str], packs: Packs) -> None:
         self.packs = packs
+        self.frees = memory_frees(packs)
         self.files = files
         # Only files that take objects off lists can hold teardowns; summaries are needed
         # only for the helpers those functions call. Files are parsed one at a time (a
@@ -218,7 +220,7 @@ class SiblingIndex:
         if self._listy(path, text):
             for fn in parse_region(text, path, lines_with(text, "list_del")).functions:
                 if "list_del" in fn.text():
-                    out += teardowns(fn, self.packs, self.summ)
+                    out += teardowns(fn, self.packs, self.summ, self.frees)
         return out
 
     # -- merged, in file order (a later file's static helper of the same name wins, as
@@ -250,7 +252,7 @@ class SiblingIndex:
             return self
         files = {**self.files, **changes}
         new = object.__new__(SiblingIndex)
-        new.packs, new.files = self.packs, files
+        new.packs, new.frees, new.files = self.packs, self.frees, files
         new._wanted_by = dict(self._wanted_by)
         for p, t in changes.items():
             w = new._wanted_in(p, t)
@@ -273,7 +275,7 @@ class SiblingIndex:
 
 def check_function(fn: Function, index: SiblingIndex) -> list[Raw]:
     out: list[Raw] = []
-    for td in teardowns(fn, index.packs, index.summ):
+    for td in teardowns(fn, index.packs, index.summ, index.frees):
         others = [o for o in index.by_sig.get(td.signature, []) if o.fn != fn.name]
         if not others:
             continue
@@ -290,3 +292,15 @@ def check_function(fn: Function, index: SiblingIndex) -> list[Raw]:
                 [(td.line, f"{free}({td.obj})")], [td.line], "medium",
             ))
     return out
+
+
+@register
+class SiblingsChecker(Checker):
+    name = "siblings"
+    rules = (LEAK,)
+    events = frozenset({"function"})
+
+    def check_function(self, ctx: FunctionContext) -> list[Raw]:
+        if ctx.siblings is None:
+            return []
+        return check_function(ctx.fn, ctx.siblings)

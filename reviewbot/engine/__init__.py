@@ -11,7 +11,16 @@ In layers, each a module a reader can hold alone:
 - ``checker``: the interface rule families implement (reviewbot/checks/).
 """
 
-from reviewbot.engine.checker import Checker
+from reviewbot.engine.checker import (
+    FUNCTION_EVENTS,
+    HOOKS,
+    PATH_EVENTS,
+    Call,
+    ChangeContext,
+    Checker,
+    Cond,
+    FunctionContext,
+)
 from reviewbot.engine.facts import FunctionFacts, local_kinds
 from reviewbot.engine.keys import ptr_key, static_key
 from reviewbot.engine.state import (
@@ -31,6 +40,7 @@ from reviewbot.engine.values import ALL
 from reviewbot.engine.walker import EFFORT, Walker
 
 __all__ = [
+    "FUNCTION_EVENTS", "HOOKS", "PATH_EVENTS", "Call", "ChangeContext", "Cond", "FunctionContext",
     "ABSENT", "ALL", "EFFORT", "ESCAPED", "FAILED", "HELD", "PENDING", "RELEASED", "UNKNOWN",
     "Checker", "Exit", "FunctionFacts", "PathState", "Raw", "Res", "Walker", "local_kinds",
     "ptr_key", "static_key",

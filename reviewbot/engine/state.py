@@ -2,13 +2,14 @@
 
 A ``PathState`` is copied at every fork of the walk; the resources (``Res``) it holds are
 immutable records replaced on change. Checkers keep their own per-path data in the state's
-``slots`` (one immutable value per checker, see reviewbot/engine/checker.py), never in
-fields of the state itself.
+``slots`` (one immutable value per checker, by name; see reviewbot/engine/checker.py),
+never in fields of the state itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from reviewbot.cmodel import Node
 from reviewbot.engine.values import ALL
@@ -58,10 +59,7 @@ class PathState:
     labels: tuple[str, ...] = ()  # labels passed, in order
     after_label: bool = False  # the path has entered unwind code (passed a goto/label)
     from_call: frozenset = frozenset()  # vars whose value came from a call result
-    last_cond: tuple = ()  # (line, subject, taken set, from_call)
-    entry_goto: int = 0  # the goto that entered the unwind code (kept apart in the key)
-    errno_check: tuple = ()  # (goto line, error variable, subject): checked at the exit
-    cond_after_label: bool = False  # a branch was taken inside the unwind code
+    slots: dict[str, Any] = field(default_factory=dict)  # checker name -> its value here
 
     def copy(self) -> PathState:
         new = object.__new__(PathState)
@@ -69,18 +67,23 @@ class PathState:
         new.res = dict(self.res)
         new.values = dict(self.values)
         new.alias = dict(self.alias)
-        return new
+        return new  # `slots` is shared until set_slot() (copy on write: most paths never write)
 
-    def key(self) -> tuple:
-        """What makes two states at one node different paths."""
+    def key(self, slot_keys: tuple = ()) -> tuple:
+        """What makes two states at one node different paths (`slot_keys`: what the
+        checkers' slots add, see Checker.slot_key)."""
         return (
             frozenset((k, r.status, r.pending_var, r.pending_ok) for k, r in self.res.items()),
             frozenset(self.values.items()),
             frozenset(self.alias.items()),
             self.after_label,
-            self.entry_goto,
-            self.errno_check[:2],
+            slot_keys,
         )
+
+    def set_slot(self, name: str, value: Any) -> None:
+        """Give checker `name` a new value on this path (the dict may be shared with the
+        state this one was copied from, so it is replaced, never changed)."""
+        self.slots = {**self.slots, name: value}
 
     def note(self, line: int, what: str) -> None:
         if len(self.trail) < 60:

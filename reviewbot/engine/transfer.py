@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine.checker import Call
 from reviewbot.engine.facts import active_kids
 from reviewbot.engine.keys import (
     INDEXED,
@@ -37,7 +38,7 @@ from reviewbot.engine.state import (
     Res,
 )
 from reviewbot.engine.values import ALL, SUCCESS_SETS, E, N, call_values, const_values
-from reviewbot.packs import CallSpec, Target
+from reviewbot.packs import Target
 
 if TYPE_CHECKING:
     pass
@@ -104,8 +105,7 @@ class Transfer:
         key = self.canon(text(base), st)
         for r in st.res.values():
             if r.key == key and r.status == RELEASED:
-                for c in self.checkers:
-                    c.on_use(self, st, r, line_of(e), "deref")
+                self.emit("use", st, r, line_of(e), "deref")
 
     def forget(self, key: str, st: PathState, exact: bool = False) -> None:
         for k, r in list(st.res.items()):
@@ -191,8 +191,7 @@ class Transfer:
                     st.res[k] = replace(r, status=ESCAPED)
                     st.note(line, f"{r.key} stored in {lhs_raw}")
                 elif r.status == RELEASED:
-                    for c in self.checkers:
-                        c.on_store(self, st, r, line, lhs_raw)
+                    self.emit("store", st, r, line, lhs_raw)
         self._drop_key(lhs, st, line)
         st.from_call = st.from_call - {lhs}
         self.set_fact(st, lhs, const_values(rtext, st.value(src_key) if src_key else ALL))
@@ -224,9 +223,8 @@ class Transfer:
             return
         if spec.acquires_nothing:
             return
-        if spec.must_check and statement:
-            for ck in self.checkers:
-                ck.on_unchecked(self, st, spec, line)
+        release_keys = tuple(self.target_keys(spec, c, st)) if spec.releases else ()
+        self.emit("call", st, Call(spec, line, statement, release_keys))
         if spec.escapes is not None and spec.escapes.index < len(a):
             self.escape(self.canon(text(a[spec.escapes.index]), st), st, line, name)
         if spec.maybe_consumes is not None and spec.maybe_consumes.index < len(a):
@@ -238,9 +236,7 @@ class Transfer:
             except (IndexError, KeyError):
                 continue
             self.release(rid, self.canon(tgt, st), st, line, name, consume=True)
-        if spec.releases:
-            for key in self.target_keys(spec, c, st):
-                self.check_wrong_release(spec, key, st, line)
+        for key in release_keys:
                 for rid in spec.releases:
                     self.release(rid, key, st, line, name, consume=False)
         if spec.acquires:
@@ -305,8 +301,7 @@ class Transfer:
                     # often changes owner there; tests (`if (check(p))`) do not
                     st.res[k] = replace(r, handed=True)
                 elif r.status == RELEASED:
-                    for ck in self.checkers:
-                        ck.on_use(self, st, r, line, f"passed to {name}()")
+                    self.emit("use", st, r, line, f"passed to {name}()")
 
     def escape(self, key: str, st: PathState, line: int, how: str) -> None:
         owner = base_of_field(key)  # list_add(&obj->node, ...) stores obj
@@ -335,30 +330,6 @@ class Transfer:
         if pending and pending[0] in st.values:
             self.set_fact(st, pending[0], st.values[pending[0]])
 
-    def check_wrong_release(self, spec: CallSpec, key: str, st: PathState, line: int) -> None:
-        """A release call for one kind of resource applied to another kind (kfree of a
-        buffer_head from sb_bread), or freeing an object whose embedded reference-counted
-        member is still live (kfree of an object with an initialised kobject)."""
-        kinds = self.packs.resources
-        mine = {r.rid for r in st.res.values() if r.key == key}
-        same_kind = bool(mine & set(spec.releases))
-        for r in list(st.res.values()):
-            if r.status != HELD:
-                continue
-            other = kinds.get(r.rid)
-            if other is None:
-                continue
-            if r.key == key and not same_kind:
-                rel_kinds = {kinds[x].kind for x in spec.releases if x in kinds}
-                if "memory" in rel_kinds | {other.kind} and other.kind not in rel_kinds:
-                    for ck in self.checkers:
-                        ck.on_wrong_release(self, st, r, line, spec)
-            elif other.embedded and (r.key == key or r.key.startswith(key + "->")
-                                     or r.key.startswith(key + ".")):
-                if any(kinds[x].kind == "memory" for x in spec.releases if x in kinds):
-                    for ck in self.checkers:
-                        ck.on_wrong_release(self, st, r, line, spec)
-
     def release(self, rid: str, key: str, st: PathState, line: int, call: str, consume: bool) -> None:
         if INDEXED.search(key):
             # ghs + x: some element of the array; whichever it is, stop tracking them all
@@ -375,8 +346,8 @@ class Transfer:
                 if rid2 == rid and alias_pair(key2, key):
                     k, r = (rid2, key2), r2
                     break
-        for ck in self.checkers:
-            ck.on_release(self, st, r if r is not None else Res(rid, key, ABSENT, 0, "", 0), line, call, consume)
+        self.emit("release", st, r if r is not None else Res(rid, key, ABSENT, 0, "", 0), line,
+                  call, consume)
         kind = self.packs.resources.get(rid)
         if kind is not None and kind.embedded:
             # kobject_put(&obj->kobj), put_device(dev): the release callback frees the object

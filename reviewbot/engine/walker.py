@@ -14,12 +14,14 @@ and no checker reports on it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, args, callee, norm, strip_parens, text
-from reviewbot.engine.checker import Checker
+from reviewbot.engine.checker import HOOKS, PATH_EVENTS, Checker, Cond
 from reviewbot.engine.facts import FunctionFacts
 from reviewbot.engine.keys import HEAD, has_call, mentions, ptr_key, target_keys
 from reviewbot.engine.state import (
@@ -48,8 +50,13 @@ EFFORT = {
 
 
 class Walker(Transfer):
+    """Walks one function for a list of checkers. `same_event` is the merge policy for
+    reports made during one event (see reviewbot/checks/registry.py): given them, it
+    returns those to keep."""
+
     def __init__(self, fn: Function, packs: Packs, checkers: list[Checker],
-                 before: Function | None = None, effort: str = "review"):
+                 before: Function | None = None, effort: str = "review",
+                 same_event: Callable[[list[Raw]], list[Raw]] | None = None):
         self.widen_at, self.max_states, self.max_steps = EFFORT[effort]
         fn.cfg()  # the facts read the graph
         self.fn = fn
@@ -59,19 +66,60 @@ class Walker(Transfer):
         self.raw: dict[tuple[str, str, int], Raw] = {}
         self.steps = 0
         self.complete = True
+        # the bound hooks of each event, in checker order
+        self._hooks = {ev: [getattr(c, HOOKS[ev]) for c in checkers if ev in c.events]
+                       for ev in PATH_EVENTS}
+        # only the checkers whose slots distinguish paths or change when widened
+        self._keyed = [c for c in checkers if type(c).slot_key is not Checker.slot_key]
+        self._widened = [c for c in checkers if type(c).widen is not Checker.widen]
+        self._same_event = same_event
+        self._pending: list[Raw] | None = None
+
+    def state_key(self, st: PathState) -> tuple:
+        keyed = self._keyed
+        if not keyed:
+            return st.key()
+        if len(keyed) == 1:  # the usual case, without a generator per join
+            return st.key(keyed[0].slot_key(st.slots[keyed[0].name]))
+        return st.key(tuple([c.slot_key(st.slots[c.name]) for c in keyed]))
 
     # ------------------------------------------------------------------ reporting
+    def emit(self, event: str, *args: Any) -> None:
+        """Call the hook of `event` on every checker that wants it. What two or more
+        checkers report during one event goes through the same-event merge policy."""
+        hooks = self._hooks[event]
+        if not hooks:
+            return
+        if len(hooks) == 1 or self._same_event is None:
+            for hook in hooks:
+                hook(self, *args)
+            return
+        self._pending = []
+        try:
+            for hook in hooks:
+                hook(self, *args)
+            pending = self._pending
+            kept = self._same_event(pending) if pending else pending
+        finally:
+            self._pending = None
+        for raw in kept:
+            self.raw.setdefault((raw.rule, raw.resource, raw.line), raw)
+
     def report(self, rule: str, line: int, resource: str, message: str, st: PathState,
                extra: list[tuple[int, str]] | None = None, lines: list[int] | None = None,
                confidence: str = "high") -> None:
         k = (rule, resource, line)
-        if k in self.raw:
+        if k in self.raw and self._pending is None:
             return
         if any(r.key == resource and r.inferred for r in st.res.values()):
             confidence = "low"  # the pair was inferred from the code, not from a pack
         trace = [(ln, self._pretty(n, st)) for ln, n in list(st.trail) + list(extra or [])]
         message = self._pretty(message, st)
-        self.raw[k] = Raw(rule, line, resource, message, trace, lines or [], confidence)
+        raw = Raw(rule, line, resource, message, trace, lines or [], confidence)
+        if self._pending is not None:
+            self._pending.append(raw)  # kept or not when the event is over (emit)
+        else:
+            self.raw[k] = raw
 
     def _pretty(self, s: str, st: PathState) -> str:
         for var, tgt in sorted(st.alias.items(), key=lambda kv: -len(kv[1])):
@@ -98,7 +146,8 @@ class Walker(Transfer):
         entry = self.fn.cfg()
         joins = self.facts.joins
         seen: dict[int, set] = {}
-        work: list[tuple[Node, PathState]] = [(entry, PathState())]
+        start = PathState(slots={c.name: c.initial() for c in self.checkers})
+        work: list[tuple[Node, PathState]] = [(entry, start)]
         while work:
             node, st = work.pop()
             self.steps += 1
@@ -111,7 +160,7 @@ class Walker(Transfer):
                 bucket = seen.setdefault(node.idx, set())
                 if len(bucket) >= self.widen_at:
                     st = self.widen(st)
-                k = st.key()
+                k = self.state_key(st)
                 if k in bucket:
                     continue
                 if len(bucket) >= self.max_states:
@@ -119,8 +168,7 @@ class Walker(Transfer):
                     continue
                 bucket.add(k)
             work.extend(self.step(node, st))
-        for c in self.checkers:
-            c.finish(self)
+        self.emit("end")
         return list(self.raw.values())
 
     def widen(self, st: PathState) -> PathState:
@@ -132,7 +180,8 @@ class Walker(Transfer):
             return st
         st = st.copy()
         st.values = {f: v for f, v in st.values.items() if f in keep}
-        st.errno_check = ()
+        for c in self._widened:
+            st.set_slot(c.name, c.widen(st.slots[c.name]))
         return st
 
     def step(self, node: Node, st: PathState) -> list[tuple[Node, PathState]]:
@@ -144,15 +193,12 @@ class Walker(Transfer):
             st.labels = st.labels + (node.label,)
             st.note(node.line, f"{node.label}:")
             st.after_label = True
-            st.cond_after_label = False
+            self.emit("label", st, node)
             return [(s, st) for s in node.succ]
         if kind == "goto":
             st = st.copy()
-            if not st.after_label:
-                st.entry_goto = node.line
             st.note(node.line, f"goto {node.label}")
-            for c in self.checkers:
-                c.on_goto(self, st, node)
+            self.emit("goto", st, node)
             return [(s, st) for s in node.succ]
         if kind == "stmt":
             if self.facts.inert_statement(node):
@@ -174,8 +220,7 @@ class Walker(Transfer):
                 self.eval_expr(expr, st)
             ex = Exit(node, self.exit_kind(expr, st), norm(text(expr)))
             self.mark_returned(expr, st, node.line)
-            for c in self.checkers:
-                c.on_exit(self, st, ex)
+            self.emit("exit", st, ex)
             return []
         return [(s, st) for s in node.succ]
 
@@ -206,8 +251,7 @@ class Walker(Transfer):
             if r.status not in (HELD, PENDING):
                 if r.status == RELEASED and mentions(t, r.key) and not ternary \
                         and not t.startswith(("PTR_ERR", "IS_ERR")):
-                    for c in self.checkers:
-                        c.on_store(self, st, r, line, "return")
+                    self.emit("store", st, r, line, "return")
                 continue
             if mentions(t, r.key) and not t.startswith(("PTR_ERR(", "IS_ERR(")):
                 st.res[k] = replace(r, status=ESCAPED)
@@ -220,8 +264,7 @@ class Walker(Transfer):
             if atom is not None:
                 self.eval_expr(atom.named_children[0], st)
             return [(s, st) for s in node.succ]
-        if st.after_label:
-            st.cond_after_label = True
+        self.emit("branch", st, node)
         pred = self.predicate(atom, st)
         if pred is not None:
             return self.branch_on_held(node, st, *pred)
@@ -235,9 +278,10 @@ class Walker(Transfer):
                 if not new:
                     continue  # infeasible
                 self.set_fact(s2, subject, new)
-                s2.last_cond = (node.line, subject, new, is_call or subject in s2.from_call)
+                self.emit("assume", s2, Cond(node.line, subject, new,
+                                             is_call or subject in s2.from_call))
             else:
-                s2.last_cond = (node.line, "", ALL, False)
+                self.emit("assume", s2, None)
             for f in [f for f in s2.values if f.startswith("#")]:
                 s2.values.pop(f)
             out.append((succ, s2))
@@ -266,7 +310,7 @@ class Walker(Transfer):
         if key is not None and not any(match(r) for r in st.res.values()):
             if any((rid, key) in self.facts.static_acquires for rid in rids):
                 s3 = st.copy()
-                s3.last_cond = ()
+                self._assume_nothing(s3)
                 return [(node.succ[1], s3)]  # never acquired on this path: the test is false
         gone = [r for r in st.res.values() if match(r) and r.status in (RELEASED, FAILED)]
         unsure = [r for r in st.res.values() if match(r) and r.status in (PENDING, UNKNOWN, ESCAPED)]
@@ -274,13 +318,16 @@ class Walker(Transfer):
         t, f = node.succ[0], node.succ[1]
         if held or unsure or not gone:
             s2 = st.copy()
-            s2.last_cond = ()
+            self._assume_nothing(s2)
             out.append((t, s2))
         if not held or unsure:
             s3 = st.copy()
-            s3.last_cond = ()
+            self._assume_nothing(s3)
             out.append((f, s3))
         return out
+
+    def _assume_nothing(self, st: PathState) -> None:
+        self.emit("assume", st, None)
 
     _in_cond = False
 

@@ -5,21 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from reviewbot.checks import all_rules
-from reviewbot.checks.error_path import ErrorPathChecker
-from reviewbot.checks.get_put import GetPutChecker
-from reviewbot.checks.ops_mismatch import TreeIndex, check_function
+from reviewbot.checks import all_rules, registry
+from reviewbot.checks.ops_mismatch import TreeIndex
 from reviewbot.checks.siblings import SiblingIndex
-from reviewbot.checks.siblings import check_function as check_siblings
 from reviewbot.cmodel import CFile, Function, norm, parse_c, text
-from reviewbot.engine import Raw, Walker
+from reviewbot.engine import FunctionContext, Raw, Walker
 from reviewbot.knowledge.infer import infer_pairs
 from reviewbot.model import Finding, TraceStep
 from reviewbot.packs import Packs, load_packs
-
-
-def _checkers():
-    return [ErrorPathChecker(), GetPutChecker()]
 
 
 def relevant(fn: Function, packs: Packs) -> bool:
@@ -38,39 +31,19 @@ def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
                      before: Function | None = None,
                      siblings: SiblingIndex | None = None, effort: str = "review",
                      incomplete: set[str] | None = None) -> list[Raw]:
+    """Every registered checker on one function: the path checkers in one walk, then the
+    whole-function ones; merged by the registry's policy."""
     raws: list[Raw] = []
     if relevant(fn, packs):
-        w = Walker(fn, packs, _checkers(), before=before, effort=effort)
+        w = Walker(fn, packs, registry.path_checkers(), before=before, effort=effort,
+                   same_event=registry.same_event)
         raws = w.run()
         if not w.complete and incomplete is not None:
             incomplete.add(fn.name)
-    raws += check_function(fn, packs, index)
-    if siblings is not None:
-        raws += check_siblings(fn, siblings)
-    return _merge(raws)
-
-
-def _merge(raws: list[Raw]) -> list[Raw]:
-    """One finding per rule and resource in a function; other exits become extra lines."""
-    out: dict[tuple[str, str], Raw] = {}
-    for r in sorted(raws, key=lambda r: r.line):
-        k = (r.rule, r.resource)
-        if k in out:
-            first = out[k]
-            if r.line not in first.lines:
-                first.lines.append(r.line)
-            continue
-        out[k] = r
-    # A double release reported by two rules on the same line is one defect.
-    by_line: dict[tuple[int, str], Raw] = {}
-    result = []
-    for r in out.values():
-        k2 = (r.line, r.resource)
-        if k2 in by_line and r.rule.split(".")[0] != by_line[k2].rule.split(".")[0]:
-            continue
-        by_line[k2] = r
-        result.append(r)
-    return result
+    ctx = FunctionContext(fn, packs, before, index, siblings)
+    for c in registry.checkers_for("function"):
+        raws += c.check_function(ctx)
+    return registry.merge_function(raws)
 
 
 def to_finding(raw: Raw, path: str, fn: Function) -> Finding:

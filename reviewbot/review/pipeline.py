@@ -70,8 +70,10 @@ def _trust_partial(found: list[Finding], partial: set[str], img: FileImage) -> l
 
 
 def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> list[Finding]:
-    """get-put.unbalanced-change, unless a path rule already names the resource."""
-    from reviewbot.checks.get_put import check_change
+    """The patch-level (`change`) checkers on each touched function, merged with what the
+    path rules found by the registry's policy."""
+    from reviewbot.checks import registry
+    from reviewbot.engine import ChangeContext
     from reviewbot.review.analysis import to_finding
 
     pre_fns = pre_cf.by_name() if pre_cf is not None else {}
@@ -79,16 +81,9 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> li
     for fn in post_cf.functions:
         if fn.name not in names:
             continue
-        # a removal that fixes a finding about the resource is the point of the patch
-        named = {f.resource for f in found if f.function == fn.name
-                 and f.status in ("introduced", "fixed")}
-        seen: set[str] = set()
-        for raw in check_change(pre_fns.get(fn.name), fn, packs):
-            tail = raw.resource.split("->", 1)[-1]
-            if raw.resource in seen or any(
-                    raw.resource == r or r.split("->", 1)[-1] == tail for r in named):
-                continue
-            seen.add(raw.resource)
+        ctx = ChangeContext(pre_fns.get(fn.name), fn, packs)
+        raws = [raw for c in registry.checkers_for("change") for raw in c.check_change(ctx)]
+        for raw in registry.merge_change(raws, fn.name, found):
             f = to_finding(raw, path, fn)
             f.status = "introduced"
             out.append(f)
