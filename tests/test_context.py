@@ -9,7 +9,7 @@ import pytest
 
 from reviewbot.context.diff import index_blobs
 from reviewbot.context.tree import CodeContext, safe_relpath
-from reviewbot.input.sources import load_paths
+from reviewbot.input.mbox import load_paths
 from reviewbot.model import InputError, Patch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -476,13 +476,13 @@ def golden(msg, name: str) -> None:
 def _pipeline_result(case: str, msgid: str):
     if importlib.util.find_spec("reviewbot.review.pipeline") is None:
         pytest.skip("reviewbot.review.pipeline is not there yet: golden drafts need the real pipeline")
-    from reviewbot.input import sources
+    from reviewbot.input import mbox
     from reviewbot.review import pipeline
 
     d = CORPUS / "cases" / case
     if not d.is_dir():
         pytest.skip(f"corpus case {case} not available")
-    patch = sources.patch_from_diff((d / "patch.patch").read_text(), source=str(d / "patch.patch"))
+    patch = mbox.patch_from_diff((d / "patch.patch").read_text(), source=str(d / "patch.patch"))
     # plain diffs have no mail headers: give the patch made-up ones (the corpus README says
     # the seed's Message-IDs are made up too)
     patch.message_id = msgid

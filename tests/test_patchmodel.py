@@ -16,7 +16,7 @@ from reviewbot.context.diff import (
     parse_diff,
     split_lines,
 )
-from reviewbot.input.sources import load_paths
+from reviewbot.input.mbox import load_paths
 from reviewbot.model import InputError
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

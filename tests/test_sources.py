@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.input.sources import (
-    load_paths,
-    parse_mbox_bytes,
-    parse_subject,
-    patch_from_message,
-    series_from_messages,
-)
+from reviewbot.input.classify import message_kind, parse_subject
+from reviewbot.input.mail import parse_message, patch_from_message, patch_headers
+from reviewbot.input.mbox import load_paths, mbox_chunks, parse_mbox_bytes
+from reviewbot.input.series import series_from_messages
 from reviewbot.model import InputError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -260,6 +257,46 @@ def test_replies_set_aside():
     assert s.cover is None and s.subject == "one" and s.message_id == "p1@x"
 
 
+@pytest.mark.parametrize("subject, has_diff, kind", [
+    ("[PATCH 1/2] x", True, "patch"),
+    ("plain subject", True, "patch"),  # a bare diff mailed without tags
+    ("[PATCH 0/2] x", False, "cover"),
+    ("[PATCH v3 00/12] x", True, "cover"),  # number 0 decides, not the diff
+    ("Re: [PATCH 1/2] x", True, "reply"),  # a reply quoting or proposing a diff
+    ("Re: [PATCH 0/2] x", False, "reply"),
+    ("AW: [PATCH] x", False, "reply"),
+    ("[PATCH 1/2] x", False, "other"),  # tagged, no diff: not a patch, not a reply
+    ("[GIT PULL] fixes", False, "other"),
+    ("plain subject", False, "other"),
+])
+def test_one_classifier_of_messages(subject, has_diff, kind):
+    """Series grouping and the poll's records name a message's kind the same way."""
+    from reviewbot.cron.ingest import classify
+
+    text = mail(subject, "m@x", body="Text.\n" + ("---\n" + DIFF if has_diff else ""),
+                sep=False)
+    p = patch_from_message(parse_message(text.encode()))
+    assert message_kind(p) == kind
+    assert classify(text.encode())[1] == kind  # what poll stores
+
+
+def test_other_messages_are_filed_like_replies():
+    """A message that is neither patch, cover nor Re: (a note, a pull request) answering
+    a patch goes with the series' replies, and so do the answers to it."""
+    text = (
+        mail("[PATCH 1/2] one", "p1@x")
+        + mail("[PATCH 2/2] two", "p2@x", irt="p1@x")
+        + mail("[GIT PULL] take these", "o1@x", irt="p2@x", body="Please pull.\n")
+        + mail("Re: [GIT PULL] take these", "o2@x", irt="o1@x", body="Pulled.\n")
+        + mail("unrelated note", "o3@x", body="Hello.\n")
+    )
+    kinds = [message_kind(patch_from_message(m)) for m in msgs_of(text)]
+    assert kinds == ["patch", "patch", "other", "reply", "other"]
+    [s] = series_from_messages(msgs_of(text))
+    assert [p.message_id for p in s.patches] == ["p1@x", "p2@x"]
+    assert [r.message_id for r in s.replies] == ["o1@x", "o2@x"]
+
+
 def test_v1_and_v2_keep_newest_unless_all_revisions():
     text = (
         mail("[PATCH 1/1] gfs2: fix the thing", "v1@x")
@@ -454,8 +491,6 @@ _SUBJECTS = {
 
 
 def test_patch_headers_agree_with_patch_from_message_on_examples():
-    from reviewbot.input.sources import patch_headers
-
     n = 0
     for mbox in sorted(EXAMPLES.rglob("*.mbox")):
         for msg in parse_mbox_bytes(mbox.read_bytes()):
@@ -510,8 +545,6 @@ def test_every_field_of_a_mail(name, subject, mail_in, want):
     """Names (quoting, comments, encoded words, relays), subjects (tags, encoded words,
     folding), bodies (charsets, transfer encodings, multipart, in-body From, CRLF) as UTF-8
     and as Latin-1 bytes: every field of the Patch, and patch_headers' share of them."""
-    from reviewbot.input.sources import _parse_message, patch_headers
-
     extra, body = mail_in
     fr = f"{name} <a@ex.org>" if name else "a@ex.org"
     raw = (f"From: {fr}\nTo: {fr}, b@c.org, \"X, Y\" <x@y.org>\nCc: {fr}\n  , c@d.org\n"
@@ -519,7 +552,7 @@ def test_every_field_of_a_mail(name, subject, mail_in, want):
            f"References: <r1@x>\n <r2@x>\nDate: Mon, 4 Mar 2024\n  10:00:00 +0000\n"
            f"{extra}\n{body}")
     for charset, message in (("utf-8", want[0]), ("latin-1", want[1])):
-        msg = _parse_message(raw.encode(charset, "replace"))
+        msg = parse_message(raw.encode(charset, "replace"))
         p = patch_from_message(msg, source="s")
         author, mailbox = _NAMES[name]
         if charset == "latin-1" and not name.isascii():  # raw 8-bit bytes in a header
@@ -572,11 +605,9 @@ PLAIN = ("From: A Dev <a@ex.org>\nTo: b@ex.org\nSubject: [PATCH] x: y\n"
 ])
 def test_odd_header_lines(variant, want):
     """Mails a format-patch would not write, read as the email package reads them."""
-    from reviewbot.input.sources import _parse_message
-
     old, new = variant
     text = PLAIN if old is None else PLAIN.replace(old, new)
-    p = patch_from_message(_parse_message(text.encode("utf-8")))
+    p = patch_from_message(parse_message(text.encode("utf-8")))
     assert (p.raw_subject, p.to, p.diff == DIFF, p.message_id) == want
     assert p.author_email == "a@ex.org"
 
@@ -585,11 +616,9 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def test_examples_and_corpus_mails_are_read_whole():
-    from reviewbot.input.sources import _mbox_chunks, _parse_message
-
     files = sorted(EXAMPLES.rglob("*.mbox")) + sorted(CORPUS.glob("cases/*/patch.mbox"))
-    patches = [patch_from_message(_parse_message(c), source=str(f))
-               for f in files for c in _mbox_chunks(f.read_bytes())]
+    patches = [patch_from_message(parse_message(c), source=str(f))
+               for f in files for c in mbox_chunks(f.read_bytes())]
     assert len(patches) > 10
     for p in patches:
         assert "@" in p.author_email and p.raw_subject and p.body

@@ -103,7 +103,7 @@ def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD", packs=
     import email
     import email.policy
 
-    from reviewbot.input.sources import patch_from_message
+    from reviewbot.input.mail import patch_from_message
     from reviewbot.model import Series, SeriesResult
     from reviewbot.review.pipeline import review_series
 

@@ -35,7 +35,7 @@ def load_series(args):
         from reviewbot.input.lore import fetch_series
 
         return fetch_series(args.msgid, args.lore)
-    from reviewbot.input.sources import load_paths
+    from reviewbot.input.mbox import load_paths
 
     # only email drafts read the original messages (Patch.message)
     return load_paths(args.paths, all_revisions=args.all_revisions,

@@ -79,24 +79,15 @@ def check_message(msg: email.message.Message) -> None:
 def classify(raw: bytes):
     """(Patch, kind) for a raw message, parsed in full (``patch_from_message``: what the
     review needs, recorded with patches and covers); raises ValueError when malformed."""
-    from reviewbot.input.sources import parse_subject, patch_from_message
+    from reviewbot.input.classify import message_kind
+    from reviewbot.input.mail import patch_from_message
 
     msg = parse_message(raw)
     check_message(msg)
     p = patch_from_message(msg)
-    has_diff = bool(p.diff.strip())
     if not p.message_id:
         raise ValueError("no Message-ID")
-    info = parse_subject(p.raw_subject)
-    if info["is_reply"]:
-        kind = "reply"
-    elif info["has_tags"] and p.number == 0:
-        kind = "cover"
-    elif has_diff:
-        kind = "patch"
-    else:
-        kind = "other"
-    return p, kind
+    return p, message_kind(p)
 
 
 _NOT_STORED = ("message", "source")

@@ -54,7 +54,7 @@ def pending_series(run: PollRun, lc: ListConfig) -> Iterator[Series]:
     rows = run.store.pending_messages(lc.name)
     if not rows:
         return
-    from reviewbot.input.sources import series_from_patches
+    from reviewbot.input.series import series_from_patches
 
     stubs = [_stub(run, lc, r) for r in rows]
     del rows
@@ -72,7 +72,7 @@ def _stub(run: PollRun, lc: ListConfig, row: PendingMessage) -> Patch:
     """A Patch with the grouping fields of a pending message (``diff`` only says whether
     it has one). Messages recorded without those fields (by an older version) get them
     from the raw message, once."""
-    from reviewbot.input.sources import parse_subject
+    from reviewbot.input.classify import parse_subject
     from reviewbot.model import Patch
 
     subject, email_, irt, refs = row.subject, row.author_email, row.in_reply_to, row.references
@@ -80,7 +80,7 @@ def _stub(run: PollRun, lc: ListConfig, row: PendingMessage) -> Patch:
         st = run.store
         raw = st.raw_messages(lc.name, [row.message_id]).get(row.message_id)
         if raw is not None:
-            from reviewbot.input.sources import patch_headers
+            from reviewbot.input.mail import patch_headers
 
             p, _d = patch_headers(parse_message(raw))
             subject, email_, irt, refs = (p.raw_subject, p.author_email, p.in_reply_to,
@@ -98,7 +98,7 @@ def _full_series(run: PollRun, lc: ListConfig, s: Series) -> Series | None:
     """The series with its Patches in full (as recorded at ingest, else parsed from
     the raw message), grouped as ``s`` was. The messages themselves are parsed only
     if a draft needs them (``attach_messages``)."""
-    from reviewbot.input.sources import patch_from_message
+    from reviewbot.input.mail import patch_from_message
     from reviewbot.model import Series
 
     st = run.store

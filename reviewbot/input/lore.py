@@ -3,7 +3,7 @@
 ``fetch_series(MSGID|URL, lore)`` does what ``b4 am -c`` does: fetch the thread of the
 message (``MSGID/t.mbox.gz``), search the archive for newer revisions of the series
 (``b4.mbox.get_extra_series``, which needs a searchable inbox), and return the newest
-revision as reviewbot Series (grouped by ``sources.series_from_messages``).
+revision as reviewbot Series (grouped by ``series.series_from_messages``).
 
 ``--lore`` is the inbox URL, e.g. ``https://lore.kernel.org/all`` (the default) or
 ``http://127.0.0.1:8080/widget-devel``; a bare server URL gets ``/all`` as b4 does. A
@@ -119,7 +119,7 @@ def fetch_series(msgid_or_url: str, lore: str | None = None, newer: bool = True)
     msgs = fetch_messages(msgid, base, newer=newer)
     import b4
 
-    from reviewbot.input.sources import series_from_messages
+    from reviewbot.input.series import series_from_messages
 
     lmbx = b4.LoreMailbox()
     for m in msgs:
@@ -131,7 +131,7 @@ def fetch_series(msgid_or_url: str, lore: str | None = None, newer: bool = True)
         if lser is not None:
             picked = [lm.msg for lm in lser.patches if lm is not None]
             if any(lm is not None and lm.has_diff for lm in lser.patches):
-                # keep the replies to that revision (sources sets them aside)
+                # keep the replies to that revision (grouping sets them aside)
                 ids = {b4.LoreMessage.get_clean_msgid(m) for m in picked}
                 picked += [m for m in msgs if b4.LoreMessage.get_clean_msgid(m) not in ids
                            and str(m.get("Subject", "")).lower().startswith("re:")]

@@ -59,7 +59,7 @@ def _matches(f: Finding, entry: dict[str, Any], files: set[str], near: bool) -> 
 
 
 def review_case(case: Path, packs: Packs | None = None) -> list[Finding]:
-    from reviewbot.input.sources import load_paths
+    from reviewbot.input.mbox import load_paths
     from reviewbot.review.pipeline import Reviewer
 
     patch = next((case / n for n in ("patch.mbox", "patch.patch") if (case / n).is_file()), None)

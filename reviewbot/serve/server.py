@@ -178,7 +178,7 @@ def _warm() -> tuple[str, ...]:
     from reviewbot import cli  # noqa: F401
     from reviewbot.cmodel import parse_c
     from reviewbot.commands import b4check, review  # noqa: F401
-    from reviewbot.input import sources  # noqa: F401
+    from reviewbot.input import mail, mbox  # noqa: F401
     from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review import pipeline, report  # noqa: F401
 
