@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+import test_poll as tp
 import test_server as srv
 
 from reviewbot import cli
+from reviewbot.cron.localinbox import LocalInbox, missing_tools
 from reviewbot.packs import load_packs, user_pack_paths
 
 runtime = srv.runtime  # the server tests' fixture: a short private runtime directory
@@ -243,3 +246,35 @@ def test_the_server_never_answers_with_stale_user_packs(runtime, tmp_path):
             proc.kill()
     assert r.returncode == 0 and b"no new findings" in r.stdout  # reviewed here, fresh
     assert "changed on disk" in proc.stderr.read()
+
+
+# the widget list's patch leaks a mutex and a kzalloc buffer; this tree's are neither
+QUIET_PACK = """\
+[calls.mutex_lock]
+acquires_nothing = true
+
+[calls.kzalloc]
+acquires_nothing = true
+"""
+
+
+def test_poll_takes_pack(tmp_path):
+    if missing_tools() is not None:
+        pytest.skip(f"public-inbox cannot run here: {missing_tools()}")
+    ibx = LocalInbox(tmp_path / "pi", tp.LIST)
+    ibx.create()
+    ibx.import_mbox(tp.EX / "list.mbox")
+    ibx.start()
+    try:
+        pack = tmp_path / "quiet.toml"
+        pack.write_text(QUIET_PACK)
+        runs = {}
+        for name, extra in (("shipped", []), ("quiet", ["--pack", str(pack)])):
+            r = tp.Runner(tmp_path, ibx, name=name)
+            runs[name] = subprocess.run(r.argv() + extra, env=r.env, capture_output=True,
+                                        text=True, timeout=120)
+            assert runs[name].returncode == 0, runs[name].stderr
+    finally:
+        ibx.stop()
+    assert "2 series reviewed" in runs["shipped"].stdout and " 1 draft " in runs["shipped"].stdout
+    assert "2 series reviewed" in runs["quiet"].stdout and " 0 drafts " in runs["quiet"].stdout

@@ -16,6 +16,10 @@ the JSON was written, as b4 expects.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reviewbot.packs import Packs
 
 TOOL = "reviewbot"
 
@@ -98,8 +102,8 @@ def checks_for(result) -> list[dict[str, str]]:
     return []
 
 
-def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD", packs=None
-                ) -> list[dict[str, str]]:
+def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD",
+                packs: Packs | None = None) -> list[dict[str, str]]:
     import email
     import email.policy
 
