@@ -54,7 +54,8 @@ def reference() -> str:
     out = [BEGIN, ""]
     for f in fields(PackFile):
         entry = f.metadata["value"].entry
-        out += [f"### `{f.metadata['form']}`", "", _doc(entry), "", "```toml",
+        out += [f"### `{f.metadata['form']}`: {f.metadata['doc']}", "", _doc(entry), "",
+                "```toml",
                 f.metadata["example"].rstrip("\n"), "```", ""]
         out += _keys(entry, "Keys:") + [""]
     out.append(END)
