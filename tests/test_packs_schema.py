@@ -4,7 +4,11 @@ what was expected, from the loader and from every command that loads packs (exit
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -205,3 +209,23 @@ def test_a_bad_packs_section_of_the_configuration_is_refused(tmp_path, monkeypat
     cfg.write_text('[packs]\npaths = "packs"\n')
     assert cli.main(["rules", "--packs"]) == 2
     assert "paths: expected a list of strings" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_bad_configured_pack(tmp_path):
+    """The warm server loads the configuration's packs before it listens: a broken one is
+    one line and exit 2, and no socket is left behind."""
+    pack = _pack(tmp_path, GOOD.replace('"nonnull"', '"sometimes"'))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[packs]\npaths = ["{pack}"]\n')
+    run = tempfile.mkdtemp(prefix="rb-", dir="/tmp")  # short: a socket path has 108 bytes
+    try:
+        env = dict(os.environ, XDG_RUNTIME_DIR=run, REVIEWBOT_CONFIG=str(cfg),
+                   XDG_CACHE_HOME=str(tmp_path / "cache"))
+        r = subprocess.run([sys.executable, "-m", "reviewbot.cli", "serve"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr == (
+            f"reviewbot: pack {pack}: calls.frob_get.success: unknown success 'sometimes' "
+            "(expected one of zero, nonnull, not_err, nonnull_not_err, true, nonneg, always)\n")
+        assert not list(Path(run).rglob("*.sock"))
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
