@@ -192,7 +192,6 @@ class _Merge:
             uses += [OpsUse(u.lhs, u.requires, u.why, is_assign=True) for u in o.assign]
             p.ops[fam] = OpsFamily(fam, o.getter, o.ops_arg, Target.parse(o.object_arg),
                                    o.tables, uses)
-        p.names.append(name)
         counts = (("resources", len(pf.resources)), ("calls", len(pf.calls)),
                   ("assign", len(pf.assign)), ("test", len(pf.test)), ("ops", len(pf.ops)))
         p.sources.append(PackSource(path, name, layer, counts, tuple(over)))

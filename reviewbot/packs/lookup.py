@@ -122,8 +122,11 @@ class Packs:
     assigns: list[AssignSpec] = field(default_factory=list)
     ops: dict[str, OpsFamily] = field(default_factory=dict)
     tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
-    names: list[str] = field(default_factory=list)
     sources: list[PackSource] = field(default_factory=list)  # in load order
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.sources]
 
     @cached_property
     def _interesting(self) -> frozenset[str]:
@@ -144,7 +147,7 @@ class Packs:
         if not extra:
             return self
         p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.tests,
-                  self.names, self.sources)  # a new object: its interesting_calls() include the pairs
+                  self.sources)  # a new object: its interesting_calls() include the pairs
         for name, spec in extra.items():
             if name not in p.calls:
                 p.calls[name] = spec
@@ -179,7 +182,6 @@ def to_plain(p: Packs) -> dict:
                  [(u.pattern, u.requires, u.why, u.is_assign) for u in o.uses])
                 for o in p.ops.values()],
         "tests": p.tests,
-        "names": p.names,
         "sources": [(s.path, s.name, s.layer, s.counts,
                      tuple((o.entry, o.replaced) for o in s.overrides)) for s in p.sources],
     }
@@ -202,7 +204,6 @@ def from_plain(d: dict) -> Packs:
                              [OpsUse(*u) for u in uses])
              for name, getter, arg, target, tables, uses in d["ops"]},
         tests=dict(d["tests"]),
-        names=list(d["names"]),
         sources=[PackSource(path, name, layer, tuple(map(tuple, counts)),
                             tuple(Override(*o) for o in over))
                  for path, name, layer, counts, over in d["sources"]],
