@@ -39,10 +39,13 @@ Example:
     if (error)
         goto fail_gunlock3;    /* fail_gunlock3 never dequeues ip->i_iopen_gh */
 
+Known false positives: a resource released by a helper no pack describes
+(`foo_cleanup(ctx)` that drops ctx->lock); an acquisition whose success the code records
+in a flag the walker does not relate to the resource.
+
 Reported only when the function itself releases that resource somewhere, or when the exit
 unwinds other resources taken before it (so the unwind ladder skipped this one).
-Confidence: high (path-sensitive; known false positives: resources released by a helper
-that no pack describes).
+Confidence: high (path-sensitive).
 """)
 
 DIRECT_RETURN = rule(
@@ -60,6 +63,10 @@ Example:
     error = gfs2_glock_nq(&gh);
     if (error)
         return error;          /* skips gfs2_holder_uninit(&gh) under out_uninit */
+
+Known false positives: an early return before the resource is really held, when the
+acquisition's success is tested indirectly (through a flag or a helper); a function whose
+labels are meant to release only on some paths.
 
 Confidence: high.
 """)
@@ -84,6 +91,10 @@ fail_free_acls:
     if (default_acl)
         posix_acl_release(default_acl);   /* ... released again          */
 
+Known false positives: unwind code guarded by a test the walker cannot relate to the
+acquisition (`if (ctx->locked) unlock(...)` with `locked` set elsewhere); a release helper
+that tolerates a resource that was never acquired.
+
 Confidence: high.
 """)
 
@@ -107,6 +118,9 @@ fail:
     gfs2_glock_dq_uninit(&gh);       /* the glock is dropped first ... */
     gfs2_trans_end(sdp);             /* ... while the transaction is still open */
 
+Known false positives: a transaction whose protection does not depend on the lock dropped
+first, so that the order is harmless.
+
 Confidence: medium.
 """)
 
@@ -127,6 +141,10 @@ Example:
     inode = new_inode(sb);
     if (!inode)
         goto fail;                     /* returns 0 */
+
+Known false positives: an error variable set through a pointer by a helper
+(`get_status(&err)`); a deliberate success return after an optional step whose test looks
+like a failure test.
 
 Not reported for a goto whose condition is not a failure test (`if (undo) goto out;` with
 the error deliberately 0 is a cleanup path that returns success).

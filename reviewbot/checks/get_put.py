@@ -40,6 +40,9 @@ Example:
     ...
     gfs2_glock_put(gl);
 
+Known false positives: ownership handed over by a call no pack describes (a helper that
+adds the object to a list or table); a reference kept on purpose in a static cache.
+
 Confidence: medium.
 """)
 
@@ -59,6 +62,10 @@ fail_put:
     gfs2_glock_put(ip->i_gl);
 fail:
     iget_failed(inode);        /* evict puts ip->i_gl again */
+
+Known false positives: a call the pack marks as consuming that drops the reference only on
+some of its paths; an expression reassigned through an out-argument of a call no pack
+describes, so that the two releases name different objects.
 
 Confidence: high.
 """)
@@ -80,6 +87,9 @@ Example:
     }
     *bhp = bh;                 /* the caller brelse()s it again */
 
+Known false positives: an object kept alive by another reference the walker does not see
+(a second get elsewhere, RCU); a released pointer used only for a comparison or a trace.
+
 Confidence: high.
 """)
 
@@ -100,6 +110,9 @@ Example:
         return 0;              /* sd_lock still held */
     mutex_unlock(&sdp->sd_lock);
 
+Known false positives: a function whose job is to return with the lock held, without an
+__acquires annotation; a lock dropped by a helper no pack describes.
+
 Confidence: low in a whole-file audit (functions whose job is to return locked, such as
 ocfs2_start_trans(), look the same); a patch that introduces the imbalance is reported.
 """)
@@ -115,6 +128,9 @@ Why it matters: the code goes on as if the resource were held.
 
 Example:
     gfs2_glock_nq(&gh);        /* if this fails, the later dq is wrong */
+
+Known false positives: a call that cannot fail in the caller's context (the object is
+known to be set up), where kernel code conventionally ignores the result.
 
 Confidence: medium.
 """)
@@ -139,6 +155,9 @@ Example:
         return err;
     }
 
+Known false positives: a wrapper that releases either kind correctly while the pack lists
+only one kind for it.
+
 Confidence: high.
 """)
 
@@ -156,6 +175,10 @@ refactoring that moves code around.
 Example:
     -    gfs2_glock_put(gl);
          return 0;
+
+Known false positives: a release moved into a helper the patch adds, or to the caller (the
+function now hands the reference out); a refactoring that changes how the resource is
+spelled (ip->i_gl, GFS2_I(inode)->i_gl), so that the counts before and after do not meet.
 
 Reported only when no path finding already names the same resource. Confidence: medium.
 """)

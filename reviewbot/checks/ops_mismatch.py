@@ -36,6 +36,10 @@ Example:
     ...
     queue_work(gfs2_delete_workqueue, &gl->gl_delete);   /* needs gfs2_iopen_glops */
 
+Known false positives: a glock obtained through a wrapper of gfs2_glock_get() whose table
+the pack does not see; tree consensus in a subsystem where only two or three places make
+the same use.
+
 Glocks whose table cannot be known here (function parameters, looked up elsewhere) are not
 reported. Confidence: high for pack-declared uses, medium for tree consensus.
 """)

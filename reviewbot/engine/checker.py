@@ -68,6 +68,7 @@ class Call(NamedTuple):
     line: int
     statement: bool  # its result is discarded
     releases: tuple[str, ...]  # the keys it releases (its release targets)
+    result: str  # the key its result is assigned to ("": none; "#...": a condition's value)
 
 
 class Cond(NamedTuple):

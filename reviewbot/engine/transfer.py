@@ -224,7 +224,7 @@ class Transfer:
         if spec.acquires_nothing:
             return
         release_keys = tuple(self.target_keys(spec, c, st)) if spec.releases else ()
-        self.emit("call", st, Call(spec, line, statement, release_keys))
+        self.emit("call", st, Call(spec, line, statement, release_keys, result or ""))
         if spec.escapes is not None and spec.escapes.index < len(a):
             self.escape(self.canon(text(a[spec.escapes.index]), st), st, line, name)
         if spec.maybe_consumes is not None and spec.maybe_consumes.index < len(a):

@@ -1,0 +1,88 @@
+"""The checker interface and registry: how rule families are found, called and merged."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reviewbot.checks import all_rules, registry
+from reviewbot.cmodel import parse_c
+from reviewbot.engine import FUNCTION_EVENTS, HOOKS, PATH_EVENTS, Checker, PathState, Raw, Walker
+from reviewbot.packs import load_packs
+
+
+def test_registry_finds_every_family_without_a_hand_list():
+    names = [c.name for c in registry.checkers()]
+    assert names == ["error-path", "get-put", "get-put.change", "is-err-on-null",
+                     "ops-mismatch", "siblings"]
+    claimed = {r.id for c in registry.checkers() for r in c.rules}
+    assert claimed == set(all_rules())
+
+
+def test_checkers_implement_exactly_the_events_they_declare():
+    for c in registry.checkers():
+        assert c.events and c.events <= set(PATH_EVENTS) | set(FUNCTION_EVENTS), c.name
+        for event, hook in HOOKS.items():
+            overridden = getattr(type(c), hook) is not getattr(Checker, hook)
+            assert overridden == (event in c.events), (c.name, event)
+
+
+def test_path_state_carries_no_checker_fields():
+    fields = {f.name for f in dataclasses.fields(PathState)}
+    assert fields == {"res", "values", "alias", "seq", "trail", "labels", "after_label",
+                      "from_call", "slots"}
+
+
+def test_same_event_policy_keeps_the_unwind_rule():
+    a = Raw("get-put.double-release", 9, "gl", "m1", [])
+    b = Raw("error-path.extra-release", 9, "gl", "m2", [])
+    other = Raw("get-put.double-release", 12, "gl", "m3", [])
+    assert registry.same_event([a, b, other]) == [b, other]
+    assert registry.same_event([a]) == [a]
+
+
+def test_merge_function_folds_lines_and_keeps_the_first_family():
+    raws = [Raw("get-put.leak", 20, "buf", "late", []), Raw("get-put.leak", 10, "buf", "early", []),
+            Raw("error-path.missing-release", 10, "buf", "other family", [])]
+    got = registry.merge_function(raws)
+    assert [(r.rule, r.line, r.lines) for r in got] == [("get-put.leak", 10, [20])]
+
+
+SRC = """static int f(struct d *dd)
+{
+	char *buf;
+
+	buf = kzalloc(8, GFP_KERNEL);
+	if (!buf)
+		goto out;
+	kfree(buf);
+out:
+	return 0;
+}
+"""
+
+
+class _Counter(Checker):
+    """Counts, per path, the labels it passes: a slot value is per path, not shared."""
+
+    name = "counter"
+    events = frozenset({"label", "exit"})
+    seen: list[int]
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def initial(self) -> int:
+        return 0
+
+    def on_label(self, w, st, node) -> None:
+        st.set_slot(self.name, st.slots[self.name] + 1)
+
+    def on_exit(self, w, st, ex) -> None:
+        self.seen.append(st.slots[self.name])
+
+
+def test_slots_are_per_path():
+    fn = parse_c(SRC, "f.c").functions[0]
+    c = _Counter()
+    Walker(fn, load_packs(), [c]).run()
+    assert sorted(c.seen) == [1, 1]  # both paths pass `out:` once, counted apart
