@@ -1,7 +1,10 @@
 """`reviewbot poll`: the cron job. Mirror the watched lists, review new series, draft replies.
 
-Exit 0 when the run completed (whatever it found), 2 with a one-line message on bad
-configuration, a held lock or an unreachable server (that list's state is left as it was).
+Exit 0 when the run completed (whatever it found); 3 when it completed only in part: an
+item failed (it is tried again by later runs, and parked after the last try), a list
+could not be read while others were, a gap in the HTTP fallback, the run's deadline; 2
+with a one-line message on bad configuration, a held lock or an unreachable server (that
+list's state is left as it was). `--status` lists the failed and parked items.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--pack", action="append", metavar="FILE|DIR",
                    help="also load this pack or directory of packs (repeatable; wins over "
                         "the shipped packs and the configuration's, see docs/packs.md)")
+    p.add_argument("--status", action="store_true",
+                   help="list the items that failed (waiting for a retry) and those parked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     p.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     p.set_defaults(run=run)
@@ -41,17 +46,22 @@ def run(args: argparse.Namespace) -> int:
     from reviewbot.config import load_config
     from reviewbot.cron.poll import options, run_poll
     from reviewbot.packs import load_packs, user_pack_paths
+    from reviewbot.status import EXIT_BAD_INPUT, EXIT_CLEAN, EXIT_INCOMPLETE
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="reviewbot: %(message)s", stream=sys.stderr)
     cfg = load_config(args.config)
     opts = options(cfg, args)
+    if args.status:
+        from reviewbot.cron.poll import print_status
+
+        return print_status(opts, sys.stdout)
     opts.packs = load_packs(user_pack_paths(args.pack, args.config))
     report = run_poll(opts)
-    for err in report.errors:
-        sys.stderr.write(f"reviewbot: {err}\n")
-    if report.errors and len(report.errors) == len(opts.lists):
-        return 2
+    for line in report.problems():
+        sys.stderr.write(f"reviewbot: {line}\n")
+    if report.errors and len(report.errors) == len(opts.lists) and not report.new:
+        return EXIT_BAD_INPUT
     if not args.quiet:
         print(report.summary())
-    return 2 if report.errors else 0
+    return EXIT_INCOMPLETE if report.incomplete else EXIT_CLEAN

@@ -1,7 +1,9 @@
 """Step 1 of a poll: record each new message of a list, once.
 
-Git epochs are read commit by commit after the last one processed (HTTP fallback: new.atom
-and thread mboxes). Each message is recorded (patches and covers with their bytes) in the
+Git epochs are read commit by commit after the last one processed (HTTP fallback: new.atom,
+paged back to the last run's mark, and thread mboxes; a thread that cannot be fetched is
+recorded as a failure, tried again by later runs and parked after ``max_tries``, and the
+others go on). Each message is recorded (patches and covers with their bytes) in the
 same transaction as the epoch position, so a killed run neither loses nor repeats one. A
 message that cannot be parsed is logged and recorded as skipped. Each message is parsed
 once, here: what grouping needs (subject, author, In-Reply-To, References) goes into
@@ -14,11 +16,13 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reviewbot.cron.mirror import GitMirror, HttpSource, MirrorError, fetch_manifest
+from reviewbot.cron.net import DeadlineExceeded, NetError
 
 if TYPE_CHECKING:
     import email.message
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("reviewbot.cron.ingest")
 
 BATCH = 200  # messages per ingest transaction
+MARK = "new.atom"  # the HTTP fallback's position: the newest new.atom time fully read
 _B64_DEFECTS = ("InvalidBase64CharactersDefect", "InvalidBase64PaddingDefect",
                 "InvalidBase64LengthDefect")
 
@@ -152,7 +157,7 @@ class Ingester:
         limits = self.run.opts.limits
         manifest = None
         if lc.transport in ("auto", "git"):
-            manifest = fetch_manifest(lc.url, limits)
+            manifest = fetch_manifest(lc.url, limits, self.run.until)
             if manifest is None and lc.transport == "git":
                 raise MirrorError(f"{lc.url} offers no git epochs (no manifest.js.gz)")
         if manifest is None:
@@ -170,7 +175,11 @@ class Ingester:
             if (pos is not None and fp and pos.fingerprint == fp
                     and gm.path(epoch).is_dir()):
                 continue  # unchanged since the last run: no git traffic at all
-            repo = gm.sync(epoch, url)
+            left = self.run.until - time.monotonic()
+            if left <= 0:
+                self.run.report.deadline = True
+                return
+            repo = gm.sync(epoch, url, min(run.opts.limits.git_timeout, left))
             last = pos.last_commit if pos is not None else None
             total = GitMirror.count_new(repo, last) if run.progress.enabled else 0
             tip = last
@@ -224,19 +233,47 @@ class Ingester:
             self._pool = None
 
     def ingest_http(self, lc: ListConfig) -> None:
+        """The threads of the messages listed since the last run's mark (and the failed
+        ones whose retry is due), oldest first; the mark advances with them."""
         run = self.run
-        st = run.store
-        src = HttpSource(lc.url, run.opts.limits)
-        mids = src.new_message_ids()
+        st, lim = run.store, run.opts.limits
+        src = HttpSource(lc.url, lim, run.until)
+        mark = st.cursor(lc.name, MARK)
+        listing = src.listing(mark)
+        if listing.gap:
+            log.warning("%s: GAP in the HTTP fallback: %s", lc.name, listing.gap)
+            run.report.gaps.append(f"{lc.name}: {listing.gap}")
+        failed = {f.item: f for f in st.failures(lc.name, "thread")}
+        retry = [f.item for f in failed.values() if not f.parked and f.next_at <= run.now]
+        todo: list[tuple[str, str | None]] = [(m, None) for m in retry]
+        todo += [(e.message_id, e.updated) for e in listing.entries
+                 if e.message_id not in failed]
         fetched = 0
-        for mid in mids:
+        for mid, updated in todo:
             if st.known(lc.name, mid) or st.skipped_message(lc.name, mid):
+                mark = updated or mark
+                if mid in failed:  # came with another thread meanwhile
+                    with st.transaction():
+                        st.clear_failure(lc.name, "thread", mid)
                 continue
-            if fetched >= run.opts.limits.max_threads:
+            if fetched >= lim.max_threads:
                 log.warning("%s: more than %d new threads; the rest waits for the next run",
                             lc.name, fetched)
                 break
-            raws = src.thread(mid)
+            if time.monotonic() >= run.until:
+                run.report.deadline = True
+                break
+            try:
+                raws = src.thread(mid)
+            except NetError as e:
+                if isinstance(e, DeadlineExceeded) and time.monotonic() >= run.until:
+                    run.report.deadline = True  # the run's time is up, not the thread's fault
+                    break
+                with st.transaction():
+                    run.fail(lc, "thread", mid, str(e))
+                    if updated:
+                        st.set_cursor(lc.name, MARK, mark := updated)
+                continue
             fetched += 1
             with st.transaction():
                 for raw in raws:
@@ -244,6 +281,12 @@ class Ingester:
                     run.hooks.message()
                 if not st.known(lc.name, mid):
                     st.add_skipped(lc.name, f"http:{mid}", mid, "not found in its thread")
+                st.clear_failure(lc.name, "thread", mid)
+                if updated:
+                    st.set_cursor(lc.name, MARK, mark := updated)
+        if mark and mark != st.cursor(lc.name, MARK):
+            with st.transaction():
+                st.set_cursor(lc.name, MARK, mark)
 
     def _ingest_one(self, lst: str, origin: str, raw: bytes | None,
                     parsed: Classified | Failure | None = None) -> None:

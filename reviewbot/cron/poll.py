@@ -14,7 +14,8 @@ This module holds what the steps share: the options, the lock that keeps two run
 the summary line, and the run over the lists. Test hooks (environment):
 REVIEWBOT_TEST_CRASH_AFTER=N exits abruptly after N messages,
 REVIEWBOT_TEST_CRASH_AFTER_DRAFTS=N after N draft files, REVIEWBOT_TEST_PAUSE_AFTER=N writes
-$REVIEWBOT_TEST_PAUSE_FILE after N messages and sleeps (for a real SIGKILL from outside).
+$REVIEWBOT_TEST_PAUSE_FILE after N messages and sleeps (for a real SIGKILL from outside),
+REVIEWBOT_TEST_FAIL_REVIEW=TEXT makes the review of a series with TEXT in its subject raise.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from reviewbot.cron.ingest import Ingester
 from reviewbot.cron.mirror import Limits, MirrorError, inbox_url
 from reviewbot.cron.review import review_pending
 from reviewbot.cron.series import due
-from reviewbot.cron.store import StateError, StateStore
+from reviewbot.cron.store import FailedItem, StateError, StateStore
 from reviewbot.model import InputError
 
 if TYPE_CHECKING:
@@ -161,10 +162,33 @@ class Report:
     partial: int = 0
     waiting: int = 0
     drafts: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # lists that could not be polled
     review_errors: int = 0
+    failed: list[str] = field(default_factory=list)  # items that failed this run
+    parked: list[str] = field(default_factory=list)  # ... and were parked by it
+    gaps: list[str] = field(default_factory=list)  # what the HTTP fallback could not list
+    deadline: bool = False  # the run's network deadline passed before it was done
+    deadline_s: float = 0.0
     elapsed: float = 0.0
     outbox: str = ""
+
+    @property
+    def incomplete(self) -> bool:
+        """Did something fail, or was something left out? (exit status 3)"""
+        return bool(self.errors or self.failed or self.gaps or self.deadline)
+
+    def problems(self) -> list[str]:
+        """One line each, for stderr: what failed and what was left out."""
+        out = list(self.errors)
+        out += [f"failed, tried again later: {f}" for f in self.failed
+                if f not in self.parked]
+        out += [f"parked after its last try (reviewbot poll --status): {p}"
+                for p in self.parked]
+        out += [f"gap: {g}" for g in self.gaps]
+        if self.deadline:
+            out.append(f"the run's deadline of {self.deadline_s:g}s passed: the rest waits"
+                       " for the next run ([poll] deadline)")
+        return out
 
     def summary(self) -> str:
         s = (f"reviewbot poll: {self.lists} list{'s' if self.lists != 1 else ''},"
@@ -174,8 +198,14 @@ class Report:
              f" {self.drafts} draft{'s' if self.drafts != 1 else ''} in {self.outbox}")
         if self.review_errors:
             s += f", {self.review_errors} review error{'s' if self.review_errors != 1 else ''}"
+        if self.failed:
+            s += f", {len(self.failed)} item{'s' if len(self.failed) != 1 else ''} failed"
+            if self.parked:
+                s += f" ({len(self.parked)} parked)"
         if self.errors:
             s += f", {len(self.errors)} list{'s' if len(self.errors) != 1 else ''} failed"
+        if self.deadline:
+            s += ", deadline reached"
         return s + f" ({self.elapsed:.2f}s)"
 
 
@@ -188,6 +218,7 @@ class Hooks:
         self.crash_drafts = int(env.get("REVIEWBOT_TEST_CRASH_AFTER_DRAFTS", "0") or 0)
         self.pause_msgs = int(env.get("REVIEWBOT_TEST_PAUSE_AFTER", "0") or 0)
         self.pause_file = env.get("REVIEWBOT_TEST_PAUSE_FILE", "")
+        self.fail_review = env.get("REVIEWBOT_TEST_FAIL_REVIEW", "")
         self.msgs = 0
         self.drafts = 0
 
@@ -199,6 +230,12 @@ class Hooks:
             if self.pause_file:
                 Path(self.pause_file).write_text(str(os.getpid()))
             time.sleep(120)
+
+    def review(self, subject: str) -> None:
+        """REVIEWBOT_TEST_FAIL_REVIEW=TEXT: the review of a series whose subject holds
+        TEXT raises (the failure isolation tests)."""
+        if self.fail_review and self.fail_review in subject:
+            raise RuntimeError(f"test hook: review of {subject!r} fails")
 
     def draft(self) -> None:
         self.drafts += 1
@@ -296,12 +333,26 @@ class PollRun:
     hooks: Hooks
     progress: Progress
     now: float  # when the run started (time.time())
+    until: float  # when its network operations must be done (time.monotonic())
 
     @classmethod
     def start(cls, opts: PollOptions, store: StateStore) -> PollRun:
         return cls(opts=opts, store=store,
-                   report=Report(lists=len(opts.lists), outbox=str(opts.outbox)),
-                   hooks=Hooks(), progress=Progress(opts.progress), now=time.time())
+                   report=Report(lists=len(opts.lists), outbox=str(opts.outbox),
+                                 deadline_s=opts.limits.deadline),
+                   hooks=Hooks(), progress=Progress(opts.progress), now=time.time(),
+                   until=time.monotonic() + opts.limits.deadline)
+
+    def fail(self, lc: ListConfig, kind: str, item: str, reason: str) -> FailedItem:
+        """Record that an item failed (inside the caller's transaction) and report it."""
+        lim = self.opts.limits
+        f = self.store.fail(lc.name, kind, item, reason, lim.max_tries, lim.retry_after,
+                            self.now)
+        what = f"{lc.name}: {kind} {item}: {reason} (try {f.tries} of {lim.max_tries})"
+        self.report.failed.append(what)
+        if f.parked:
+            self.report.parked.append(what)
+        return f
 
 
 def run_poll(opts: PollOptions) -> Report:
@@ -324,11 +375,14 @@ def run_poll(opts: PollOptions) -> Report:
         ingester = Ingester(run)
         for lc in opts.lists:
             before = report.new
-            try:
-                ingester.ingest(lc)
-            except MirrorError as e:
-                report.errors.append(f"{lc.name}: {e}")
-                continue
+            if time.monotonic() >= run.until:
+                report.deadline = True
+            else:
+                try:
+                    ingester.ingest(lc)
+                except MirrorError as e:
+                    report.errors.append(f"{lc.name}: {e}")
+                    continue
             if report.new > before or due(run, lc):
                 review_pending(run, lc)
         progress.close()
@@ -343,3 +397,27 @@ def run_poll(opts: PollOptions) -> Report:
             store.close()
         _HELD.pop("fd", None)
         os.close(lockfd)
+
+
+def print_status(opts: PollOptions, out: Any) -> int:
+    """``poll --status``: the failed items waiting for a retry, and the parked ones."""
+    if not opts.state.exists():
+        out.write(f"no state yet at {opts.state}\n")
+        return 0
+    try:
+        store = StateStore(opts.state)
+    except StateError as e:
+        raise InputError(str(e)) from None
+    try:
+        items = store.failures()
+    finally:
+        store.close()
+    if not items:
+        out.write("no failed or parked items\n")
+        return 0
+    for f in items:
+        when = ("parked" if f.parked else "next try "
+                + time.strftime("%Y-%m-%d %H:%M", time.localtime(f.next_at)))
+        out.write(f"{f.list}: {f.kind} {f.item}: {f.tries} tr{'y' if f.tries == 1 else 'ies'},"
+                  f" {when}: {f.reason}\n")
+    return 0

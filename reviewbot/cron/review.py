@@ -100,14 +100,18 @@ def review_one(run: PollRun, lc: ListConfig, job: ReviewJob,
         log.info("%s: reviewing incomplete series %r v%d (missing %s)", lc.name, s.subject,
                  s.revision, ", ".join(f"{n}/{s.expected}" for n in s.missing))
     try:
+        run.hooks.review(s.subject)
         if result is None:
             result = review_series(s, tree=lc.tree, base=lc.base, packs=run.opts.packs)
     except Exception as e:  # noqa: BLE001 - one bad series must not stop the run
-        log.error("%s: review of %r v%d failed: %s", lc.name, s.subject, s.revision, e)
+        reason = f"{type(e).__name__}: {e}"[:500]
+        log.error("%s: review of %r v%d failed: %s", lc.name, s.subject, s.revision, reason)
         with st.transaction():
             st.assign_messages(lc.name, job.message_ids, rev.id)
-            st.update_revision(rev.id, "error", job.done, s.missing,
-                               f"{type(e).__name__}: {e}"[:500])
+            f = run.fail(lc, "review", str(rev.id), f"{s.subject!r} v{s.revision}: {reason}")
+            # until parked the revision keeps its status: a later run reviews it again
+            st.update_revision(rev.id, "error" if f.parked else rev.status, job.done,
+                               s.missing, reason)
         run.report.review_errors += 1
         return
     from reviewbot.model import SeriesResult
@@ -147,6 +151,7 @@ def review_one(run: PollRun, lc: ListConfig, job: ReviewJob,
             written.append(d.message_id)
             run.hooks.draft()
     with st.transaction():
+        st.clear_failure(lc.name, "review", str(rev.id))
         by_patch = {d.in_reply_to: d.message_id for d in drafts}
         for r in records:
             st.add_finding(job.series_id, r.fingerprint, s.revision, r.kind, r.finding,

@@ -37,11 +37,14 @@ class ReviewJob:
 
 def due(run: PollRun, lc: ListConfig) -> bool:
     """With no new mail, is there anything to do? Only if a waiting series has waited
-    long enough, or something was left unassigned by a run killed half-way."""
+    long enough, something was left unassigned by a run killed half-way, or a failed review
+    is due to be tried again."""
     st = run.store
     waiting = st.waiting(lc.name)
     if st.has_unassigned(lc.name):
         return True
+    if any(not f.parked and f.next_at <= run.now for f in st.failures(lc.name, "review")):
+        return True  # a review that failed is due to be tried again
     if waiting.count and run.now - waiting.since >= lc.wait_incomplete:
         return True
     run.report.waiting += waiting.count
@@ -163,6 +166,9 @@ def _decide(run: PollRun, lc: ListConfig, s: Series, sid: int, rev: Revision,
     st = run.store
     if rev.status not in ("waiting", "partial"):
         return None  # reviewed already (a resend of the same revision)
+    failed = st.failure(lc.name, "review", str(rev.id))
+    if failed is not None and failed.next_at > run.now:
+        return None  # its review failed: tried again once the backoff has passed
     done = set(rev.reviewed)
     todo = sorted({p.number for p in s.patches} - done)
     first = st.first_seen(lc.name, ids) or run.now

@@ -20,6 +20,12 @@ Tables (all keyed by list name, so one database serves many lists):
                 ``new`` (first drafted) or ``still`` (said once: still present since vN).
 - ``drafts``    each draft written to the outbox (deterministic Message-ID, file name).
 - ``runs``      one row per completed run with its summary line.
+- ``failures``  items that failed (a thread that cannot be fetched, a series whose review
+                raised): why, how often, when to try again; ``parked`` after the last try.
+- ``cursors``   positions that are not git commits (the HTTP fallback's new.atom mark).
+
+Version 1 databases (no ``failures`` / ``cursors``) are upgraded in place, in one
+transaction, when opened.
 
 Everything a run learns is committed in transactions that also carry the position it
 has reached (epoch last commit, revision status), so a run killed at any point resumes
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -73,6 +79,12 @@ CREATE TABLE IF NOT EXISTS drafts(
     filename TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started REAL, finished REAL,
     summary TEXT);
+CREATE TABLE IF NOT EXISTS failures(
+    list TEXT NOT NULL, kind TEXT NOT NULL, item TEXT NOT NULL, reason TEXT,
+    tries INTEGER NOT NULL, first_at REAL, last_at REAL, next_at REAL,
+    parked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(list, kind, item));
+CREATE TABLE IF NOT EXISTS cursors(
+    list TEXT NOT NULL, name TEXT NOT NULL, value TEXT, PRIMARY KEY(list, name));
 """
 
 # columns added to ``messages`` after version 1 was released (NULL in older rows: the
@@ -98,7 +110,25 @@ def fingerprint(series_subject: str, finding: Any) -> str:
 
 
 class StateError(Exception):
-    pass
+    """The state file cannot be used; the message names it and says what to do."""
+
+
+def state_error(path: Path, e: BaseException) -> StateError:
+    """What went wrong with the state file, in words a user can act on."""
+    text = str(e)
+    low = text.lower()
+    if isinstance(e, sqlite3.DatabaseError) and ("not a database" in low or "malformed" in low
+                                                 or "corrupt" in low):
+        return StateError(f"state {path} is corrupt ({text}): move it aside or restore a"
+                          " backup")
+    if "readonly" in low or "read-only" in low or "unable to open" in low:
+        where = path.parent if not os.access(path.parent, os.W_OK) else path
+        return StateError(f"cannot write the state {path}: {where} is read-only or not"
+                          f" writable ({text})")
+    if "disk is full" in low or "no space" in low:
+        return StateError(f"disk full writing the state {path} ({text}); nothing was lost,"
+                          " free some space and run again")
+    return StateError(f"state {path}: {type(e).__name__}: {text}")
 
 
 # What the store hands out: records, not sqlite rows (JSON and space-separated columns
@@ -160,6 +190,19 @@ class DraftedFinding:
 
 
 @dataclass(slots=True)
+class FailedItem:
+    """An item that failed, and when it is tried again (never, once parked)."""
+
+    list: str
+    kind: str  # thread | review
+    item: str  # a Message-ID (thread), a revision id (review)
+    reason: str
+    tries: int
+    next_at: float
+    parked: bool
+
+
+@dataclass(slots=True)
 class Waiting:
     """The revisions of a list that wait for missing patches."""
 
@@ -181,26 +224,39 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StateError(f"cannot create the state directory {self.path.parent}:"
+                             f" {e.strerror or e}") from None
         try:
             self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._upgrade()
         except sqlite3.Error as e:
-            raise StateError(f"cannot open state {self.path}: {e}") from None
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript("BEGIN IMMEDIATE;\n" + SCHEMA + "COMMIT;\n")
+            raise state_error(self.path, e) from None
+
+    def _upgrade(self) -> None:
+        """Create or upgrade the schema, all in one transaction: a database is either as
+        it was or at the current version, whatever happens in between."""
         with self.transaction():
+            row = None
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+                row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise StateError(f"{self.path}: state written by a newer reviewbot")
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    self.db.execute(stmt)
             have = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
             for col, typ in _ADDED_COLUMNS:
                 if col not in have:
                     self.db.execute(f"ALTER TABLE messages ADD COLUMN {col} {typ}")
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StateError(f"{self.path}: state written by a newer reviewbot")
+            self.db.execute("INSERT INTO meta VALUES('schema', ?) ON CONFLICT(key)"
+                            " DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -210,14 +266,28 @@ class StateStore:
         if self.db.in_transaction:  # nested: part of the outer one
             yield self.db
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise state_error(self.path, e) from None
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as e:
+            if self.db.in_transaction:  # SQLite rolls back by itself on a full disk
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(e, sqlite3.Error):
+                raise state_error(self.path, e) from None
             raise
         else:
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise state_error(self.path, e) from None
 
     def checkpoint(self) -> None:
         """Commit the transaction so far and go on in a new one (a long ingest commits
@@ -407,6 +477,53 @@ class StateStore:
             " at) VALUES(?,?,?,?,?,?)",
             (message_id, lst, revision_id, in_reply_to, filename, time.time()))
 
+    # --------------------------------------------------------------- failures
+    def fail(self, lst: str, kind: str, item: str, reason: str, max_tries: int,
+             retry_after: float, now: float) -> FailedItem:
+        """Record one more failed try of an item: tried again after ``retry_after``
+        seconds, doubled with each try, and parked after ``max_tries``."""
+        row = self.db.execute("SELECT tries FROM failures WHERE list=? AND kind=? AND item=?",
+                              (lst, kind, item)).fetchone()
+        tries = (row[0] if row else 0) + 1
+        parked = tries >= max_tries
+        next_at = now + retry_after * 2 ** (tries - 1)
+        self.db.execute(
+            "INSERT INTO failures(list, kind, item, reason, tries, first_at, last_at, next_at,"
+            " parked) VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(list, kind, item) DO UPDATE SET"
+            " reason=excluded.reason, tries=excluded.tries, last_at=excluded.last_at,"
+            " next_at=excluded.next_at, parked=excluded.parked",
+            (lst, kind, item, reason[:500], tries, now, now, next_at, int(parked)))
+        return FailedItem(lst, kind, item, reason[:500], tries, next_at, parked)
+
+    def clear_failure(self, lst: str, kind: str, item: str) -> None:
+        self.db.execute("DELETE FROM failures WHERE list=? AND kind=? AND item=?",
+                        (lst, kind, item))
+
+    def failure(self, lst: str, kind: str, item: str) -> FailedItem | None:
+        row = self.db.execute(
+            "SELECT list, kind, item, reason, tries, next_at, parked FROM failures"
+            " WHERE list=? AND kind=? AND item=?", (lst, kind, item)).fetchone()
+        return None if row is None else FailedItem(*row[:6], parked=bool(row[6]))
+
+    def failures(self, lst: str | None = None, kind: str | None = None) -> list[FailedItem]:
+        """Failed items (of one list, of one kind), parked last, oldest first."""
+        rows = self.db.execute(
+            "SELECT list, kind, item, reason, tries, next_at, parked FROM failures"
+            " WHERE (? IS NULL OR list=?) AND (? IS NULL OR kind=?)"
+            " ORDER BY parked, first_at, item", (lst, lst, kind, kind)).fetchall()
+        return [FailedItem(*r[:6], parked=bool(r[6])) for r in rows]
+
+    # ---------------------------------------------------------------- cursors
+    def cursor(self, lst: str, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM cursors WHERE list=? AND name=?",
+                              (lst, name)).fetchone()
+        return None if row is None else row[0]
+
+    def set_cursor(self, lst: str, name: str, value: str) -> None:
+        self.db.execute("INSERT INTO cursors(list, name, value) VALUES(?,?,?)"
+                        " ON CONFLICT(list, name) DO UPDATE SET value=excluded.value",
+                        (lst, name, value))
+
     # ------------------------------------------------------------------ runs
     def add_run(self, started: float, summary: str) -> None:
         with self.transaction():
@@ -432,11 +549,14 @@ class StateStore:
                         " f.function, f.resource, f.patch_message_id, f.draft_message_id"
                         " FROM findings f JOIN series s ON f.series_id=s.id ORDER BY 1, 2, 3",
             "drafts": "SELECT message_id, list, in_reply_to, filename FROM drafts ORDER BY 1",
+            "failures": "SELECT list, kind, item, reason, tries, parked FROM failures"
+                        " ORDER BY 1, 2, 3",
         }
         return {k: [tuple(r) for r in self.db.execute(v).fetchall()] for k, v in q.items()}
 
     def counts(self) -> dict[str, int]:
         out = {}
-        for t in ("messages", "skipped", "series", "revisions", "findings", "drafts", "runs"):
+        for t in ("messages", "skipped", "series", "revisions", "findings", "drafts", "runs",
+                  "failures"):
             out[t] = self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
         return out
