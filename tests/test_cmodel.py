@@ -3,6 +3,8 @@ iterator macros, switch fall-through, goto labels, do/while(0) and #ifdef in fun
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reviewbot.cmodel import Node, parse_c
@@ -310,3 +312,40 @@ def test_switch_fallthrough_edges(fns):
 def test_source_with_only_macros_parses():
     cf = parse_c("static DEFINE_SPINLOCK(x_lock);\nMODULE_LICENSE(\"GPL\");\n", "m.c")
     assert cf.functions == []
+
+
+# ------------------------------------------------------------------ layout
+
+PACKAGE = Path(__file__).resolve().parents[1] / "reviewbot"
+
+
+@pytest.mark.parametrize("sub", ["cmodel", "input", "context"])
+def test_modules_stay_small(sub):
+    sizes = {f.name: len(f.read_text().splitlines()) for f in (PACKAGE / sub).glob("*.py")}
+    assert len(sizes) > 2 and max(sizes.values()) <= 600, sizes
+
+
+def test_package_names_are_the_layers_objects():
+    import importlib
+
+    import reviewbot.cmodel as cm
+
+    for name in cm.__all__:
+        obj = getattr(cm, name)
+        home = importlib.import_module(getattr(obj, "__module__", None) or "reviewbot.cmodel")
+        if home.__name__ != "reviewbot.cmodel":  # a constant has no home of its own
+            assert home.__name__.startswith("reviewbot.cmodel.") and getattr(home, name) is obj
+    assert not hasattr(cm, "functions_touching")
+
+
+def test_function_caches_are_declared_fields():
+    """What a Function finds on first use is kept in its declared fields, not in hidden
+    instance attributes."""
+    import dataclasses
+
+    [fn] = [f for f in parse_c(SRC, "cm.c").functions if f.name == "cm_unlock_it"]
+    assert fn.callees() == {"spin_unlock"} and fn.of_type("call_expression")
+    assert fn.of_type("return_statement") == [] and fn.free_vars == set()
+    fn.cfg()
+    fn.drop_cfg()
+    assert set(vars(fn)) <= {f.name for f in dataclasses.fields(fn)}

@@ -9,6 +9,7 @@ import pytest
 
 from reviewbot import cmodel
 from reviewbot.checks.siblings import SiblingIndex
+from reviewbot.cmodel import parse as cparse
 from reviewbot.context.tree import CodeContext
 from reviewbot.packs import load_packs
 
@@ -43,11 +44,11 @@ def test_incremental_parse_matches_full_parse(corpus_dir) -> None:
     for path in _c_files(corpus_dir):
         src = path.read_bytes()
         for new in _edits(src, rng):
-            cmodel._CACHE.clear()
+            cparse._CACHE.clear()
             old = cmodel.parse_c(src, str(path))
             old_sexp = str(old.tree.root_node)
             inc = cmodel.parse_c(new, str(path))  # from old's tree
-            full = cmodel._parse_c(new, str(path))
+            full = cparse._parse_c(new, str(path))
             assert inc.clean == full.clean
             if not full.tree.root_node.has_error:
                 assert str(inc.tree.root_node) == str(full.tree.root_node), path
@@ -59,11 +60,11 @@ def test_incremental_parse_matches_full_parse(corpus_dir) -> None:
 
 
 def test_incremental_parse_of_unrelated_text_is_a_full_parse() -> None:
-    cmodel._CACHE.clear()
+    cparse._CACHE.clear()
     cmodel.parse_c("int a(void) { return 0; }\n", "x.c")
     cf = cmodel.parse_c("static void b(int x)\n{\n\tif (x)\n\t\tc();\n}\n", "x.c")
     assert [f.name for f in cf.functions] == ["b"]
-    assert str(cf.tree.root_node) == str(cmodel._parse_c(cf.source, "x.c").tree.root_node)
+    assert str(cf.tree.root_node) == str(cparse._parse_c(cf.source, "x.c").tree.root_node)
 
 
 def test_preprocess_blanks_annotations_keeping_offsets() -> None:
@@ -132,7 +133,7 @@ def test_dropped_graph_is_built_again_with_the_same_findings(corpus_dir) -> None
 
     case = corpus_dir / "cases" / "001-seedA-create-inode-iopen-unlock" / "base"
     path = next(case.rglob("inode.c"))
-    cf = cmodel._parse_c(path.read_bytes(), "fs/gfs2/inode.c")
+    cf = cparse._parse_c(path.read_bytes(), "fs/gfs2/inode.c")
     first = [(f.line, f.rule) for f in analyze_cfile(cf, "fs/gfs2/inode.c")]
     assert first
     fn = cf.by_name()["gfs2_create_inode"]
@@ -169,7 +170,7 @@ def test_region_parse_gives_the_functions_of_a_whole_file_parse(corpus_dir) -> N
         raw = path.read_bytes()
         if len(raw) < cmodel.REGION_MIN_BYTES:
             continue
-        full = cmodel._parse_c(raw, str(path))
+        full = cparse._parse_c(raw, str(path))
         for fn in full.functions[::7]:
             for line in (fn.start_line, (fn.start_line + fn.end_line) // 2, fn.end_line):
                 part = cmodel.parse_region(raw, str(path), {line})
@@ -192,7 +193,7 @@ def test_region_parse_reads_only_the_region_and_falls_back_when_cut() -> None:
     # whole file is parsed and the function is still found whole
     cut = filler + "int target(int x)\n{\n#if X\n\tif (x) {\n#else\n}\n#endif\n\treturn 0;\n}\n" + filler
     line = filler.count("\n") + 8
-    full = cmodel._parse_c(cut.encode(), "t.c")
+    full = cparse._parse_c(cut.encode(), "t.c")
     part = cmodel.parse_region(cut, "t.c", {line})
     want = [f.name for f in full.functions if f.start_line <= line <= f.end_line]
     assert [f.name for f in part.functions if f.start_line <= line <= f.end_line] == want
