@@ -7,6 +7,7 @@ import datetime as dt
 import email
 import email.policy
 import itertools
+import os
 import socket
 from pathlib import Path
 
@@ -303,3 +304,86 @@ def test_emit_outdir_and_send_moves_sent_drafts(tmp_path, smtp, capsys):
     cfgfile = write_config(tmp_path, port, send=True)
     assert run_send([str(out), "--config", cfgfile]) == 0
     assert len(sink.envelopes) == 1
+
+
+class Picky(Sink):
+    """Refuses (554) every message whose Subject holds ``refuse``."""
+
+    def __init__(self, refuse: str) -> None:
+        super().__init__()
+        self.refuse = refuse.encode()
+        self.refusals = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse in envelope.original_content.split(b"\r\n\r\n")[0]:
+            self.refusals += 1
+            return "554 5.7.1 message refused by policy"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_refused_draft_is_kept_with_its_reason_the_others_sent_once(tmp_path, capsys):
+    import json
+
+    sink = Picky("change 1")
+    ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    try:
+        md = tmp_path / "md"
+        mailout.write_maildir(drafts(3), md)
+        cfg = write_config(tmp_path, ctl.port, send=True, max_tries=2, retry_after_minutes=0)
+        assert run_send([str(md), "--config", cfg]) == 3
+        assert len(sink.envelopes) == 2 and sink.refusals == 1
+        (left,) = list((md / "new").iterdir())
+        state = json.loads((md / ".reviewbot-send.json").read_text())
+        assert state[left.name]["tries"] == 1
+        assert state[left.name]["reason"] == "554 5.7.1 message refused by policy"
+        err = capsys.readouterr().err
+        assert left.name in err and "554" in err and "try 1 of 2" in err
+        # the next run tries only that one again; the second refusal parks it
+        assert run_send([str(md), "--config", cfg]) == 3
+        assert len(sink.envelopes) == 2 and sink.refusals == 2
+        assert list((md / "new").iterdir()) == []
+        assert [p.name for p in (md / "parked").iterdir()] == [left.name]
+        assert "parked" in capsys.readouterr().err
+        # parked: not tried again; nothing else to send
+        assert run_send([str(md), "--config", cfg]) == 0
+        assert len(sink.envelopes) == 2 and sink.refusals == 2
+        sent = [email.message_from_bytes(e[2], policy=email.policy.default)["Subject"]
+                for e in sink.envelopes]
+        assert sorted(sent) == ["Re: [PATCH 1/3] change 0", "Re: [PATCH 3/3] change 2"]
+    finally:
+        ctl.stop()
+
+
+def test_a_refused_draft_waits_for_its_backoff(tmp_path, capsys):
+    sink = Picky("change 0")
+    ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    try:
+        out = tmp_path / "out"
+        mailout.write_eml(drafts(1), out)
+        cfg = write_config(tmp_path, ctl.port, send=True, retry_after_minutes=60)
+        assert run_send([str(out), "--config", cfg]) == 3
+        assert run_send([str(out), "--config", cfg]) == 0  # not due yet: not sent
+        assert sink.refusals == 1
+        assert "waiting (refused 1x" in capsys.readouterr().out
+        assert [p.name for p in out.glob("*.eml")] == ["0001-change-0.eml"]
+    finally:
+        ctl.stop()
+
+
+def test_review_send_sends_the_others_and_names_the_refused_one(tmp_path):
+    from reviewbot.mail import send as sendmail
+    from reviewbot.model import InputError
+
+    sink = Picky("change 0")
+    ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    try:
+        cfg = {"mail": {"from": "r@example.org", "send": True, "smtp_host": "127.0.0.1",
+                        "smtp_port": ctl.port}}
+        with pytest.raises(InputError, match="refused 1 of 2.*change 0.*554"):
+            sendmail.send_messages(drafts(2), cfg, out=open(os.devnull, "w"))
+        assert len(sink.envelopes) == 1
+    finally:
+        ctl.stop()

@@ -48,8 +48,10 @@ def parse_message(raw: bytes, compat: bool = False):
     import email
     import email.policy
 
-    return email.message_from_bytes(raw, policy=email.policy.compat32 if compat
-                                    else email.policy.default)
+    from reviewbot.input.mail import without_lone_cr
+
+    return email.message_from_bytes(without_lone_cr(raw), policy=email.policy.compat32
+                                    if compat else email.policy.default)
 
 
 def check_message(msg: email.message.Message) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import sys
 import time
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from reviewbot.packs import Packs
 
 DEFAULT_LORE = "https://lore.kernel.org"
+log = logging.getLogger("reviewbot.cron.poll")
 
 
 def _state_home() -> Path:
@@ -372,6 +374,10 @@ def run_poll(opts: PollOptions) -> Report:
             raise InputError(str(e)) from None
         run = PollRun.start(opts, store)
         progress, report = run.progress, run.report
+        from reviewbot.mail.outbox import clean_tmp
+
+        for f in clean_tmp(opts.outbox):  # what a killed run was writing
+            log.info("removed %s, left by a run that was killed", f)
         ingester = Ingester(run)
         for lc in opts.lists:
             before = report.new

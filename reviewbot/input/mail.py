@@ -32,7 +32,24 @@ def parse_message(data: bytes) -> email.message.EmailMessage:
     from email import policy
     from email.parser import BytesParser
 
-    return BytesParser(policy=policy.default).parsebytes(data)
+    return BytesParser(policy=policy.default).parsebytes(without_lone_cr(data))
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)|\0")
+
+
+def without_lone_cr(data: bytes) -> bytes:
+    """The message with a CR that ends no line (and NUL) in its header block made a
+    space: the email parser would end the headers there and lose the rest (a lone CR
+    inside a quoted From name dropped the author)."""
+    end = data.find(b"\n\n")
+    crlf = data.find(b"\r\n\r\n")
+    if crlf != -1 and (end == -1 or crlf < end):
+        end = crlf
+    head = data[:end] if end != -1 else data
+    if b"\r" not in head and b"\0" not in head:
+        return data
+    return _LONE_CR.sub(b" ", head) + (data[end:] if end != -1 else b"")
 
 
 # ---------------------------------------------------------------- headers

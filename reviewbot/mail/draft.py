@@ -21,6 +21,7 @@ from reviewbot import __version__
 from reviewbot.config import section
 from reviewbot.mail.comments import WIDTH, sentence, wrap
 from reviewbot.mail.headers import (
+    MAX_RECIPIENTS,
     default_msgid,
     new_message,
     one_line,
@@ -28,9 +29,10 @@ from reviewbot.mail.headers import (
     patch_author,
     sender_address,
     set_body,
+    thread_id,
 )
 from reviewbot.mail.quoting import quote_blocks
-from reviewbot.model import Finding, Patch, SeriesResult
+from reviewbot.model import Finding, InputError, Patch, SeriesResult
 
 
 def _quote(text: str) -> str:
@@ -104,6 +106,11 @@ def build_drafts(
     now = now or _dt.datetime.now(_dt.UTC).astimezone()
     new_id = msgid_factory or default_msgid(sender.domain or "localhost")
     ack = bool(mail.get("acknowledge_fixed", False))
+    try:
+        max_recipients = max(int(mail.get("max_recipients", MAX_RECIPIENTS)), 1)
+    except (TypeError, ValueError):
+        raise InputError(f"[mail] max_recipients: not a number: "
+                         f"{mail.get('max_recipients')!r}") from None
     cover = result.series.cover
     cover_cc = [] if cover is None else parse_addresses(cover.to) + parse_addresses(cover.cc)
     drafts: list[EmailMessage] = []
@@ -127,6 +134,9 @@ def build_drafts(
         author = patch_author(patch)
         if intro:
             extra = []
+            if thread_id(patch) is None:
+                extra.append(wrap("(This reply is not threaded under the patch: its"
+                                  " Message-ID is not a valid msg-id.)"))
             if ack and fixed:
                 extra.append(
                     wrap("This patch also fixes: " + "; ".join(_ack_lines(fixed)) + ". Thanks!")
@@ -149,7 +159,8 @@ def build_drafts(
             )
         else:
             continue
-        msg = new_message(patch, sender, cover_cc if cover is not None else [], now, new_id())
+        msg = new_message(patch, sender, cover_cc if cover is not None else [], now, new_id(),
+                          max_recipients)
         set_body(msg, body)
         drafts.append(msg)
 
@@ -170,7 +181,7 @@ def build_drafts(
                 "hunks" if any(p.context == "hunks" for p in result.patches) else "tree",
             ),
         )
-        msg = new_message(cover, sender, [], now, new_id())
+        msg = new_message(cover, sender, [], now, new_id(), max_recipients)
         set_body(msg, body)
         drafts.insert(0, msg)
     return drafts

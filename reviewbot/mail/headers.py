@@ -32,13 +32,24 @@ def one_line(value: Any) -> str:
     return re.sub(r"\s{2,}", " ", s).strip()
 
 
+MAX_NAME = 200  # characters of a display name kept (a header line holds 998 octets)
+MAX_RECIPIENTS = 50  # [mail] max_recipients: To and Cc together; list and author kept
+MAX_SUBJECT = 300  # characters of the subject kept
+MAX_REFERENCES = 30  # the last ones of a long References chain (git send-email's depth)
+_MSGID_OK = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\[\]-]+")
+
+
 def make_address(name: str, addr: str) -> Address | None:
-    """An Address from untrusted parts, or None if the address is unusable."""
+    """An Address from untrusted parts, or None if the address is unusable. A display
+    name is cut to MAX_NAME characters; an address longer than SMTP allows (254
+    octets, 64 for the local part) is unusable."""
     name, addr = one_line(name), one_line(addr).strip("<>")
-    if "@" not in addr or " " in addr:
+    if len(name) > MAX_NAME:
+        name = name[:MAX_NAME - 3].rstrip() + "..."
+    if "@" not in addr or " " in addr or len(addr.encode()) > 254:
         return None
     user, _, domain = addr.rpartition("@")
-    if not user or not domain:
+    if not user or not domain or len(user.encode()) > 64:
         return None
     try:
         a = Address(display_name=name, username=user, domain=domain)
@@ -141,6 +152,30 @@ def _list_address(patch: Patch) -> list[Address]:
     return [a] if a else []
 
 
+def valid_msgid(value: str) -> str | None:
+    """The id of a valid msg-id (RFC 5322 ``<id-left@id-right>``, dot-atom text, at most
+    250 octets) without <>, else None: an id that is not one is never used to thread."""
+    v = str(value or "").strip()
+    if v.startswith("<") and v.endswith(">"):
+        v = v[1:-1]
+    if len(v) > 250 or not _MSGID_OK.fullmatch(v):
+        return None
+    return v
+
+
+def thread_id(patch: Patch) -> str | None:
+    """The patch's Message-ID if a reply may thread under it: valid as sent (the raw
+    header, when the message is at hand) and as parsed."""
+    pid = valid_msgid(patch.message_id)
+    msg = patch.message
+    if pid is None or msg is None:
+        return pid
+    raw = next((v for k, v in msg.raw_items() if k.lower() == "message-id"), None)
+    if raw is None:
+        return pid
+    return pid if valid_msgid(one_line(raw)) == pid else None
+
+
 def _key(a: Address) -> str:
     return a.addr_spec.lower()
 
@@ -155,7 +190,11 @@ def new_message(
     extra_cc: list[Address],
     now: _dt.datetime,
     msgid: str,
+    max_recipients: int = MAX_RECIPIENTS,
 ) -> EmailMessage:
+    """The reply's headers. At most ``max_recipients`` in To and Cc (the author and the
+    list always, then the cover's and the patch's To and Cc in order); threaded only
+    under a valid msg-id (``thread_id``)."""
     msg = EmailMessage(policy=email.policy.default)
     author = patch_author(patch)
     msg["From"] = sender
@@ -165,9 +204,11 @@ def new_message(
     if author is not None:
         seen.add(_key(author))
     cc: list[Address] = []
-    for a in (
-        _list_address(patch) + extra_cc + parse_addresses(patch.to) + parse_addresses(patch.cc)
-    ):
+    lists = _list_address(patch)
+    room = max(max_recipients - len(seen) + 1, len(lists))  # + 1: the sender is in seen
+    for a in lists + extra_cc + parse_addresses(patch.to) + parse_addresses(patch.cc):
+        if len(cc) >= room:
+            break
         if _key(a) not in seen:
             seen.add(_key(a))
             cc.append(a)
@@ -175,18 +216,18 @@ def new_message(
         msg["To"] = cc.pop(0)
     if cc:
         msg["Cc"] = cc
-    subject = one_line(patch.raw_subject or patch.subject) or "your patch"
+    subject = one_line(patch.raw_subject or patch.subject)[:MAX_SUBJECT] or "your patch"
     if not re.match(r"re:", subject, re.I):
         subject = "Re: " + subject
     msg["Subject"] = subject
     msg["Date"] = email.utils.format_datetime(now)
     msg["Message-ID"] = one_line(msgid)
-    pid = one_line(patch.message_id).strip("<>")
-    if pid and " " not in pid:
+    pid = thread_id(patch)
+    if pid:
         refs = []
-        for r in patch.references:
-            r = one_line(r).strip("<>")
-            if r and " " not in r and r != pid and f"<{r}>" not in refs:
+        for r in patch.references[-MAX_REFERENCES:]:
+            r = valid_msgid(one_line(r))
+            if r and r != pid and f"<{r}>" not in refs:
                 refs.append(f"<{r}>")
         refs.append(f"<{pid}>")
         msg["In-Reply-To"] = f"<{pid}>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import errno
 import glob
 import io
 import itertools
@@ -23,6 +24,8 @@ from collections.abc import Iterable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any
+
+from reviewbot.model import InputError
 
 SLUG_MAX = 52
 
@@ -44,20 +47,33 @@ def eml_name(n: int, msg: EmailMessage) -> str:
     return f"{n:04d}-{slug(str(msg.get('Subject', '')))}.eml"
 
 
+def write_error(path: str | os.PathLike, e: OSError) -> InputError:
+    """An error writing a draft, naming the file and the cause (a full disk says so)."""
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why += " (disk full: nothing was delivered half-written; free space and run again)"
+    return InputError(f"cannot write {os.fspath(path)}: {why}")
+
+
 def _atomic_write(folder: Path, name: str, data: bytes) -> Path:
     if "/" in name or name in (".", "..") or "\0" in name:
         raise ValueError(f"bad file name {name!r}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    target = folder / name
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    except OSError as e:
+        raise write_error(target, e) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        target = folder / name
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise write_error(target, e) from None
         raise
     return target
 
@@ -81,7 +97,10 @@ def write_maildir(msgs: Iterable[EmailMessage], maildir: str | os.PathLike,
     md = Path(os.fspath(maildir))
     for d in (md, md / "tmp", md / "new", md / "cur"):
         if not d.is_dir():
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as e:
+                raise write_error(d, e) from None
     given = iter(names) if names is not None else None
     out = []
     for m in msgs:
@@ -108,13 +127,55 @@ def _unique_name() -> str:
     return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_DELIVERIES)}.{host}"
 
 
+def clean_tmp(maildir: str | os.PathLike) -> list[Path]:
+    """Remove what killed writers left in the Maildir's tmp/: files whose writing process
+    (the ``.PID`` suffix ``_deliver`` gives them) is gone, and any older than 36 hours
+    (the Maildir rule). Returns the files removed."""
+    tmpdir = Path(os.fspath(maildir)) / "tmp"
+    if not tmpdir.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for f in tmpdir.iterdir():
+        pid = f.name.rpartition(".")[2]
+        try:
+            stale = now - f.lstat().st_mtime > 36 * 3600
+            if not stale and pid.isdigit():
+                stale = not _alive(int(pid))
+            if stale:
+                f.unlink()
+                removed.append(f)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _deliver(md: Path, name: str, data: bytes) -> None:
     tmp = md / "tmp" / f"{name}.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.rename(tmp, md / "new" / name)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, md / "new" / name)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise write_error(tmp, e) from None
     try:  # the rename itself survives a crash once new/ is on disk
         dfd = os.open(md / "new", os.O_RDONLY)
         try:
@@ -165,8 +226,6 @@ def read_drafts(path: str | os.PathLike) -> list[tuple[Path, EmailMessage]]:
     elif p.is_dir():
         files = sorted(x for x in p.glob("*.eml") if x.is_file())
     else:
-        from reviewbot.model import InputError
-
         raise InputError(f"no drafts at {p}: not a file, a Maildir or a folder of .eml files")
     out = []
     for f in files:

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from typing import IO, Any
 
 from reviewbot.config import section
+from reviewbot.mail.headers import one_line
 from reviewbot.model import InputError
 
 PASSWORD_ENV = "REVIEWBOT_SMTP_PASSWORD"
@@ -96,10 +97,13 @@ def send_messages(
     dry_run: bool = False,
     out: IO[str] | None = None,
     on_sent: Any = None,
+    on_failed: Any = None,
 ) -> int:
     """Send `msgs` if `[mail] send` is true and not `dry_run`; otherwise print what would be
     sent. Returns the number of messages actually sent. `on_sent(index, msg)` is called after
-    each message the server accepted. The Date header is set to the time of sending."""
+    each message the server accepted, `on_failed(index, msg, reason)` after each it refused:
+    the others are sent all the same (without `on_failed`, the refusals are raised together
+    at the end as one InputError). The Date header is set to the time of sending."""
     out = out if out is not None else sys.stdout
     msgs = list(msgs)
     s = settings(cfg)
@@ -112,30 +116,69 @@ def send_messages(
     if not msgs:
         return 0
     sent = 0
-    try:
-        conn = _connect(s)
-    except (OSError, smtplib.SMTPException) as e:
-        raise InputError(f"cannot connect to SMTP server {s['host']}:{s['port']}: {e}") from None
+    refused: list[str] = []
+    conn = _open(s)
     try:
         for i, m in enumerate(msgs):
             rcpt = recipients(m)
             frm = envelope_from(m)
+            subject = one_line(m.get("Subject", ""))
             if not rcpt or not frm:
-                out.write(f"skipped (no sender or recipients): {m.get('Subject', '')}\n")
+                out.write(f"skipped (no sender or recipients): {subject}\n")
                 continue
             del m["Date"]
             m["Date"] = email.utils.formatdate(localtime=True)
+            if conn is None:
+                conn = _open(s)  # the server hung up after refusing the last one
             try:
                 conn.send_message(m, from_addr=frm, to_addrs=rcpt)
-            except smtplib.SMTPException as e:
-                raise InputError(f"SMTP server refused {m.get('Subject', '')!r}: {e}") from None
+            except (smtplib.SMTPException, OSError) as e:
+                reason = _reason(e)
+                if isinstance(e, (smtplib.SMTPServerDisconnected, OSError)):
+                    conn = None
+                else:
+                    try:
+                        conn.rset()
+                    except (smtplib.SMTPException, OSError):
+                        conn = None
+                out.write(f"refused: {subject}: {reason}\n")
+                if on_failed is None:
+                    refused.append(f"{subject!r}: {reason}")
+                else:
+                    on_failed(i, m, reason)
+                continue
             sent += 1
-            out.write(f"sent: {m.get('Subject', '')} -> {', '.join(rcpt)}\n")
+            out.write(f"sent: {subject} -> {', '.join(rcpt)}\n")
             if on_sent is not None:
                 on_sent(i, m)
     finally:
-        try:
-            conn.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+    if refused:
+        raise InputError(f"SMTP server refused {len(refused)} of {len(msgs)} message(s): "
+                         + "; ".join(refused))
     return sent
+
+
+def _open(s: dict[str, Any]) -> smtplib.SMTP:
+    try:
+        return _connect(s)
+    except (OSError, smtplib.SMTPException) as e:
+        raise InputError(f"cannot connect to SMTP server {s['host']}:{s['port']}: {e}") from None
+
+
+def _reason(e: BaseException) -> str:
+    """One line: the server's code and words (``554 5.7.1 rejected``), or the error."""
+    code = getattr(e, "smtp_code", None)
+    text = getattr(e, "smtp_error", b"")
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        first = next(iter(e.recipients.values()), (None, b""))
+        code, text = first
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if code:
+        return one_line(f"{code} {text}")[:300]
+    return one_line(f"{type(e).__name__}: {e}")[:300]
