@@ -184,3 +184,38 @@ def test_served_review_of_many_series_uses_its_workers(runtime, tmp_path) -> Non
         log = _stop(proc, runtime)
     assert (served.returncode, served.stdout) == (local.returncode, local.stdout)
     assert "reviewbot: review for" in log
+
+
+def test_a_slow_or_silent_client_blocks_no_other(runtime, corpus_dir) -> None:
+    import socket
+
+    from reviewbot.serve import server
+
+    case = _case(corpus_dir)
+    local = _review(dict(runtime, REVIEWBOT_SERVER="off"), str(case / "patch.patch"),
+                    "--tree", str(case / "base"))
+    proc = _start(runtime, "--read-timeout", "2")
+    path = str(Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / Path(
+        server.socket_path()).name)
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    trickle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        idle.connect(path)  # connects and sends nothing
+        trickle.connect(path)
+        trickle.sendall(b"\0")  # the first byte of a length, the rest never comes
+        t = time.monotonic()
+        served = _review(runtime, str(case / "patch.patch"), "--tree", str(case / "base"))
+        took = time.monotonic() - t
+        assert (served.returncode, served.stdout) == (local.returncode, local.stdout)
+        assert took < 2, took  # answered while the other two still hold their connections
+        # each slow client is dropped at its read deadline (2 s), not kept for ever
+        for s in (idle, trickle):
+            s.settimeout(10)
+            t = time.monotonic()
+            assert s.recv(1) == b""
+            assert time.monotonic() - t < 3
+    finally:
+        idle.close()
+        trickle.close()
+        log = _stop(proc, runtime)
+    assert log.count("reviewbot: review for") == 1 and proc.returncode == 0

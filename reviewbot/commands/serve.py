@@ -12,6 +12,8 @@ def add_parser(sub, name: str) -> None:
                     "process (see reviewbot/server.py); runs in the foreground.")
     p.add_argument("--idle", type=float, default=15.0, metavar="MINUTES",
                    help="exit after this long without a request (0: never; default 15)")
+    p.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="time a client has to send its whole request (default 10)")
     p.add_argument("--stop", action="store_true", help="stop the running server and exit")
     p.set_defaults(run=run)
 
@@ -24,4 +26,4 @@ def run(args) -> int:
             return 0
         sys.stderr.write("reviewbot: no server is running\n")
         return 1
-    return server.serve(args.idle)
+    return server.serve(args.idle, read_timeout=args.read_timeout)

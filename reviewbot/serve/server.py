@@ -9,9 +9,11 @@ How it is kept safe and boring:
 - The socket lives in a directory only the user can enter ($XDG_RUNTIME_DIR/reviewbot, else
   /tmp/reviewbot-UID, created 0700 and refused if anyone else owns it or can enter it), and
   the server checks every caller's uid (SO_PEERCRED).
-- Each request runs in a child forked from the warm server, with the caller's working
-  directory, environment and standard input, so no state leaks from one request to the
-  next; the output comes back whole, with the exit status.
+- Each connection is handled by a child forked from the warm server as soon as it is
+  accepted: the child reads the request (within a deadline, 10 s by default, so a client
+  that trickles its request or sends nothing holds up nobody but itself) and runs it with
+  the caller's working directory, environment and standard input, so no state leaks from
+  one request to the next; the output comes back whole, with the exit status.
 - The server exits, and callers run the review themselves, when its code or its packs change
   on disk (checked per request), after an idle period, or on `reviewbot serve --stop`.
 - Nothing changes for a user who never starts it: without the socket, `review` runs in its
@@ -29,6 +31,7 @@ import sys
 # commands a server may run for a caller: reading patches and printing findings
 SERVED = ("review", "b4-check")
 _MAX_REQUEST = 64 << 20  # a request carries stdin: an mbox of a long series at most
+READ_TIMEOUT = 10.0  # seconds a client has to send its whole request
 
 
 def socket_dir() -> str:
@@ -222,8 +225,9 @@ def _run_child(conn, req: dict, stdin: bytes) -> None:
     _send(conn, b"ok", out.getvalue(), err.getvalue(), str(int(rc)).encode())
 
 
-def serve(idle_minutes: float = 15.0, ready=None) -> int:
-    """Serve until idle for `idle_minutes`, stopped, or out of date."""
+def serve(idle_minutes: float = 15.0, ready=None, read_timeout: float = READ_TIMEOUT) -> int:
+    """Serve until idle for `idle_minutes`, stopped, or out of date; a client has
+    `read_timeout` seconds to send its whole request."""
     import signal
     import socket
 
@@ -282,20 +286,18 @@ def serve(idle_minutes: float = 15.0, ready=None) -> int:
             with conn:
                 if not _same_user(conn):
                     continue
-                try:
-                    conn.settimeout(10.0)
-                    req_raw = _recv(conn)
-                    stdin = _recv(conn)
-                    conn.settimeout(None)
-                except (OSError, ConnectionError, struct.error):
-                    continue
-                if req_raw == b"stop":
-                    break
-                if _fingerprint(user_packs) != stamp:
-                    _send(conn, b"stale")
-                    sys.stderr.write("reviewbot: code or packs changed on disk; exiting\n")
-                    break  # the next caller runs fresh code
-                _dispatch(conn, req_raw, stdin)
+                # the request is read in the child: a client that is slow to send it (or
+                # sends nothing) holds up nobody but itself
+                pid = os.fork()
+                if pid == 0:
+                    code = 0
+                    try:
+                        srv.close()
+                        _answer(conn, user_packs, stamp, read_timeout)
+                    except BaseException:  # noqa: BLE001 - the caller sees a closed connection
+                        code = 1
+                    finally:
+                        os._exit(code)
     finally:
         srv.close()
         try:
@@ -304,6 +306,56 @@ def serve(idle_minutes: float = 15.0, ready=None) -> int:
         except OSError:
             pass
     return 0
+
+
+def _recv_within(conn, end: float) -> bytes:
+    """One framed part, all of it before the monotonic time ``end``."""
+    import time
+
+    def exact(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request not received in time")
+            conn.settimeout(left)
+            chunk = conn.recv(min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise ConnectionError("connection closed")
+            buf += chunk
+        return bytes(buf)
+
+    (n,) = struct.unpack(">I", exact(4))
+    if n > _MAX_REQUEST:
+        raise ConnectionError("request too large")
+    return exact(n)
+
+
+def _answer(conn, user_packs: tuple[str, ...], stamp: tuple, read_timeout: float) -> None:
+    """In a child of the server: read the request within ``read_timeout`` seconds in
+    all, then answer it; a stop request, or code or packs changed on disk, end the
+    server (SIGTERM to it)."""
+    import signal
+    import time
+
+    server = os.getppid()
+    end = time.monotonic() + read_timeout
+    try:
+        req_raw = _recv_within(conn, end)
+        stdin = _recv_within(conn, end)
+    except (OSError, ConnectionError, struct.error):
+        return
+    conn.settimeout(None)
+    if req_raw == b"stop":
+        os.kill(server, signal.SIGTERM)
+        return
+    if _fingerprint(user_packs) != stamp:
+        _send(conn, b"stale")
+        sys.stderr.write("reviewbot: code or packs changed on disk; exiting\n")
+        sys.stderr.flush()
+        os.kill(server, signal.SIGTERM)  # the next caller runs fresh code
+        return
+    _dispatch(conn, req_raw, stdin)
 
 
 def _dispatch(conn, req_raw: bytes, stdin: bytes) -> None:
@@ -316,17 +368,10 @@ def _dispatch(conn, req_raw: bytes, stdin: bytes) -> None:
             raise ValueError("not a request")
     except ValueError:
         return
-    pid = os.fork()
-    if pid == 0:  # the child answers and exits; the warm parent goes back to accept()
-        code = 0
-        try:
-            _run_child(conn, req, stdin)
-        except BaseException:  # noqa: BLE001 - the caller sees a closed connection
-            code = 1
-        finally:
-            os._exit(code)
-    sys.stderr.write(f"reviewbot: {req['argv'][0]} for {req.get('cwd', '?')} (worker {pid})\n")
+    sys.stderr.write(f"reviewbot: {req['argv'][0]} for {req.get('cwd', '?')}"
+                     f" (worker {os.getpid()})\n")
     sys.stderr.flush()
+    _run_child(conn, req, stdin)
 
 
 def _same_user(conn) -> bool:
