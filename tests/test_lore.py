@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,61 @@ def test_review_msgid_cli_reviews_the_newest_revision(inbox, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "message not found" in r.stderr
+
+
+class _Bad:
+    """A server on 127.0.0.1 that answers every GET with a gzip bomb, or stalls."""
+
+    def __init__(self, mode: str) -> None:
+        import http.server
+        import threading
+        import zlib
+
+        c = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        bomb = b"".join(c.compress(b"\0" * (1 << 20)) for _ in range(32)) + c.flush()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                if mode == "stall":
+                    time.sleep(30)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(bomb)))
+                self.end_headers()
+                self.wfile.write(bomb)
+
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/widget-devel"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_thread_mbox_is_fetched_with_caps_and_a_deadline():
+    from reviewbot.cron.net import Caps
+    from reviewbot.input.lore import fetch_thread_mbox
+
+    bomb = _Bad("bomb")
+    try:
+        with pytest.raises(InputError, match="inflates to more than the limit of 1048576"):
+            fetch_thread_mbox("a@b", bomb.url, Caps(1 << 20, 1 << 20))
+        with pytest.raises(InputError, match="download limit"):
+            fetch_thread_mbox("a@b", bomb.url, Caps(1000, 1 << 20))
+    finally:
+        bomb.close()
+    stall = _Bad("stall")
+    try:
+        t = time.monotonic()
+        with pytest.raises(InputError, match="deadline"):
+            fetch_thread_mbox("a@b", stall.url, timeout=1)
+        assert time.monotonic() - t < 2
+    finally:
+        stall.close()

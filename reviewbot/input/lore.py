@@ -1,7 +1,8 @@
 """One series from a public-inbox archive (lore) by Message-ID, through b4's API.
 
 ``fetch_series(MSGID|URL, lore)`` does what ``b4 am -c`` does: fetch the thread of the
-message (``MSGID/t.mbox.gz``), search the archive for newer revisions of the series
+message (``MSGID/t.mbox.gz``, read by reviewbot itself with a deadline and size caps),
+search the archive for newer revisions of the series
 (``b4.mbox.get_extra_series``, which needs a searchable inbox), and return the newest
 revision as reviewbot Series (grouped by ``series.series_from_messages``).
 
@@ -19,9 +20,12 @@ import os
 import tempfile
 import urllib.parse
 
+from reviewbot.cron.net import Caps, NetError, fetch
 from reviewbot.model import InputError, Series
 
 DEFAULT_LORE = "https://lore.kernel.org/all"
+TIMEOUT = 60.0  # seconds for the whole thread mbox
+CAPS = Caps(max_download=64 << 20, max_decompressed=512 << 20)
 _SUFFIXES = {"t", "T", "raw", "t.mbox.gz", "t.atom", "t.mbox", "#r"}
 
 
@@ -75,23 +79,28 @@ def _setup_b4(base: str):
     return b4
 
 
+def fetch_thread_mbox(msgid: str, base: str, caps: Caps = CAPS,
+                      timeout: float = TIMEOUT) -> bytes:
+    """The thread mbox of msgid (``MSGID/t.mbox.gz``), inflated, fetched by reviewbot
+    itself within ``timeout`` seconds for the whole transfer and within ``caps``
+    (liblore's reader has neither: a 1 MB gzip bomb took 4 GB)."""
+    q = urllib.parse.quote(msgid, safe="@!$&'()*+,;=:~")
+    url = f"{base}/{q}/t.mbox.gz"
+    try:
+        data = fetch(url, timeout, caps)
+    except NetError as e:
+        if str(e).startswith("cannot reach"):
+            raise InputError(_short(e)) from None
+        raise InputError(f"cannot fetch <{msgid}> from {base}: {_short(e)}") from None
+    if data is None:
+        raise InputError(f"message not found: <{msgid}> at {base}")
+    return data
+
+
 def fetch_messages(msgid: str, base: str, newer: bool = True) -> list:
     """The thread of msgid (plus newer revisions if ``newer``) as EmailMessages."""
+    t_mbox = fetch_thread_mbox(msgid, base)
     b4 = _setup_b4(base)
-    import liblore
-    import requests
-
-    node = b4.get_lore_node()
-    try:
-        t_mbox = node.get_mbox_by_msgid(msgid, nocache=True)
-    except liblore.RemoteError as e:
-        if getattr(e, "status_code", None) in (404, 410):
-            raise InputError(f"message not found: <{msgid}> at {base}") from None
-        if getattr(e, "status_code", None) is None:
-            raise InputError(f"cannot reach {base}: {_short(e)}") from None
-        raise InputError(f"cannot fetch <{msgid}> from {base}: {_short(e)}") from None
-    except (requests.RequestException, liblore.LibloreError, OSError) as e:
-        raise InputError(f"cannot reach {base}: {_short(e)}") from None
     msgs = b4.split_and_dedupe_pi_results(t_mbox) if t_mbox else []
     thread = b4.get_strict_thread(msgs, msgid) if msgs else None
     if not thread:
