@@ -15,6 +15,7 @@ COMMANDS = {
     "send": "send",
     "b4-check": "b4check",
     "serve": "serve",
+    "learn": "learn",
 }
 
 
