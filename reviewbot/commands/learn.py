@@ -19,6 +19,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--exclude", action="append", metavar="DIR",
                    help="a directory of TREE to skip (repeatable; default: tools, scripts, "
                         "Documentation, usr: user-space code)")
+    p.add_argument("--static-wrappers", action="store_true",
+                   help="also learn wrappers among static functions (scoped to their file)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     p.set_defaults(run=run)
 
@@ -50,7 +52,9 @@ def run(args) -> int:
     regen = ("reviewbot learn /path/to/" + info["name"] + " -o " + out.name +
              ("" if exclude == DEFAULT_EXCLUDE else
               "".join(f" --exclude {e}" for e in exclude)))
-    k = finish(part, info, cmd, regen)
+    if args.static_wrappers:
+        regen += " --static-wrappers"
+    k = finish(part, info, cmd, regen, static_wrappers=args.static_wrappers)
     text = dumps(k)
     import json
 

@@ -32,7 +32,7 @@ THRESHOLDS = {
     "pair_max_contradiction_ratio": 1.0,  # contradictions <= ratio * support
     "release_share": 0.1,         # a release's share of its acquirer's pairs
     "wrapper_rounds": 4,          # fixed-point rounds for wrappers and noreturn
-    "must_check_sites": 10,       # call sites before a must-check verdict
+    "must_check_sites": 20,       # call sites before a must-check verdict
     "must_check_ratio": 0.9,      # tested or returned
     "must_check_tested": 0.6,     # of which tested
     "null_safe_evidence": 3,      # unguarded calls on NULL/ERR values (or guards in its body)
@@ -147,6 +147,8 @@ def _pairs(p: Partial, t: dict) -> _Kept:
             continue
         if how not in ("var", "out") and not names.is_acquire_name(acq):
             continue  # a status call linked by an argument must say it acquires
+        if acq.isupper() and not rel.isupper():
+            continue  # a test macro (DCR_MAP_OK), not an acquisition
         by_acq.setdefault((scope, acq, acq_t), []).append((key, n))
     for (scope, acq, acq_t), group in sorted(by_acq.items()):
         # the same acquirer and release may be linked several ways: count each function once
@@ -195,12 +197,25 @@ def _pairs(p: Partial, t: dict) -> _Kept:
     return kept
 
 
-def _wrappers(p: Partial, kept: _Kept, t: dict) -> None:
+def _wrappers(p: Partial, kept: _Kept, t: dict, static_wrappers: bool) -> None:
     """Acquirers that return an acquirer's result, releases that apply a release to their
     parameter on every path; rounds until nothing changes (or the round limit)."""
     by_name: dict[tuple[str, str], list[FuncFacts]] = {}
     for scope, f in p.defs:
         by_name.setdefault((scope, f.name), []).append(f)
+    observed: dict[str, set[str]] = {}  # what callers' ladders release each call's result by
+    for (_, acq, _, rel, _, _), _n in p.pairs.items():
+        observed.setdefault(acq, set()).add(rel)
+
+    def own_release_elsewhere(name: str, resource: str) -> bool:
+        """Whether the tree undoes `name` by something that is not a known release of the
+        resource it wraps: its callers' ladders (prepare_creds .. abort_creds), or a function
+        named as its undo (sctp_endpoint_new .. sctp_endpoint_free). Then the wrapped
+        allocation is an implementation detail and the wrapper's own release is unknown."""
+        ok = {r.name for r in kept.rel.values() if resource in r.resources}
+        if observed.get(name, set()) - ok:
+            return True
+        return any(("", c) in p.def_names and c not in ok for c in names.counterparts(name))
 
     def lookup(table: dict, name: str, scope: str):
         return table.get((scope, name)) or table.get(("", name))
@@ -210,7 +225,7 @@ def _wrappers(p: Partial, kept: _Kept, t: dict) -> None:
         for (scope, name), defs in sorted(by_name.items()):
             # a static function's wrapper is known to the summaries of its own file when a
             # tree is at hand; name-keyed across the kernel it is noise (and most of the size)
-            if name.startswith(names.MANAGED_PREFIXES) or scope:
+            if name.startswith(names.MANAGED_PREFIXES) or (scope and not static_wrappers):
                 continue
             total = p.def_names.get((scope, name), len(defs))
             if (scope, name) not in kept.acq:
@@ -219,7 +234,8 @@ def _wrappers(p: Partial, kept: _Kept, t: dict) -> None:
                 agree = [a for a in agree if a is not None and a.target == "return"]
                 n = len({id(f) for f in defs if any(
                     lookup(kept.acq, a, scope) is not None for a in f.returns_from)})
-                if agree and n * 2 > total:
+                if agree and n * 2 > total and \
+                        not own_release_elsewhere(name, agree[0].resource):
                     base = agree[0]
                     st = p.calls.get(name)
                     kept.acq[(scope, name)] = Acquirer(
@@ -301,10 +317,14 @@ def _must_check(p: Partial, t: dict) -> list[MustCheck]:
     return out
 
 
-def finish(p: Partial, tree: dict, generated_by: str, regenerate: str) -> LearnedKnowledge:
+def finish(p: Partial, tree: dict, generated_by: str, regenerate: str,
+           static_wrappers: bool = False) -> LearnedKnowledge:
+    """The learned knowledge of a whole tree. Wrappers among static functions are left out
+    unless asked for: keyed by name they would apply to every file (they carry their file
+    as scope), and with the tree at hand the engine summarises them itself."""
     t = THRESHOLDS
     kept = _pairs(p, t)
-    _wrappers(p, kept, t)
+    _wrappers(p, kept, t, static_wrappers)
     _null_safety(p, kept, t)
     must = _must_check(p, t)
     must_names = {m.name for m in must}

@@ -29,7 +29,7 @@ from functools import lru_cache
 from ..cmodel import args, callee, norm, parse_c, text
 from . import names
 
-VERSION = 4  # of the facts; part of the cache key: bump when extraction changes
+VERSION = 5  # of the facts; part of the cache key: bump when extraction changes
 
 # test kinds: how a condition tests a value for failure
 ERR, NULL, ERRNULL, NEG, NONZERO = "not_err", "nonnull", "nonnull_not_err", "nonneg", "zero"
@@ -440,7 +440,8 @@ class _FunctionScan:
         for call, kind, ex in self.direct:
             tested_by[call.start_byte] = (kind, ex)
         for call, name in zip(self.calls, self.names, strict=True):
-            if not name.isidentifier():
+            # a static function of this file: its name means nothing elsewhere
+            if not name.isidentifier() or name in self.statics:
                 continue
             st = stats.get(name)
             if st is None:
@@ -706,8 +707,9 @@ class _FunctionScan:
                 continue
             call = s.named_children[0]
             name = callee(call)
-            if not name.isidentifier() or name.startswith(_LOGGING):
-                continue
+            if not name.isidentifier() or name.startswith(_LOGGING) or \
+                    not (names.is_release_name(name) or name in names.NULL_SAFE):
+                continue  # only what may be a release is worth keeping for aggregation
             if any(g.start_byte < call.start_byte for g in gotos) or \
                     any(r.start_byte < call.start_byte and not self._guard_return(r)
                         for r in returns):

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-# verb -> the verbs that undo it (the issue's list, and a few as common in drivers)
+# verb -> the verbs that undo it (the issue's list, and a few as common in drivers; not
+# add/del: list_add .. list_del links an object, it does not own it)
 ANTONYMS: dict[str, tuple[str, ...]] = {
     "get": ("put",), "alloc": ("free",), "register": ("unregister",),
     "enable": ("disable",), "prepare": ("unprepare",), "request": ("release", "free"),
     "create": ("destroy",), "map": ("unmap",), "lock": ("unlock",), "hold": ("put",),
-    "ref": ("unref",), "pin": ("unpin",), "start": ("stop",), "init": ("exit", "cleanup"),
+    "ref": ("unref",), "pin": ("unpin",), "start": ("stop",),
+    "init": ("exit", "cleanup", "deinit", "uninit"),
     "attach": ("detach",), "new": ("free", "destroy", "put"), "open": ("close",),
     "acquire": ("release",), "claim": ("release",), "bind": ("unbind",),
-    "connect": ("disconnect",), "add": ("remove", "del"), "begin": ("end",),
+    "connect": ("disconnect",), "begin": ("end",),
     "grab": ("put", "release"), "kmalloc": ("kfree",), "kzalloc": ("kfree",),
 }
 _PAIRS = {(a, r) for a, rs in ANTONYMS.items() for r in rs}
@@ -94,6 +96,21 @@ def symmetric(acq: str, rel: str) -> bool:
         return True
     # get_sync / put, alloc_coherent / free_coherent: the verb first, modifiers differ
     return bool(i > 0 and _antonym_tokens(ma[0], mr[0]))
+
+
+def counterparts(name: str) -> set[str]:
+    """Names that would undo `name` by its words: one acquire verb replaced by an antonym
+    (`sctp_endpoint_new` -> `sctp_endpoint_free`, `sctp_endpoint_destroy`, ...)."""
+    toks = name.split("_")
+    out: set[str] = set()
+    for i, t in enumerate(toks):
+        v = _verb_of(t.lower(), ACQUIRE_VERBS)
+        if v is None:
+            continue
+        stem = t[:len(t) - len(v)]
+        for r in ANTONYMS[v]:
+            out.add("_".join(toks[:i] + [stem + r] + toks[i + 1:]))
+    return out
 
 
 MANAGED_PREFIXES = ("devm_", "pcim_", "drmm_", "dmam_")

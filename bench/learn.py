@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Learning over a whole kernel tree: `reviewbot learn` on all of linux-source-6.1.
+
+Runs, as one process (with its workers) from a clean per-file cache, then again with the
+cache it filled,
+
+    reviewbot learn TREE -o OUT --cache DIR
+
+and prints, for each run, the wall time, the peak RSS of the largest process (wait4) and of
+all its processes together (sampled every 0.1 s from /proc: the workers run at the same
+time as the parent), and what was learned. Targets: at most 10 minutes and 1 GB.
+
+The tree is /work/kernel/linux-source-6.1 when it exists (or LINUX_TREE), else the whole
+tarball is extracted once into the benchmark cache.
+
+    .venv/bin/python bench/learn.py [--tree DIR] [--jobs N] [--keep-cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def whole_tree() -> Path:
+    env = os.environ.get("LINUX_TREE")
+    for cand in ([Path(env)] if env else []) + [Path("/work/kernel/linux-source-6.1")]:
+        if (cand / "Makefile").exists():
+            return cand
+    root = c.cache_dir() / "kernel-whole"
+    tree = root / c.TOP
+    if not (root / ".complete").exists():
+        if not c.TARBALL.exists():
+            raise SystemExit(f"{c.TARBALL} not found: apt-get install -y linux-source-6.1")
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        c.log(f"bench: extracting {c.TARBALL} into {root} (once)")
+        subprocess.run(["tar", "-xJf", str(c.TARBALL), "-C", str(root)], check=True)
+        (root / ".complete").write_text("ok\n")
+    return tree
+
+
+@dataclass
+class Measured:
+    wall: float
+    maxrss_mb: float  # the largest single process (wait4)
+    total_mb: float  # all processes of the run together, sampled
+    rc: int
+    err: str
+
+
+def _group_rss(pgid: int) -> int:
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # field 5 of stat: the process group
+                continue
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def measure(cmd: list[str]) -> Measured:
+    with tempfile.TemporaryFile() as fe:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fe,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        peak = [0]
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _group_rss(p.pid))
+                done.wait(0.1)
+
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        th.join()
+        fe.seek(0)
+        err = fe.read().decode(errors="replace").strip()
+    return Measured(wall, ru.ru_maxrss / 1024.0, peak[0] / 2**20, p.returncode, err)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tree", help="the kernel tree (default: see above)")
+    ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: cores)")
+    ap.add_argument("--keep-cache", action="store_true",
+                    help="leave the cache directory for a later warm run")
+    args = ap.parse_args()
+    tree = Path(args.tree) if args.tree else whole_tree()
+    work = Path(tempfile.mkdtemp(prefix="reviewbot-learn-bench-"))
+    cache, out = work / "cache", work / "learned.json"
+    cmd = [c.REVIEWBOT, "learn", str(tree), "-o", str(out), "--cache", str(cache)]
+    if args.jobs:
+        cmd += ["-j", str(args.jobs)]
+    print(f"learn: {tree} ({os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} before the runs)")
+    jobs = f" -j {args.jobs}" if args.jobs else ""
+    print(f"command: reviewbot learn TREE -o OUT --cache DIR{jobs}")
+    ok = True
+    for name in ("cold", "warm"):
+        c.log(f"bench: {name} run")
+        r = measure(cmd)
+        if r.rc != 0:
+            raise SystemExit(f"bench: reviewbot learn failed ({r.rc}): {r.err[-500:]}")
+        met_t = r.wall <= 600
+        met_m = r.total_mb <= 1024
+        ok = ok and met_t and met_m
+        print(f"{name}: wall {r.wall:.1f} s (target <= 600: {'met' if met_t else 'MISSED'}); "
+              f"peak RSS {r.total_mb:.0f} MB all processes (target <= 1024: "
+              f"{'met' if met_m else 'MISSED'}), {r.maxrss_mb:.0f} MB largest process; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print(f"  {r.err.splitlines()[-1] if r.err else ''}")
+    data = json.loads(out.read_text())
+    print("learned: " + ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())))
+    print(f"pack size: {out.stat().st_size / 1024:.0f} KiB")
+    if args.keep_cache:
+        print(f"cache kept: {cache}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
