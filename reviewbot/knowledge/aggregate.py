@@ -139,6 +139,7 @@ def _pairs(p: Partial, t: dict) -> _Kept:
     kept = _Kept()
     # group by acquirer (scope, name, target): the release share is relative to it
     by_acq: dict[tuple[str, str, str], list[tuple[PairKey, int]]] = {}
+    best_target: dict[tuple[str, str], tuple[int, str]] = {}  # (scope, acq) -> (n, target)
     for key, n in p.pairs.items():
         scope, acq, acq_t, rel, rel_t, how = key
         if acq.startswith(names.MANAGED_PREFIXES) or rel.startswith(names.MANAGED_PREFIXES):
@@ -150,7 +151,16 @@ def _pairs(p: Partial, t: dict) -> _Kept:
         if acq.isupper() and not rel.isupper():
             continue  # a test macro (DCR_MAP_OK), not an acquisition
         by_acq.setdefault((scope, acq, acq_t), []).append((key, n))
+    for (scope, acq, acq_t), group in by_acq.items():
+        n = sum(x for _, x in group)
+        cur = best_target.get((scope, acq))
+        if cur is None or (n, acq_t) > cur:
+            best_target[(scope, acq)] = (n, acq_t)
     for (scope, acq, acq_t), group in sorted(by_acq.items()):
+        # one acquirer, one target: request_irq(irq, .., dev_id) pairs with free_irq(irq,
+        # dev_id) at both arguments; the better supported link names the resource
+        if best_target[(scope, acq)][1] != acq_t:
+            continue
         # the same acquirer and release may be linked several ways: count each function once
         per_rel: dict[tuple[str, str], int] = {}
         how_of: dict[tuple[str, str], str] = {}
@@ -270,7 +280,9 @@ def _null_safety(p: Partial, kept: _Kept, t: dict) -> None:
         if f.null_guard:
             guards[(scope, f.name)] += 1
     for key, r in list(kept.rel.items()):
-        ev = p.on_null.get(r.name, 0) + p.on_err.get(r.name, 0) + guards.get(key, 0)
+        # ERR_PTR values handed to a release are not counted: many releases take NULL and
+        # choke on an ERR_PTR, and a release of one is more often a bug than a design
+        ev = p.on_null.get(r.name, 0) + guards.get(key, 0)
         g = p.guarded.get(r.name, 0)
         safe = r.name in names.NULL_SAFE or guards.get(key, 0) > 0 or (
             ev >= t["null_safe_evidence"] and ev >= g)

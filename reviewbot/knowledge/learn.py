@@ -29,7 +29,7 @@ from functools import lru_cache
 from ..cmodel import args, callee, norm, parse_c, text
 from . import names
 
-VERSION = 5  # of the facts; part of the cache key: bump when extraction changes
+VERSION = 6  # of the facts; part of the cache key: bump when extraction changes
 
 # test kinds: how a condition tests a value for failure
 ERR, NULL, ERRNULL, NEG, NONZERO = "not_err", "nonnull", "nonnull_not_err", "nonneg", "zero"
@@ -215,6 +215,7 @@ class _Exit:
     pos: int
     tests: list[tuple[str, str]]  # (operand key, kind) of its failure atoms
     pre: list[tuple[str, tuple[str, ...]]]  # calls in the branch before it leaves
+    sure_pre: list[tuple[str, tuple[str, ...]]]  # ... in statements of their own
     label: str  # "" for a return
     key: int = 0  # index among the function's exits
 
@@ -324,7 +325,7 @@ class _FunctionScan:
                     self.acq.append((v.start_byte, v, name))
         self.acq.sort(key=lambda x: x[0])
 
-    def _exit_of(self, ifs) -> tuple[list, str] | None:
+    def _exit_of(self, ifs) -> tuple[list, list, str] | None:
         """(calls before leaving, label) when the if's branch leaves the function on error."""
         if ifs.child_by_field_name("alternative") is not None:
             return None
@@ -335,18 +336,20 @@ class _FunctionScan:
             return None
         last = stmts[-1]
         pre = [_call_sig(x) for s in stmts[:-1] for x in self._calls_in(s)]
+        sure = [_call_sig(x) for s in stmts[:-1] if s.type == "expression_statement"
+                for x in self._calls_in(s)]
         if last.type == "goto_statement":
             name = text(last.child_by_field_name("label"))
             at = self.label_at.get(name)
             # forward only: `goto retry` loops back and is no exit
             if at is None or not self._label_after(name, last.start_byte):
                 return None
-            return pre, name
+            return pre, sure, name
         if last.type == "return_statement":
             e = last.named_children[0] if last.named_child_count else None
             if e is None or not _errorish(e):
                 return None
-            return pre, ""
+            return pre, sure, ""
         return None
 
     def _label_after(self, name: str, pos: int) -> bool:
@@ -389,7 +392,7 @@ class _FunctionScan:
             if ex is not None and parsed:
                 exit_idx = len(self.exits)
                 tests = [(v, k) for v, k, _, c in parsed if c is None]
-                self.exits.append(_Exit(ifs.start_byte, tests, ex[0], ex[1], exit_idx))
+                self.exits.append(_Exit(ifs.start_byte, tests, ex[0], ex[1], ex[2], exit_idx))
             for var, kind, pos, call in parsed:
                 if call is not None:
                     self.direct.append((call, kind, exit_idx))
@@ -473,15 +476,26 @@ class _FunctionScan:
 
     # ---------------------------------------------------------------- the ladder
     def cleanup(self, ex: _Exit) -> list[tuple[str, tuple[str, ...]]]:
+        """The calls made on the way out through this exit (conditional ones too)."""
         if not ex.label:
             return ex.pre
-        got = self._cleanup.get(ex.label)
-        if got is None:
-            got = self._cleanup[ex.label] = self._from_label(ex.label)
-        return ex.pre + got
+        return ex.pre + self._label_cleanup(ex.label)[0]
 
-    def _from_label(self, name: str) -> list[tuple[str, tuple[str, ...]]]:
+    def sure(self, ex: _Exit) -> list[tuple[str, tuple[str, ...]]]:
+        """The calls made on the way out whatever happens (statements of their own, not
+        under an `if` or in a loop): `err: if (p) put(p);` says nothing of put(NULL)."""
+        own = ex.sure_pre
+        return own if not ex.label else own + self._label_cleanup(ex.label)[1]
+
+    def _label_cleanup(self, label: str) -> tuple[list, list]:
+        got = self._cleanup.get(label)
+        if got is None:
+            got = self._cleanup[label] = self._from_label(label)
+        return got
+
+    def _from_label(self, name: str) -> tuple[list, list]:
         out: list[tuple[str, tuple[str, ...]]] = []
+        sure: list[tuple[str, tuple[str, ...]]] = []
         i = self.label_at[name] + 1
         seen = {name}
         steps = 0
@@ -499,10 +513,13 @@ class _FunctionScan:
                 seen.add(target)
                 i = j + 1
                 continue
-            out += [_call_sig(c) for c in self._calls_in(s)]
+            calls = [_call_sig(c) for c in self._calls_in(s)]
+            out += calls
+            if s.type == "expression_statement":
+                sure += calls
             if s.type == "return_statement":
                 break
-        return out
+        return out, sure
 
     def _next_exit(self, i: int, var: str, pointer: bool) -> _Exit | None:
         """The next failure exit; for a pointer, not a second test of the same pointer
@@ -536,10 +553,10 @@ class _FunctionScan:
         if not acq.isidentifier() or acq in ("IS_ERR", "PTR_ERR", "ERR_PTR", "ERR_CAST"):
             return
         own_clean = self.cleanup(own)
-        if kind in _POINTER_TESTS:
-            # the failed value handed to a release: that release takes NULL / ERR_PTR
+        if kind in _POINTER_TESTS and var:
+            # the failed value handed to a release, whatever happens: it takes NULL / ERR_PTR
             d = self.ff.on_null if kind == NULL else self.ff.on_err if kind == ERR else None
-            for rel, a in own_clean:
+            for rel, a in self.sure(own):
                 if var in a and d is not None and names.is_release_name(rel):
                     d[rel] = d.get(rel, 0) + 1
         pointer = kind in _POINTER_TESTS and bool(var)
