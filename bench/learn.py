@@ -13,7 +13,7 @@ time as the parent), and what was learned. Targets: at most 10 minutes and 1 GB.
 The tree is /work/kernel/linux-source-6.1 when it exists (or LINUX_TREE), else the whole
 tarball is extracted once into the benchmark cache.
 
-    .venv/bin/python bench/learn.py [--tree DIR] [--jobs N] [--keep-cache]
+    .venv/bin/python bench/learn.py [--tree DIR] [--jobs N] [--sample N] [--keep-cache]
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", help="the kernel tree (default: see above)")
     ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: cores)")
+    ap.add_argument("--sample", type=int, default=0, metavar="N",
+                    help="print N pairs drawn at random (seed 1) for a precision check by hand")
     ap.add_argument("--keep-cache", action="store_true",
                     help="leave the cache directory for a later warm run")
     args = ap.parse_args()
@@ -139,6 +141,16 @@ def main() -> int:
     data = json.loads(out.read_text())
     print("learned: " + ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())))
     print(f"pack size: {out.stat().st_size / 1024:.0f} KiB")
+    if args.sample:
+        import random
+
+        f = data["pairs"]["fields"]
+        rows = [dict(zip(f, r, strict=True)) for r in data["pairs"]["rows"]]
+        for p in random.Random(1).sample(rows, min(args.sample, len(rows))):
+            print(f"  {p['acquire']} {p['acquire_target']} -> {p['release']} "
+                  f"{p['release_target']}  support {p['support']}, contradictions "
+                  f"{p['contradictions']}, {p['evidence']}{', symmetric' if p['symmetric'] else ''}"
+                  f"  e.g. {p['example']}")
     if args.keep_cache:
         print(f"cache kept: {cache}")
     else:

@@ -56,11 +56,34 @@ def test_name_symmetry_confirmed_and_not(learned):
     assert all(p.acquire != "thing_register" for p in learned.pairs)
 
 
+def test_scoped_pair_joins_the_global_acquirer():
+    """kzalloc .. a static foo_free of one file: one more release of kzalloc's resource,
+    not a second kzalloc acquirer in that file."""
+    from reviewbot.knowledge.aggregate import Partial
+    from reviewbot.knowledge.learn import CallStats, FuncFacts
+
+    part = Partial()
+    for i in range(4):
+        part.pairs[("", "kzalloc", "return", "kfree", "arg:0", "var")] += 1
+        part.examples[("", "kzalloc", "return", "kfree", "arg:0", "var")] = f"a.c:f{i}"
+    part.pairs[("b.c", "kzalloc", "return", "foo_free", "arg:0", "var")] += 3
+    part.def_names[("b.c", "foo_free")] += 1
+    part.calls["kzalloc"] = CallStats(sites=7, tested=7, tests=[0, 7, 0, 0, 0])
+    part.defs.append(("b.c", FuncFacts("foo_free", True, False, (), (), False, "", False,
+                                       False)))
+    k = finish(part, {}, "", "")
+    assert [a.scope for a in k.acquirers if a.name == "kzalloc"] == [""]
+    assert k.acquirer("kzalloc", "b.c").resource == "learned:kfree"
+    assert k.release("foo_free", "b.c").resources == ("learned:kfree",)
+    assert k.release("foo_free", "c.c") is None
+
+
 def test_symmetric_names():
     assert names.symmetric("clk_prepare_enable", "clk_disable_unprepare")
     assert names.symmetric("pm_runtime_get_sync", "pm_runtime_put")
     assert names.symmetric("of_node_get", "of_node_put")
     assert names.symmetric("iget", "iput")
+    assert not names.symmetric("spin_lock_init", "spin_unlock_irqrestore")
     assert not names.symmetric("of_node_get", "of_node_get")
     assert not names.symmetric("clk_enable", "regulator_disable")
     assert not names.is_release_name("input_register_device")
@@ -82,6 +105,7 @@ def test_wrappers_acquire_and_release(learned):
     r2 = learned.release("widget_release_twice_removed")
     assert r2.wrapper_of == "widget_release" and r2.target == "fmt:{0}->w"
     assert learned.release("widget_maybe_release") is None  # not on every path
+    assert learned.release("widget_cycle") is None  # goes on using the widget
 
 
 def test_release_callbacks(learned):

@@ -49,7 +49,8 @@ def run(args) -> int:
                       progress=not args.quiet and sys.stderr.isatty())
     info = tree_info(tree.resolve())
     cmd = f"reviewbot learn {info['name']} -o {out.name}"
-    regen = ("reviewbot learn /path/to/" + info["name"] + " -o " + out.name +
+    shown = args.output if not os.path.isabs(args.output) else out.name
+    regen = ("reviewbot learn /path/to/" + info["name"] + " -o " + shown +
              ("" if exclude == DEFAULT_EXCLUDE else
               "".join(f" --exclude {e}" for e in exclude)))
     if args.static_wrappers:

@@ -32,6 +32,7 @@ THRESHOLDS = {
     "pair_max_contradiction_ratio": 1.0,  # contradictions <= ratio * support
     "release_share": 0.1,         # a release's share of its acquirer's pairs
     "wrapper_rounds": 4,          # fixed-point rounds for wrappers and noreturn
+    "wrapper_min_sites": 2,       # call sites of a wrapper (a .remove callback has none)
     "must_check_sites": 20,       # call sites before a must-check verdict
     "must_check_ratio": 0.9,      # tested or returned
     "must_check_tested": 0.6,     # of which tested
@@ -156,7 +157,10 @@ def _pairs(p: Partial, t: dict) -> _Kept:
         cur = best_target.get((scope, acq))
         if cur is None or (n, acq_t) > cur:
             best_target[(scope, acq)] = (n, acq_t)
-    for (scope, acq, acq_t), group in sorted(by_acq.items()):
+    # the whole tree's groups first: a pair scoped to a file only because its release is
+    # a static function there (kzalloc .. foo_free) adds a release to kzalloc's resource
+    for (scope, acq, acq_t), group in sorted(by_acq.items(), key=lambda g: (g[0][0] != "",
+                                                                             g[0])):
         # one acquirer, one target: request_irq(irq, .., dev_id) pairs with free_irq(irq,
         # dev_id) at both arguments; the better supported link names the resource
         if best_target[(scope, acq)][1] != acq_t:
@@ -187,23 +191,31 @@ def _pairs(p: Partial, t: dict) -> _Kept:
             continue
         good.sort(key=lambda g: (-g[0], g[1]))
         resource = f"learned:{good[0][1]}"
+        whole = kept.acq.get(("", acq))
+        local_acq = not scope or (scope, acq) in p.def_names
+        if not local_acq and (whole is None or whole.target != acq_t):
+            continue  # a global acquirer's scoped pairs must agree with it
+        if not local_acq:
+            resource = whole.resource
         for n, rel, rel_t, sym, how in good:
             key = next(k for k, _ in group if k[3] == rel and k[4] == rel_t)
             kept.pairs.append(Pair(acq, rel, acq_t, rel_t, resource, n, contra, sym, how,
                                    scope, p.examples.get(key, "")))
-        st = p.calls.get(acq)
-        default = "nonnull" if acq_t == "return" else "zero"
-        kept.acq[(scope, acq)] = Acquirer(
-            acq, resource, acq_t, _success(st, default), sum(g[0] for g in good), contra,
-            st.sites if st else 0, st.tested if st else 0, False, "", scope)
+        if local_acq:
+            st = p.calls.get(acq)
+            default = "nonnull" if acq_t == "return" else "zero"
+            kept.acq[(scope, acq)] = Acquirer(
+                acq, resource, acq_t, _success(st, default), sum(g[0] for g in good), contra,
+                st.sites if st else 0, st.tested if st else 0, False, "", scope)
     for pr in kept.pairs:
-        key = (pr.scope, pr.release)
+        # a release is scoped only if it is a static function of that file
+        key = (pr.scope if (pr.scope, pr.release) in p.def_names else "", pr.release)
         old = kept.rel.get(key)
         res = tuple(sorted(set((old.resources if old else ()) + (pr.resource,))))
         support = (old.support if old else 0) + pr.support
         # a release linked at different arguments keeps the best supported one
         target = pr.release_target if old is None or pr.support > old.support else old.target
-        kept.rel[key] = Release(pr.release, res, target, support, False, 0, 0, "", pr.scope)
+        kept.rel[key] = Release(pr.release, res, target, support, False, 0, 0, "", key[0])
     return kept
 
 
@@ -244,7 +256,8 @@ def _wrappers(p: Partial, kept: _Kept, t: dict, static_wrappers: bool) -> None:
                 agree = [a for a in agree if a is not None and a.target == "return"]
                 n = len({id(f) for f in defs if any(
                     lookup(kept.acq, a, scope) is not None for a in f.returns_from)})
-                if agree and n * 2 > total and \
+                called = p.calls[name].sites if name in p.calls else 0
+                if agree and n * 2 > total and called >= t["wrapper_min_sites"] and \
                         not own_release_elsewhere(name, agree[0].resource):
                     base = agree[0]
                     st = p.calls.get(name)
@@ -253,7 +266,7 @@ def _wrappers(p: Partial, kept: _Kept, t: dict, static_wrappers: bool) -> None:
                         total - n, st.sites if st else 0, st.tested if st else 0, False,
                         base.name, scope)
                     changed = True
-            if (scope, name) not in kept.rel and name in p.calls:  # called, not a callback
+            if (scope, name) not in kept.rel and name in p.calls:
                 found = None
                 n = 0
                 for f in defs:
@@ -263,7 +276,8 @@ def _wrappers(p: Partial, kept: _Kept, t: dict, static_wrappers: bool) -> None:
                             found = (r, tpl)
                             n += 1
                             break
-                if found is not None and n * 2 > total:
+                if found is not None and n * 2 > total and \
+                        p.calls[name].sites >= t["wrapper_min_sites"]:
                     r, tpl = found
                     target = "arg:" + tpl[1:-1] if tpl.startswith("{") and \
                         tpl.endswith("}") and tpl[1:-1].isdigit() else "fmt:" + tpl

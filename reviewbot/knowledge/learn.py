@@ -29,7 +29,7 @@ from functools import lru_cache
 from ..cmodel import args, callee, norm, parse_c, text
 from . import names
 
-VERSION = 6  # of the facts; part of the cache key: bump when extraction changes
+VERSION = 7  # of the facts; part of the cache key: bump when extraction changes
 
 # test kinds: how a condition tests a value for failure
 ERR, NULL, ERRNULL, NEG, NONZERO = "not_err", "nonnull", "nonnull_not_err", "nonneg", "zero"
@@ -733,7 +733,9 @@ class _FunctionScan:
                 break  # not reached on every path
             for k, a in enumerate(args(call)):
                 tpl = _template(a, self.params)
-                if tpl is not None and not self._taken_before(call, norm(text(a)), name):
+                arg = norm(text(a))
+                if tpl is not None and not self._taken_before(call, arg, name) and \
+                        not self._used_after(call, arg):
                     out.append((name, k, tpl))
         return tuple(out)
 
@@ -745,6 +747,17 @@ class _FunctionScan:
             if (names.is_acquire_name(name) or names.symmetric(name, rel)) and \
                     any(norm(text(x)) == arg for x in args(c)):
                 return True
+        return False
+
+    def _used_after(self, call, arg: str) -> bool:
+        """Whether a later call still uses what the call released (sg_miter_next stops the
+        previous page, then goes on with the iterator): then it was no final release."""
+        bare = arg.lstrip("&")
+        for c in self.calls[bisect_left(self.call_pos, call.end_byte):]:
+            for x in args(c):
+                t = norm(text(x)).lstrip("&")
+                if t == bare or t.startswith((bare + "->", bare + ".")):
+                    return True
         return False
 
     def _guard_return(self, r) -> bool:

@@ -95,7 +95,9 @@ def symmetric(acq: str, rel: str) -> bool:
                                       for x, y in zip(reversed(ma), mr, strict=True))):
         return True
     # get_sync / put, alloc_coherent / free_coherent: the verb first, modifiers differ
-    return bool(i > 0 and _antonym_tokens(ma[0], mr[0]))
+    # (but spin_lock_init is no spin_lock: a modifier that is a verb changes the meaning)
+    return bool(i > 0 and _antonym_tokens(ma[0], mr[0]) and
+                not any(_verb_of(x, ACQUIRE_VERBS | RELEASE_VERBS) for x in ma[1:] + mr[1:]))
 
 
 def counterparts(name: str) -> set[str]:
