@@ -31,7 +31,8 @@ MARGIN = 2.5  # seconds beyond the configured deadlines: interpreter start, the 
 
 class Hostile:
     """A proxy to ``upstream`` that misbehaves on paths holding a key of ``rules``:
-    stall | trickle | 500 | garbage | bomb | json-list | json-deep."""
+    stall | trickle | half (the upstream's answer cut in the middle) | 500 | garbage | bomb
+    | json-list | json-deep."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -58,7 +59,7 @@ class Hostile:
             def do_POST(self) -> None:  # noqa: N802 - git's upload-pack
                 self.do_GET()
 
-            def forward(self) -> None:
+            def forward(self, half: bool = False) -> None:
                 body = self.body()
                 hdrs = {k: v for k, v in self.headers.items()
                         if k.lower() in ("content-type", "accept", "git-protocol",
@@ -76,7 +77,15 @@ class Hostile:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if half:  # part of the answer, then nothing more
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    time.sleep(60)
+                    return
                 self.wfile.write(data)
+
+            def _half(self) -> None:
+                self.forward(half=True)
 
             def body(self) -> bytes | None:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -406,3 +415,44 @@ def test_state_errors_name_the_file_and_what_to_do(tmp_path, inbox):
     assert got.returncode == 2
     assert "/sys/reviewbot-state.sqlite" in got.stderr and "internal error" not in got.stderr
     assert "read-only" in got.stderr or "not writable" in got.stderr, got.stderr
+
+
+def _small_files() -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+
+def test_a_full_disk_during_ingest_names_the_state_and_damages_nothing(tmp_path, inbox):
+    r = Runner(tmp_path, inbox)
+    got = subprocess.run(r.argv(), env=r.env, capture_output=True, text=True, timeout=60,
+                         preexec_fn=_small_files)
+    assert got.returncode == 2, (got.stdout, got.stderr)
+    (line,) = got.stderr.strip().splitlines()
+    assert f"cannot write the state {r.state}" in line and "disk is full" in line, line
+    assert "internal error" not in line and "rollback" not in line
+    out = r.run()  # space again: the run completes as if nothing had happened
+    assert "7 new messages" in out.stdout and r.replies_to() == [A1_1]
+
+
+def test_a_git_fetch_cut_in_the_middle_leaves_nothing_stale(tmp_path, inbox, hostile):
+    r = HostileRunner(tmp_path, inbox, hostile, transport="git")
+    r.timed(0)
+    inbox.import_mbox(EX / "later.mbox")
+    mirror = next((r.dir).rglob("0.git"))
+    # what a transfer killed while it updated the refs leaves (libgit2 writes NAME.lock,
+    # then renames it): without its removal every later fetch fails on it
+    (mirror / "refs" / "heads" / "master.lock").write_text("0" * 40 + "\n")
+    hostile.rules = {"git-upload-pack": "half"}  # POST: the pack, cut half-way
+    out, took = r.timed(2)
+    assert took < 3 + MARGIN, took
+    assert "git_timeout" in out.stderr
+    stale = [p for p in mirror.rglob("*") if p.name.endswith(".lock")
+             or p.name.startswith(("pack_git2_", "tmp_"))]
+    assert stale == []
+    assert r.lock_is_free()
+    hostile.rules = {}
+    out, _ = r.timed(0)
+    assert "5 new messages" in out.stdout

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reviewbot.model import InputError
+
 SCHEMA_VERSION = 2
 
 SCHEMA = """
@@ -109,8 +111,9 @@ def fingerprint(series_subject: str, finding: Any) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
 
 
-class StateError(Exception):
-    """The state file cannot be used; the message names it and says what to do."""
+class StateError(InputError):
+    """The state file cannot be used; the message names it and says what to do (one
+    line on stderr, exit 2, like any bad input)."""
 
 
 def state_error(path: Path, e: BaseException) -> StateError:
@@ -125,9 +128,10 @@ def state_error(path: Path, e: BaseException) -> StateError:
         where = path.parent if not os.access(path.parent, os.W_OK) else path
         return StateError(f"cannot write the state {path}: {where} is read-only or not"
                           f" writable ({text})")
-    if "disk is full" in low or "no space" in low:
-        return StateError(f"disk full writing the state {path} ({text}); nothing was lost,"
-                          " free some space and run again")
+    if "disk is full" in low or "no space" in low or "disk i/o error" in low:
+        return StateError(f"cannot write the state {path} ({text}: the disk is full or"
+                          " failing, or a file size limit was reached); what was committed"
+                          " is kept: free some space and run again")
     return StateError(f"state {path}: {type(e).__name__}: {text}")
 
 
