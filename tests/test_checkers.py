@@ -86,3 +86,47 @@ def test_slots_are_per_path():
     c = _Counter()
     Walker(fn, load_packs(), [c]).run()
     assert sorted(c.seen) == [1, 1]  # both paths pass `out:` once, counted apart
+
+
+MY_ERR = """static int f(struct d *dd, size_t len)
+{
+	char *buf;
+
+	buf = kzalloc(len, GFP_KERNEL);
+	if (MY_IS_ERR(buf))
+		return -ENOMEM;
+	kfree(buf);
+	return 0;
+}
+"""
+
+
+def test_error_pointer_tests_are_pack_data(tmp_path):
+    """A user pack's [idioms] adds an IS_ERR-like macro; the engine and the checkers use it."""
+    from reviewbot.review.analysis import analyze_source
+
+    def rules(packs):
+        return [(f.rule, f.line) for f in analyze_source(MY_ERR, "f.c", packs=packs)]
+
+    assert rules(load_packs()) == []
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[idioms]\nis_err = ["IS_ERR", "MY_IS_ERR"]\n')
+    packs = load_packs((str(mine),))
+    assert packs.idioms.is_err == ("IS_ERR", "MY_IS_ERR")
+    assert packs.idioms.err_ptr == ("ERR_PTR",)  # a key left out keeps kernel-core's
+    assert rules(packs) == [("error-path.is-err-on-null", 6)]
+    assert [o.entry for s in packs.sources for o in s.overrides] == ["idioms.is_err"]
+
+
+def test_a_bad_idiom_pattern_is_refused_with_one_line(tmp_path):
+    import pytest
+
+    from reviewbot.packs.schema import PackError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[idioms]\nrelease_name = "(free"\n')
+    with pytest.raises(PackError) as e:
+        load_packs((str(bad),))
+    msg = str(e.value)
+    assert "\n" not in msg and str(bad) in msg and "idioms.release_name" in msg
+    assert "regular expression" in msg

@@ -92,3 +92,24 @@ def test_wrong_label_without_pack(tmp_path):
 def test_unchanged_function_reports_nothing(tmp_path):
     post = SPI.replace("sizeof(struct demo)", "sizeof(struct demo) + 8")
     assert _review(tmp_path, "drivers/spi/x.c", SPI, post) == []
+
+
+def test_release_names_and_error_tests_come_from_the_pack():
+    """[idioms] of kernel-core: without its unwind_release_name nothing pairs; with
+    IS_ERR unknown the pair's success is no longer not_err."""
+    import dataclasses
+
+    from reviewbot.cmodel import parse_c
+    from reviewbot.knowledge.infer import infer_pairs
+    from reviewbot.packs import load_packs
+
+    packs = load_packs()
+    fn = parse_c(OCFS2, "f.c").functions[0]
+    got = infer_pairs(fn, packs)
+    assert got["ocfs2_start_trans"].success == "not_err"
+    assert got["ocfs2_commit_trans"].releases == ("inferred:ocfs2_start_trans",)
+    quiet = dataclasses.replace(packs, idioms=dataclasses.replace(packs.idioms,
+                                                                  unwind_release_name=""))
+    assert infer_pairs(fn, quiet) == {}
+    no_is_err = dataclasses.replace(packs, idioms=dataclasses.replace(packs.idioms, is_err=()))
+    assert "ocfs2_start_trans" not in infer_pairs(fn, no_is_err)

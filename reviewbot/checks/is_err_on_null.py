@@ -7,8 +7,6 @@ scripts/coccinelle/null/eno.cocci finds the same mistake for the allocators by p
 
 from __future__ import annotations
 
-import re
-
 from reviewbot.checks import register, rule
 from reviewbot.cmodel import Node, norm, strip_parens, text
 from reviewbot.engine import Call, Checker, Cond, PathState, Walker
@@ -37,7 +35,13 @@ known not to be an error pointer, is still reported with the call's name.
 Confidence: high.
 """)
 
-_IS_ERR = re.compile(r"^!?IS_ERR\((.+)\)$")
+def _is_err_arg(t: str, names: tuple[str, ...]) -> str:
+    """x of `IS_ERR(x)` or `!IS_ERR(x)` (names: the pack's [idioms] is_err), else ""."""
+    t = t.removeprefix("!")
+    for n in names:
+        if t.startswith(n + "(") and t.endswith(")") and len(t) > len(n) + 2:
+            return t[len(n) + 1:-1]
+    return ""
 
 
 @register
@@ -71,17 +75,17 @@ class IsErrOnNullChecker(Checker):
         slot = st.slots[self.name]
         if not slot or node.ast is None:
             return
-        m = _IS_ERR.match(norm(text(strip_parens(node.ast))))
-        if m is None:
+        arg = _is_err_arg(norm(text(strip_parens(node.ast))), w.packs.idioms.is_err)
+        if not arg:
             return
-        key = w.canon(m.group(1), st)
+        key = w.canon(arg, st)
         for k, call, line in slot:
             if k == key and "E" not in st.value(key):
                 w.report(
                     IS_ERR_ON_NULL.id, node.line, key,
-                    f"IS_ERR({m.group(1)}) is never true here: '{key}' holds the result of "
+                    f"IS_ERR({arg}) is never true here: '{key}' holds the result of "
                     f"{call}() at line {line}, which returns NULL on failure, not an ERR_PTR. "
-                    f"Should the test be `if (!{m.group(1)})`?",
-                    st, [(line, f"{key} = {call}()"), (node.line, f"IS_ERR({m.group(1)})")],
+                    f"Should the test be `if (!{arg})`?",
+                    st, [(line, f"{key} = {call}()"), (node.line, f"IS_ERR({arg})")],
                     [node.line, line],
                 )

@@ -43,7 +43,6 @@ from reviewbot.packs import Target
 if TYPE_CHECKING:
     pass
 
-_RELEASE_NAME = re.compile(r"(free|release|put|destroy|unlock|uninit|cleanup|drop|unref|close)")
 
 
 class Transfer:
@@ -152,8 +151,8 @@ class Transfer:
                 a = args(rhs)
                 if spec.returns_arg < len(a) and lhs_raw not in self.facts.locals:
                     st.alias[lhs_raw] = self.canon(text(a[spec.returns_arg]), st)
-            vals = call_values(rhs)
-            if callee(rhs) == "PTR_ERR" and args(rhs) and \
+            vals = call_values(rhs, self.packs.idioms)
+            if callee(rhs) in self.packs.idioms.ptr_err and args(rhs) and \
                     st.value(self.canon(text(args(rhs)[0]), st)) <= E:
                 vals = N  # PTR_ERR() of an error pointer is a negative errno
             self.set_fact(st, lhs, vals)
@@ -194,7 +193,8 @@ class Transfer:
                     self.emit("store", st, r, line, lhs_raw)
         self._drop_key(lhs, st, line)
         st.from_call = st.from_call - {lhs}
-        self.set_fact(st, lhs, const_values(rtext, st.value(src_key) if src_key else ALL))
+        self.set_fact(st, lhs, const_values(rtext, st.value(src_key) if src_key else ALL,
+                                            self.packs.idioms))
 
     def _drop_key(self, key: str, st: PathState, line: int) -> None:
         """The variable naming a resource gets a new value: stop tracking the old one."""
@@ -281,7 +281,8 @@ class Transfer:
         """A call no pack describes. Releases by name are inferred conservatively."""
         if not st.res:
             return  # nothing held that the call could take or use
-        looks_release = bool(_RELEASE_NAME.search(name.lower()))
+        release_re = self.packs.idioms.release_re  # [idioms] release_name
+        looks_release = release_re is not None and release_re.search(name) is not None
         for x in args(c):
             key = self.canon(text(x), st)
             for k, r in list(st.res.items()):

@@ -12,6 +12,7 @@ import re
 from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import callee
+from reviewbot.packs import Idioms
 
 ALL = frozenset("ZNPE")
 Z, N, P, E = (frozenset(c) for c in "ZNPE")
@@ -60,28 +61,31 @@ def compare_sets(op: str, const: str) -> tuple[frozenset, frozenset]:
     return ALL, ALL
 
 
-def const_values(t: str, src: frozenset) -> frozenset:
+def const_values(t: str, src: frozenset, idioms: Idioms) -> frozenset:
     """The values of an assigned expression's text; `src` when it is not a constant."""
-    if t in ("0", "NULL", "false", "ERR_PTR(0)", "0UL", "0L"):
+    if t in _ZERO or t in idioms.err_null:
         return Z
     if ERRNO.match(t):
         return N
-    if t.startswith("ERR_PTR(") or t.startswith("ERR_CAST("):
+    if t.startswith(idioms.err_ptr_calls) or t.startswith(idioms.err_cast_calls):
         return E
     if re.fullmatch(r"\d+[uUlL]*|0x[0-9a-fA-F]+|true", t):
         return P
     if t.startswith("&"):
         return P
-    if t.startswith("PTR_ERR("):
+    if t.startswith(idioms.ptr_err_calls):
         return frozenset("NZ")
     return src
 
 
-def call_values(c: TSNode) -> frozenset:
+_ZERO = frozenset({"0", "NULL", "false", "0UL", "0L"})
+
+
+def call_values(c: TSNode, idioms: Idioms) -> frozenset:
     """The values a call's result may have, before any pack says more."""
     name = callee(c)
-    if name in ("PTR_ERR",):
+    if name in idioms.ptr_err:
         return frozenset("NZ")
-    if name in ("ERR_PTR", "ERR_CAST"):
+    if name in idioms.err_ptr or name in idioms.err_cast:
         return E
     return ALL

@@ -230,9 +230,10 @@ class Walker(Transfer):
             return "normal"
         e = strip_parens(expr)
         t = norm(text(e))
-        if ERRNO.match(t) or t.startswith("ERR_PTR(") and t != "ERR_PTR(0)":
+        idioms = self.packs.idioms
+        if ERRNO.match(t) or t.startswith(idioms.err_ptr_calls) and t not in idioms.err_null:
             return "error"
-        if t.startswith("ERR_CAST(") or t.startswith("PTR_ERR("):
+        if t.startswith(idioms.err_cast_calls) or t.startswith(idioms.ptr_err_calls):
             return "error"
         if e.type in ("identifier", "field_expression"):
             f = st.value(self.canon(t, st))
@@ -247,13 +248,16 @@ class Walker(Transfer):
             return
         t = self.canon(text(expr), st)
         ternary = strip_parens(expr) is not None and strip_parens(expr).type == "conditional_expression"
+        # `return PTR_ERR(x)`, `return IS_ERR(x)` hand out no reference to x (the first test
+        # by prefix, so PTR_ERR_OR_ZERO and IS_ERR_OR_NULL count too)
+        err_tests, err_test_calls = self.packs.idioms.err_tests, self.packs.idioms.err_test_calls
         for k, r in list(st.res.items()):
             if r.status not in (HELD, PENDING):
                 if r.status == RELEASED and mentions(t, r.key) and not ternary \
-                        and not t.startswith(("PTR_ERR", "IS_ERR")):
+                        and not t.startswith(err_tests):
                     self.emit("store", st, r, line, "return")
                 continue
-            if mentions(t, r.key) and not t.startswith(("PTR_ERR(", "IS_ERR(")):
+            if mentions(t, r.key) and not t.startswith(err_test_calls):
                 st.res[k] = replace(r, status=ESCAPED)
 
     # ------------------------------------------------------------------ conditions
@@ -346,10 +350,11 @@ class Walker(Transfer):
         t = a.type
         if t == "call_expression":
             name = callee(a)
-            if name in ("IS_ERR", "IS_ERR_OR_NULL") and args(a):
+            idioms = self.packs.idioms
+            if (name in idioms.is_err or name in idioms.is_err_or_null) and args(a):
                 sub = self.canon(text(args(a)[0]), st)
                 self.eval_expr(args(a)[0], st)
-                if name == "IS_ERR":
+                if name in idioms.is_err:
                     return sub, E, frozenset("ZNP"), False
                 return sub, frozenset("EZ"), frozenset("NP"), False
             tmp = f"#call@{a.start_byte}"

@@ -16,16 +16,10 @@ import re
 
 from reviewbot.cmodel import Function, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import local_kinds
-from reviewbot.packs import CallSpec, Packs, Target
-
-# Calls that look like releases by name; the position in unwind code is the main evidence.
-_RELEASE = re.compile(r"(put|free|release|destroy|commit|end|unlock|close|unregister|del|"
-                      r"uninit|exit|cleanup|unmap|disable|unprepare|drop|stop)", re.I)
-_NOT_ACQUIRE = re.compile(r"^(IS_ERR|PTR_ERR|ERR_PTR|ERR_CAST|likely|unlikely|WARN_ON|"
-                          r"container_of|READ_ONCE|min|max|sizeof)$")
+from reviewbot.packs import CallSpec, Idioms, Packs, Target
 
 
-def _failure_test(fn: Function, var: str) -> str | None:
+def _failure_test(fn: Function, var: str, idioms: Idioms) -> str | None:
     """How the function tests `var` for failure: 'nonnull' or 'not_err' (None: not tested)."""
     for n in fn.nodes:
         if n.kind != "cond" or n.ast is None:
@@ -34,14 +28,19 @@ def _failure_test(fn: Function, var: str) -> str | None:
         t = norm(text(a))
         if t in (var, f"{var}==NULL", f"{var}!=NULL", f"!{var}"):
             return "nonnull"
-        if t in (f"IS_ERR({var})",):
+        if t in {f"{n}({var})" for n in idioms.is_err}:
             return "not_err"
-        if t in (f"IS_ERR_OR_NULL({var})",):
+        if t in {f"{n}({var})" for n in idioms.is_err_or_null}:
             return "nonnull_not_err"
     return None
 
 
 def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
+    # calls that look like releases by name ([idioms] unwind_release_name of the packs):
+    # the position in unwind code is the main evidence
+    looks_release = packs.idioms.unwind_release_re
+    if looks_release is None:
+        return {}
     if not fn.of_type("labeled_statement"):
         return {}
     fn.cfg()
@@ -56,17 +55,17 @@ def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
         if rhs is None or rhs.type != "call_expression":
             continue
         name = callee(rhs)
-        if name in packs.calls or _NOT_ACQUIRE.match(name) or not name.isidentifier():
+        if name in packs.calls or name in packs.idioms.not_acquire_set or not name.isidentifier():
             continue
         var = norm(text(a.child_by_field_name("left")))
         if var not in pointers or line_of(a) >= first_label:
             continue
-        success = _failure_test(fn, var)
+        success = _failure_test(fn, var, packs.idioms)
         if success is None:
             continue
         for c in unwind_calls:
             rel = callee(c)
-            if (rel == name or rel in packs.calls or not _RELEASE.search(rel)
+            if (rel == name or rel in packs.calls or not looks_release.search(rel)
                     or rel.startswith(("trace_", "pr_", "dev_", "WARN", "BUG"))):
                 continue
             idx = [i for i, x in enumerate(args(c)) if norm(text(x)) == var]
@@ -80,7 +79,7 @@ def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
                 out[rel] = CallSpec(name=rel, releases=(rid,), targets=(Target("arg", idx[0]),),
                                     inferred=True, pack="inferred")
             break
-    _status_pairs(fn, packs, first_label, unwind_calls, out)
+    _status_pairs(fn, packs, first_label, unwind_calls, out, looks_release)
     return out
 
 
@@ -97,7 +96,7 @@ def _tokens(name: str) -> set[str]:
 
 
 def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: list,
-                  out: dict[str, CallSpec]) -> None:
+                  out: dict[str, CallSpec], looks_release: re.Pattern[str]) -> None:
     """`ret = clk_prepare_enable(priv->clk); if (ret) goto ...;` paired with
     `clk_disable_unprepare(priv->clk)` in the unwind code: the resource is the argument the
     two calls share, and the names share a part ("clk")."""
@@ -107,7 +106,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
         if rhs is None or rhs.type != "call_expression" or line_of(a) >= first_label:
             continue
         name = callee(rhs)
-        if name in packs.calls or name in out or _NOT_ACQUIRE.match(name) or \
+        if name in packs.calls or name in out or name in packs.idioms.not_acquire_set or \
                 not name.isidentifier() or _first_verb(name) != "acquire":
             continue
         var = norm(text(a.child_by_field_name("left")))
@@ -117,7 +116,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
         acq_args = [norm(text(x)) for x in args(rhs)]
         for c in unwind_calls:
             rel = callee(c)
-            if (rel == name or rel in packs.calls or not _RELEASE.search(rel)
+            if (rel == name or rel in packs.calls or not looks_release.search(rel)
                     or not (_tokens(rel) & _tokens(name))):
                 continue
             rel_args = [norm(text(x)) for x in args(c)]

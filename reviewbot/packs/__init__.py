@@ -12,6 +12,7 @@ from reviewbot.packs.loading import load_packs, merge, pack_paths, user_pack_pat
 from reviewbot.packs.lookup import (
     AssignSpec,
     CallSpec,
+    Idioms,
     OpsFamily,
     OpsUse,
     Override,
@@ -22,7 +23,7 @@ from reviewbot.packs.lookup import (
 )
 
 __all__ = [
-    "AssignSpec", "CallSpec", "OpsFamily", "OpsUse", "Override", "PackSource", "Packs",
+    "AssignSpec", "CallSpec", "Idioms", "OpsFamily", "OpsUse", "Override", "PackSource", "Packs",
     "ResourceKind", "Target", "load_packs", "merge", "pack_paths", "packs_dir",
     "user_pack_paths",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from reviewbot.datafiles import packs_dir
 from reviewbot.model import InputError
 from reviewbot.packs.cache import _cache_file, _cached, _store, signatures
 from reviewbot.packs.lookup import (
+    IDIOM_KEYS,
     AssignSpec,
     CallSpec,
     OpsFamily,
@@ -192,6 +194,11 @@ class _Merge:
             uses += [OpsUse(u.lhs, u.requires, u.why, is_assign=True) for u in o.assign]
             p.ops[fam] = OpsFamily(fam, o.getter, o.ops_arg, Target.parse(o.object_arg),
                                    o.tables, uses)
+        given = {k: getattr(pf.idioms, k) for k in IDIOM_KEYS if getattr(pf.idioms, k)}
+        for k in given:
+            self.claim(f"idioms.{k}", name, over)
+        if given:
+            p.idioms = replace(p.idioms, **given)
         counts = (("resources", len(pf.resources)), ("calls", len(pf.calls)),
                   ("assign", len(pf.assign)), ("test", len(pf.test)), ("ops", len(pf.ops)))
         p.sources.append(PackSource(path, name, layer, counts, tuple(over)))

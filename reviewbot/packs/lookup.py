@@ -95,6 +95,63 @@ class OpsFamily:
 
 
 @dataclass(frozen=True)
+class Idioms:
+    """Kernel idioms by name ([idioms] of the packs), with the forms the engine tests
+    against (prefixes, compiled patterns) made once."""
+
+    err_ptr: tuple[str, ...] = ()
+    err_cast: tuple[str, ...] = ()
+    ptr_err: tuple[str, ...] = ()
+    is_err: tuple[str, ...] = ()
+    is_err_or_null: tuple[str, ...] = ()
+    release_name: str = ""
+    unwind_release_name: str = ""
+    not_acquire: tuple[str, ...] = ()
+
+    @cached_property
+    def err_null(self) -> frozenset[str]:
+        """ERR_PTR(0): NULL."""
+        return frozenset(f"{n}(0)" for n in self.err_ptr)
+
+    @cached_property
+    def err_ptr_calls(self) -> tuple[str, ...]:
+        return tuple(f"{n}(" for n in self.err_ptr)
+
+    @cached_property
+    def err_cast_calls(self) -> tuple[str, ...]:
+        return tuple(f"{n}(" for n in self.err_cast)
+
+    @cached_property
+    def ptr_err_calls(self) -> tuple[str, ...]:
+        return tuple(f"{n}(" for n in self.ptr_err)
+
+    @cached_property
+    def err_tests(self) -> tuple[str, ...]:
+        """PTR_ERR, IS_ERR: what a returned expression starting so returns is no pointer."""
+        return self.ptr_err + self.is_err
+
+    @cached_property
+    def err_test_calls(self) -> tuple[str, ...]:
+        return tuple(f"{n}(" for n in self.err_tests)
+
+    @cached_property
+    def release_re(self) -> re.Pattern[str] | None:
+        return re.compile(self.release_name, re.I) if self.release_name else None
+
+    @cached_property
+    def unwind_release_re(self) -> re.Pattern[str] | None:
+        return re.compile(self.unwind_release_name, re.I) if self.unwind_release_name else None
+
+    @cached_property
+    def not_acquire_set(self) -> frozenset[str]:
+        return frozenset(self.not_acquire)
+
+
+IDIOM_KEYS = ("err_ptr", "err_cast", "ptr_err", "is_err", "is_err_or_null", "release_name",
+              "unwind_release_name", "not_acquire")
+
+
+@dataclass(frozen=True)
 class Override:
     """An entry of an earlier pack that a later pack replaced."""
 
@@ -123,6 +180,7 @@ class Packs:
     ops: dict[str, OpsFamily] = field(default_factory=dict)
     tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
     sources: list[PackSource] = field(default_factory=list)  # in load order
+    idioms: Idioms = field(default_factory=Idioms)
 
     @property
     def names(self) -> list[str]:
@@ -147,7 +205,8 @@ class Packs:
         if not extra:
             return self
         p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.tests,
-                  self.sources)  # a new object: its interesting_calls() include the pairs
+                  self.sources, self.idioms)  # a new object: its interesting_calls() include
+        # the pairs
         for name, spec in extra.items():
             if name not in p.calls:
                 p.calls[name] = spec
@@ -182,6 +241,7 @@ def to_plain(p: Packs) -> dict:
                  [(u.pattern, u.requires, u.why, u.is_assign) for u in o.uses])
                 for o in p.ops.values()],
         "tests": p.tests,
+        "idioms": [getattr(p.idioms, k) for k in IDIOM_KEYS],
         "sources": [(s.path, s.name, s.layer, s.counts,
                      tuple((o.entry, o.replaced) for o in s.overrides)) for s in p.sources],
     }
@@ -204,6 +264,7 @@ def from_plain(d: dict) -> Packs:
                              [OpsUse(*u) for u in uses])
              for name, getter, arg, target, tables, uses in d["ops"]},
         tests=dict(d["tests"]),
+        idioms=Idioms(*(tuple(v) if isinstance(v, (list, tuple)) else v for v in d["idioms"])),
         sources=[PackSource(path, name, layer, tuple(map(tuple, counts)),
                             tuple(Override(*o) for o in over))
                  for path, name, layer, counts, over in d["sources"]],

@@ -241,6 +241,44 @@ class Ops:
     assign: tuple[OpsAssign, ...] = key((), "stores that need one table", array(OpsAssign))
 
 
+REGEX = _plain("a regular expression (Python's re)", lambda v: isinstance(v, str) and _compiles(v))
+
+
+def _compiles(v: str) -> bool:
+    try:
+        re.compile(v)
+    except re.error:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Idioms:
+    """Kernel idioms the engine knows by name: the error-pointer macros, and the names that
+    look like releases (`[idioms]`, in kernel-core). A later pack's key replaces the
+    earlier one's; a key a pack leaves out keeps what it was."""
+
+    err_ptr: tuple[str, ...] = key((), "make an error pointer of an errno; `NAME(0)` is NULL "
+                                   "(`ERR_PTR`)", TEXTS)
+    err_cast: tuple[str, ...] = key((), "an error pointer as another pointer type "
+                                    "(`ERR_CAST`)", TEXTS)
+    ptr_err: tuple[str, ...] = key((), "the errno of an error pointer, negative or 0 "
+                                   "(`PTR_ERR`)", TEXTS)
+    is_err: tuple[str, ...] = key((), "true exactly for an error pointer (`IS_ERR`)", TEXTS)
+    is_err_or_null: tuple[str, ...] = key((), "true for an error pointer or NULL "
+                                          "(`IS_ERR_OR_NULL`)", TEXTS)
+    release_name: str = key("", "a call no pack describes whose name this matches "
+                            "(searched, any case) may release what it is passed: the engine "
+                            "stops tracking that", REGEX)
+    unwind_release_name: str = key("", "in a function's unwind code, a call whose name this "
+                                   "matches (searched, any case) may be the release of a pair "
+                                   "inferred from the code (reviewbot/knowledge/infer.py)",
+                                   REGEX)
+    not_acquire: tuple[str, ...] = key((), "calls never taken for the acquisition of an "
+                                       "inferred pair (`IS_ERR`, `likely`, `container_of`)",
+                                       TEXTS)
+
+
 @dataclass(frozen=True)
 class PackFile:
     """One pack file: its sections. Each is optional."""
@@ -293,6 +331,12 @@ why = "delete work runs from the iopen glock's callback"
 [[ops.glops.assign]]
 lhs = "*->i_gl"
 requires = "gfs2_inode_glops"
+""")
+    idioms: Idioms = section(one_table(Idioms), Idioms, "kernel idioms", "[idioms]", """\
+[idioms]
+err_ptr = ["ERR_PTR"]
+is_err = ["IS_ERR"]
+release_name = "(free|release|put|destroy|unlock|uninit|cleanup|drop|unref|close)"
 """)
 
 
