@@ -57,8 +57,11 @@ def fnd(status="introduced", severity="warning", rule="error-path.missing-releas
 
 
 def test_mapping_of_findings_to_b4_results():
-    assert checks_for(result()) == []
-    assert checks_for(result(fnd(status="preexisting"))) == []
+    # issue 14: a patch reviewed whole with nothing new is a `pass` (b4 shows it, as it
+    # shows checkpatch's "passed all checks"), not `[]`
+    clean = checks_for(result())
+    assert [(e["status"], e["summary"]) for e in clean] == [("pass", "no new findings")]
+    assert checks_for(result(fnd(status="preexisting"))) == clean
     warn = checks_for(result(fnd()))
     assert [set(e) for e in warn] == [{"tool", "status", "summary", "url", "details"}]
     assert warn[0]["tool"] == "reviewbot" and warn[0]["status"] == "warn"

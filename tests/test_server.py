@@ -174,11 +174,12 @@ def test_served_review_of_many_series_uses_its_workers(runtime, tmp_path) -> Non
             f"@@ -1,3 +1,4 @@\n int f{i}(void)\n {{\n+\tkfree(p);\n \treturn 0;\n"
             f"-- \n2.39.5\n\n")
     mbox.write_text("".join(parts))
-    local = _review(dict(runtime, REVIEWBOT_SERVER="off"), str(mbox), "--format", "json")
+    local = _review(dict(runtime, REVIEWBOT_SERVER="off"), str(mbox), "--format", "json",
+                    "--no-tree")
     assert local.returncode in (0, 1) and local.stdout.count(b'"subject": "x: change') == 24
     proc = _start(runtime)
     try:
-        served = subprocess.run([str(BIN), "review", str(mbox), "--format", "json"],
+        served = subprocess.run([str(BIN), "review", str(mbox), "--format", "json", "--no-tree"],
                                 env=runtime, capture_output=True, timeout=60)
     finally:
         log = _stop(proc, runtime)

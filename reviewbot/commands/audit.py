@@ -1,4 +1,9 @@
-"""`reviewbot audit FILE|DIR...`: run the rules over whole files, no patch involved."""
+"""`reviewbot audit FILE|DIR...`: run the rules over whole files, no patch involved.
+
+With --baseline FILE, the first run writes the findings' fingerprints to FILE and later
+runs print only the findings not in it (reviewbot/review/baseline.py); --ignore, the
+configuration's [[ignore]], `git config reviewbot.ignore` and `reviewbot: ignore RULE`
+comments in the code leave findings out (reviewbot/review/ignore.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,15 @@ import sys
 def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="analyse whole C files or directories (no patch)")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json", "terse"), default="text")
+    p.add_argument("--terse", action="store_const", const="terse", dest="format",
+                   help="one line per finding, file:line: rule: message (--format terse)")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="write the findings' fingerprints to FILE if it does not exist, "
+                        "else print only the findings that are not in it")
+    p.add_argument("--ignore", action="append", metavar="RULE[:GLOB[:FUNCTION]]",
+                   help="leave out this rule's findings (full id, short name or category; "
+                        "repeatable)")
     p.add_argument("--min-confidence", choices=("low", "medium", "high"), default="medium",
                    help="hide findings below this confidence (default medium: whole-file "
                         "audits of mature code are where low-confidence rules guess wrong)")
@@ -24,16 +37,27 @@ def add_parser(sub, name: str) -> None:
     p.set_defaults(run=run)
 
 
+C_FILES = (".c", ".h")
+
+
 def _files(paths: list[str]) -> list[str]:
+    """The C files to audit: a directory's .c files (recursively), a file named as given
+    if it is C source; anything else is bad input."""
     from reviewbot.model import InputError
 
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
+            found = []
             for root, dirs, files in os.walk(p):
                 dirs.sort()
-                out += [os.path.join(root, f) for f in sorted(files) if f.endswith(".c")]
+                found += [os.path.join(root, f) for f in sorted(files) if f.endswith(".c")]
+            if not found:
+                raise InputError(f"audit: {p}: no C source files (.c) in this directory")
+            out += found
         elif os.path.isfile(p):
+            if not p.endswith(C_FILES):
+                raise InputError(f"audit: {p}: not a C source file (.c or .h)")
             out.append(p)
         else:
             raise InputError(f"audit: no such file or directory: {p}")
@@ -41,15 +65,15 @@ def _files(paths: list[str]) -> list[str]:
 
 
 def run(args) -> int:
-    import json
-
+    from reviewbot.config import settings
     from reviewbot.packs import load_packs, user_pack_paths
-    from reviewbot.review.report import audit_json, finding_line
 
     global _GROUPS, _NO_CONSENSUS, _PACKS
-    _PACKS = load_packs(user_pack_paths(args.pack, args.config))  # before the workers fork
-    _DIRS.clear()  # built with the packs of an earlier run in this process
+    st = settings(args)
     files = _files(args.paths)
+    # before the workers fork
+    _PACKS = load_packs(tuple(st.git_packs) + user_pack_paths(args.pack, args.config))
+    _DIRS.clear()  # built with the packs of an earlier run in this process
     # A directory is a subsystem: siblings and ops-table consensus are mined within it.
     groups: dict[str, list[str]] = {}
     for f in files:
@@ -61,6 +85,7 @@ def run(args) -> int:
     _GROUPS = groups
     _NO_CONSENSUS = args.no_consensus
     findings = []
+    bar = _progress(len(files), args.format)
     if jobs > 1 and len(files) > 8:
         import multiprocessing
 
@@ -74,21 +99,117 @@ def run(args) -> int:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             for part in pool.imap_unordered(_audit_dir, sorted(groups, key=size, reverse=True)):
                 by_file.update(part)
+                bar.advance(len(part))
         for f in files:  # the order of a run on one core
             findings += by_file.get(f, [])
     else:
         for f in files:
             findings += _audit_file(f)
+            bar.advance(1)
+    bar.close()
     rank = {"low": 0, "medium": 1, "high": 2}
     findings = [f for f in findings if rank[f.confidence] >= rank[args.min_confidence]]
+    findings = _leave_out(findings, st.ignores)
+    known = 0
+    if args.baseline:
+        findings, known = _against_baseline(findings, args.baseline)
+    _write(findings, len(files), known, args)
+    return 1 if findings else 0
+
+
+def _leave_out(findings: list, ignores: list) -> list:
+    """Findings less those ignored (rules) or marked in the code (the file is read again
+    only for files with findings)."""
+    from reviewbot.review.ignore import keep
+
+    def text_of(path: str) -> str | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+
+    return keep(findings, ignores, text_of)
+
+
+def _against_baseline(findings: list, path: str) -> tuple[list, int]:
+    """(the findings not in the baseline, how many were), writing the baseline first if
+    there is none."""
+    from pathlib import Path
+
+    from reviewbot.review import baseline
+
+    p = Path(path)
+    if not p.exists():
+        baseline.write(p, findings)
+        sys.stderr.write(f"reviewbot: baseline {path} written: {len(findings)} finding(s); "
+                         "the next audit with it prints only new ones\n")
+        return findings, 0
+    new = baseline.new_findings(findings, baseline.read(p))
+    return new, len(findings) - len(new)
+
+
+def _write(findings: list, nfiles: int, known: int, args) -> None:
+    from reviewbot.review.report import audit_json, finding_line, rule_counts, terse_line
+
     if args.format == "json":
+        import json
+
         json.dump(audit_json(findings), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
+        return
+    if args.format == "terse":
         for fd in findings:
-            sys.stdout.write(finding_line(fd, with_status=False) + "\n")
-        sys.stdout.write(f"{len(findings)} finding(s) in {len(files)} file(s)\n")
-    return 1 if findings else 0
+            sys.stdout.write(terse_line(fd) + "\n")
+        return
+    for fd in findings:
+        sys.stdout.write(finding_line(fd, with_status=False) + "\n")
+    new = "new " if args.baseline and known else ""
+    line = f"{len(findings)} {new}finding(s) in {nfiles} file(s)"
+    if findings:
+        line += f": {rule_counts(findings)}"
+    if known:
+        line += f" ({known} known, in baseline {args.baseline})"
+    sys.stdout.write(line + "\n")
+
+
+class _NoBar:
+    def advance(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Bar(_NoBar):
+    """A rich progress bar on stderr (files audited of all)."""
+
+    def __init__(self, total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress("audit", BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True),
+                                 transient=True)
+        self.task = self.progress.add_task("audit", total=total)
+        self.progress.start()
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+BAR_FILES = 50  # fewer files take a second or so: no bar
+
+
+def _progress(total: int, fmt: str) -> _NoBar:
+    """A progress bar only for a person watching: text output, stderr a terminal, a long
+    audit; never in JSON or terse output, in a pipe or a log."""
+    if fmt != "text" or total < BAR_FILES or not sys.stderr.isatty():
+        return _NoBar()
+    return _Bar(total)
 
 
 _GROUPS: dict[str, list[str]] = {}

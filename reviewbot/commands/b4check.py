@@ -1,16 +1,19 @@
 """`reviewbot b4-check`: a per-patch check command for `b4 review`.
 
 b4 feeds one patch message on standard input and reads a JSON list on standard output:
-`[{"tool", "status": "pass|warn|fail", "summary", "url", "details"}]`, or `[]` when there is
-nothing to say. Wire it in with:
+`[{"tool", "status": "pass|warn|fail", "summary", "url", "details"}]` (`details` a JSON
+list of `{"status", "description"}`, as b4's checkpatch check writes). Wire it in with:
 
     git config --add b4.review-perpatch-check-cmd 'reviewbot b4-check'
 
-Without --tree (or `[mail] tree` in the configuration) the patch is analysed on its hunks
-alone; b4 runs the command at the top of the repository, so `--tree .` analyses the patch
-against the checked-out tree. Introduced findings make the result `warn` (`fail` if one has
-severity error); a patch that only fixes known defects gets `pass`. Exit status is 0 whenever
-the JSON was written, as b4 expects.
+b4 runs the command at the top of the repository: without --tree (`[mail] tree` or
+`[review] tree` in the configuration, `git config reviewbot.tree`), that repository is the
+tree when it has the patch's blob ids or paths. Introduced findings make the result `warn`
+(`fail` if one has severity error); a file reviewed on its hunks only (not found, not
+applying, no tree) makes it at least `warn`, saying which and why (--no-tree: hunks only on
+purpose); a patch reviewed whole with nothing new gets `pass` (and one that fixes known
+defects says so); a cover letter or a reply gets `[]`. Exit status is 0 whenever the JSON
+was written, as b4 expects.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from reviewbot.config import IgnoreRule
     from reviewbot.packs import Packs
 
 TOOL = "reviewbot"
@@ -32,8 +38,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--tree", metavar="PATH", help="source tree the patch applies to")
+    p.add_argument("--no-tree", action="store_true", help="analyse the hunks only, on purpose")
     p.add_argument("--base", metavar="REV", default="HEAD", help="revision in --tree (HEAD)")
     p.add_argument("--config", metavar="FILE", help="configuration file")
+    p.add_argument("--ignore", action="append", metavar="RULE[:GLOB[:FUNCTION]]",
+                   help="leave out this rule's findings (repeatable)")
     p.add_argument("--pack", action="append", metavar="FILE|DIR",
                    help="also load this pack or directory of packs (repeatable; wins over "
                         "the shipped packs and the configuration's, see docs/packs.md)")
@@ -41,75 +50,77 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     return p
 
 
-def checks_for(result) -> list[dict[str, str]]:
-    """The b4 check entries for one reviewed patch (a SeriesResult of one patch)."""
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def checks_for(result, incomplete: list | None = None) -> list[dict[str, str]]:
+    """The b4 check entries for one reviewed patch (a SeriesResult of one patch);
+    `incomplete`: the files reviewed on their hunks only (pipeline.Incomplete)."""
     import json
 
     intro = [f for p in result.patches for f in p.findings if f.status == "introduced"]
     fixed = [f for p in result.patches for f in p.findings if f.status == "fixed"]
     hunks = any(p.context == "hunks" for p in result.patches)
+    details = [
+        {
+            "status": "fail" if f.severity == "error" else "warn",
+            "description": (
+                f"{f.file}:{f.line}: {f.function}(): {' '.join(f.message.split())}"
+                f" [{f.rule}, {f.confidence} confidence]"
+            ),
+        }
+        for f in intro
+    ]
+    details += [{"status": "warn", "description": f"{i.path}: reviewed on the hunks only: "
+                 f"{i.why}"} for i in incomplete or ()]
+    why = ""
+    if incomplete:
+        why = f"reviewed incompletely: {', '.join(sorted({i.path for i in incomplete}))} " \
+              "on the hunks only"
     if intro:
         worst = "fail" if any(f.severity == "error" for f in intro) else "warn"
-        n = len(intro)
-        rules = sorted({f.rule for f in intro})
-        summary = f"{n} finding{'s' if n != 1 else ''}: {', '.join(rules)}"
-        details = [
-            {
-                "status": "fail" if f.severity == "error" else "warn",
-                "description": (
-                    f"{f.file}:{f.line}: {f.function}(): {' '.join(f.message.split())}"
-                    f" [{f.rule}, {f.confidence} confidence]"
-                ),
-            }
-            for f in intro
-        ]
+        summary = f"{_plural(len(intro), 'finding')}: {', '.join(sorted({f.rule for f in intro}))}"
         details += [
             {"status": "pass", "description": f"fixes {f.file}: {f.function}(): {f.rule}"}
             for f in fixed
         ]
-        if hunks:
+        if why:
+            summary += f"; {why}"
+        elif hunks:
             summary += " (hunks only)"
-        return [
-            {
-                "tool": TOOL,
-                "status": worst,
-                "summary": summary,
-                "url": "",
-                "details": json.dumps(details),
-            }
-        ]
+        return [_entry(worst, summary, json.dumps(details))]
+    details += [
+        {"status": "pass", "description": f"{f.file}:{f.function}(): {f.rule}: "
+         + " ".join(f.message.split())}
+        for f in fixed
+    ]
     if fixed:
-        n = len(fixed)
-        return [
-            {
-                "tool": TOOL,
-                "status": "pass",
-                "summary": f"fixes {n} known defect{'s' if n != 1 else ''}: "
-                + ", ".join(sorted({f.rule for f in fixed})),
-                "url": "",
-                "details": json.dumps(
-                    [
-                        {
-                            "status": "pass",
-                            "description": f"{f.file}:{f.function}(): {f.rule}: "
-                            + " ".join(f.message.split()),
-                        }
-                        for f in fixed
-                    ]
-                ),
-            }
-        ]
-    return []
+        summary = f"fixes {_plural(len(fixed), 'known defect')}: " + \
+            ", ".join(sorted({f.rule for f in fixed}))
+    else:
+        summary = "no new findings" + (" (hunks only)" if hunks and not why else "")
+    if why:
+        return [_entry("warn", f"{why}; {summary}", json.dumps(details))]
+    return [_entry("pass", summary, json.dumps(details) if details else "")]
+
+
+def _entry(status: str, summary: str, details: str) -> dict[str, str]:
+    return {"tool": TOOL, "status": status, "summary": summary, "url": "", "details": details}
 
 
 def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD",
-                packs: Packs | None = None) -> list[dict[str, str]]:
+                packs: Packs | None = None, no_tree: bool = False, find: bool = False,
+                ignores: Sequence[IgnoreRule] = ()) -> list[dict[str, str]]:
+    """The b4 entries for one message; with `find` and no tree, the git repository here is
+    the tree if the patch is for it."""
     import email
     import email.policy
 
     from reviewbot.input.mail import patch_from_message
     from reviewbot.model import Series, SeriesResult
-    from reviewbot.review.pipeline import review_series
+    from reviewbot.review.ignore import drop_ignored
+    from reviewbot.review.pipeline import find_tree, incomplete_files, review_series
 
     msg = email.message_from_bytes(data, policy=email.policy.default)
     patch = patch_from_message(msg, source="<stdin>")
@@ -122,25 +133,31 @@ def check_bytes(data: bytes, tree: str | None = None, base: str = "HEAD",
         patches=[patch],
         expected=patch.total,
     )
+    if tree is None and find and not no_tree:
+        tree = find_tree([series])
     result: SeriesResult = review_series(series, tree=tree, base=base, packs=packs)
-    return checks_for(result)
+    drop_ignored([result], list(ignores))
+    return checks_for(result, incomplete_files([result], no_tree))
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from reviewbot.config import load_config, section
+    from reviewbot.config import load_config, settings
     from reviewbot.model import InputError
     from reviewbot.packs import load_packs, user_pack_paths
 
     data = sys.stdin.buffer.read()
-    # a broken pack is the installation's fault, not the patch's: one line and exit 2
-    packs = load_packs(user_pack_paths(args.pack, args.config))
+    # a broken pack or configuration is the installation's fault, not the patch's: one
+    # line and exit 2
+    cfg = load_config(args.config)
+    st = settings(args, cfg, tree_sections=("mail", "review"))
+    packs = load_packs(tuple(st.git_packs) + user_pack_paths(args.pack, args.config))
     try:
-        cfg = load_config(args.config)
-        tree = args.tree or section(cfg, "mail").get("tree") or None
-        out = check_bytes(data, tree=tree, base=args.base, packs=packs)
+        tree = None if args.no_tree else st.tree
+        out = check_bytes(data, tree=tree, base=args.base, packs=packs, no_tree=args.no_tree,
+                          find=True, ignores=st.ignores)
     except InputError as e:
         out = [
             {

@@ -8,9 +8,17 @@ import sys
 def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="review a patch, a series (mbox, directory) or a lore thread")
     p.add_argument("paths", nargs="*", metavar="PATCH|MBOX|DIR|-")
-    p.add_argument("--tree", help="source tree the patches apply to (git repository or directory)")
+    p.add_argument("--tree", help="source tree the patches apply to (git repository or "
+                   "directory; default: the git repository here, if the patches are for it)")
+    p.add_argument("--no-tree", action="store_true",
+                   help="analyse the hunks only, on purpose (no exit 3 for that)")
     p.add_argument("--base", default="HEAD", help="revision of --tree for files not found by blob id")
-    p.add_argument("--format", choices=("text", "json", "email"), default="text")
+    p.add_argument("--format", choices=("text", "json", "email", "terse"), default="text")
+    p.add_argument("--terse", action="store_const", const="terse", dest="format",
+                   help="one line per finding, file:line: rule: message (--format terse)")
+    p.add_argument("--ignore", action="append", metavar="RULE[:GLOB[:FUNCTION]]",
+                   help="leave out this rule's findings (full id, short name or category; "
+                        "repeatable)")
     p.add_argument("--all", action="store_true", help="also list preexisting findings")
     p.add_argument("--all-revisions", action="store_true", help="review every revision, not the newest")
     p.add_argument("--msgid", help="fetch this Message-ID or URL from lore (b4) and review it")
@@ -43,34 +51,72 @@ def load_series(args):
 
 
 def run(args) -> int:
+    from reviewbot.config import load_config, settings
     from reviewbot.model import InputError
     from reviewbot.packs import load_packs, user_pack_paths
+    from reviewbot.review.ignore import drop_ignored
     from reviewbot.review.pipeline import review_all
-    from reviewbot.review.report import write_json, write_text
+    from reviewbot.review.report import write_json, write_summary, write_terse, write_text
+    from reviewbot.status import EXIT_FINDINGS, EXIT_INCOMPLETE, combine
 
     if not args.paths and not args.msgid and not args.git:
         raise InputError("review: give a patch, mbox, directory, '-', --msgid or --git")
-    packs = load_packs(user_pack_paths(args.pack, args.config))
+    if args.no_tree and args.tree:
+        raise InputError("review: --tree and --no-tree contradict each other")
+    cfg = load_config(args.config)
+    st = settings(args, cfg)
+    packs = load_packs(tuple(st.git_packs) + user_pack_paths(args.pack, args.config))
+    tree, base = (None if args.no_tree else st.tree), args.base
     if args.git:
         from reviewbot.input.localgit import series_from_range
 
-        one, repo, base = series_from_range(args.git, args.repo)
+        one, repo, rbase = series_from_range(args.git, args.repo)
         series = [one]
-        args.tree, args.base = args.tree or repo, base if not args.tree else args.base
+        tree, base = (args.tree, args.base) if args.tree else (repo, rbase)
     else:
         series = load_series(args)
-    results = review_all(series, args.tree, args.base, args.jobs, packs=packs)
+    if tree is None and not args.no_tree:
+        tree = found_tree(series)
+    results = review_all(series, tree, base, args.jobs, packs=packs)
     reviewed = sum(1 for r in results for p in r.patches if p.files)
     if reviewed == 0:
         raise InputError("nothing could be reviewed: no file changes found in the input")
+    drop_ignored(results, st.ignores)
     if args.format == "json":
         write_json(results, sys.stdout, args.all)
+    elif args.format == "terse":
+        write_terse(results, sys.stdout, args.all)
     elif args.format == "email":
-        from reviewbot.config import load_config
         from reviewbot.mail.draft import emit
 
-        emit(results, args, load_config(args.config))
+        emit(results, args, cfg)
     else:
         write_text(results, sys.stdout, args.all)
+        write_summary(results, sys.stdout)
     found = any(f.status == "introduced" for r in results for f in r.findings())
-    return 1 if found else 0
+    incomplete = warn_incomplete(results, args.no_tree)
+    return combine(EXIT_FINDINGS if found else 0, EXIT_INCOMPLETE if incomplete else 0)
+
+
+def found_tree(series) -> str | None:
+    """The git repository the command runs in, if the patches are for it; said on stderr."""
+    from reviewbot.review.pipeline import find_tree
+
+    tree = find_tree(series)
+    if tree is not None:
+        sys.stderr.write(f"reviewbot: reviewing against the git repository {tree} (HEAD); "
+                         "--tree PATH for another tree, --no-tree for the hunks only\n")
+    return tree
+
+
+def warn_incomplete(results, no_tree: bool) -> list:
+    """The files reviewed on their hunks only (not asked for with --no-tree), one warning
+    line on stderr naming them and why."""
+    from reviewbot.review.pipeline import incomplete_files
+
+    inc = list(dict.fromkeys(incomplete_files(results, no_tree)))  # once per file and why
+    if inc:
+        named = "; ".join(f"{i.path} ({i.why})" for i in inc)
+        sys.stderr.write(f"reviewbot: warning: reviewed incompletely, on the hunks only: "
+                         f"{named} (exit status 3; --no-tree if that is what you want)\n")
+    return inc

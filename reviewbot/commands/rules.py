@@ -8,7 +8,7 @@ import sys
 
 def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="list rules, show one rule's documentation, or --packs")
-    p.add_argument("rule", nargs="?")
+    p.add_argument("rule", nargs="?", help="a rule's id or short name (direct-return)")
     p.add_argument("--packs", action="store_true",
                    help="list the packs loaded, in load order, and what each overrides")
     p.add_argument("--config", metavar="FILE", help="configuration file (its [packs])")
@@ -19,7 +19,6 @@ def add_parser(sub, name: str) -> None:
 
 def run(args) -> int:
     from reviewbot.checks import all_rules
-    from reviewbot.model import InputError
     from reviewbot.packs import load_packs, user_pack_paths
 
     packs = load_packs(user_pack_paths(args.pack, args.config))
@@ -28,9 +27,7 @@ def run(args) -> int:
         return 0
     rules = all_rules()
     if args.rule:
-        r = rules.get(args.rule)
-        if r is None:
-            raise InputError(f"rules: unknown rule {args.rule!r} (see 'reviewbot rules')")
+        r = rules[find_rule(args.rule, rules)]
         sys.stdout.write(
             f"{r.id}  ({r.category}, severity {r.severity}, confidence {r.confidence})\n"
             f"{r.summary}\n\n{r.doc}\n"
@@ -41,6 +38,21 @@ def run(args) -> int:
     sys.stdout.write(f"\npacks: {', '.join(packs.names)} ({len(packs.calls)} calls, "
                      f"{len(packs.resources)} resource kinds; 'reviewbot rules --packs')\n")
     return 0
+
+
+def find_rule(name: str, ids) -> str:
+    """The rule id `name` means: an id, or a short name (direct-return is
+    error-path.direct-return); InputError naming the candidates if several rules have it."""
+    from reviewbot.model import InputError
+
+    if name in ids:
+        return name
+    same = sorted(i for i in ids if i.split(".", 1)[-1] == name)
+    if len(same) > 1:
+        raise InputError(f"rules: {name!r} is ambiguous: {', '.join(same)} (give the full id)")
+    if not same:
+        raise InputError(f"rules: unknown rule {name!r} (see 'reviewbot rules')")
+    return same[0]
 
 
 def write_packs(packs, out) -> None:

@@ -27,7 +27,9 @@ from reviewbot.model import FileImage, InputError, Patch
 if TYPE_CHECKING:
     import pygit2
 
-__all__ = ["CodeContext", "safe_relpath"]
+__all__ = ["NO_TREE_NOTE", "CodeContext", "discover_repo", "safe_relpath"]
+
+NO_TREE_NOTE = "no source tree: hunks only"
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 TREE_MODE = 0o040000
@@ -42,6 +44,25 @@ def _open_git(path: str) -> pygit2.Repository | None:
         return pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError, ValueError):
         return None
+
+
+def discover_repo(cwd: str = ".") -> str | None:
+    """The top of the git repository `cwd` is in (its work tree, or a bare repository's
+    directory), as git finds it; None outside one. pygit2 is imported only when a `.git`
+    is seen on the way up."""
+    p = Path(cwd).resolve()
+    if not any(_looks_like_git(d) for d in (p, *p.parents)):
+        return None
+    import pygit2
+
+    try:
+        found = pygit2.discover_repository(str(p))
+        repo = pygit2.Repository(found) if found else None
+    except (pygit2.GitError, KeyError, ValueError):
+        return None
+    if repo is None:
+        return None
+    return str(Path(repo.workdir or repo.path).resolve())
 
 
 def _looks_like_git(p: Path) -> bool:
@@ -260,6 +281,17 @@ class CodeContext:
                 out.append((_decode(data), rel))
         return out
 
+    def knows(self, patch: Patch) -> bool:
+        """Whether this tree has the pre-image of one of the files `patch` changes (by the
+        blob id of its index line or by its path): whether it is the tree the patch is for."""
+        for pf in patch.patchset:
+            if pf.is_added_file or pf.is_binary_file:
+                continue
+            old, _new = file_paths(pf)
+            if self._candidates(pf, old):
+                return True
+        return False
+
     def _exists(self, rel: str | None) -> bool:
         rel = safe_relpath(rel)
         if rel is None:
@@ -333,7 +365,7 @@ class CodeContext:
                     continue
                 cands = [(overlay[old], "earlier patch of the series")]
             elif self.kind == "none":
-                out.append(self._hunks_image(pf, path, oldp, "no source tree: hunks only"))
+                out.append(self._hunks_image(pf, path, oldp, NO_TREE_NOTE))
                 continue
             else:
                 cands = self._candidates(pf, old)

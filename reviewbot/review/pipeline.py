@@ -8,13 +8,14 @@ introduced = only after, fixed = only before, preexisting = both.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from reviewbot import gctune
 from reviewbot.checks.ops_mismatch import TreeIndex
 from reviewbot.checks.siblings import SiblingIndex, teardowns
 from reviewbot.cmodel import CFile, parse_c, parse_region
-from reviewbot.context.tree import CodeContext
+from reviewbot.context.tree import NO_TREE_NOTE, CodeContext, discover_repo
 from reviewbot.model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
 from reviewbot.packs import Packs, load_packs
 from reviewbot.review.analysis import analyze_cfile
@@ -264,6 +265,48 @@ def _without(path: str, rv: Reviewer) -> TreeIndex:
 def review_series(series: Series, tree: str | None = None, base: str = "HEAD",
                   packs: Packs | None = None) -> SeriesResult:
     return Reviewer(tree, base, packs).review_series(series)
+
+
+# ---------------------------------------------------------------------- which tree, and how much of it
+
+
+def find_tree(series: list[Series], cwd: str = ".") -> str | None:
+    """With no tree given: the git repository `cwd` is in, when it has the pre-image (by
+    blob id or path at HEAD) of a file one of the patches changes, as checkpatch and b4 work
+    from the tree they stand in; else None (hunks only)."""
+    top = discover_repo(cwd)
+    if top is None:
+        return None
+    try:
+        ctx = CodeContext(top, "HEAD")
+    except Exception:  # noqa: BLE001 - an unreadable repository is not the tree we look for
+        return None
+    return top if any(ctx.knows(p) for s in series for p in s.patches) else None
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """A C file reviewed on its hunks only, and why."""
+
+    path: str
+    why: str
+
+
+def incomplete_files(results: list[SeriesResult], hunks_asked: bool = False
+                     ) -> list[Incomplete]:
+    """The C files whose pre-image was not found or the patch did not apply to (reviewed
+    on the hunks only); with `hunks_asked` (--no-tree), those only for want of a tree do
+    not count."""
+    out = []
+    for sr in results:
+        for pr in sr.patches:
+            for img in pr.files:
+                if not img.path.endswith(C_SUFFIXES) or img.resolved:
+                    continue
+                if hunks_asked and img.note == NO_TREE_NOTE:
+                    continue
+                out.append(Incomplete(img.path, img.note or "hunks only"))
+    return out
 
 
 # ---------------------------------------------------------------------- many series at once

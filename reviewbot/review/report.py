@@ -1,7 +1,8 @@
-"""Text and JSON renderings of results (GUIDE section 2: JSON version 1)."""
+"""Text, terse and JSON renderings of results (JSON version 1: docs/json.md)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TextIO
 
 from reviewbot.model import Finding, SeriesResult
@@ -11,6 +12,33 @@ def finding_line(f: Finding, with_status: bool = True) -> str:
     st = f" [{f.status}]" if with_status and f.status else ""
     return (f"{f.file}:{f.line}: {f.severity}: {f.rule}{st} in {f.function}(): {f.message}"
             f" (confidence: {f.confidence})")
+
+
+def terse_line(f: Finding) -> str:
+    """`file:line: rule: message` on one line, as `checkpatch.pl --terse` prints."""
+    return f"{f.file}:{f.line}: {f.rule}: {' '.join(f.message.split())}"
+
+
+def rule_counts(findings: list[Finding]) -> str:
+    """`rule N, rule N` by count, then name: the per-rule part of a summary."""
+    counts = Counter(f.rule for f in findings)
+    return ", ".join(f"{r} {n}" for r, n in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
+
+
+def write_terse(results: list[SeriesResult], out: TextIO, show_all: bool = False) -> None:
+    for sr in results:
+        for pr in sr.patches:
+            for f in pr.findings:
+                if f.status == "introduced" or (show_all and f.status == "preexisting"):
+                    out.write(terse_line(f) + "\n")
+
+
+def write_summary(results: list[SeriesResult], out: TextIO) -> None:
+    """The closing line of text output: new findings in how many patches, per rule."""
+    new = [f for sr in results for f in sr.findings("introduced")]
+    patches = sum(len(sr.patches) for sr in results)
+    line = f"summary: {len(new)} new finding(s) in {patches} patch(es)"
+    out.write(line + (f": {rule_counts(new)}" if new else "") + "\n")
 
 
 def write_text(results: list[SeriesResult], out: TextIO, show_all: bool = False) -> None:
