@@ -76,8 +76,8 @@ def test_wrong_tree_warns_and_exits_3_even_with_findings(kernel, tmp_path):
     (wrong / "drivers" / "misc").mkdir(parents=True)
     r = review(tmp_path, str(MBOX), "--tree", str(wrong), "--format", "json", cwd=tmp_path)
     assert r.returncode == EXIT_INCOMPLETE
-    assert "reviewed incompletely" in r.stderr and "drivers/misc/demo.c (drivers/misc/demo.c: " \
-        "not found in the tree" in r.stderr
+    assert "reviewed incompletely" in r.stderr and \
+        f"drivers/misc/demo.c (not found in the tree ({wrong}))" in r.stderr
     doc = json.loads(r.stdout)  # the output is still written, whole
     assert [p["context"] for p in doc["series"][0]["patches"]] == ["hunks", "hunks"]
     # a tree the second patch does not apply to: 3 outranks the findings' 1
@@ -105,6 +105,47 @@ def test_git_config_reviewbot_tree_is_used(kernel, tmp_path):
     r = review(tmp_path, str(MBOX), cwd=elsewhere)
     assert r.returncode == EXIT_FINDINGS, r.stderr
     assert "direct-return" in r.stdout and "(context: hunks)" not in r.stdout
+
+
+def test_configuration_file_tree_wins_over_git_config(kernel, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[review]\ntree = "{tmp_path / "empty"}"\n')
+    (tmp_path / "empty").mkdir()
+    env = _env(tmp_path)
+    subprocess.run(["git", "config", "reviewbot.tree", str(kernel)], cwd=kernel, env=env,
+                   check=True)
+    assert review(tmp_path, str(MBOX), cwd=kernel).returncode == EXIT_FINDINGS
+    r = review(tmp_path, str(MBOX), "--config", str(cfg), cwd=kernel)
+    assert r.returncode == EXIT_INCOMPLETE and "not found in the tree" in r.stderr
+    # and the command line wins over both
+    r = review(tmp_path, str(MBOX), "--config", str(cfg), "--tree", str(kernel), cwd=tmp_path)
+    assert r.returncode == EXIT_FINDINGS, r.stderr
+
+
+def test_git_config_pack_is_loaded(tmp_path):
+    from test_packs_user import FROB_C, FROB_PACK
+
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    (repo / "frob.toml").write_text(FROB_PACK)
+    lines = FROB_C.splitlines()[:20]
+    patch = tmp_path / "frob.patch"
+    patch.write_text(
+        "From: A Dev <a@example.org>\nSubject: [PATCH] frob: add frob_probe\n\n---\n"
+        "diff --git a/drivers/frob.c b/drivers/frob.c\nnew file mode 100644\n"
+        "index 0000000..1111111\n--- /dev/null\n+++ b/drivers/frob.c\n"
+        f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{ln}\n" for ln in lines))
+    env = _env(tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=repo, env=env, check=True)
+    assert review(tmp_path, str(patch), cwd=repo).returncode == EXIT_CLEAN
+    subprocess.run(["git", "config", "--add", "reviewbot.pack", "frob.toml"], cwd=repo,
+                   env=env, check=True)
+    r = review(tmp_path, str(patch), cwd=repo)
+    assert r.returncode == EXIT_FINDINGS, r.stderr
+    assert "error-path.missing-release [introduced] in frob_probe()" in r.stdout
+    rules = subprocess.run([EXE, "rules", "--packs"], cwd=repo, env=env, capture_output=True,
+                           text=True)
+    assert str(repo / "frob.toml") in rules.stdout
 
 
 def _messages() -> list[bytes]:

@@ -20,10 +20,12 @@ def add_parser(sub, name: str) -> None:
 def run(args) -> int:
     import json
 
+    from reviewbot.config import settings
     from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review.evaluation import evaluate_corpus, render_text
 
-    packs = load_packs(user_pack_paths(args.pack, args.config))  # not a case's problem: exit 2
+    packs = load_packs(tuple(settings(args).git_packs)  # git config reviewbot.pack
+                       + user_pack_paths(args.pack, args.config))  # not a case's problem: exit 2
     report = evaluate_corpus(args.corpus, args.case, packs=packs)
     if args.format == "json":
         json.dump(report, sys.stdout, indent=2)

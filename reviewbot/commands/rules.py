@@ -19,9 +19,11 @@ def add_parser(sub, name: str) -> None:
 
 def run(args) -> int:
     from reviewbot.checks import all_rules
+    from reviewbot.config import settings
     from reviewbot.packs import load_packs, user_pack_paths
 
-    packs = load_packs(user_pack_paths(args.pack, args.config))
+    packs = load_packs(tuple(settings(args).git_packs)  # git config reviewbot.pack
+                       + user_pack_paths(args.pack, args.config))
     if args.packs:
         write_packs(packs, sys.stdout)
         return 0

@@ -305,7 +305,8 @@ def incomplete_files(results: list[SeriesResult], hunks_asked: bool = False
                     continue
                 if hunks_asked and img.note == NO_TREE_NOTE:
                     continue
-                out.append(Incomplete(img.path, img.note or "hunks only"))
+                why = img.note.removeprefix(f"{img.path}: ") or "hunks only"
+                out.append(Incomplete(img.path, why))
     return out
 
 
