@@ -107,13 +107,25 @@ class _Bad:
                 pass
 
             def do_GET(self):  # noqa: N802
-                if mode == "stall":
+                if mode == "search-stall" and self.path.endswith("/t.mbox.gz"):
+                    import gzip
+
+                    body = gzip.compress((EX / "list.mbox").read_bytes())
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if mode in ("stall", "search-stall"):
                     time.sleep(30)
                     return
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(bomb)))
                 self.end_headers()
                 self.wfile.write(bomb)
+
+            def do_POST(self):  # noqa: N802 - b4's search (?q=...&x=m)
+                time.sleep(30)
 
         class S(http.server.ThreadingHTTPServer):
             daemon_threads = True
@@ -147,3 +159,18 @@ def test_thread_mbox_is_fetched_with_caps_and_a_deadline():
         assert time.monotonic() - t < 2
     finally:
         stall.close()
+
+
+def test_a_stalled_search_for_newer_revisions_is_cut_off(monkeypatch, tmp_path):
+    from reviewbot.input import lore
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(lore, "TIMEOUT", 1.0)  # [the search's deadline, 60 s by default]
+    srv = _Bad("search-stall")
+    try:
+        t = time.monotonic()
+        (s,) = fetch_series(A1_1, srv.url)
+        assert time.monotonic() - t < 4
+        assert s.revision == 1 and [p.message_id for p in s.patches][0] == A1_1
+    finally:
+        srv.close()

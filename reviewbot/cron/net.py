@@ -163,6 +163,7 @@ def fetch_retrying(url: str, timeout: float, caps: Caps, retries: int, backoff: 
                    until: float | None = None) -> bytes | None:
     """``fetch`` with up to ``retries`` more attempts (backoff doubling) for what may
     pass; never past ``until`` (a monotonic time: the run's deadline)."""
+    last: NetError | None = None
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
@@ -176,4 +177,5 @@ def fetch_retrying(url: str, timeout: float, caps: Caps, retries: int, backoff: 
             # a deadline passed once will pass again: that item waits for a later run
             if not e.retry or isinstance(e, DeadlineExceeded):
                 raise
-    raise last  # noqa: F821 - set by the last attempt
+    assert last is not None  # the loop ran at least once
+    raise last

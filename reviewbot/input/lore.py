@@ -20,7 +20,7 @@ import os
 import tempfile
 import urllib.parse
 
-from reviewbot.cron.net import Caps, NetError, fetch
+from reviewbot.cron.net import Caps, NetError, deadline, fetch
 from reviewbot.model import InputError, Series
 
 DEFAULT_LORE = "https://lore.kernel.org/all"
@@ -106,8 +106,9 @@ def fetch_messages(msgid: str, base: str, newer: bool = True) -> list:
     if not thread:
         raise InputError(f"message not found: <{msgid}> at {base}")
     if newer:
-        try:
-            thread = b4.mbox.get_extra_series(thread, direction=1, nocache=True)
+        try:  # b4's search has no deadline of its own: give it one
+            with deadline(TIMEOUT, f"{base}: the search for newer revisions"):
+                thread = b4.mbox.get_extra_series(thread, direction=1, nocache=True)
         except Exception as e:  # noqa: BLE001 - a failed search still leaves the thread
             logging.getLogger("reviewbot.input.lore").warning(
                 "could not look for newer revisions: %s", _short(e))
