@@ -15,3 +15,12 @@ EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
 
+
+
+def combine(*codes: int) -> int:
+    """The status of a command made of several outcomes: 2 if any is bad input, then 3
+    (incomplete) over 1 (findings) over 0."""
+    for code in (EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_FINDINGS):
+        if code in codes:
+            return code
+    return EXIT_CLEAN

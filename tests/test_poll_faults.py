@@ -182,8 +182,26 @@ def inbox(tmp_path):
     ibx.stop()
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The example list, for the tests that add no mail to it (one inbox: they are many)."""
+    ibx = LocalInbox(tmp_path_factory.mktemp("shared") / "pi", LIST)
+    ibx.create()
+    ibx.import_mbox(EX / "list.mbox")
+    ibx.start()
+    yield ibx
+    ibx.stop()
+
+
 @pytest.fixture
-def hostile(inbox):
+def hostile(shared):
+    with Hostile(shared.server) as h:
+        yield h
+
+
+@pytest.fixture
+def hostile_own(inbox):
+    """A proxy to this test's own inbox (which it adds mail to)."""
     with Hostile(inbox.server) as h:
         yield h
 
@@ -226,10 +244,10 @@ class HostileRunner(Runner):
         return r.stdout
 
 
-def test_stalls_and_trickles_end_within_the_deadline(tmp_path, inbox, hostile):
+def test_stalls_and_trickles_end_within_the_deadline(tmp_path, shared, hostile):
     # a stall on the manifest: one request's deadline (1 s), no retry of a stall
     hostile.rules = {"manifest.js.gz": "stall"}
-    r = HostileRunner(tmp_path, inbox, hostile, "stall")
+    r = HostileRunner(tmp_path, shared, hostile, "stall")
     out, took = r.timed(2)
     assert took < 1 + MARGIN, took
     assert "deadline" in out.stderr and "manifest.js.gz" in out.stderr
@@ -238,7 +256,7 @@ def test_stalls_and_trickles_end_within_the_deadline(tmp_path, inbox, hostile):
 
     # new.atom sent a byte every half second: per-read timeouts never fire, the deadline does
     hostile.rules = {"new.atom": "trickle"}
-    r = HostileRunner(tmp_path, inbox, hostile, "trickle", transport="http")
+    r = HostileRunner(tmp_path, shared, hostile, "trickle", transport="http")
     out, took = r.timed(2)
     assert took < 1 + MARGIN, took
     assert "new.atom" in out.stderr and "deadline" in out.stderr
@@ -246,7 +264,7 @@ def test_stalls_and_trickles_end_within_the_deadline(tmp_path, inbox, hostile):
 
     # the git endpoints stall: the fetch runs in a child that is ended at git_timeout
     hostile.rules = {"/git/": "stall"}
-    r = HostileRunner(tmp_path, inbox, hostile, "git", transport="git")
+    r = HostileRunner(tmp_path, shared, hostile, "git", transport="git")
     out, took = r.timed(2)
     assert took < 3 + MARGIN, took
     assert "git_timeout" in out.stderr and "/git/0.git" in out.stderr
@@ -259,9 +277,9 @@ def test_stalls_and_trickles_end_within_the_deadline(tmp_path, inbox, hostile):
     assert "7 new messages" in out.stdout and r.replies_to() == [A1_1]
 
 
-def test_the_runs_deadline_stops_it_and_the_next_run_goes_on(tmp_path, inbox, hostile):
+def test_the_runs_deadline_stops_it_and_the_next_run_goes_on(tmp_path, shared, hostile):
     hostile.rules = {"t.mbox.gz": "stall"}
-    r = HostileRunner(tmp_path, inbox, hostile, transport="http", timeout=1.5, deadline=2,
+    r = HostileRunner(tmp_path, shared, hostile, transport="http", timeout=1.5, deadline=2,
                       max_tries=5)
     out, took = r.timed(3)
     assert took < 2 + MARGIN, took
@@ -275,11 +293,11 @@ def test_the_runs_deadline_stops_it_and_the_next_run_goes_on(tmp_path, inbox, ho
     assert r.snapshot()["failures"] == []
 
 
-def test_a_failing_thread_is_retried_then_parked_the_others_go_on(tmp_path, inbox, hostile):
+def test_a_failing_thread_is_retried_then_parked_the_others_go_on(tmp_path, shared, hostile):
     # carol's thread answers 500, dave's cover garbage and his patch a gzip bomb; alice's
     # thread is fetched, reviewed and drafted all the same
     hostile.rules = {"carol@": "500", "v1-0-dave@": "garbage", "v1-1-dave@": "bomb"}
-    r = HostileRunner(tmp_path, inbox, hostile, transport="http", max_decompressed_mb=1)
+    r = HostileRunner(tmp_path, shared, hostile, transport="http", max_decompressed_mb=1)
     out, took = r.timed(3)
     assert took < 10, took
     assert r.replies_to() == [A1_1]
@@ -313,24 +331,24 @@ def test_a_failing_thread_is_retried_then_parked_the_others_go_on(tmp_path, inbo
     assert "0 new messages" in out.stdout
 
 
-def test_bomb_and_bad_manifests_are_refused_with_the_reason(tmp_path, inbox, hostile):
+def test_bomb_and_bad_manifests_are_refused_with_the_reason(tmp_path, shared, hostile):
     hostile.rules = {"t.mbox.gz": "bomb"}
-    r = HostileRunner(tmp_path, inbox, hostile, "bomb", transport="http",
+    r = HostileRunner(tmp_path, shared, hostile, "bomb", transport="http",
                       max_decompressed_mb=1)
     out, took = r.timed(3)
     assert "inflates to more than the limit of 1048576 bytes" in out.stderr
     for rule, why in (("json-list", "a JSON list, not an object"),
                       ("json-deep", "nested too deeply")):
         hostile.rules = {"manifest.js.gz": rule}
-        r = HostileRunner(tmp_path, inbox, hostile, rule)
+        r = HostileRunner(tmp_path, shared, hostile, rule)
         out, _ = r.timed(2)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and why in lines[0] and "manifest.js.gz" in lines[0], lines
         assert "internal error" not in out.stderr
 
 
-def test_review_that_fails_is_retried_then_parked(tmp_path, inbox, hostile):
-    r = HostileRunner(tmp_path, inbox, hostile, transport="http")
+def test_review_that_fails_is_retried_then_parked(tmp_path, shared, hostile):
+    r = HostileRunner(tmp_path, shared, hostile, transport="http")
     env = {"REVIEWBOT_TEST_FAIL_REVIEW": "firmware loading"}
     out = r.run(env=env, expect=3)
     assert "1 review error" in out.stdout and "review" in out.stderr
@@ -346,8 +364,8 @@ def test_review_that_fails_is_retried_then_parked(tmp_path, inbox, hostile):
     assert r.replies_to() == []
 
 
-def test_a_review_that_fails_once_succeeds_on_the_retry(tmp_path, inbox, hostile):
-    r = HostileRunner(tmp_path, inbox, hostile, transport="http")
+def test_a_review_that_fails_once_succeeds_on_the_retry(tmp_path, shared, hostile):
+    r = HostileRunner(tmp_path, shared, hostile, transport="http")
     r.run(env={"REVIEWBOT_TEST_FAIL_REVIEW": "firmware loading"}, expect=3)
     out = r.run(expect=0)
     assert "1 series reviewed" in out.stdout and r.replies_to() == [A1_1]
@@ -399,15 +417,15 @@ def test_state_written_by_the_previous_version_is_upgraded_in_place(tmp_path, in
     assert "5 new messages" in out.stdout
 
 
-def test_state_errors_name_the_file_and_what_to_do(tmp_path, inbox):
-    r = Runner(tmp_path, inbox)
+def test_state_errors_name_the_file_and_what_to_do(tmp_path, shared):
+    r = Runner(tmp_path, shared)
     r.state.write_bytes(b"this is not SQLite" * 100)
     out = r.run(expect=2)
     assert str(r.state) in out.stderr and "corrupt" in out.stderr
     assert "move it aside or restore a backup" in out.stderr
     assert "internal error" not in out.stderr
     # a state directory that cannot be written (sysfs is read-only everywhere)
-    ro = Runner(tmp_path, inbox, "ro")
+    ro = Runner(tmp_path, shared, "ro")
     argv = ro.argv()
     argv[argv.index("--state") + 1] = "/sys/reviewbot-state.sqlite"
     got = subprocess.run(argv + ["--lock", str(ro.dir / "lock")], env=ro.env,
@@ -425,8 +443,8 @@ def _small_files() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 
 
-def test_a_full_disk_during_ingest_names_the_state_and_damages_nothing(tmp_path, inbox):
-    r = Runner(tmp_path, inbox)
+def test_a_full_disk_during_ingest_names_the_state_and_damages_nothing(tmp_path, shared):
+    r = Runner(tmp_path, shared)
     got = subprocess.run(r.argv(), env=r.env, capture_output=True, text=True, timeout=60,
                          preexec_fn=_small_files)
     assert got.returncode == 2, (got.stdout, got.stderr)
@@ -437,15 +455,15 @@ def test_a_full_disk_during_ingest_names_the_state_and_damages_nothing(tmp_path,
     assert "7 new messages" in out.stdout and r.replies_to() == [A1_1]
 
 
-def test_a_git_fetch_cut_in_the_middle_leaves_nothing_stale(tmp_path, inbox, hostile):
-    r = HostileRunner(tmp_path, inbox, hostile, transport="git")
+def test_a_git_fetch_cut_in_the_middle_leaves_nothing_stale(tmp_path, inbox, hostile_own):
+    r = HostileRunner(tmp_path, inbox, hostile_own, transport="git")
     r.timed(0)
     inbox.import_mbox(EX / "later.mbox")
     mirror = next((r.dir).rglob("0.git"))
     # what a transfer killed while it updated the refs leaves (libgit2 writes NAME.lock,
     # then renames it): without its removal every later fetch fails on it
     (mirror / "refs" / "heads" / "master.lock").write_text("0" * 40 + "\n")
-    hostile.rules = {"git-upload-pack": "half"}  # POST: the pack, cut half-way
+    hostile_own.rules = {"git-upload-pack": "half"}  # POST: the pack, cut half-way
     out, took = r.timed(2)
     assert took < 3 + MARGIN, took
     assert "git_timeout" in out.stderr
@@ -453,6 +471,6 @@ def test_a_git_fetch_cut_in_the_middle_leaves_nothing_stale(tmp_path, inbox, hos
              or p.name.startswith(("pack_git2_", "tmp_"))]
     assert stale == []
     assert r.lock_is_free()
-    hostile.rules = {}
+    hostile_own.rules = {}
     out, _ = r.timed(0)
     assert "5 new messages" in out.stdout
