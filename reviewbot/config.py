@@ -60,22 +60,45 @@ def section(cfg: dict[str, Any], name: str) -> dict[str, Any]:
 GIT_KEYS = ("reviewbot.tree", "reviewbot.pack", "reviewbot.ignore")
 
 
-def _in_git_work(cwd: str) -> bool:
-    """Whether `cwd` is inside a git repository (a cheap look for .git, no subprocess)."""
+def _may_have_keys(cwd: str) -> bool:
+    """Whether a git configuration file git would read from `cwd` may set reviewbot.*
+    keys: one that mentions them (or includes another file), or a repository whose config
+    is not where a plain checkout keeps it (a worktree, a submodule). Reading a few small
+    files spares the git subprocess (~4 ms) on the common path, a cold review's budget."""
+    home = Path(os.path.expanduser("~"))
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    files = [home / ".gitconfig", xdg / "git" / "config", Path("/etc/gitconfig")]
+    for var in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG"):
+        if os.environ.get(var):
+            files.append(Path(os.environ[var]))
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_CONFIG_COUNT"):
+        return True
     p = Path(cwd).resolve()
-    return any((d / ".git").exists() for d in (p, *p.parents))
+    for d in (p, *p.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            files.append(dot / "config")
+            break
+        if dot.exists():
+            return True  # a worktree or submodule: its config is elsewhere, let git say
+    for f in files:
+        try:
+            text = f.read_bytes().lower()
+        except OSError:
+            continue
+        if b"reviewbot" in text or b"include" in text:
+            return True
+    return False
 
 
 def git_config(cwd: str = ".") -> dict[str, list[str]]:
     """The `reviewbot.*` keys git sees from `cwd` (repository, global and system files), as
-    b4 reads `b4.*`: each key's values in git's order. {} without git or outside a
-    repository with no global configuration; a key git rejects is left out."""
+    b4 reads `b4.*`: each key's values in git's order. {} when no configuration file git
+    reads can have them, or without git."""
     import subprocess
 
-    home = Path(os.path.expanduser("~"))
-    if not _in_git_work(cwd) and not (home / ".gitconfig").is_file() and \
-            not (home / ".config" / "git" / "config").is_file():
-        return {}  # nothing to read: spare the subprocess on the common path
+    if not _may_have_keys(cwd):
+        return {}
     try:
         r = subprocess.run(["git", "config", "-z", "--get-regexp", r"^reviewbot\."],
                            cwd=cwd, capture_output=True, timeout=10)

@@ -180,3 +180,35 @@ def test_bad_ignore_spec(spec, capsys, tmp_path):
     (tmp_path / "a.c").write_text("int x;\n")
     assert cli.main(["audit", str(tmp_path / "a.c"), "--ignore", spec]) == 2
     assert "expected RULE[:PATH_GLOB[:FUNCTION]]" in capsys.readouterr().err
+
+
+def test_git_config_is_read_only_when_a_file_may_set_reviewbot_keys(tmp_path, monkeypatch):
+    from reviewbot import config
+
+    home = tmp_path / "home"
+    home.mkdir()
+    for var in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG", "GIT_DIR",
+                "GIT_CONFIG_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q"], cwd=repo, env=env, check=True)
+    system_mentions = config._may_have_keys(str(tmp_path))  # /etc/gitconfig of this machine
+    if not system_mentions:
+        assert not config._may_have_keys(str(repo))
+        calls = []
+        with monkeypatch.context() as m:  # no git subprocess on this path
+            m.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+            assert config.git_config(str(repo)) == {} and calls == []
+    subprocess.run(["git", "config", "--add", "reviewbot.ignore", "leak"], cwd=repo, env=env,
+                   check=True)
+    subprocess.run(["git", "config", "--add", "reviewbot.ignore", "unchecked:fs/*"], cwd=repo,
+                   env=env, check=True)
+    assert config._may_have_keys(str(repo))
+    assert config.git_config(str(repo))["reviewbot.ignore"] == ["leak", "unchecked:fs/*"]
+    # the user's file: read from anywhere
+    (home / ".gitconfig").write_text("[reviewbot]\n\ttree = /src/linux\n")
+    assert config.git_config(str(tmp_path))["reviewbot.tree"] == ["/src/linux"]

@@ -66,3 +66,15 @@ def test_rules_short_names(capsys):
     assert find_rule("unchecked", ids) == "get-put.unchecked"
     with pytest.raises(InputError, match=r"'leak' is ambiguous: error-path.leak, get-put.leak"):
         find_rule("leak", ids)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_audit_of_a_file_it_cannot_read_exits_3(tmp_path, capsys, jobs):
+    for n in range(9):  # more than 8 files: -j 2 takes the worker pool
+        (tmp_path / f"f{n}.c").write_text(DEMO.read_text())
+    (tmp_path / "gone.c").symlink_to(tmp_path / "nowhere.c")
+    assert cli.main(["audit", str(tmp_path), "-j", jobs]) == 3
+    out = capsys.readouterr()
+    assert out.out.splitlines()[-1] == "0 finding(s) in 10 file(s)"
+    assert out.err.splitlines()[-1] == ("reviewbot: warning: audited incompletely: 1 file(s) "
+                                        f"could not be read: {tmp_path / 'gone.c'}")

@@ -95,18 +95,20 @@ def run(args) -> int:
         def size(d: str) -> int:
             return sum(os.path.getsize(f) for f in groups[d] if os.path.exists(f))
 
-        by_file: dict[str, list] = {}
+        by_file: dict[str, list | None] = {}
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             for part in pool.imap_unordered(_audit_dir, sorted(groups, key=size, reverse=True)):
                 by_file.update(part)
                 bar.advance(len(part))
-        for f in files:  # the order of a run on one core
-            findings += by_file.get(f, [])
     else:
+        by_file = {}
         for f in files:
-            findings += _audit_file(f)
+            by_file[f] = _audit_file(f)
             bar.advance(1)
     bar.close()
+    unread = [f for f in files if by_file.get(f) is None]
+    for f in files:  # the order of a run on one core
+        findings += by_file.get(f) or []
     rank = {"low": 0, "medium": 1, "high": 2}
     findings = [f for f in findings if rank[f.confidence] >= rank[args.min_confidence]]
     findings = _leave_out(findings, st.ignores)
@@ -114,7 +116,12 @@ def run(args) -> int:
     if args.baseline:
         findings, known = _against_baseline(findings, args.baseline)
     _write(findings, len(files), known, args)
-    return 1 if findings else 0
+    if unread:  # said per file on stderr as it happened; here the sum, and exit 3
+        sys.stderr.write(f"reviewbot: warning: audited incompletely: {len(unread)} file(s) "
+                         f"could not be read: {', '.join(unread)}\n")
+    from reviewbot.status import EXIT_FINDINGS, EXIT_INCOMPLETE, combine
+
+    return combine(EXIT_FINDINGS if findings else 0, EXIT_INCOMPLETE if unread else 0)
 
 
 def _leave_out(findings: list, ignores: list) -> list:
@@ -239,17 +246,18 @@ def _dir_state(d: str):
     return got
 
 
-def _audit_dir(d: str) -> list[tuple[str, list]]:
+def _audit_dir(d: str) -> list[tuple[str, list | None]]:
     return [(f, _audit_file(f)) for f in _GROUPS.get(d, [])]
 
 
-def _audit_file(path: str) -> list:
+def _audit_file(path: str) -> list | None:
+    """The findings of one file; None if it could not be read."""
     from reviewbot.cmodel import parse_c
     from reviewbot.review.analysis import analyze_cfile
 
     group, siblings, packs = _dir_state(os.path.dirname(path))
     if path not in group:
-        return []
+        return None
     index = None if _NO_CONSENSUS else _exclude(path, group, packs)
     cf = parse_c(group[path], path)
     try:
