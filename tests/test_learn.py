@@ -191,3 +191,18 @@ def test_cache_reuse(tmp_path):
     f.write_text(f.read_text() + "\nint extra(void) { return 0; }\n")
     third = learn_tree(tree, cache, jobs=1)
     assert third.extracted == 1 and third.cached == first.files - 1
+
+
+def test_a_file_that_fails_is_counted_not_fatal(tmp_path, monkeypatch):
+    from reviewbot.knowledge import tree as tree_mod
+
+    real = tree_mod.file_facts
+
+    def flaky(data: bytes, rel: str):
+        if rel.endswith("ladder2.c"):
+            raise AttributeError("'NoneType' object has no attribute 'type'")
+        return real(data, rel)
+
+    monkeypatch.setattr(tree_mod, "file_facts", flaky)
+    part = learn_tree(TREE, cache=None, jobs=1)
+    assert part.failed == 1 and part.files == len(list((TREE / "drivers").glob("*.c"))) - 1

@@ -70,7 +70,7 @@ def run(args) -> int:
         c = k.counts
         sys.stderr.write(
             f"learn: {part.files} files ({part.extracted} parsed, {part.cached} cached, "
-            f"{part.failed} unreadable) in {time.perf_counter() - t0:.1f} s; "
+            f"{part.failed} failed) in {time.perf_counter() - t0:.1f} s; "
             f"{c['pairs']} pairs, {c['acquirers']} acquirers, {c['releases']} releases, "
             f"{c['callbacks']} callbacks, {c['managed']} managed, {c['noreturn']} noreturn, "
             f"{c['must_check']} must-check -> {out} ({len(text.encode()) // 1024} KiB)\n")
