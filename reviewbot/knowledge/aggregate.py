@@ -81,14 +81,15 @@ class Partial:
             ex = f"{path}:{o.function}"
             if key not in self.examples or ex < self.examples[key]:
                 self.examples[key] = ex
-        statics = {f.name for f in ff.funcs if f.static}
+        header = path.endswith(".h")  # its static inline functions are everyone's
+        statics = set() if header else {f.name for f in ff.funcs if f.static}
         for c in ff.chances:
             self.chances[(path if c.acquire in statics else "", c.acquire)] += 1
         self.on_null.update(ff.on_null)
         self.on_err.update(ff.on_err)
         self.guarded.update(ff.guarded)
         for f in ff.funcs:
-            scope = path if f.static else ""
+            scope = path if f.static and not header else ""
             if not f.stub:
                 self.def_names[(scope, f.name)] += 1
             if f.returns_from or f.releases or f.ends_in or f.noreturn_attr or f.null_guard:

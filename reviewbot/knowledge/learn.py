@@ -29,7 +29,7 @@ from functools import lru_cache
 from ..cmodel import args, callee, norm, parse_c, text
 from . import names
 
-VERSION = 7  # of the facts; part of the cache key: bump when extraction changes
+VERSION = 8  # of the facts; part of the cache key: bump when extraction changes
 
 # test kinds: how a condition tests a value for failure
 ERR, NULL, ERRNULL, NEG, NONZERO = "not_err", "nonnull", "nonnull_not_err", "nonneg", "zero"
@@ -905,7 +905,8 @@ def file_facts(source: bytes, path: str = "") -> FileFacts:
             elif t == "initializer_pair":
                 _release_member(n, ff)
     ff.functions = len(cf.functions)
-    statics = {f.name for f in cf.functions if f.is_static}
+    # a header's static inline functions are seen by every file that includes it: global
+    statics = set() if path.endswith(".h") else {f.name for f in cf.functions if f.is_static}
     for fn, b in zip(cf.functions, buckets, strict=True):
         if fn.body is None:
             continue
