@@ -130,3 +130,21 @@ def test_a_bad_idiom_pattern_is_refused_with_one_line(tmp_path):
     msg = str(e.value)
     assert "\n" not in msg and str(bad) in msg and "idioms.release_name" in msg
     assert "regular expression" in msg
+
+
+def test_the_example_in_architecture_md_is_the_module():
+    """docs/architecture.md shows reviewbot/checks/is_err_on_null.py: its declarations and
+    hooks must be the module's own lines."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "architecture.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", doc, re.S)
+    module = (root / "reviewbot" / "checks" / "is_err_on_null.py").read_text()
+    shown = [ln.strip() for ln in block.splitlines()
+             if re.match(r"\s*(def |class |@register|name = |rules = |events = |if |for |return|"
+                         r"kept|key = |slot = |st\.set_slot)", ln)]
+    assert len(shown) > 15
+    missing = [ln for ln in shown if ln not in {m.strip() for m in module.splitlines()}]
+    assert not missing, missing

@@ -178,6 +178,8 @@ class Unwind(NamedTuple):
 
 
 _START = Unwind()
+_NO_LABELS = frozenset({"release", "exit"})
+_NO_ERRNO = frozenset({"release", "branch", "label", "goto", "exit"})
 
 
 @register
@@ -185,6 +187,13 @@ class ErrorPathChecker(Checker):
     name = "error-path"
     rules = (MISSING_RELEASE, DIRECT_RETURN, EXTRA_RELEASE, DISORDERED, MISSING_ERRNO)
     events = frozenset({"release", "branch", "assume", "label", "goto", "exit"})
+
+    def events_for(self, w: Walker) -> frozenset[str]:
+        if not w.fn.labels and not any(n.kind == "goto" for n in w.fn.nodes):
+            return _NO_LABELS  # the slot only records how a path reached unwind code
+        if not any(r in w.facts.errno_vars for r in w.facts.label_returns.values()):
+            return _NO_ERRNO  # no label returns an error variable: no missing-errno check
+        return self.events
 
     def initial(self) -> Unwind:
         return _START

@@ -50,6 +50,13 @@ class IsErrOnNullChecker(Checker):
     rules = (IS_ERR_ON_NULL,)
     events = frozenset({"call", "assume", "branch"})
 
+    def events_for(self, w: Walker) -> frozenset[str]:
+        names = w.packs.idioms.is_err
+        if any(n.kind == "cond" and n.ast is not None and any(x in text(n.ast) for x in names)
+               for n in w.fn.nodes):
+            return self.events
+        return frozenset()  # no IS_ERR() test to report on
+
     # the slot: the results still untested on this path, (key, call, line) each
     def initial(self) -> frozenset[tuple[str, str, int]]:
         return frozenset()
@@ -60,8 +67,8 @@ class IsErrOnNullChecker(Checker):
         if not key or key.startswith("#"):
             return
         kept = frozenset(e for e in slot if e[0] != key)  # the key gets a new value
-        if call.spec.success == "nonnull" and not call.spec.inferred:  # pairs inferred from
-            # the code guess `success` from the first test of the result they find
+        # (not a pair inferred from the code: its `success` is a guess from a test it found)
+        if call.spec.success == "nonnull" and not call.spec.inferred:
             kept |= {(key, call.spec.name, call.line)}
         if kept != slot:
             st.set_slot(self.name, kept)

@@ -1,9 +1,10 @@
 """The checker interface: how a rule family sees a function.
 
 After the Clang Static Analyzer's checkers and smatch's ``check_*.c``: a checker declares
-the events it wants in ``events``, keeps its own per-path data in a slot the walker carries
-for it in every ``PathState``, and reports with ``walker.report``. The walker calls only
-the hooks named in ``events``, in the order the checkers were registered.
+the events it wants in ``events`` (narrowed per function by ``events_for``), keeps its own
+per-path data in a slot the walker carries for it in every ``PathState``, and reports with
+``walker.report``. The walker calls only the hooks of those events, in the order the
+checkers were registered.
 
 Path events (during the walk, on the path state ``st`` of the path that reaches them):
 
@@ -108,6 +109,11 @@ class Checker:
     name: ClassVar[str] = ""
     rules: ClassVar[tuple[Rule, ...]] = ()
     events: ClassVar[frozenset[str]] = frozenset()
+
+    def events_for(self, w: Walker) -> frozenset[str]:
+        """The events wanted on this function (a subset of ``events``): a checker that
+        needs labels may skip a function without any."""
+        return self.events
 
     # -- the per-path slot
     def initial(self) -> Hashable:

@@ -67,7 +67,8 @@ class Walker(Transfer):
         self.steps = 0
         self.complete = True
         # the bound hooks of each event, in checker order
-        self._hooks = {ev: [getattr(c, HOOKS[ev]) for c in checkers if ev in c.events]
+        wanted = [(c, c.events_for(self)) for c in checkers]
+        self._hooks = {ev: [getattr(c, HOOKS[ev]) for c, evs in wanted if ev in evs]
                        for ev in PATH_EVENTS}
         # only the checkers whose slots distinguish paths or change when widened
         self._keyed = [c for c in checkers if type(c).slot_key is not Checker.slot_key]
@@ -282,8 +283,9 @@ class Walker(Transfer):
                 if not new:
                     continue  # infeasible
                 self.set_fact(s2, subject, new)
-                self.emit("assume", s2, Cond(node.line, subject, new,
-                                             is_call or subject in s2.from_call))
+                if self._hooks["assume"]:  # (no record made for nobody)
+                    self.emit("assume", s2, Cond(node.line, subject, new,
+                                                 is_call or subject in s2.from_call))
             else:
                 self.emit("assume", s2, None)
             for f in [f for f in s2.values if f.startswith("#")]:
