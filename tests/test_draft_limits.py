@@ -114,7 +114,7 @@ def test_stale_tmp_files_of_killed_writers_are_cleaned(tmp_path):
         old = md / "tmp" / "someone-else.tmp"
         old.write_text("old")
         os.utime(old, (0, 0))
-        removed = mailout.clean_tmp(md)
+        removed = mailout.clean_tmp(md)  # as `poll` and `review --maildir` do first
         assert sorted(p.name for p in removed) == sorted(
             [f"reviewbot-abc.eml.{dead.pid}", "someone-else.tmp"])
         assert [p.name for p in (md / "tmp").iterdir()] == [f"reviewbot-def.eml.{live.pid}"]

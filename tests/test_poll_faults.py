@@ -370,6 +370,7 @@ def test_a_review_that_fails_once_succeeds_on_the_retry(tmp_path, shared, hostil
     out = r.run(expect=0)
     assert "1 series reviewed" in out.stdout and r.replies_to() == [A1_1]
     assert r.snapshot()["failures"] == []
+    assert r.status() == "no failed or parked items\n"
 
 
 def test_http_fallback_pages_back_to_what_it_has_seen(tmp_path, inbox):

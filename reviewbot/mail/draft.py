@@ -201,6 +201,7 @@ def emit(results: list[SeriesResult], args: Any, cfg: dict[str, Any]) -> None:
     send = bool(getattr(args, "send", False))
     paths = []
     if maildir:
+        mailout.clean_tmp(maildir)  # what a killed run was writing
         paths = mailout.write_maildir(msgs, maildir)
     elif outdir:
         paths = mailout.write_eml(msgs, outdir)
