@@ -61,7 +61,7 @@ def deadline(seconds: float, what: str) -> Iterator[float]:
     if threading.current_thread() is not threading.main_thread():
         yield end
         return
-    outer_handler = signal.getsignal(signal.SIGALRM)
+    outer_handler = signal.getsignal(signal.SIGALRM) or signal.SIG_DFL  # None: set in C
     outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
     outer_end = time.monotonic() + outer_left if outer_left else None
     if outer_end is not None and outer_end < end:
