@@ -2,7 +2,9 @@
 
 - knowledge/infer.py: pairs inferred inside one function from its own unwind code
 - `reviewbot learn` (docs/learning.md), over a whole tree:
-  - knowledge/learn.py: the facts of one C file (unwind ladders, call sites, wrappers, ...)
+  - knowledge/learn.py: the facts of one C file (unwind ladders, call sites, ...)
+  - knowledge/summary.py: what each function is (wrapper, release, noreturn), callbacks
+  - knowledge/facts.py: the fact records and the syntax helpers
   - knowledge/tree.py: the pass over a tree, in parallel, with the per-blob cache
   - knowledge/aggregate.py: agreement across functions, thresholds, fixed points
   - knowledge/learned.py: the records, the pack file and `load_learned`

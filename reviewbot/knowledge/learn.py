@@ -20,219 +20,48 @@ What a function shows (from its tree-sitter syntax tree, via reviewbot.cmodel):
 - release callbacks (kref_put, `.release` members, devm actions) and managed calls.
 """
 
+
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
-from functools import lru_cache
 
 from ..cmodel import args, callee, norm, parse_c, text
 from . import names
+from .facts import (
+    _LANG,
+    _LOGGING,
+    _POINTER_TESTS,
+    _QUERY_TYPES,
+    ERR,
+    NEG,
+    NONZERO,
+    NULL,
+    TEST_KINDS,
+    VERSION,
+    CallbackObs,
+    CallStats,
+    ChanceObs,
+    FileFacts,
+    FuncFacts,
+    PairObs,
+    _atoms,
+    _call_sig,
+    _captures,
+    _declarator,
+    _errorish,
+    _Exit,
+    _shared,
+    _struct_name,
+    _unwrap,
+    failure_test,
+)
+from .summary import FunctionSummary
 
-VERSION = 8  # of the facts; part of the cache key: bump when extraction changes
-
-# test kinds: how a condition tests a value for failure
-ERR, NULL, ERRNULL, NEG, NONZERO = "not_err", "nonnull", "nonnull_not_err", "nonneg", "zero"
-TEST_KINDS = (ERR, NULL, ERRNULL, NEG, NONZERO)
-_POINTER_TESTS = (ERR, NULL, ERRNULL)
-
-
-@dataclass(slots=True)
-class CallStats:
-    """How one file's call sites of a function use its result."""
-
-    sites: int = 0
-    ignored: int = 0
-    tested: int = 0
-    returned: int = 0
-    tests: list[int] = field(default_factory=lambda: [0] * len(TEST_KINDS))
-
-    def add(self, o: CallStats) -> None:
-        self.sites += o.sites
-        self.ignored += o.ignored
-        self.tested += o.tested
-        self.returned += o.returned
-        self.tests = [a + b for a, b in zip(self.tests, o.tests, strict=True)]
-
-
-@dataclass(frozen=True, slots=True)
-class PairObs:
-    """In one function: after `acquire` succeeded, the next failure exit calls `release` on
-    what it acquired. `shared` says how they are linked: "var" (the acquired pointer),
-    "out" (an out-parameter), "field" / "whole" (a shared argument of a status call)."""
-
-    function: str
-    acquire: str
-    acq_target: str  # return | arg:N | out:N
-    release: str
-    rel_target: str  # arg:N
-    shared: str
-    in_delta: bool  # not already in the cleanup of the acquisition's own failure exit
-    local: bool  # one of the two is a static function of this file
+__all__ = ["VERSION", "TEST_KINDS", "ERR", "NULL", "NEG", "NONZERO", "CallStats", "PairObs",
+           "ChanceObs", "FuncFacts", "CallbackObs", "FileFacts", "failure_test", "file_facts"]
 
 
-@dataclass(frozen=True, slots=True)
-class ChanceObs:
-    """In one function: an acquisition had a next failure exit that could tell what undoes
-    it (whether or not it released anything there: the pairs say what it released)."""
-
-    function: str
-    acquire: str
-
-
-@dataclass(frozen=True, slots=True)
-class FuncFacts:
-    name: str
-    static: bool
-    returns_ptr: bool
-    returns_from: tuple[str, ...]  # callees whose result a return statement returns
-    # (callee, callee arg index, template of the argument over the parameters: "{0}",
-    # "{0}->clk", "&{1}->lock"): top-level calls on a parameter, on every path
-    releases: tuple[tuple[str, int, str], ...]
-    null_guard: bool  # leaves at once when its first parameter is NULL / an error
-    ends_in: str  # the noreturn candidate every path ends in ("" if none)
-    noreturn_attr: bool
-    stub: bool  # a config stub: empty, or returns a constant
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackObs:
-    function: str  # the callback
-    via: str  # kref_put | devm_action | kobj_type.release | device.release ...
-
-
-@dataclass(slots=True)
-class FileFacts:
-    functions: int = 0
-    calls: dict[str, CallStats] = field(default_factory=dict)
-    pairs: list[PairObs] = field(default_factory=list)
-    chances: list[ChanceObs] = field(default_factory=list)
-    # releases applied to a value its own failure test just found NULL / an ERR_PTR
-    on_null: dict[str, int] = field(default_factory=dict)
-    on_err: dict[str, int] = field(default_factory=dict)
-    guarded: dict[str, int] = field(default_factory=dict)  # `if (p) release(p)`
-    funcs: list[FuncFacts] = field(default_factory=list)
-    callbacks: list[CallbackObs] = field(default_factory=list)
-    managed: dict[str, int] = field(default_factory=dict)  # devm_* ... call sites
-    free_classes: dict[str, int] = field(default_factory=dict)  # __free(NAME)
-    guard_classes: dict[str, int] = field(default_factory=dict)  # guard(NAME)
-    noreturn_decls: list[str] = field(default_factory=list)
-
-
-_QUERY_TYPES = ("call_expression", "assignment_expression", "init_declarator", "if_statement",
-                "labeled_statement", "goto_statement", "return_statement", "initializer_pair",
-                "declaration")
-
-
-@lru_cache(maxsize=1)
-def _query(language):
-    from tree_sitter import Query
-
-    return Query(language, " ".join(f"({t}) @{t}" for t in _QUERY_TYPES))
-
-
-def _captures(root) -> dict[str, list]:
-    from tree_sitter import QueryCursor
-
-    got = QueryCursor(_query(_LANG[0])).captures(root)
-    return {t: sorted(got.get(t, []), key=lambda n: n.start_byte) for t in _QUERY_TYPES}
-
-
-_LANG: list = [None]
-
-
-def _unwrap(n):
-    """Strip parentheses, casts to void *, likely/unlikely/WARN_ON around a condition."""
-    while n is not None:
-        t = n.type
-        if t in ("parenthesized_expression", "condition_clause"):
-            kids = [c for c in n.named_children if c.type != "comment"]
-            if len(kids) != 1:
-                return n
-            n = kids[0]
-        elif t == "call_expression" and callee(n) in ("likely", "unlikely", "WARN_ON",
-                                                      "WARN_ON_ONCE") and len(args(n)) == 1:
-            n = args(n)[0]
-        else:
-            return n
-    return n
-
-
-_LVALUE = ("identifier", "field_expression", "subscript_expression", "pointer_expression")
-
-
-def _is_zero(n) -> bool:
-    return n is not None and (n.type == "null" or text(n) in ("0", "NULL"))
-
-
-def failure_test(n) -> tuple[object, str] | None:
-    """(operand, kind) when atom `n` is true exactly on failure of its operand, as far as
-    syntax tells; `!x` and `if (x)` are resolved by the caller, which knows x's type."""
-    n = _unwrap(n)
-    if n is None:
-        return None
-    t = n.type
-    if t == "unary_expression" and text(n.child_by_field_name("operator")) == "!":
-        return _unwrap(n.child_by_field_name("argument")), NULL
-    if t == "call_expression":
-        name = callee(n)
-        a = args(n)
-        if name == "IS_ERR" and len(a) == 1:
-            return _unwrap(a[0]), ERR
-        if name == "IS_ERR_OR_NULL" and len(a) == 1:
-            return _unwrap(a[0]), ERRNULL
-        return n, NONZERO  # if (f(x)): a status call
-    if t == "binary_expression":
-        op = text(n.child_by_field_name("operator"))
-        left, right = _unwrap(n.child_by_field_name("left")), _unwrap(n.child_by_field_name("right"))
-        if op == "==" and _is_zero(right) and right.type == "null":
-            return left, NULL
-        if op == "==" and _is_zero(left) and left.type == "null":
-            return right, NULL
-        if op == "==" and text(right) == "NULL":
-            return left, NULL
-        if op == "<" and text(right) == "0":
-            return left, NEG
-        if op == "!=" and text(right) == "0":
-            return left, NONZERO
-        return None
-    if t in _LVALUE or t == "assignment_expression":
-        return n, NONZERO
-    return None
-
-
-def _atoms(cond) -> list:
-    """The atoms of `a || b || c` (each one alone makes the branch taken)."""
-    n = _unwrap(cond)
-    if n is not None and n.type == "binary_expression" and \
-            text(n.child_by_field_name("operator")) == "||":
-        return _atoms(n.child_by_field_name("left")) + _atoms(n.child_by_field_name("right"))
-    return [n] if n is not None else []
-
-
-@dataclass(slots=True)
-class _Exit:
-    pos: int
-    tests: list[tuple[str, str]]  # (operand key, kind) of its failure atoms
-    pre: list[tuple[str, tuple[str, ...]]]  # calls in the branch before it leaves
-    sure_pre: list[tuple[str, tuple[str, ...]]]  # ... in statements of their own
-    label: str  # "" for a return
-    key: int = 0  # index among the function's exits
-
-
-_LITERAL = ("number_literal", "string_literal", "char_literal", "null", "true", "false",
-            "concatenated_string", "sizeof_expression")
-_LOGGING = ("pr_", "dev_err", "dev_warn", "dev_info", "dev_dbg", "dev_notice", "dev_crit",
-            "dev_printk", "netdev_", "printk", "WARN", "trace_", "BUG", "drm_err", "drm_dbg",
-            "DRM_", "dev_err_probe", "netif_", "ath", "mlx", "seq_print", "snprintf",
-            "sprintf", "memset", "memcpy", "strcpy", "strscpy", "dump_stack")
-
-
-def _call_sig(call) -> tuple[str, tuple[str, ...]]:
-    return callee(call), tuple(norm(text(a)) for a in args(call))
-
-
-class _FunctionScan:
+class _FunctionScan(FunctionSummary):
     """The facts of one function definition, from the nodes the file query found in it."""
 
     def __init__(self, fn, caps: dict[str, list], ff: FileFacts, statics: set[str]) -> None:
@@ -637,255 +466,6 @@ class _FunctionScan:
                 if obs is not None:
                     seen.add(PairObs(self.fn.name, acq, f"arg:{obs[0]}", rel, f"arg:{obs[1]}",
                                      obs[2], True, self._local(acq, rel)))
-
-    # ---------------------------------------------------------------- callbacks
-    def _callbacks(self) -> None:
-        cb = self.ff.callbacks
-        for call, name in zip(self.calls, self.names, strict=True):
-            i = names.KREF_PUTS.get(name)
-            via = "kref_put"
-            if i is None:
-                i, via = names.DEVM_ACTIONS.get(name), "devm_action"
-            if i is not None:
-                a = args(call)
-                if len(a) > i and a[i].type == "identifier":
-                    cb.append(CallbackObs(text(a[i]), via))
-        for a in self.caps["assignment_expression"]:
-            left, right = a.child_by_field_name("left"), _unwrap(a.child_by_field_name("right"))
-            if left.type == "field_expression" and right is not None and \
-                    right.type == "identifier" and \
-                    text(left.child_by_field_name("field")) == "release" and \
-                    norm(text(left.child_by_field_name("argument"))).endswith("dev"):
-                cb.append(CallbackObs(text(right), "device.release"))
-
-    # ---------------------------------------------------------------- the function itself
-    def _summary(self) -> FuncFacts:
-        fn = self.fn
-        returns = self.caps["return_statement"]
-        returns_from: set[str] = set()
-        ptr = _returns_pointer(fn.node)
-        const_only = True
-        for r in returns:
-            e = _unwrap(r.named_children[0]) if r.named_child_count else None
-            if e is None:
-                continue
-            if e.type not in _LITERAL and not (e.type == "call_expression" and
-                                               callee(e) in ("ERR_PTR",)) and \
-                    not (e.type == "unary_expression" and e.named_children[0].type in _LITERAL
-                         + ("identifier",)):
-                const_only = False
-            if not ptr:
-                continue
-            if e.type == "call_expression":
-                returns_from.add(callee(e))
-            elif e.type == "identifier":
-                v = text(e)
-                src = [c for p, c, var in self.acq if var == v and p < r.start_byte]
-                if src and not self._stored(v):
-                    returns_from.add(callee(src[-1]))
-        body = fn.body
-        stmts = [s for s in self.top if not isinstance(s, tuple)]
-        stub = body is None or not self.calls and const_only and len(stmts) <= 1
-        ends_in = ""
-        if not returns and stmts and stmts[-1].type == "expression_statement" and \
-                stmts[-1].named_child_count == 1 and \
-                stmts[-1].named_children[0].type == "call_expression":
-            ends_in = callee(stmts[-1].named_children[0])
-        head = fn.source[fn.node.start_byte:body.start_byte if body is not None else
-                         fn.node.end_byte]
-        return FuncFacts(
-            name=fn.name, static=fn.is_static, returns_ptr=ptr,
-            returns_from=tuple(sorted(n for n in returns_from if n.isidentifier())),
-            releases=self._param_releases(stmts, returns), null_guard=self._null_guard(stmts),
-            ends_in=ends_in, noreturn_attr=b"noreturn" in head, stub=stub)
-
-    def _stored(self, var: str) -> bool:
-        """Whether the function hands `var` to a longer-lived place before returning it
-        (`x->p = var`, `list_add(&var->node, ...)`): then its caller does not own it."""
-        for a in self.caps["assignment_expression"]:
-            r = _unwrap(a.child_by_field_name("right"))
-            if r is not None and r.type == "identifier" and text(r) == var:
-                return True
-        for c, name in zip(self.calls, self.names, strict=True):
-            name = name.lower()
-            if any(w in name for w in _STORES) and any(
-                    _names_var(norm(text(x)), var) for x in args(c)):
-                return True
-        return False
-
-    def _param_releases(self, stmts, returns) -> tuple[tuple[str, int, str], ...]:
-        if not self.params:
-            return ()
-        out = []
-        gotos = self.caps["goto_statement"]
-        for s in stmts:
-            if s.type != "expression_statement" or s.named_child_count != 1 or \
-                    s.named_children[0].type != "call_expression":
-                continue
-            call = s.named_children[0]
-            name = callee(call)
-            if not name.isidentifier() or name.startswith(_LOGGING) or \
-                    not (names.is_release_name(name) or name in names.NULL_SAFE):
-                continue  # only what may be a release is worth keeping for aggregation
-            if any(g.start_byte < call.start_byte for g in gotos) or \
-                    any(r.start_byte < call.start_byte and not self._guard_return(r)
-                        for r in returns):
-                break  # not reached on every path
-            for k, a in enumerate(args(call)):
-                tpl = _template(a, self.params)
-                arg = norm(text(a))
-                if tpl is not None and not self._taken_before(call, arg, name) and \
-                        not self._used_after(call, arg):
-                    out.append((name, k, tpl))
-        return tuple(out)
-
-    def _taken_before(self, call, arg: str, rel: str) -> bool:
-        """Whether the function acquires `arg` itself before releasing it (lock .. unlock,
-        get .. put inside one function): then it is balanced, not a release."""
-        for c, name in zip(self.calls[:bisect_left(self.call_pos, call.start_byte)],
-                           self.names, strict=False):
-            if (names.is_acquire_name(name) or names.symmetric(name, rel)) and \
-                    any(norm(text(x)) == arg for x in args(c)):
-                return True
-        return False
-
-    def _used_after(self, call, arg: str) -> bool:
-        """Whether a later call still uses what the call released (sg_miter_next stops the
-        previous page, then goes on with the iterator): then it was no final release."""
-        bare = arg.lstrip("&")
-        for c in self.calls[bisect_left(self.call_pos, call.end_byte):]:
-            for x in args(c):
-                t = norm(text(x)).lstrip("&")
-                if t == bare or t.startswith((bare + "->", bare + ".")):
-                    return True
-        return False
-
-    def _guard_return(self, r) -> bool:
-        """A return under `if (!param)` / `if (IS_ERR_OR_NULL(param))`: nothing to release."""
-        p = r.parent
-        if p is not None and p.type == "compound_statement":
-            p = p.parent
-        if p is None or p.type != "if_statement":
-            return False
-        for a in _atoms(p.child_by_field_name("condition")):
-            ft = failure_test(a)
-            if ft is None or ft[1] not in _POINTER_TESTS:
-                return False
-            if not (ft[0].type == "identifier" and text(ft[0]) in self.params):
-                return False
-        return True
-
-    def _null_guard(self, stmts) -> bool:
-        if not stmts or stmts[0].type != "if_statement" or not self.params:
-            return False
-        c = stmts[0].child_by_field_name("consequence")
-        leave = c if c.type != "compound_statement" else (c.named_children[-1]
-                                                          if c.named_child_count else None)
-        if leave is None or leave.type != "return_statement":
-            return False
-        atoms = _atoms(stmts[0].child_by_field_name("condition"))
-        for a in atoms:
-            ft = failure_test(a)
-            if ft is not None and ft[1] in _POINTER_TESTS and ft[0].type == "identifier" \
-                    and text(ft[0]) == self.params[0]:
-                return True
-        return False
-
-
-def _names_var(x: str, var: str) -> bool:
-    return x == var or x.startswith((f"&{var}->", f"{var}->"))
-
-
-_STORES = ("add", "insert", "link", "store", "push", "queue", "set_drvdata", "publish",
-           "register", "hash", "list")
-
-
-def _template(a, params: list[str]) -> str | None:
-    """The argument as a template over the parameters: `p` -> "{0}", `p->clk` -> "{0}->clk",
-    `&p->lock` -> "&{0}->lock"; None when it is not a parameter or a field of one."""
-    amp = ""
-    if a.type == "pointer_expression" and text(a.child_by_field_name("operator")) == "&":
-        amp, a = "&", a.child_by_field_name("argument")
-    if a.type == "identifier" and not amp:
-        t = text(a)
-        return f"{{{params.index(t)}}}" if t in params else None
-    if a.type == "field_expression":
-        base = a.child_by_field_name("argument")
-        if base is not None and base.type == "identifier" and text(base) in params:
-            op = "->" if "->" in text(a) else "."
-            field_name = text(a.child_by_field_name("field"))
-            return f"{amp}{{{params.index(text(base))}}}{op}{field_name}"
-    return None
-
-
-def _shared(acq_args: list[str], rel_args: tuple[str, ...]) -> tuple[int, int, str] | None:
-    """(acquirer arg index, release arg index, how) of the first argument they share:
-    "out" when the acquirer is given &x and the release x, else "field" (x->f, &x->f) or
-    "whole" (a plain variable). Literals link nothing."""
-    later = None
-    for i, x in enumerate(acq_args):
-        if not x or x[0].isdigit() or x[0] == '"' or x in ("NULL", "true", "false") or \
-                x.isupper():
-            continue
-        for k, y in enumerate(rel_args):
-            got = None
-            if x == y:
-                got = i, k, ("field" if ("->" in x or "." in x) else "whole")
-            elif x == "&" + y and y.isidentifier():
-                got = i, k, "out"
-            if got is not None:
-                if "(" not in x:
-                    return got
-                later = later or got  # ARRAY_SIZE(x->supplies): a count, not the object
-    return later
-
-
-def _errorish(e) -> bool:
-    """A returned value that reports failure: -EFOO, ERR_PTR(..), PTR_ERR(..), NULL, a
-    status variable, false."""
-    e = _unwrap(e)
-    t = e.type
-    if t == "unary_expression" and text(e.child_by_field_name("operator")) == "-":
-        return True
-    if t == "call_expression":
-        return callee(e) in ("ERR_PTR", "PTR_ERR", "ERR_CAST", "dev_err_probe")
-    if t in ("null", "false", "identifier"):
-        return True  # a status variable (ret, err) or NULL
-    return False
-
-
-def _declarator(d) -> tuple[bool, str]:
-    """(is a pointer, name) of a declarator."""
-    ptr = False
-    while d is not None:
-        t = d.type
-        if t == "identifier":
-            return ptr, text(d)
-        if t == "pointer_declarator" or t == "array_declarator":
-            ptr = True
-        elif t == "function_declarator":
-            return False, ""
-        d = d.child_by_field_name("declarator") if t != "parenthesized_declarator" else \
-            (d.named_children[0] if d.named_child_count else None)
-    return False, ""
-
-
-def _returns_pointer(fnode) -> bool:
-    d = fnode.child_by_field_name("declarator")
-    while d is not None and d.type != "function_declarator":
-        if d.type == "pointer_declarator":
-            return True
-        d = d.child_by_field_name("declarator")
-    return False
-
-
-def _struct_name(decl) -> str:
-    t = decl.child_by_field_name("type")
-    if t is not None and t.type == "struct_specifier":
-        n = t.child_by_field_name("name")
-        return text(n) if n is not None else ""
-    return ""
-
 
 def file_facts(source: bytes, path: str = "") -> FileFacts:
     """The facts of one C source file."""
