@@ -150,3 +150,11 @@ def test_review_imports_pygit2_for_a_git_tree_only(tmp_path):
     code = code.replace(repr(str(EXAMPLES / "tree")), repr(str(git)))
     assert "pygit2" in _imports_after(code, env)
 
+
+
+def test_warm_server_has_what_a_review_imports(tmp_path):
+    """A served review forks from the warm server: the mail parser's and the git reader's
+    libraries are imported there once, not in every child."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    mods = _imports_after("from reviewbot.serve.server import _warm\n_warm()", env)
+    assert {"email.headerregistry", "email.utils", "pygit2", "tree_sitter"} <= mods

@@ -181,13 +181,16 @@ def _warm() -> tuple[str, ...]:
     from reviewbot import cli  # noqa: F401
     from reviewbot.cmodel import parse_c
     from reviewbot.commands import b4check, review  # noqa: F401
-    from reviewbot.input import mail, mbox  # noqa: F401
+    from reviewbot.input import mbox  # noqa: F401
+    from reviewbot.input.mail import parse_message, patch_from_message
     from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review import pipeline, report  # noqa: F401
 
     user = user_pack_paths()
     load_packs(user)
     parse_c("static int f(void)\n{\n\treturn 0;\n}\n", "warm.c").functions[0].cfg()
+    # the email package and its header classes, imported on first use
+    patch_from_message(parse_message(b"From: A <a@b.c>\nTo: d@e.f\nSubject: [PATCH] w\n\nw\n"))
     try:
         import pygit2  # noqa: F401 - a --tree is usually a git repository
     except ImportError:
