@@ -14,8 +14,10 @@ How it is kept safe and boring:
   that trickles its request or sends nothing holds up nobody but itself) and runs it with
   the caller's working directory, environment and standard input, so no state leaks from
   one request to the next; the output comes back whole, with the exit status.
-- The server exits, and callers run the review themselves, when its code or its packs change
-  on disk (checked per request), after an idle period, or on `reviewbot serve --stop`.
+- The server exits, and callers run the review themselves, when its code, its packs (the
+  shipped ones and the configuration's) or its configuration file change on disk (checked
+  per request), after an idle period, or on `reviewbot serve --stop`. A request's own
+  `--pack` files are read by its child, fresh each time.
 - Nothing changes for a user who never starts it: without the socket, `review` runs in its
   own process as before. REVIEWBOT_SERVER=off ignores a running server; REVIEWBOT_SERVER=auto
   starts one in the background when none runs (for b4's per-patch check command).
