@@ -367,32 +367,31 @@ def _threading(refs_raw: str, irt: str) -> tuple[str, list[str]]:
     return in_reply_to, references
 
 
-def patch_from_message(msg: email.message.Message, source: str = "") -> Patch:
-    """A Patch with every field filled from one message (never raises on odd mail)."""
+def _header_fields(msg: email.message.Message, inbody: dict[str, str]) -> dict[str, object]:
+    """The Patch fields both readers fill the same way: subject and tags, Message-ID,
+    author, date and threading."""
     raw_subject = _header(msg, "Subject")
     info = parse_subject(raw_subject)
-    body, diff, inbody = _body_and_inbody(msg)
     name, addr = _author(msg, inbody)
     in_reply_to, references = _threading(" ".join(_header_all(msg, "References")),
                                          _header(msg, "In-Reply-To"))
+    return dict(subject=info["subject"], raw_subject=raw_subject,
+                message_id=_msgid(_header(msg, "Message-ID")), number=info["number"],
+                total=info["total"], revision=info["revision"], author_name=name,
+                author_email=addr, date=_raw_header(msg, "Date"), in_reply_to=in_reply_to,
+                references=references)
+
+
+def patch_from_message(msg: email.message.Message, source: str = "") -> Patch:
+    """A Patch with every field filled from one message (never raises on odd mail)."""
+    body, diff, inbody = _body_and_inbody(msg)
     list_id = _header(msg, "List-Id")
     if list_id:
         list_id = _msgid(list_id)
-
     return Patch(
-        subject=info["subject"],
-        raw_subject=raw_subject,
-        message_id=_msgid(_header(msg, "Message-ID")),
-        number=info["number"],
-        total=info["total"],
-        revision=info["revision"],
-        author_name=name,
-        author_email=addr,
-        date=_raw_header(msg, "Date"),
+        **_header_fields(msg, inbody),
         to=_addresses(msg, "To"),
         cc=_addresses(msg, "Cc"),
-        in_reply_to=in_reply_to,
-        references=references,
         list_id=list_id,
         body=body,
         diff=diff,
@@ -412,23 +411,5 @@ def patch_headers(msg: email.message.Message) -> tuple[Patch, bool]:
     Message-ID, In-Reply-To/References, author and date (no To/Cc, body or diff). Equal,
     field for field, to what ``patch_from_message`` gives for those; cheaper (no address
     lists, no trimming parse of the diff)."""
-    raw_subject = _header(msg, "Subject")
-    info = parse_subject(raw_subject)
     _body, diff, inbody = _body_and_inbody(msg, trim=False)
-    name, addr = _author(msg, inbody)
-    in_reply_to, references = _threading(" ".join(_header_all(msg, "References")),
-                                         _header(msg, "In-Reply-To"))
-    p = Patch(
-        subject=info["subject"],
-        raw_subject=raw_subject,
-        message_id=_msgid(_header(msg, "Message-ID")),
-        number=info["number"],
-        total=info["total"],
-        revision=info["revision"],
-        author_name=name,
-        author_email=addr,
-        date=_raw_header(msg, "Date"),
-        in_reply_to=in_reply_to,
-        references=references,
-    )
-    return p, bool(diff.strip())
+    return Patch(**_header_fields(msg, inbody)), bool(diff.strip())
