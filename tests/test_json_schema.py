@@ -65,6 +65,14 @@ def test_eval_output_is_valid(capsys, corpus_dir: Path):
     doc = run_json(capsys, "eval", str(corpus_dir), "--format", "json")
     validate(doc, "eval")
     assert doc["cases"]
+    # the same version field as review's and audit's, required by the schema
+    review = run_json(capsys, "review", str(EXAMPLES / "series.mbox"), "--no-tree",
+                      "--format", "json")
+    assert doc["version"] == review["version"] == 1
+    del doc["version"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(doc, "eval")
+    doc["version"] = 1
     doc["precision"] = 2
     with pytest.raises(jsonschema.ValidationError):
         validate(doc, "eval")

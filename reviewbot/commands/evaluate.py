@@ -23,12 +23,13 @@ def run(args) -> int:
     from reviewbot.config import settings
     from reviewbot.packs import load_packs, user_pack_paths
     from reviewbot.review.evaluation import evaluate_corpus, render_text
+    from reviewbot.review.report import JSON_VERSION
 
     packs = load_packs(tuple(settings(args).git_packs)  # git config reviewbot.pack
                        + user_pack_paths(args.pack, args.config))  # not a case's problem: exit 2
     report = evaluate_corpus(args.corpus, args.case, packs=packs)
     if args.format == "json":
-        json.dump(report, sys.stdout, indent=2)
+        json.dump({"version": JSON_VERSION, **report}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         render_text(report, sys.stdout)

@@ -7,6 +7,8 @@ from typing import TextIO
 
 from reviewbot.model import Finding, SeriesResult
 
+JSON_VERSION = 1  # of every JSON document reviewbot prints (docs/json.md)
+
 
 def finding_line(f: Finding, with_status: bool = True) -> str:
     st = f" [{f.status}]" if with_status and f.status else ""
@@ -86,7 +88,7 @@ def series_json(results: list[SeriesResult], show_all: bool = False) -> dict:
             "subject": s.subject, "revision": s.revision, "message_id": s.message_id,
             "missing": s.missing, "patches": patches,
         })
-    return {"version": 1, "series": series}
+    return {"version": JSON_VERSION, "series": series}
 
 
 def write_json(results: list[SeriesResult], out: TextIO, show_all: bool = False) -> None:
@@ -97,4 +99,4 @@ def write_json(results: list[SeriesResult], out: TextIO, show_all: bool = False)
 
 
 def audit_json(findings: list[Finding]) -> dict:
-    return {"version": 1, "findings": [f.to_json(with_status=False) for f in findings]}
+    return {"version": JSON_VERSION, "findings": [f.to_json(with_status=False) for f in findings]}
