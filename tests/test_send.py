@@ -387,3 +387,92 @@ def test_review_send_sends_the_others_and_names_the_refused_one(tmp_path):
         assert len(sink.envelopes) == 1
     finally:
         ctl.stop()
+
+
+# ------------------------------------------------------------- git's sendemail.* settings
+
+
+def git_repo(tmp_path, **keys) -> Path:
+    """A real repository whose own configuration sets sendemail.KEY = value."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for k, v in keys.items():
+        subprocess.run(["git", "-C", str(repo), "config", f"sendemail.{k}", str(v)], check=True)
+    return repo
+
+
+def test_send_uses_git_sendemail_settings_when_the_config_does_not_say(
+        tmp_path, smtp_auth, monkeypatch, capsys):
+    sink, port, auth = smtp_auth
+    repo = git_repo(tmp_path, smtpServer="127.0.0.1", smtpServerPort=port, smtpUser="rita",
+                    smtpPass="s3cret")
+    monkeypatch.delenv("REVIEWBOT_SMTP_PASSWORD", raising=False)
+    out = tmp_path / "out"
+    mailout.write_eml(drafts(1), out)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[mail]\nfrom = "Rita <rita@example.org>"\nsend = true\n')
+    monkeypatch.chdir(repo)
+    assert run_send([str(out), "--config", str(cfg), "--dry-run"]) == 0
+    assert f"via 127.0.0.1:{port}" in capsys.readouterr().out  # what it would use
+    assert run_send([str(out), "--config", str(cfg)]) == 0
+    assert auth.logins == [(b"rita", True)]  # user and password from git config
+    assert len(sink.envelopes) == 1
+    # outside the repository its settings do not apply
+    monkeypatch.chdir(tmp_path)
+    from reviewbot.mail import send as sendmail
+
+    s = sendmail.settings({"mail": {}})
+    assert (s["host"], s["port"], s["user"]) != ("127.0.0.1", port, "rita")
+
+
+def test_the_configuration_wins_over_git_config(tmp_path, smtp, monkeypatch):
+    from reviewbot.mail import send as sendmail
+
+    sink, port = smtp
+    repo = git_repo(tmp_path, smtpServer="192.0.2.1", smtpServerPort="2525", smtpUser="gituser",
+                    smtpPass="gitpass", smtpEncryption="ssl")
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("REVIEWBOT_SMTP_PASSWORD", raising=False)
+    s = sendmail.settings({"mail": {"smtp_host": "127.0.0.1", "smtp_port": port,
+                                    "smtp_user": "cfguser", "starttls": False}})
+    assert (s["host"], s["port"], s["user"], s["ssl"], s["starttls"]) == (
+        "127.0.0.1", port, "cfguser", False, False)
+    # another server than git's: none of git's keys, above all not its password
+    s = sendmail.settings({"mail": {"smtp_host": "127.0.0.1"}})
+    assert (s["port"], s["user"], s["password"], s["ssl"]) == (25, "", "", False)
+    # git's server named in the configuration too: git's other keys fill in
+    s = sendmail.settings({"mail": {"smtp_host": "192.0.2.1"}})
+    assert (s["port"], s["user"], s["password"], s["ssl"]) == (2525, "gituser", "gitpass", True)
+    out = tmp_path / "out"
+    mailout.write_eml(drafts(1), out)
+    assert run_send([str(out), "--config", write_config(tmp_path, port, send=True)]) == 0
+    assert len(sink.envelopes) == 1  # sent to the configured server, not to git's
+
+
+@pytest.mark.parametrize("enc,ssl,starttls,port", [
+    ("ssl", True, False, 465), ("tls", False, True, 587), ("none", False, False, 25),
+])
+def test_git_smtp_encryption(tmp_path, monkeypatch, enc, ssl, starttls, port):
+    from reviewbot.mail import send as sendmail
+
+    monkeypatch.chdir(git_repo(tmp_path, smtpServer="smtp.example.org", smtpEncryption=enc))
+    s = sendmail.settings({})
+    assert (s["host"], s["ssl"], s["starttls"], s["port"]) == ("smtp.example.org", ssl,
+                                                                starttls, port)
+
+
+def test_git_smtp_server_program_or_bad_port_is_one_clear_error(tmp_path, monkeypatch):
+    from reviewbot.mail import send as sendmail
+    from reviewbot.model import InputError
+
+    monkeypatch.chdir(git_repo(tmp_path, smtpServer="/usr/sbin/sendmail"))
+    with pytest.raises(InputError, match="is a program"):
+        sendmail.settings({})
+    assert sendmail.settings({"mail": {"smtp_host": "127.0.0.1"}})["host"] == "127.0.0.1"
+    monkeypatch.chdir(git_repo(tmp_path / "b", smtpServer="h", smtpServerPort="no-such-svc"))
+    with pytest.raises(InputError, match="not a port"):
+        sendmail.settings({})
+    monkeypatch.chdir(git_repo(tmp_path / "c", smtpServer="h", smtpServerPort="submission"))
+    assert sendmail.settings({})["port"] == 587  # a service name, as git send-email takes

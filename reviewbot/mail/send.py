@@ -3,7 +3,11 @@
 Otherwise (the default) this is a dry run: it prints what would be sent and sends nothing.
 Settings, all under [mail]: smtp_host (default localhost), smtp_port (25, 465 with ssl, 587
 with starttls), smtp_user, smtp_password (or $REVIEWBOT_SMTP_PASSWORD), starttls, ssl.
-Credentials come from the configuration or the environment, never from the command line.
+What [mail] does not say comes from git's `sendemail.*` keys, as git send-email reads them
+(smtpServer, smtpServerPort, smtpUser, smtpPass, smtpEncryption = ssl | tls), from the
+repository the command runs in or the global and system files; none of them when smtp_host
+names another server than smtpServer (git's credentials go to git's server only). Credentials come from the
+configuration, the environment or git config, never from the command line.
 """
 
 from __future__ import annotations
@@ -30,21 +34,87 @@ def _bool(v: Any) -> bool:
     return bool(v)
 
 
-def settings(cfg: dict[str, Any]) -> dict[str, Any]:
+GIT_KEYS = ("smtpServer", "smtpServerPort", "smtpUser", "smtpPass", "smtpEncryption")
+
+
+def git_sendemail(cwd: str = ".") -> dict[str, str]:
+    """git's `sendemail.KEY` values (KEY of GIT_KEYS) as git sees them from `cwd`: the
+    repository's configuration (which has the global and system files under it) or, outside
+    a repository, the global, XDG and system files in that order. Read with pygit2, no git
+    subprocess."""
+    import pygit2
+
+    confs: list[Any] = []
+    try:
+        found = pygit2.discover_repository(cwd)
+        if found:
+            confs.append(pygit2.Repository(found).config)
+    except (pygit2.GitError, OSError, ValueError):
+        pass  # not a repository git can open: its global settings still count
+    if not confs:
+        for get in (pygit2.Config.get_global_config, pygit2.Config.get_xdg_config,
+                    pygit2.Config.get_system_config):
+            try:
+                confs.append(get())
+            except (pygit2.GitError, OSError):
+                pass  # that file does not exist
+    out: dict[str, str] = {}
+    for key in GIT_KEYS:
+        for conf in confs:
+            try:
+                out[key] = str(conf[f"sendemail.{key}"])
+                break
+            except (KeyError, pygit2.GitError, ValueError):
+                continue
+    return out
+
+
+def _git_port(value: str) -> int:
+    """smtpServerPort: a number or a service name (git send-email takes both)."""
+    import socket
+
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return socket.getservbyname(value.strip(), "tcp")
+    except OSError:
+        raise InputError(f"git config sendemail.smtpServerPort: not a port: {value!r}") from None
+
+
+def settings(cfg: dict[str, Any], cwd: str = ".") -> dict[str, Any]:
+    """The SMTP settings: [mail], then git's sendemail.* for what [mail] does not say."""
     mail = section(cfg, "mail")
-    use_ssl = _bool(mail.get("ssl", False))
-    starttls = _bool(mail.get("starttls", False))
-    port = mail.get("smtp_port") or (465 if use_ssl else 587 if starttls else 25)
+    git = git_sendemail(cwd)
+    server = git.get("smtpServer", "").strip()
+    host = str(mail.get("smtp_host") or "")
+    if host and host != server:
+        git = {}  # git's port, encryption and credentials are for git's server, not this one
+    elif server.startswith("/"):
+        raise InputError(f"git config sendemail.smtpServer is a program ({server}); reviewbot "
+                         f"sends over SMTP only: set [mail] smtp_host")
+    if "ssl" in mail or "starttls" in mail:
+        use_ssl = _bool(mail.get("ssl", False))
+        starttls = _bool(mail.get("starttls", False))
+    else:  # git send-email's smtpEncryption: ssl is SMTPS, tls is STARTTLS
+        enc = git.get("smtpEncryption", "").strip().lower()
+        use_ssl, starttls = enc == "ssl", enc == "tls"
+    port = mail.get("smtp_port")
+    if not port and git.get("smtpServerPort"):
+        port = _git_port(git["smtpServerPort"])
+    port = port or (465 if use_ssl else 587 if starttls else 25)
     try:
         port = int(port)
     except (TypeError, ValueError):
         raise InputError(f"[mail] smtp_port is not a number: {port!r}") from None
     return {
         "enabled": _bool(mail.get("send", False)),
-        "host": str(mail.get("smtp_host") or "localhost"),
+        "host": host or server or "localhost",
         "port": port,
-        "user": str(mail.get("smtp_user") or ""),
-        "password": str(mail.get("smtp_password") or os.environ.get(PASSWORD_ENV) or ""),
+        "user": str(mail.get("smtp_user") or git.get("smtpUser") or ""),
+        "password": str(mail.get("smtp_password") or os.environ.get(PASSWORD_ENV)
+                        or git.get("smtpPass") or ""),
         "starttls": starttls,
         "ssl": use_ssl,
         "timeout": float(mail.get("smtp_timeout", 60)),
