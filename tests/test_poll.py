@@ -363,3 +363,64 @@ def test_rows_recorded_without_grouping_fields_group_the_same(tmp_path):
     assert rep.reviewed >= 2 and new_names
     assert (old_snap, old_names) == (new_snap, new_names)
     assert new_null == old_null == 0
+
+
+def test_poll_verbose_logs_each_step(tmp_path, inbox):
+    r = Runner(tmp_path, inbox)
+    r.argv = lambda base=r.argv: [*base(), "-v"]
+    err = r.run().stderr
+    lines = err.splitlines()
+    assert all(ln.startswith("reviewbot: ") for ln in lines), err
+    assert f"{LIST}: fetching {inbox.url}/manifest.js.gz" in err
+    assert f"{LIST}: fetching epoch 0 from " in err
+    # each message ingested, with its kind
+    for mid in (A1_1, B):
+        assert f"ingested patch <{mid}>" in err, err
+    assert "ingested cover <20240506090000.v1-0-alice@example.org>" in err
+    assert "ingested reply <20240507083000.r1-bob@example.org>" in err
+    assert f"{LIST}: epoch 0: 7 commit(s) read, 7 new message(s)" in err
+    # each series reviewed or left waiting, each draft written (the file is there)
+    assert re.search(r"reviewed 'widget: firmware loading' v1 \(patches 1, 2\): [1-9]\d* "
+                     r"finding\(s\) to draft", err), err
+    assert "reviewed 'gadget: use kmalloc_array() for the counter table' v1" in err
+    assert "'widget: suspend and resume' v1 waits for patch(es) 2/2" in err
+    (written,) = re.findall(r"wrote draft (\S+) \(reply to <" + re.escape(A1_1) + r">\)", err)
+    assert Path(written).is_file() and Path(written).name in r.drafts()
+    # nothing new: it says why nothing is fetched or reviewed
+    err = r.run().stderr
+    assert f"{LIST}: epoch 0 unchanged since the last run: not fetched" in err
+    assert f"{LIST}: nothing new and nothing due: no review" in err
+    assert "ingested" not in err and "wrote draft" not in err
+    # without -v, a clean run prints nothing on stderr
+    quiet = Runner(tmp_path, inbox, "quiet")
+    assert quiet.run().stderr == ""
+
+
+@pytest.mark.parametrize("transport", ["git", "http"])
+def test_poll_since_skips_older_messages(tmp_path, inbox, transport):
+    r = Runner(tmp_path, inbox, transport=transport)
+    r.argv = lambda base=r.argv: [*base(), "--since", "2024-05-07", "-v"]
+    out = r.run()
+    # alice's v1 (6 May) is skipped, the rest (7 and 8 May) is ingested and reviewed
+    assert "7 new messages (3 skipped), 1 series reviewed" in out.stdout, out.stdout
+    assert "0 drafts" in out.stdout and r.drafts() == {}
+    assert f"skipped <{A1_1}>" in out.stderr or re.search(
+        r"skipped [0-9a-f]{12} '\[PATCH 1/2\] widget: load firmware on open': dated "
+        r"2024-05-06 09:01:00 UTC, before --since", out.stderr), out.stderr
+    assert "before --since" in out.stderr
+    mids = {x[1] for x in r.snapshot()["messages"]}
+    assert A1_1 not in mids and B in mids and "20240507083000.r1-bob@example.org" in mids
+    assert "reviewed 'gadget: use kmalloc_array() for the counter table' v1" in out.stderr
+    # the next run (without --since) does not go back for them
+    r.argv = lambda base=r.argv: base()[:-3]
+    out = r.run()
+    assert "0 new messages" in out.stdout, out.stdout
+    assert A1_1 not in {x[1] for x in r.snapshot()["messages"]}
+
+
+def test_poll_since_bad_date_is_one_line_exit_2(tmp_path, inbox):
+    r = Runner(tmp_path, inbox)
+    r.argv = lambda base=r.argv: [*base(), "--since", "last tuesday"]
+    out = r.run(expect=2)
+    assert out.stderr.strip().splitlines() == [
+        "reviewbot: --since: not a date (YYYY-MM-DD or an ISO 8601 time): 'last tuesday'"]

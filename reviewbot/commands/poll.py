@@ -32,10 +32,15 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--pack", action="append", metavar="FILE|DIR",
                    help="also load this pack or directory of packs (repeatable; wins over "
                         "the shipped packs and the configuration's, see docs/packs.md)")
+    p.add_argument("--since", metavar="DATE",
+                   help="skip messages dated before DATE (YYYY-MM-DD or ISO 8601; UTC unless "
+                        "it says): for the first poll of a big list")
     p.add_argument("--status", action="store_true",
                    help="list the items that failed (waiting for a retry) and those parked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log each step on stderr: fetches, each message ingested or skipped "
+                        "and why, each series reviewed, each draft written")
     p.set_defaults(run=run)
     return p
 

@@ -159,13 +159,21 @@ class Ingester:
         limits = self.run.opts.limits
         manifest = None
         if lc.transport in ("auto", "git"):
+            log.info("%s: fetching %s/manifest.js.gz", lc.name, lc.url.rstrip("/"))
             manifest = fetch_manifest(lc.url, limits, self.run.until)
             if manifest is None and lc.transport == "git":
                 raise MirrorError(f"{lc.url} offers no git epochs (no manifest.js.gz)")
         if manifest is None:
+            log.info("%s: no git epochs offered: reading new.atom over HTTP", lc.name)
             self.ingest_http(lc)
         else:
+            log.info("%s: %d git epoch(s) offered", lc.name, len(manifest))
             self.ingest_git(lc, manifest)
+
+    def _too_old(self, when: float | None) -> bool:
+        """Is a message of this time (seconds since the epoch) before --since?"""
+        since = self.run.opts.since
+        return since is not None and when is not None and when < since
 
     def ingest_git(self, lc: ListConfig, manifest: dict[int, dict]) -> None:
         run = self.run
@@ -176,19 +184,24 @@ class Ingester:
             pos = st.epoch(lc.name, epoch)
             if (pos is not None and fp and pos.fingerprint == fp
                     and gm.path(epoch).is_dir()):
+                log.info("%s: epoch %d unchanged since the last run: not fetched", lc.name,
+                         epoch)
                 continue  # unchanged since the last run: no git traffic at all
             left = self.run.until - time.monotonic()
             if left <= 0:
                 self.run.report.deadline = True
                 return
+            log.info("%s: fetching epoch %d from %s", lc.name, epoch, url)
             repo = gm.sync(epoch, url, min(run.opts.limits.git_timeout, left))
             last = pos.last_commit if pos is not None else None
             total = GitMirror.count_new(repo, last) if run.progress.enabled else 0
             tip = last
             n = 0
+            new_before = run.report.new
             try:
                 with st.transaction():
-                    for cid, raw, parsed in self._classified(GitMirror.new_messages(repo, last)):
+                    for cid, raw, parsed in self._classified(
+                            self._recent(lc.name, repo, GitMirror.new_messages(repo, last))):
                         self._ingest_one(lc.name, f"{epoch}:{cid}", raw, parsed)
                         tip = cid
                         n += 1
@@ -202,6 +215,27 @@ class Ingester:
                     st.set_epoch(lc.name, epoch, url, fp, tip)
             finally:
                 self._stop_pool()
+            log.info("%s: epoch %d: %d commit(s) read, %d new message(s)", lc.name, epoch, n,
+                     run.report.new - new_before)
+
+    def _recent(self, lst: str, repo, messages: Iterable[tuple[str, bytes | None]]
+                ) -> Iterator[tuple[str, bytes | None]]:
+        """The messages of an epoch, those committed before --since as deletions (None):
+        public-inbox commits a message with its Date as the commit time, so an old one is
+        passed over without being parsed."""
+        if self.run.opts.since is None:
+            yield from messages
+            return
+        for cid, raw in messages:
+            if raw is not None:
+                c = repo[cid]
+                if self._too_old(c.commit_time):
+                    self.run.report.skipped += 1
+                    self.run.report.new += 1
+                    log.info("%s: skipped %s %r: dated %s, before --since", lst, cid[:12],
+                             c.message.strip()[:80], _stamp(c.commit_time))
+                    raw = None
+            yield cid, raw
 
     def _classified(self, messages: Iterable[tuple[str, bytes | None]]
                     ) -> Iterator[tuple[str, bytes | None, Classified | Failure | None]]:
@@ -241,7 +275,12 @@ class Ingester:
         st, lim = run.store, run.opts.limits
         src = HttpSource(lc.url, lim, run.until)
         mark = st.cursor(lc.name, MARK)
-        listing = src.listing(mark)
+        since = run.opts.since
+        # a first poll with --since lists new.atom back to that time only
+        first = mark or (time.strftime("%Y%m%d%H%M%S", time.gmtime(since)) if since else None)
+        listing = src.listing(first)
+        log.info("%s: new.atom lists %d message(s) since %s", lc.name, len(listing.entries),
+                 mark or (f"--since ({first})" if first else "ever"))
         if listing.gap:
             log.warning("%s: GAP in the HTTP fallback: %s", lc.name, listing.gap)
             run.report.gaps.append(f"{lc.name}: {listing.gap}")
@@ -253,6 +292,8 @@ class Ingester:
         fetched = 0
         for mid, updated in todo:
             if st.known(lc.name, mid) or st.skipped_message(lc.name, mid):
+                log.info("%s: <%s> is recorded already: its thread is not fetched", lc.name,
+                         mid)
                 mark = updated or mark
                 if mid in failed:  # came with another thread meanwhile
                     with st.transaction():
@@ -277,6 +318,7 @@ class Ingester:
                         st.set_cursor(lc.name, MARK, mark := updated)
                 continue
             fetched += 1
+            log.info("%s: fetched the thread of <%s>: %d message(s)", lc.name, mid, len(raws))
             with st.transaction():
                 for raw in raws:
                     self._ingest_one(lc.name, "http:" + hashlib.sha1(raw).hexdigest()[:16], raw)
@@ -311,9 +353,33 @@ class Ingester:
             return
         assert res is not None  # None only for a deletion
         p, kind = res.patch, res.kind
+        if self._too_old(_date_of(p.date)):
+            log.info("%s: skipped <%s> %r: dated %s, before --since", lst, p.message_id,
+                     p.raw_subject[:80], p.date)
+            st.add_skipped(lst, origin, p.message_id, "dated before --since")
+            report.skipped += 1
+            report.new += 1
+            return
         author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
         keep_raw = raw if kind in ("patch", "cover") else None
         if st.add_message(lst, p.message_id, origin, kind, p.raw_subject, author, p.date,
                           keep_raw, p.author_email, p.in_reply_to, p.references,
                           patch_json(p) if keep_raw is not None else None):
             report.new += 1
+            log.info("%s: ingested %s <%s> %r", lst, kind, p.message_id, p.raw_subject[:80])
+        else:
+            log.info("%s: skipped <%s>: recorded already (a duplicate)", lst, p.message_id)
+
+
+def _date_of(value: str) -> float | None:
+    """A Date header as seconds since the epoch; None when it does not parse."""
+    import email.utils
+
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))

@@ -75,6 +75,22 @@ class PollOptions:
     forget_incomplete: float = 30 * 86400.0
     progress: bool = False
     packs: Packs | None = None  # the shipped packs and the user's; None: the shipped ones
+    since: float | None = None  # --since: messages dated before this are skipped (epoch s)
+
+
+def parse_since(value: str) -> float:
+    """--since DATE: an ISO 8601 date or time (2024-05-07, 2024-05-07T14:00, with a
+    zone or UTC), as seconds since the epoch."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(f"--since: not a date (YYYY-MM-DD or an ISO 8601 time): "
+                         f"{value!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def _hours(v: Any, what: str) -> float:
@@ -146,8 +162,10 @@ def options(cfg: dict[str, Any], args: Any = None) -> PollOptions:
         raise InputError(f"[poll] limits: {e}") from None
     quiet = bool(flag("quiet"))
     progress = not quiet and sys.stderr.isatty()
+    since = parse_since(flag("since")) if flag("since") else None
     return PollOptions(state=state, outbox=outbox, lock=lock, mirrors=mirrors, lists=lists,
-                       limits=limits, cfg=cfg, forget_incomplete=forget, progress=progress)
+                       limits=limits, cfg=cfg, forget_incomplete=forget, progress=progress,
+                       since=since)
 
 
 # ----------------------------------------------------------------------------- report
@@ -379,10 +397,14 @@ def run_poll(opts: PollOptions) -> Report:
         for f in clean_tmp(opts.outbox):  # what a killed run was writing
             log.info("removed %s, left by a run that was killed", f)
         ingester = Ingester(run)
+        if opts.since is not None:
+            log.info("skipping messages dated before %s (--since)",
+                     time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(opts.since)))
         for lc in opts.lists:
             before = report.new
             if time.monotonic() >= run.until:
                 report.deadline = True
+                log.info("%s: the run's deadline has passed: not polled", lc.name)
             else:
                 try:
                     ingester.ingest(lc)
@@ -391,6 +413,8 @@ def run_poll(opts: PollOptions) -> Report:
                     continue
             if report.new > before or due(run, lc):
                 review_pending(run, lc)
+            else:
+                log.info("%s: nothing new and nothing due: no review", lc.name)
         progress.close()
         report.elapsed = time.monotonic() - t0
         if len(report.errors) < len(opts.lists):

@@ -144,12 +144,18 @@ def review_one(run: PollRun, lc: ListConfig, job: ReviewJob,
     if sub.findings():
         attach_messages(run, lc, s)
     drafts = make_drafts(run, lc, s, sub, records)
+    log.info("%s: reviewed %r v%d (patches %s): %d finding(s) to draft", lc.name, s.subject,
+             s.revision, ", ".join(map(str, sorted(todo))), len(records))
     written = []
     for d in drafts:
         if not st.draft_known(d.message_id):
             write_draft(run, d)
             written.append(d.message_id)
+            log.info("%s: wrote draft %s (reply to <%s>)", lc.name,
+                     run.opts.outbox / "new" / d.filename, d.in_reply_to)
             run.hooks.draft()
+        else:
+            log.info("%s: draft %s was written by an earlier run", lc.name, d.filename)
     with st.transaction():
         st.clear_failure(lc.name, "review", str(rev.id))
         by_patch = {d.in_reply_to: d.message_id for d in drafts}

@@ -10,6 +10,7 @@ earlier patches applied).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from reviewbot.cron.store import PendingMessage, Revision, series_key
 if TYPE_CHECKING:
     from reviewbot.cron.poll import ListConfig, PollRun
     from reviewbot.model import Patch, Series
+
+log = logging.getLogger("reviewbot.cron.series")
 
 
 @dataclass
@@ -179,6 +182,8 @@ def _decide(run: PollRun, lc: ListConfig, s: Series, sid: int, rev: Revision,
         if age < lc.wait_incomplete:
             if rev.status == "waiting":
                 run.report.waiting += 1
+            log.info("%s: %r v%d waits for patch(es) %s", lc.name, s.subject, s.revision,
+                     ", ".join(f"{n}/{s.expected}" for n in s.missing))
             return None
         status = "partial"
         if not todo:
