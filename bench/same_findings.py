@@ -34,6 +34,14 @@ def _norm(findings: list[dict]) -> list[list]:
     return sorted([[f.get(k) for k in KEYS] for f in findings], key=repr)
 
 
+def _eval_text(out: str | bytes) -> str:
+    """eval's JSON without its `version` (which outputs since carry): the findings are
+    compared, and snapshots taken before the field compare the same."""
+    doc = json.loads(out)
+    doc.pop("version", None)
+    return json.dumps(doc, indent=2) + "\n"
+
+
 def snapshot(out: Path, reviewbot: str, n: int) -> None:
     tree = c.kernel_tree()
     result: dict[str, object] = {}
@@ -65,7 +73,7 @@ def snapshot(out: Path, reviewbot: str, n: int) -> None:
         if (shared / name).is_dir():
             r = c.run([reviewbot, "eval", str(shared / name), "--format", "json"],
                       capture=True)
-            result[f"eval-{name}"] = (r.out.decode() if isinstance(r.out, bytes) else r.out) if r.rc in (0, 1) else f"failed: rc {r.rc}"
+            result[f"eval-{name}"] = _eval_text(r.out) if r.rc in (0, 1) else f"failed: rc {r.rc}"
     out.write_text(json.dumps(result, indent=0, sort_keys=True))
     print(f"wrote {out}")
 
