@@ -1,4 +1,4 @@
-"""Find the shipped packs and the templates, from a checkout and from an installed wheel."""
+"""Find the shipped packs, the learned pack and the templates, from a checkout and from an installed wheel."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def _data_dir(checkout_name: str, package: str) -> Path:
 def packs_dir() -> Path:
     """The shipped packs: package data of reviewbot.packs, in a checkout and in a wheel."""
     return Path(__file__).resolve().parent / "packs" / "data"
+
+
+def learned_file() -> Path:
+    """The pack learned from linux-source-6.1: package data of reviewbot.knowledge."""
+    return Path(__file__).resolve().parent / "knowledge" / "data" / "learned-linux-6.1.json"
 
 
 def templates_dir() -> Path:

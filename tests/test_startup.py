@@ -134,6 +134,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def test_review_imports_pygit2_for_a_git_tree_only(tmp_path):
     mbox = EXAMPLES / "series.mbox"
     env = dict(os.environ, REVIEWBOT_SERVER="off", XDG_CACHE_HOME=str(tmp_path))
+    # the first run reads the learned pack (JSON) into the pack cache; later runs do without
+    assert "json" in _imports_after("from reviewbot.packs import load_packs; load_packs()", env)
     code = ("from reviewbot.cli import main\n"
             f"assert main(['review', {str(mbox)!r}, '--tree', {str(EXAMPLES / 'tree')!r}]) == 1")
     mods = _imports_after(code, env)

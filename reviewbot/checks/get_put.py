@@ -18,7 +18,9 @@ from reviewbot.engine import (
     ptr_key,
     static_key,
 )
+from reviewbot.engine.evidence import by_support
 from reviewbot.packs import CallSpec, Packs
+from reviewbot.packs.lookup import LEARNED
 
 LEAK = rule(
     "get-put.leak", "warning", "medium",
@@ -325,7 +327,8 @@ class GetPutChecker(Checker):
         w.report(
             UNCHECKED.id, line, spec.name,
             f"the result of {spec.name}() is ignored, but it can fail; should the caller test it "
-            f"and unwind?", st, [], [line], confidence="medium",
+            f"and unwind?", st, [], [line], confidence=by_support(spec) if spec.pack == LEARNED
+            else "medium",
         )
 
 

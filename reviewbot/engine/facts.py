@@ -153,6 +153,15 @@ class FunctionFacts:
             self._inert[node.idx] = got
         return got
 
+    def ends_path(self, node: Node) -> bool:
+        """A statement that is a call of a noreturn function (BUG(), panic(), ...)."""
+        a = node.ast
+        if a is None or a.type != "expression_statement" or not self.packs.noreturn:
+            return False
+        kids = a.named_children
+        return bool(kids) and kids[0].type == "call_expression" and \
+            callee(kids[0]) in self.packs.noreturn
+
     @cached_property
     def label_returns(self) -> dict[str, str]:
         """For each label, the expression the code after it returns (following gotos)."""

@@ -22,6 +22,7 @@ from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, args, callee, norm, strip_parens, text
 from reviewbot.engine.checker import HOOKS, PATH_EVENTS, Checker, Cond
+from reviewbot.engine.evidence import weigh
 from reviewbot.engine.facts import FunctionFacts
 from reviewbot.engine.keys import HEAD, has_call, mentions, ptr_key, target_keys
 from reviewbot.engine.state import (
@@ -114,6 +115,8 @@ class Walker(Transfer):
             return
         if any(r.key == resource and r.inferred for r in st.res.values()):
             confidence = "low"  # the pair was inferred from the code, not from a pack
+        else:
+            confidence = weigh(self, st, resource, confidence)
         trace = [(ln, self._pretty(n, st)) for ln, n in list(st.trail) + list(extra or [])]
         message = self._pretty(message, st)
         raw = Raw(rule, line, resource, message, trace, lines or [], confidence)
@@ -202,6 +205,8 @@ class Walker(Transfer):
             self.emit("goto", st, node)
             return [(s, st) for s in node.succ]
         if kind == "stmt":
+            if self.facts.ends_path(node):
+                return []  # BUG(), panic(), a learned noreturn call: nothing after it runs
             if self.facts.inert_statement(node):
                 return [(s, st) for s in node.succ]  # nothing here can change the state
             st = st.copy()

@@ -55,7 +55,7 @@ def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
         if rhs is None or rhs.type != "call_expression":
             continue
         name = callee(rhs)
-        if name in packs.calls or name in packs.idioms.not_acquire_set or not name.isidentifier():
+        if packs.knows(name) or name in packs.idioms.not_acquire_set or not name.isidentifier():
             continue
         var = norm(text(a.child_by_field_name("left")))
         if var not in pointers or line_of(a) >= first_label:
@@ -65,7 +65,7 @@ def infer_pairs(fn: Function, packs: Packs) -> dict[str, CallSpec]:
             continue
         for c in unwind_calls:
             rel = callee(c)
-            if (rel == name or rel in packs.calls or not looks_release.search(rel)
+            if (rel == name or packs.knows(rel) or not looks_release.search(rel)
                     or rel.startswith(("trace_", "pr_", "dev_", "WARN", "BUG"))):
                 continue
             idx = [i for i, x in enumerate(args(c)) if norm(text(x)) == var]
@@ -106,7 +106,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
         if rhs is None or rhs.type != "call_expression" or line_of(a) >= first_label:
             continue
         name = callee(rhs)
-        if name in packs.calls or name in out or name in packs.idioms.not_acquire_set or \
+        if packs.knows(name) or name in out or name in packs.idioms.not_acquire_set or \
                 not name.isidentifier() or _first_verb(name) != "acquire":
             continue
         var = norm(text(a.child_by_field_name("left")))
@@ -116,7 +116,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
         acq_args = [norm(text(x)) for x in args(rhs)]
         for c in unwind_calls:
             rel = callee(c)
-            if (rel == name or rel in packs.calls or not looks_release.search(rel)
+            if (rel == name or packs.knows(rel) or not looks_release.search(rel)
                     or not (_tokens(rel) & _tokens(name))):
                 continue
             rel_args = [norm(text(x)) for x in args(c)]

@@ -279,4 +279,6 @@ def load_learned(path: str | Path) -> LearnedKnowledge:
 
 def shipped_path() -> Path:
     """The pack learned from linux-source-6.1 that ships with reviewbot."""
-    return Path(__file__).resolve().parent / "data" / "learned-linux-6.1.json"
+    from reviewbot.datafiles import learned_file
+
+    return learned_file()

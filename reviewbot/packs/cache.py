@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-_CACHE_FORMAT = 5  # lookup.to_plain of the merged packs
+_CACHE_FORMAT = 6  # lookup.to_plain of the merged packs, learned layer included
 
 
 def _cache_file(roots: list[Path]) -> str | None:

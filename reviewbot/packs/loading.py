@@ -3,8 +3,9 @@
 Load order, each layer's entries replacing those of the same name before it:
 shipped packs (reviewbot/packs/data/: kernel-core first, then by name), then the user's
 packs (`[packs] paths` of the configuration file, then each `--pack FILE|DIR`, a
-directory's packs by name). A layer for knowledge learned from code would go first, so
-that hand-written packs win over it. Each pack is checked against schema.py; references
+directory's packs by name). Knowledge learned from code (the shipped learned pack, then a
+`reviewbot learn` output given as a `.json` pack) is the lowest layer: hand-written packs
+win over it, function by function (learned_layer.py). Each pack is checked against schema.py; references
 to resources are checked once all are merged, so a user pack may use kernel-core's.
 The result is cached between runs (cache.py), keyed on the files' stat signatures.
 """
@@ -18,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reviewbot.datafiles import packs_dir
+from reviewbot.datafiles import learned_file, packs_dir
 from reviewbot.model import InputError
 from reviewbot.packs.cache import _cache_file, _cached, _store, signatures
 from reviewbot.packs.lookup import (
@@ -37,6 +38,7 @@ from reviewbot.packs.lookup import (
 )
 
 if TYPE_CHECKING:
+    from reviewbot.knowledge.learned import LearnedKnowledge
     from reviewbot.packs.schema import PackFile
 
 SHIPPED, USER = "shipped", "user"
@@ -53,9 +55,9 @@ def _shipped_files(root: Path) -> list[Path]:
 
 def _user_files(root: Path) -> list[Path]:
     if root.is_dir():
-        paths = sorted(root.glob("*.toml"))
+        paths = sorted([*root.glob("*.toml"), *root.glob("*.json")])
         if not paths:
-            raise InputError(f"pack directory {root}: no .toml files in it")
+            raise InputError(f"pack directory {root}: no .toml files (nor learned .json packs) in it")
         return paths
     if not root.is_file():
         raise InputError(f"pack {root}: no such file or directory")
@@ -66,9 +68,10 @@ def pack_paths(user: tuple[str, ...] = ()) -> list[str]:
     """Every root and pack file `load_packs(user)` reads, existing or not: what a long-lived
     process watches (a directory's mtime changes when a pack is added or removed)."""
     roots = [packs_dir(), *map(Path, user)]
-    out = [str(r) for r in roots]
+    out = [str(r) for r in roots] + [str(learned_file())]
     for r in roots:
-        out += sorted(str(p) for p in r.glob("*.toml")) if r.is_dir() else []
+        out += sorted(str(p) for p in [*r.glob("*.toml"), *r.glob("*.json")]) \
+            if r.is_dir() else []
     return out
 
 
@@ -107,24 +110,41 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def load_packs(user: tuple[str, ...] = ()) -> Packs:
-    """The shipped packs and then the user's (files or directories), merged and checked."""
+def load_packs(user: tuple[str, ...] = (), learned: bool = True) -> Packs:
+    """The shipped packs and then the user's (files or directories), merged and checked,
+    over the learned knowledge (without it if not `learned`: what hand-written packs say
+    alone, uncached)."""
     roots = [packs_dir(), *map(Path, user)]
-    cache = _cache_file(roots)
+    cache = _cache_file(roots) if learned else None
     plain = _cached(cache, roots) if cache else None
     if plain is not None:
         try:
             return from_plain(plain)
         except (KeyError, TypeError, ValueError):
             pass  # not what to_plain writes: read the packs again
+    from reviewbot.packs.learned_layer import layer
+
     files = [(SHIPPED, p) for p in _shipped_files(roots[0])]
     files += [(USER, p) for r in roots[1:] for p in _user_files(r)]
+    knowledge = [learned_file(), *(p for _layer, p in files if p.suffix == ".json")]
+    files = [(layer, p) for layer, p in files if p.suffix != ".json"]
     # signatures taken before reading: a pack edited meanwhile is read again next time
-    sigs = signatures((*roots, *(p for _layer, p in files)))
-    packs = merge([(layer, str(p), _read_toml(p)) for layer, p in files])
+    sigs = signatures((*roots, *(p for _layer, p in files), *knowledge))
+    packs = layer(merge([(layer, str(p), _read_toml(p)) for layer, p in files]),
+                  [(str(p), _read_learned(p)) for p in knowledge] if learned else [])
     if cache:
         _store(cache, sigs, to_plain(packs))
     return packs
+
+
+def _read_learned(path: Path) -> LearnedKnowledge:
+    from reviewbot.knowledge.learned import LearnedFormatError, load_learned
+
+    try:
+        return load_learned(path)
+    except (OSError, LearnedFormatError) as e:
+        raise InputError(f"learned pack {path}: {e}" if isinstance(e, OSError) else str(e)) \
+            from None
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

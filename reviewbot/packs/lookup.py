@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+LEARNED = "learned"  # the pack name of entries from learned knowledge
+
 
 @dataclass(frozen=True)
 class ResourceKind:
@@ -60,6 +62,8 @@ class CallSpec:
     tests: tuple[str, ...] = ()  # a predicate: true exactly when this resource is held
     inferred: bool = False  # from the code (Hector-style), not from a pack
     pack: str = ""
+    support: int = 0  # learned entries: functions that agree (0: hand-written)
+    contradictions: int = 0  # learned entries: functions that disagree
 
 
 @dataclass
@@ -165,7 +169,7 @@ class PackSource:
 
     path: str
     name: str
-    layer: str  # "shipped" | "user" (loaded in that order; a later entry wins)
+    layer: str  # "learned" | "shipped" | "user" (in that order of precedence, lowest first)
     counts: tuple[tuple[str, int], ...]  # (section, entries)
     overrides: tuple[Override, ...] = ()
 
@@ -181,6 +185,10 @@ class Packs:
     tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
     sources: list[PackSource] = field(default_factory=list)  # in load order
     idioms: Idioms = field(default_factory=Idioms)
+    noreturn: frozenset[str] = frozenset()  # calls that end a path (BUG(), panic(), ...)
+    # learned entries of static functions, only for the file they are in: path -> calls
+    scoped: dict[str, dict[str, CallSpec]] = field(default_factory=dict)
+    scoped_noreturn: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -197,18 +205,47 @@ class Packs:
         """Calls whose presence makes a function worth walking."""
         return self._interesting
 
+    def knows(self, name: str) -> bool:
+        """A pack says what the call does to resources (a learned must-check entry alone
+        says nothing of that: pairs may still be inferred for it)."""
+        c = self.calls.get(name)
+        return c is not None and not (c.pack == LEARNED and not (
+            c.acquires or c.releases or c.acquires_nothing))
+
     def releasers_of(self, rid: str) -> list[str]:
         return [c.name for c in self.calls.values() if rid in c.releases]
+
+    def for_file(self, path: str) -> Packs:
+        """The packs as seen from `path`: with the learned entries of its static functions
+        (a function of the same name elsewhere is another function). Kept per path."""
+        calls = self.scoped.get(path)
+        nr = self.scoped_noreturn.get(path)
+        if not calls and not nr:
+            return self
+        seen = self.__dict__.setdefault("_for_file", {})
+        got = seen.get(path)
+        if got is None:
+            got = self._copy()
+            for name, spec in (calls or {}).items():
+                if got.calls.get(name) is None or got.calls[name].pack == LEARNED:
+                    got.calls[name] = spec
+            got.noreturn = self.noreturn | (nr or frozenset())
+            seen.clear()  # one file at a time: a review or audit goes file by file
+            seen[path] = got
+        return got
+
+    def _copy(self) -> Packs:
+        # a new object: its interesting_calls() are computed again
+        return Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops,
+                     self.tests, self.sources, idioms=self.idioms, noreturn=self.noreturn)
 
     def with_inferred(self, extra: dict[str, CallSpec]) -> Packs:
         """A copy whose call table also holds pairs inferred from the code."""
         if not extra:
             return self
-        p = Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops, self.tests,
-                  self.sources, self.idioms)  # a new object: its interesting_calls() include
-        # the pairs
+        p = self._copy()
         for name, spec in extra.items():
-            if name not in p.calls:
+            if not p.knows(name):
                 p.calls[name] = spec
             for rid in spec.acquires:
                 p.resources.setdefault(rid, ResourceKind(rid, "ref", doc="inferred from the code"))
@@ -228,14 +265,18 @@ def _T(t: tuple | None) -> Target | None:
     return None if t is None else Target(*t)
 
 
+def _call(c: CallSpec) -> tuple:
+    return (c.name, c.acquires, c.releases, tuple(map(_t, c.targets)), c.success,
+            c.may_be_null, c.consumes, _t(c.escapes), _t(c.maybe_consumes), c.must_check,
+            c.acquires_nothing, c.alias, c.returns_arg, c.tests, c.inferred, c.pack,
+            c.support, c.contradictions)
+
+
 def to_plain(p: Packs) -> dict:
     return {
         "resources": [(r.id, r.kind, r.null_ok, r.ordered, r.doc, r.pack, r.embedded)
                       for r in p.resources.values()],
-        "calls": [(c.name, c.acquires, c.releases, tuple(map(_t, c.targets)), c.success,
-                   c.may_be_null, c.consumes, _t(c.escapes), _t(c.maybe_consumes),
-                   c.must_check, c.acquires_nothing, c.alias, c.returns_arg, c.tests,
-                   c.inferred, c.pack) for c in p.calls.values()],
+        "calls": [_call(c) for c in p.calls.values()],
         "assigns": [(a.lhs.pattern, a.value, a.acquires, a.releases) for a in p.assigns],
         "ops": [(o.name, o.getter, o.ops_arg, _t(o.object_target), o.tables,
                  [(u.pattern, u.requires, u.why, u.is_assign) for u in o.uses])
@@ -244,18 +285,16 @@ def to_plain(p: Packs) -> dict:
         "idioms": [getattr(p.idioms, k) for k in IDIOM_KEYS],
         "sources": [(s.path, s.name, s.layer, s.counts,
                      tuple((o.entry, o.replaced) for o in s.overrides)) for s in p.sources],
+        "noreturn": tuple(sorted(p.noreturn)),
+        "scoped": {path: [_call(c) for c in calls.values()] for path, calls in p.scoped.items()},
+        "scoped_noreturn": {path: tuple(sorted(n)) for path, n in p.scoped_noreturn.items()},
     }
 
 
 def from_plain(d: dict) -> Packs:
     """The Packs `to_plain` was given; KeyError, TypeError or ValueError if `d` is not
     such a form."""
-    calls = {}
-    for (name, acq, rel, targets, success, may_be_null, consumes, escapes, maybe, must_check,
-         nothing, alias, returns_arg, tests, inferred, pack) in d["calls"]:
-        calls[name] = CallSpec(name, acq, rel, tuple(Target(*t) for t in targets), success,
-                               may_be_null, consumes, _T(escapes), _T(maybe), must_check,
-                               nothing, alias, returns_arg, tests, inferred, pack)
+    calls = {row[0]: _spec(row) for row in d["calls"]}
     return Packs(
         resources={r[0]: ResourceKind(*r) for r in d["resources"]},
         calls=calls,
@@ -268,4 +307,15 @@ def from_plain(d: dict) -> Packs:
         sources=[PackSource(path, name, layer, tuple(map(tuple, counts)),
                             tuple(Override(*o) for o in over))
                  for path, name, layer, counts, over in d["sources"]],
+        noreturn=frozenset(d["noreturn"]),
+        scoped={path: {row[0]: _spec(row) for row in rows} for path, rows in d["scoped"].items()},
+        scoped_noreturn={path: frozenset(n) for path, n in d["scoped_noreturn"].items()},
     )
+
+
+def _spec(row) -> CallSpec:
+    (name, acq, rel, targets, success, may_be_null, consumes, escapes, maybe, must_check,
+     nothing, alias, returns_arg, tests, inferred, pack, support, contra) = row
+    return CallSpec(name, acq, rel, tuple(Target(*t) for t in targets), success,
+                    may_be_null, consumes, _T(escapes), _T(maybe), must_check,
+                    nothing, alias, returns_arg, tests, inferred, pack, support, contra)

@@ -81,7 +81,7 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
     """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
     inferred from `infer_from`'s function of the same name (the pre-image), else from the
     function itself."""
-    packs = packs or load_packs()
+    packs = (packs or load_packs()).for_file(path)
     names = set(only) if only is not None else None
     source_fns = infer_from.by_name() if infer_from is not None else {}
     findings: list[Finding] = []
