@@ -10,7 +10,6 @@ from reviewbot.cmodel import Node
 from reviewbot.engine import (
     ABSENT,
     FAILED,
-    HELD,
     RELEASED,
     Checker,
     Cond,
@@ -335,7 +334,7 @@ class ErrorPathChecker(Checker):
                 )
         if ex.kind != "error":
             return
-        held = [r for r in st.res.values() if r.status == HELD]
+        held = [r for r in st.res.values() if r.held_untested]
         released_seqs = [r.rel_seq for r in st.res.values() if r.status == RELEASED]
         for r in held:
             kind = w.packs.resources.get(r.rid)

@@ -249,7 +249,7 @@ class GetPutChecker(Checker):
         for r in st.res.values():
             if r.inferred:
                 continue  # an inferred pair says what the unwind code drops, not what leaks
-            if r.status != HELD or r.acq_after_label or r.handed or \
+            if not r.held_untested or r.acq_after_label or r.handed or \
                     w.facts.released_by_loop(r.rid, r.key):
                 continue
             kind = w.packs.resources.get(r.rid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from reviewbot.checks import register, rule
 from reviewbot.cmodel import Node, norm, strip_parens, text
 from reviewbot.engine import Call, Checker, Cond, PathState, Walker
+from reviewbot.packs.lookup import LEARNED
 
 IS_ERR_ON_NULL = rule(
     "error-path.is-err-on-null", "warning", "high",
@@ -18,7 +19,7 @@ IS_ERR_ON_NULL = rule(
 What it finds: `IS_ERR(p)` (or `!IS_ERR(p)`) where, on the path that reaches the test, `p`
 holds the untested result of a call the pack says returns NULL on failure
 (`success = "nonnull"`: kmalloc(), kzalloc(), sb_bread(), ...; not a pair inferred from
-the code, whose success is a guess), and nothing since has
+the code nor a learned one, whose success is a guess or a majority), and nothing since has
 given `p` a value that could be an error pointer.
 
 Why it matters: IS_ERR(NULL) is false, so the failure is taken for success and the NULL
@@ -67,8 +68,11 @@ class IsErrOnNullChecker(Checker):
         if not key or key.startswith("#"):
             return
         kept = frozenset(e for e in slot if e[0] != key)  # the key gets a new value
-        # (not a pair inferred from the code: its `success` is a guess from a test it found)
-        if call.spec.success == "nonnull" and not call.spec.inferred:
+        # (not a pair inferred from the code: its `success` is a guess from a test it found;
+        # nor a learned one: most callers' tests, and ext4_find_entry's callers test NULL
+        # though it may return an error too)
+        if call.spec.success == "nonnull" and not call.spec.inferred and \
+                call.spec.pack != LEARNED:
             kept |= {(key, call.spec.name, call.line)}
         if kept != slot:
             st.set_slot(self.name, kept)

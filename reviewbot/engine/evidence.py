@@ -2,9 +2,15 @@
 
 A finding whose resource was acquired by a hand-written pack entry keeps its rule's
 confidence. One that rests on learned knowledge (the acquiring call, or the resource, is
-from the learned layer) is high only with local evidence: the function itself (or its
-pre-image, so also a release the patch removed) releases that resource somewhere.
-Without it, a well-supported learned pair gives medium and a weakly supported one low.
+from the learned layer):
+- a leak (error-path.missing-release, error-path.direct-return, get-put.leak) of a learned
+  reference is high only with local evidence: the function itself (or its pre-image, so
+  also a release the patch removed) releases that resource somewhere. Without it, a
+  well-supported learned pair gives medium and a weakly supported one low;
+- anything else is low: a learned lock or state (page, buffer and inode locks, enables,
+  registrations) is often handed to or taken from the caller on purpose, and a pair learned
+  from unwind ladders says what the ladder undoes, not that the release frees (double
+  release, use after release, extra release rest on more than the pair).
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ def by_support(spec: CallSpec | None) -> str:
     return "medium" if spec is not None and well_supported(spec) else "low"
 
 
-def weigh(w: Walker, st: PathState, resource: str, confidence: str) -> str:
-    """`confidence`, lowered when the finding on `resource` rests on learned knowledge
-    without local evidence."""
+LEAKS = frozenset({"error-path.missing-release", "error-path.direct-return", "get-put.leak"})
+
+
+def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -> str:
+    """`confidence`, lowered when the finding of `rule` on `resource` rests on learned
+    knowledge without local evidence."""
     for r in st.res.values():
         if r.key != resource:
             continue
@@ -43,6 +52,8 @@ def weigh(w: Walker, st: PathState, resource: str, confidence: str) -> str:
         learned_call = spec is not None and spec.pack == LEARNED
         if not learned_call and not (kind is not None and kind.pack == LEARNED):
             return confidence  # a hand-written pair
+        if rule not in LEAKS or kind is None or kind.kind not in ("ref", "memory"):
+            return "low"
         if w.facts.releases_anywhere(r.rid, r.key):
             return confidence  # the function (or its pre-image) releases it itself
         got = by_support(spec if learned_call else None)

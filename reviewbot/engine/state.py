@@ -44,6 +44,12 @@ class Res:
     handed: bool = False  # passed whole to a call no pack describes: it may own it now
 
     @property
+    def held_untested(self) -> bool:
+        """Held, or returned by a call whose result nothing tested yet: an exit before the
+        test leaks it whenever the call worked."""
+        return self.status == HELD or (self.status == PENDING and self.pending_var == self.key)
+
+    @property
     def inferred(self) -> bool:
         """The pair was inferred from the code (reviewbot/knowledge/infer.py), not a pack."""
         return self.rid.startswith("inferred:")

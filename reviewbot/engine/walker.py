@@ -116,7 +116,7 @@ class Walker(Transfer):
         if any(r.key == resource and r.inferred for r in st.res.values()):
             confidence = "low"  # the pair was inferred from the code, not from a pack
         else:
-            confidence = weigh(self, st, resource, confidence)
+            confidence = weigh(self, st, rule, resource, confidence)
         trace = [(ln, self._pretty(n, st)) for ln, n in list(st.trail) + list(extra or [])]
         message = self._pretty(message, st)
         raw = Raw(rule, line, resource, message, trace, lines or [], confidence)

@@ -102,9 +102,9 @@ def layer(hand: Packs, learned: list[tuple[str, LearnedKnowledge]]) -> Packs:
                 if rid.startswith(LEARNED + ":") and rid.partition(":")[2] == r.name:
                     nulls[rid] = r.null_safe
         for m in k.managed:
-            if m.kind == "call":
-                lay.add("", CallSpec(m.name, acquires_nothing=True, pack=LEARNED,
-                                     support=m.support))
+            if m.kind == "call" and m.name not in hand.calls:  # undone by the kernel:
+                lay.calls[m.name] = CallSpec(m.name, acquires_nothing=True, pack=LEARNED,
+                                             support=m.support)  # never a leak
         for c in k.must_check:
             if c.name not in lay.calls:
                 lay.add("", CallSpec(c.name, must_check=True, pack=LEARNED, support=c.tested,
