@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reviewbot.engine.state import RELEASED
 from reviewbot.packs.lookup import LEARNED, CallSpec
 
 if TYPE_CHECKING:
@@ -41,21 +42,33 @@ def by_support(spec: CallSpec | None) -> str:
 LEAKS = frozenset({"error-path.missing-release", "error-path.direct-return", "get-put.leak"})
 
 
+def _learned(w: Walker, name: str) -> CallSpec | None:
+    spec = w.packs.calls.get(name)
+    return spec if spec is not None and spec.pack == LEARNED else None
+
+
 def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -> str:
     """`confidence`, lowered when the finding of `rule` on `resource` rests on learned
-    knowledge without local evidence."""
-    for r in st.res.values():
-        if r.key != resource:
-            continue
-        spec = w.packs.calls.get(r.acq_call)
+    knowledge without local evidence. Of the resources the path tracks under that name,
+    those the rule is about count (held ones for a leak, released ones otherwise); if any
+    of them comes from hand-written packs alone, the finding does not rest on learning."""
+    leak = rule in LEAKS
+    cands = [r for r in st.res.values() if r.key == resource]
+    cands = [r for r in cands if (r.held_untested if leak else r.status == RELEASED)] or cands
+    best = None
+    for r in cands:
+        spec = _learned(w, r.acq_call)
         kind = w.packs.resources.get(r.rid)
-        learned_call = spec is not None and spec.pack == LEARNED
-        if not learned_call and not (kind is not None and kind.pack == LEARNED):
+        learned_kind = kind is not None and kind.pack == LEARNED
+        if spec is None and not learned_kind and (leak or _learned(w, r.rel_call) is None):
             return confidence  # a hand-written pair
-        if rule not in LEAKS or kind is None or kind.kind not in ("ref", "memory"):
-            return "low"
-        if w.facts.releases_anywhere(r.rid, r.key):
-            return confidence  # the function (or its pre-image) releases it itself
-        got = by_support(spec if learned_call else None)
-        return got if RANK[got] < RANK[confidence] else confidence
-    return confidence
+        if not leak or kind is None or kind.kind not in ("ref", "memory"):
+            got = "low"
+        elif w.facts.releases_anywhere(r.rid, r.key):
+            got = confidence  # the function (or its pre-image) releases it itself
+        else:
+            got = by_support(spec)
+        best = got if best is None or RANK[got] > RANK[best] else best
+    if best is None:
+        return confidence
+    return best if RANK[best] < RANK[confidence] else confidence
