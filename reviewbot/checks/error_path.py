@@ -10,6 +10,7 @@ from reviewbot.cmodel import Node
 from reviewbot.engine import (
     ABSENT,
     FAILED,
+    HELD,
     RELEASED,
     Checker,
     Cond,
@@ -44,7 +45,9 @@ in a flag the walker does not relate to the resource.
 
 Reported only when the function itself releases that resource somewhere, or when the exit
 unwinds other resources taken before it (so the unwind ladder skipped this one).
-Confidence: high (path-sensitive).
+Confidence: high (path-sensitive). A finding on a pair learned from the
+kernel (docs/learning.md) is high only when the function itself, or its pre-image,
+releases that resource; else medium for a well-supported pair, low for a weak one.
 """)
 
 DIRECT_RETURN = rule(
@@ -334,7 +337,7 @@ class ErrorPathChecker(Checker):
                 )
         if ex.kind != "error":
             return
-        held = [r for r in st.res.values() if r.held_untested]
+        held = [r for r in st.res.values() if r.status == HELD]
         released_seqs = [r.rel_seq for r in st.res.values() if r.status == RELEASED]
         for r in held:
             kind = w.packs.resources.get(r.rid)

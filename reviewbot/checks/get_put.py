@@ -45,7 +45,9 @@ Example:
 Known false positives: ownership handed over by a call no pack describes (a helper that
 adds the object to a list or table); a reference kept on purpose in a static cache.
 
-Confidence: medium.
+Confidence: medium (the function releases the reference on other paths: local evidence
+even for a pair learned from the kernel). Double release, use after release and wrong
+release resting on learned pairs are low (docs/learning.md).
 """)
 
 DOUBLE_RELEASE = rule(

@@ -71,8 +71,7 @@ class IsErrOnNullChecker(Checker):
         # (not a pair inferred from the code: its `success` is a guess from a test it found;
         # nor a learned one: most callers' tests, and ext4_find_entry's callers test NULL
         # though it may return an error too)
-        if call.spec.success == "nonnull" and not call.spec.inferred and \
-                call.spec.pack != LEARNED:
+        if call.spec.success == "nonnull" and not (call.spec.inferred or call.spec.pack == LEARNED):
             kept |= {(key, call.spec.name, call.line)}
         if kept != slot:
             st.set_slot(self.name, kept)
