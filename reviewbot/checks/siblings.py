@@ -51,9 +51,7 @@ def _last_field(expr: str) -> str:
 
 def memory_frees(packs: Packs) -> set[str]:
     """The calls that free memory (a pack release of a "memory" resource)."""
-    return {n for n, c in packs.calls.items()
-            if any(packs.resources.get(r) is not None and packs.resources[r].kind == "memory"
-                   for r in c.releases)} | {"kmem_cache_free"}
+    return packs.memory_frees() | {"kmem_cache_free"}
 
 
 def summaries(functions: list[Function], packs: Packs) -> dict[str, set[int]]:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import marshal
 import re
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -64,6 +66,59 @@ class CallSpec:
     pack: str = ""
     support: int = 0  # learned entries: functions that agree (0: hand-written)
     contradictions: int = 0  # learned entries: functions that disagree
+
+
+def _interesting_spec(c: CallSpec) -> bool:
+    return bool(c.acquires or c.releases or c.consumes or c.tests or c.must_check)
+
+
+class SpecTable(MutableMapping[str, CallSpec]):
+    """Call name -> CallSpec, decoded from the pack cache's bytes on first lookup.
+
+    The learned layer holds thousands of entries and a review looks up a few dozen, so
+    decoding them all (marshal of ~6,000 records) cost a tenth of a cold review. The
+    indexes `Packs` needs over all entries (interesting calls, releasers of a resource)
+    come stored beside the rows; names set after loading are kept in `changed` so those
+    indexes can be corrected for them.
+    """
+
+    def __init__(self, rows: dict[str, bytes | CallSpec], changed: set[str] | None = None) -> None:
+        self._rows = rows
+        self.changed: set[str] = changed if changed is not None else set()
+
+    def __getitem__(self, name: str) -> CallSpec:
+        v = self._rows[name]
+        if isinstance(v, bytes):
+            v = self._rows[name] = _spec(marshal.loads(v))
+        return v
+
+    def __setitem__(self, name: str, spec: CallSpec) -> None:
+        self._rows[name] = spec
+        self.changed.add(name)
+
+    def __delitem__(self, name: str) -> None:
+        del self._rows[name]
+        self.changed.add(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def copy(self) -> SpecTable:
+        return SpecTable(dict(self._rows), set(self.changed))
+
+
+@dataclass(frozen=True)
+class CallIndex:
+    """Indexes over all calls of a cached pack, stored with it (see SpecTable)."""
+
+    interesting: frozenset[str]
+    releasers: dict[str, tuple[str, ...]]  # resource id -> calls releasing it
 
 
 @dataclass
@@ -179,7 +234,7 @@ class Packs:
     """All loaded packs, merged: resources, calls, assignments, ops tables, tests."""
 
     resources: dict[str, ResourceKind] = field(default_factory=dict)
-    calls: dict[str, CallSpec] = field(default_factory=dict)
+    calls: MutableMapping[str, CallSpec] = field(default_factory=dict)
     assigns: list[AssignSpec] = field(default_factory=list)
     ops: dict[str, OpsFamily] = field(default_factory=dict)
     tests: dict[str, str] = field(default_factory=dict)  # expression -> resource id held iff true
@@ -189,6 +244,12 @@ class Packs:
     # learned entries of static functions, only for the file they are in: path -> calls
     scoped: dict[str, dict[str, CallSpec]] = field(default_factory=dict)
     scoped_noreturn: dict[str, frozenset[str]] = field(default_factory=dict)
+    index: CallIndex | None = field(default=None, compare=False)  # with SpecTable calls
+
+    def _stored_index(self) -> tuple[CallIndex, set[str]] | None:
+        if self.index is None or not isinstance(self.calls, SpecTable):
+            return None
+        return self.index, self.calls.changed
 
     @property
     def names(self) -> list[str]:
@@ -196,10 +257,13 @@ class Packs:
 
     @cached_property
     def _interesting(self) -> frozenset[str]:
-        return frozenset(
-            n for n, c in self.calls.items()
-            if c.acquires or c.releases or c.consumes or c.tests or c.must_check
-        )
+        stored = self._stored_index()
+        if stored is None:
+            return frozenset(n for n, c in self.calls.items() if _interesting_spec(c))
+        index, changed = stored
+        got = set(index.interesting) - changed
+        got |= {n for n in changed if n in self.calls and _interesting_spec(self.calls[n])}
+        return frozenset(got)
 
     def interesting_calls(self) -> frozenset[str]:
         """Calls whose presence makes a function worth walking."""
@@ -213,7 +277,20 @@ class Packs:
             c.acquires or c.releases or c.acquires_nothing))
 
     def releasers_of(self, rid: str) -> list[str]:
-        return [c.name for c in self.calls.values() if rid in c.releases]
+        stored = self._stored_index()
+        if stored is None:
+            return [c.name for c in self.calls.values() if rid in c.releases]
+        index, changed = stored
+        got = [n for n in index.releasers.get(rid, ()) if n not in changed]
+        return got + [n for n in sorted(changed) if n in self.calls
+                      and rid in self.calls[n].releases]
+
+    def memory_frees(self) -> set[str]:
+        """The calls that free memory (a release of a "memory" resource)."""
+        memory = {r.id for r in self.resources.values() if r.kind == "memory"}
+        if self._stored_index() is None:
+            return {n for n, c in self.calls.items() if memory.intersection(c.releases)}
+        return {n for rid in memory for n in self.releasers_of(rid)}
 
     def for_file(self, path: str) -> Packs:
         """The packs as seen from `path`: with the learned entries of its static functions
@@ -236,8 +313,10 @@ class Packs:
 
     def _copy(self) -> Packs:
         # a new object: its interesting_calls() are computed again
-        return Packs(dict(self.resources), dict(self.calls), self.assigns, self.ops,
-                     self.tests, self.sources, idioms=self.idioms, noreturn=self.noreturn)
+        calls = self.calls.copy() if isinstance(self.calls, SpecTable) else dict(self.calls)
+        return Packs(dict(self.resources), calls, self.assigns, self.ops,
+                     self.tests, self.sources, idioms=self.idioms, noreturn=self.noreturn,
+                     index=self.index)
 
     def with_inferred(self, extra: dict[str, CallSpec]) -> Packs:
         """A copy whose call table also holds pairs inferred from the code."""
@@ -276,7 +355,9 @@ def to_plain(p: Packs) -> dict:
     return {
         "resources": [(r.id, r.kind, r.null_ok, r.ordered, r.doc, r.pack, r.embedded)
                       for r in p.resources.values()],
-        "calls": [_call(c) for c in p.calls.values()],
+        "calls": {c.name: marshal.dumps(_call(c)) for c in p.calls.values()},
+        "interesting": sorted(n for n, c in p.calls.items() if _interesting_spec(c)),
+        "releasers": _releasers(p),
         "assigns": [(a.lhs.pattern, a.value, a.acquires, a.releases) for a in p.assigns],
         "ops": [(o.name, o.getter, o.ops_arg, _t(o.object_target), o.tables,
                  [(u.pattern, u.requires, u.why, u.is_assign) for u in o.uses])
@@ -286,7 +367,8 @@ def to_plain(p: Packs) -> dict:
         "sources": [(s.path, s.name, s.layer, s.counts,
                      tuple((o.entry, o.replaced) for o in s.overrides)) for s in p.sources],
         "noreturn": tuple(sorted(p.noreturn)),
-        "scoped": {path: [_call(c) for c in calls.values()] for path, calls in p.scoped.items()},
+        "scoped": {path: {c.name: marshal.dumps(_call(c)) for c in calls.values()}
+                   for path, calls in p.scoped.items()},
         "scoped_noreturn": {path: tuple(sorted(n)) for path, n in p.scoped_noreturn.items()},
     }
 
@@ -294,7 +376,9 @@ def to_plain(p: Packs) -> dict:
 def from_plain(d: dict) -> Packs:
     """The Packs `to_plain` was given; KeyError, TypeError or ValueError if `d` is not
     such a form."""
-    calls = {row[0]: _spec(row) for row in d["calls"]}
+    calls = SpecTable(dict(d["calls"]))
+    if not all(isinstance(v, bytes) for v in d["calls"].values()):
+        raise TypeError("calls")
     return Packs(
         resources={r[0]: ResourceKind(*r) for r in d["resources"]},
         calls=calls,
@@ -308,9 +392,19 @@ def from_plain(d: dict) -> Packs:
                             tuple(Override(*o) for o in over))
                  for path, name, layer, counts, over in d["sources"]],
         noreturn=frozenset(d["noreturn"]),
-        scoped={path: {row[0]: _spec(row) for row in rows} for path, rows in d["scoped"].items()},
+        scoped={path: SpecTable(dict(rows)) for path, rows in d["scoped"].items()},
         scoped_noreturn={path: frozenset(n) for path, n in d["scoped_noreturn"].items()},
+        index=CallIndex(frozenset(d["interesting"]),
+                        {rid: tuple(names) for rid, names in d["releasers"].items()}),
     )
+
+
+def _releasers(p: Packs) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in p.calls.values():
+        for rid in c.releases:
+            out.setdefault(rid, []).append(c.name)
+    return out
 
 
 def _spec(row) -> CallSpec:
