@@ -45,7 +45,7 @@ from reviewbot.packs import CallSpec, Packs
 # forgotten (the states then coincide); past MAX_STATES_PER_NODE the walk gives up there.
 # "review" walks the few functions a patch touches; "audit" walks every function of a tree.
 EFFORT = {
-    "review": (24, 400, 8000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
+    "review": (24, 400, 30000),  # (WIDEN, MAX_STATES_PER_NODE, MAX_STEPS)
     "audit": (16, 200, 5000),
 }
 
