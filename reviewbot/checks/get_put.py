@@ -18,7 +18,6 @@ from reviewbot.engine import (
     ptr_key,
     static_key,
 )
-from reviewbot.engine.evidence import by_support
 from reviewbot.packs import CallSpec, Packs
 from reviewbot.packs.lookup import LEARNED
 
@@ -323,14 +322,15 @@ class GetPutChecker(Checker):
             what = (f"'{r.key}' comes from {r.acq_call}() at line {r.acq_line} but is released "
                     f"with {spec.name}(); {rels} is what releases it")
         w.report(WRONG_RELEASE.id, line, r.key, what + ". Should it be released that way?",
-                 st, [(line, f"{spec.name}({r.key})")], [line, r.acq_line])
+                 st, [(line, f"{spec.name}({r.key})")], [line, r.acq_line],
+                 confidence="low" if spec.pack == LEARNED else "high")
 
     def _unchecked(self, w: Walker, st: PathState, spec: CallSpec, line: int) -> None:
         w.report(
             UNCHECKED.id, line, spec.name,
             f"the result of {spec.name}() is ignored, but it can fail; should the caller test it "
-            f"and unwind?", st, [], [line], confidence=by_support(spec) if spec.pack == LEARNED
-            else "medium",
+            f"and unwind?", st, [], [line], confidence="low" if spec.pack == LEARNED
+            else "medium",  # learned alone is low (reviewbot/engine/evidence.py)
         )
 
 

@@ -22,6 +22,7 @@ from reviewbot.engine.keys import (
 )
 from reviewbot.engine.values import ERRNO
 from reviewbot.packs import Packs
+from reviewbot.packs.lookup import LEARNED
 
 Pair = tuple[str, str]  # (resource id, key)
 
@@ -273,6 +274,26 @@ class FunctionFacts:
         """The function releases elements of this array in a loop (ghs + x)."""
         return (rid, "@base:" + array_base(key)) in self.static_releases
 
+    def removed_release(self, rid: str, key: str) -> bool:
+        """The patch removed a release of this resource from the function."""
+        if self.before is None:
+            return False
+        before = _static_releases(self.before, self.packs)[1]
+        after = self._releases[1]
+        return any(len(before.get(k, ())) > len(after.get(k, ()))
+                   for k in ((rid, key), (rid, strip_alias(key))))
+
+    @cached_property
+    def _hand_releases(self) -> set[Pair]:
+        out = _static_releases(self.fn, self.packs, hand_only=True)[0]
+        if self.before is not None:
+            out |= _static_releases(self.before, self.packs, hand_only=True)[0]
+        return out
+
+    def hand_releases_anywhere(self, rid: str, key: str) -> bool:
+        """Like releases_anywhere, by calls of hand-written packs only."""
+        return (rid, key) in self._hand_releases or (rid, strip_alias(key)) in self._hand_releases
+
     def releases_anywhere(self, rid: str, key: str) -> bool:
         return (rid, key) in self.static_releases or (rid, strip_alias(key)) in self.static_releases
 
@@ -280,12 +301,13 @@ class FunctionFacts:
 # ---------------------------------------------------------------------- helpers
 
 
-def _static_releases(fn: Function, packs: Packs) -> tuple[set[Pair], dict[Pair, list[int]]]:
+def _static_releases(fn: Function, packs: Packs, hand_only: bool = False
+                     ) -> tuple[set[Pair], dict[Pair, list[int]]]:
     out: set[Pair] = set()
     lines: dict[Pair, list[int]] = {}
     for c in fn.of_type("call_expression"):
         spec = packs.calls.get(callee(c))
-        if spec and spec.releases:
+        if spec and spec.releases and not (hand_only and spec.pack == LEARNED):
             for key in target_keys(spec, c, static_key):
                 for rid in spec.releases:
                     out.add((rid, key))
