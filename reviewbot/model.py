@@ -96,6 +96,7 @@ class Patch:
     diff: str = ""  # the diff text, from the first "diff --git"
     message: email.message.EmailMessage | None = None  # original message, if any
     source: str = ""  # where it was read from (file path, URL), for messages
+    unreviewable: str = ""  # why its diff cannot be reviewed (set on input), else ""
 
     @property
     def patchset(self):  # unidiff.PatchSet, parsed lazily and cached
@@ -152,6 +153,8 @@ class PatchResult:
     unresolved: list[str] = field(default_factory=list)  # files not found in the tree
     notes: list[str] = field(default_factory=list)  # skipped files, binary diffs, ...
     files: list[FileImage] = field(default_factory=list)
+    # functions the analyser could not walk ("path: fn(): why"): reviewed incompletely
+    not_analysed: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -191,13 +191,19 @@ def test_corrupt_pack_is_one_line(patched, tmp_path):
     assert line.startswith(f"reviewbot: --tree {repo}: cannot read git object"), line
     with pytest.raises(InputError, match="cannot read git object"):
         CodeContext(str(repo))._git_blob(pre_blob)
-    # every object in one broken pack: even the base commit cannot be read
+    # every object in one broken pack: even the base commit cannot be read, and the line
+    # says so, naming the commit and the pack (not "does not resolve", issue 15)
     git(whole, "repack", "-q", "-a", "-d")
     [pack] = (whole / ".git" / "objects" / "pack").glob("*.pack")
     _corrupt(pack)
+    head = git(repo, "rev-parse", "HEAD").strip()
     out = _review(patch, whole)
-    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
-        f"reviewbot: --base HEAD: does not resolve in {whole}"]
+    [line] = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and line.startswith(
+        f"reviewbot: --base HEAD: cannot be read in {whole}: object {head} in {pack}: "), line
+    # the blob's own error names its pack too
+    with pytest.raises(InputError, match=f"cannot read git object {pre_blob} in .*\\.pack: "):
+        CodeContext(str(repo))._git_blob(pre_blob)
 
 
 def test_patch_from_unknown_blob_falls_back_to_base(make_repo):

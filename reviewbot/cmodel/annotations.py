@@ -4,6 +4,10 @@
 They are overwritten with spaces of the same length (every byte offset and line stays where
 it was); those whose argument means something to the rules (lock annotations, scope-based
 cleanup) are kept as ``Annotation`` records.
+
+Code the compiler never sees is blanked the same way first (``blank_disabled``): the
+branches of ``#if 0`` / ``#elif 0`` and the ``#else`` of ``#if 1``, so unbalanced braces
+in them cannot shift the functions around them (a leak behind an ``#if 0 {`` went unseen).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Annotation", "preprocess"]
+__all__ = ["Annotation", "blank_disabled", "preprocess"]
 
 # Annotation macros blanked before parsing. Group "arg" is kept for the ones that mean
 # something to the rules (lock annotations, scope-based cleanup).
@@ -59,8 +63,78 @@ def _match_paren(src: bytes, start: int) -> int:
     return n
 
 
+# a conditional directive at the start of a line; `cond` is the whole condition
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b([^\n]*)", re.M)
+_CONSTANT = re.compile(rb"\s*\(?\s*([01])\s*\)?\s*(?:/\*.*?\*/\s*|//.*)?")
+_MAYBE_CONSTANT = re.compile(rb"^[ \t]*#[ \t]*(?:el)?if[ \t(]+[01]\b", re.M)
+
+
+def _constant(cond: bytes) -> bool | None:
+    """True/False for a condition that is the literal 1/0, else None (unknown)."""
+    m = _CONSTANT.fullmatch(cond)
+    return None if m is None else m.group(1) == b"1"
+
+
+def blank_disabled(src: bytes) -> bytes:
+    """`src` with the code of always-false conditional branches blanked (newlines kept):
+    ``#if 0``, ``#elif 0``, and what follows a branch that is always taken (``#if 1``'s
+    ``#else``). The directives of a conditional decided entirely are blanked too, so the
+    code that stays reads as plain code; `#elif X` after a blanked `#if 0` becomes `#if X`
+    (same length)."""
+    if _MAYBE_CONSTANT.search(src) is None:
+        return src
+    buf = bytearray(src)
+    # one frame per open conditional: [taken: a branch so far is always true, off: this
+    # branch is never compiled, undecided: the conditional stays (a condition not 0 or 1)]
+    stack: list[list[bool]] = []
+
+    def dead() -> bool:
+        return any(f[1] for f in stack)
+
+    spans: list[tuple[int, int]] = []  # ranges to blank
+    off_from: int | None = None  # where the current dead stretch began
+    for m in _DIRECTIVE.finditer(src):
+        kind, cond = m.group(1), m.group(2)
+        if kind in (b"if", b"ifdef", b"ifndef"):
+            # in dead code nothing is decided: it is blanked whole
+            value = _constant(cond) if kind == b"if" and not dead() else None
+            stack.append([value is True, value is False, value is None])
+            if value is not None:
+                spans.append((m.start(), m.end()))
+        elif not stack:
+            continue  # an #elif/#else/#endif without its #if: left as it is
+        elif kind == b"endif":
+            if not stack.pop()[2]:
+                spans.append((m.start(), m.end()))
+        else:
+            frame = stack[-1]
+            taken, undecided = frame[0], frame[2]
+            value = _constant(cond) if kind == b"elif" else True
+            frame[1] = taken or value is False
+            frame[0] = taken or value is True
+            if kind == b"elif" and not taken and value is None and not undecided:
+                # the first live branch after blanked #if 0s: the conditional starts here
+                buf[m.start(1):m.start(1) + 4] = b"if  "
+                frame[2] = True
+            elif not undecided:
+                spans.append((m.start(), m.end()))
+        now_dead = dead()
+        if now_dead and off_from is None:
+            off_from = m.end()
+        elif not now_dead and off_from is not None:
+            spans.append((off_from, m.start()))
+            off_from = None
+    if off_from is not None:
+        spans.append((off_from, len(src)))  # never closed: off to the end
+    for a, b in spans:
+        buf[a:b] = _NOT_NL.sub(b" ", bytes(buf[a:b]))
+    return bytes(buf)
+
+
 def preprocess(src: bytes) -> tuple[bytes, list[Annotation]]:
-    """Blank kernel annotation macros (keeping offsets) and return what was blanked."""
+    """Blank code that is never compiled and kernel annotation macros (keeping offsets)
+    and return the annotations blanked."""
+    src = blank_disabled(src)
     buf = bytearray(src)
     notes: list[Annotation] = []
     for m in _ANNOT.finditer(src):

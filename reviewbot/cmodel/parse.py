@@ -11,7 +11,7 @@ from functools import lru_cache
 from tree_sitter import Node as TSNode
 from tree_sitter import Parser, Range
 
-from reviewbot.cmodel.annotations import Annotation, preprocess
+from reviewbot.cmodel.annotations import Annotation, blank_disabled, preprocess
 from reviewbot.cmodel.function import Function
 from reviewbot.cmodel.syntax import c_parser, line_of, text, walk_type
 
@@ -203,13 +203,14 @@ def parse_region(source: str | bytes, path: str, lines: set[int],
     raw = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
     if len(raw) < REGION_MIN_BYTES:
         return parse_c(raw, path)
+    live = blank_disabled(raw)  # regions are cut in the code the compiler sees
     starts = [0] + [m.end() for m in _NEWLINE.finditer(raw)]  # offset of each line
     nlines = len(starts)
 
     def line_at(offset: int) -> int:
         return bisect_right(starts, offset) - 1
 
-    closers = [line_at(m.start()) for m in _CLOSER.finditer(raw)]
+    closers = [line_at(m.start()) for m in _CLOSER.finditer(live)]
     targets = {ln - 1 for ln in lines if 0 < ln <= nlines}
     for name in names:
         if name.isidentifier():
@@ -234,7 +235,7 @@ def parse_region(source: str | bytes, path: str, lines: set[int],
     for a, b in spans:
         s = starts[a]
         e = starts[b + 1] if b + 1 < nlines else len(raw)
-        part, part_notes = preprocess(raw[s:e])
+        part, part_notes = preprocess(live[s:e])
         clean[s:e] = part
         notes += [Annotation(n.name, n.arg, n.offset + s, n.line + a) for n in part_notes]
         end_point = (b + 1, 0) if b + 1 < nlines else (b, e - starts[b])

@@ -38,16 +38,20 @@ def add_parser(sub, name: str) -> None:
     p.set_defaults(run=run)
 
 
-def load_series(args):
+def load_series(args, cfg: dict | None = None):
+    from reviewbot.config import section
+    from reviewbot.input.limits import InputCaps
+
+    caps = InputCaps.from_config(section(cfg or {}, "review"))
     if args.msgid:
         from reviewbot.input.lore import fetch_series
 
-        return fetch_series(args.msgid, args.lore)
+        return fetch_series(args.msgid, args.lore, caps=caps)
     from reviewbot.input.mbox import load_paths
 
     # only email drafts read the original messages (Patch.message)
     return load_paths(args.paths, all_revisions=args.all_revisions,
-                      messages=args.format == "email")
+                      messages=args.format == "email", caps=caps)
 
 
 def run(args) -> int:
@@ -74,7 +78,7 @@ def run(args) -> int:
         series = [one]
         tree, base = (args.tree, args.base) if args.tree else (repo, rbase)
     else:
-        series = load_series(args)
+        series = load_series(args, cfg)
     if tree is None and not args.no_tree:
         tree = found_tree(series)
     results = review_all(series, tree, base, args.jobs, packs=packs)
@@ -95,7 +99,9 @@ def run(args) -> int:
         write_summary(results, sys.stdout)
     found = any(f.status == "introduced" for r in results for f in r.findings())
     incomplete = warn_incomplete(results, args.no_tree)
-    return combine(EXIT_FINDINGS if found else 0, EXIT_INCOMPLETE if incomplete else 0)
+    left_out = warn_left_out(results)
+    return combine(EXIT_FINDINGS if found else 0,
+                   EXIT_INCOMPLETE if incomplete or left_out else 0)
 
 
 def found_tree(series) -> str | None:
@@ -120,3 +126,15 @@ def warn_incomplete(results, no_tree: bool) -> list:
         sys.stderr.write(f"reviewbot: warning: reviewed incompletely, on the hunks only: "
                          f"{named} (exit status 3; --no-tree if that is what you want)\n")
     return inc
+
+
+def warn_left_out(results) -> list[str]:
+    """The patches that could not be reviewed and the functions not analysed, one warning
+    line on stderr naming them (exit status 3: the rest was reviewed, not all of it)."""
+    out = [f"{pr.patch.unreviewable}" for r in results for pr in r.patches
+           if pr.patch.unreviewable]
+    out += [n for r in results for pr in r.patches for n in pr.not_analysed]
+    if out:
+        sys.stderr.write(f"reviewbot: warning: reviewed incompletely, left out: "
+                         f"{'; '.join(out)} (exit status 3)\n")
+    return out

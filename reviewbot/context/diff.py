@@ -28,6 +28,7 @@ __all__ = [
 
 _INDEX_RE = re.compile(r"^index ([0-9a-fA-F]+)\.\.([0-9a-fA-F]+)(?: (\d+))?\s*$", re.M)
 _HUNK_HDR_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.M)
+_HUNK_START_RE = re.compile(r"^@@[^@\n]*(?:@@|$)", re.M)  # what reads as a hunk header
 
 
 class ApplyError(InputError):
@@ -49,7 +50,18 @@ def parse_diff(text: str) -> unidiff.PatchSet:
         if _HUNK_HDR_RE.search(text):
             raise InputError("corrupt diff: hunk without file header")
         raise InputError("no diff found")
+    _check_hunk_headers(text)
     return ps
+
+
+def _check_hunk_headers(text: str) -> None:
+    """InputError for a hunk header that is not one (``@@ -55,6 +-5,10 @@``): unidiff
+    passes over it, and with it the hunk's lines, which would read as a clean patch."""
+    if "@@" not in text:
+        return
+    for m in _HUNK_START_RE.finditer(text):
+        if not _HUNK_HDR_RE.match(m.group()):
+            raise InputError(f"corrupt diff: malformed hunk header {m.group()[:80]!r}")
 
 
 def split_lines(text: str) -> list[str]:

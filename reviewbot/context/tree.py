@@ -81,6 +81,60 @@ def safe_relpath(path: str | None) -> str | None:
     return "/".join(parts)
 
 
+def _git_cause(e: Exception) -> str:
+    """libgit2's message on one line."""
+    return " ".join(str(e).split())[:300] or type(e).__name__
+
+
+def _object_home(repo: pygit2.Repository, oid: str) -> str:
+    """Where an object is stored: its loose file or the pack whose index lists it (read
+    here: libgit2 does not say which pack it failed in), for an error message."""
+    import mmap
+
+    objects = Path(repo.path) / "objects"
+    if (objects / oid[:2] / oid[2:]).is_file():
+        return str(objects / oid[:2] / oid[2:])
+    want = bytes.fromhex(oid)
+    for idx in sorted((objects / "pack").glob("*.idx")):
+        try:
+            with open(idx, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                if m[:8] != b"\xfftOc\x00\x00\x00\x02":
+                    continue  # version 2, what git has written since 1.5.2
+                first = want[0]
+                lo = int.from_bytes(m[8 + 4 * (first - 1):8 + 4 * first], "big") if first else 0
+                hi = int.from_bytes(m[8 + 4 * first:12 + 4 * first], "big")
+                while lo < hi:  # the ids are sorted: bisect the fan-out bucket
+                    mid = (lo + hi) // 2
+                    at = m[1032 + 20 * mid:1052 + 20 * mid]
+                    if at == want:
+                        return str(idx.with_suffix(".pack"))
+                    lo, hi = (mid + 1, hi) if at < want else (lo, mid)
+        except (OSError, ValueError):
+            continue
+    return "no pack or loose file of this repository"
+
+
+def _broken_object(repo: pygit2.Repository, base: str) -> str:
+    """The id and home of the object that fails to read on the way from `base` (a
+    reference or an id) to its tree; "" when it cannot be told."""
+    import pygit2
+
+    try:
+        ref = repo.lookup_reference_dwim(base).resolve()
+        oid = str(ref.target)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        oid = base if len(base) == 40 else ""
+    if not oid:
+        return ""
+    try:
+        commit = repo[oid]
+        oid = str(commit.peel(pygit2.Commit).tree_id)
+        repo[oid]
+    except (KeyError, ValueError, pygit2.GitError):
+        return f"object {oid} in {_object_home(repo, oid)}"
+    return ""
+
+
 def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
@@ -95,6 +149,7 @@ class CodeContext:
         self.base_tree: pygit2.Tree | None = None  # the tree at `base`
         self.root: Path | None = None
         self.kind = "none"
+        self.refused: dict[str, int] = {}  # git objects over MAX_FILE_BYTES: id -> size
         if tree is None:
             return
         p = Path(tree)
@@ -117,8 +172,13 @@ class CodeContext:
             else:
                 try:
                     self.base_tree = repo.revparse_single(base).peel(pygit2.Tree)
-                except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                except (KeyError, ValueError, pygit2.InvalidSpecError):
                     raise InputError(f"--base {base}: does not resolve in {tree}") from None
+                except pygit2.GitError as e:  # a corrupt pack or object: say which
+                    where = _broken_object(repo, base)
+                    raise InputError(f"--base {base}: cannot be read in {tree}: "
+                                     f"{where + ': ' if where else ''}{_git_cause(e)}"
+                                     ) from None
         else:
             self.kind = "dir"
             self.root = p.resolve()
@@ -126,17 +186,30 @@ class CodeContext:
     # ------------------------------------------------------------ reading
 
     def _git_object(self, oid: str | pygit2.Oid) -> pygit2.Object | None:
-        """An object by full or abbreviated id; None if absent, ambiguous or malformed. A
-        corrupt repository is bad input (one line, exit 2), not a file to skip quietly."""
+        """An object by full or abbreviated id; None if absent, ambiguous, malformed or
+        larger than MAX_FILE_BYTES by its header (read first: libgit2 inflates a whole
+        object on lookup, so an object bomb is refused before it costs memory). A corrupt
+        repository is bad input (one line, exit 2), not a file to skip quietly."""
         import pygit2
 
         assert self.repo is not None
         try:
-            return self.repo[oid]
+            full = self.repo.expand_id(oid) if isinstance(oid, str) and len(oid) < 40 \
+                else oid
+            _kind, size = self.repo.odb.read_header(full)
+            if size > MAX_FILE_BYTES:
+                self.refused[str(full)] = size
+                return None
+            return self.repo[full]
         except (KeyError, ValueError):  # pygit2's AmbiguousError and InvalidError are these
             return None
         except pygit2.GitError as e:
-            raise InputError(f"--tree {self.tree}: cannot read git object {oid}: {e}") from None
+            try:
+                full = str(self.repo.expand_id(oid))
+            except (KeyError, ValueError, pygit2.GitError):
+                full = str(oid)
+            raise InputError(f"--tree {self.tree}: cannot read git object {full} in "
+                             f"{_object_home(self.repo, full)}: {_git_cause(e)}") from None
 
     def _git_blob(self, oid: str | pygit2.Oid | None) -> bytes | None:
         """A blob's data by id; None if absent, not a blob or too large."""
@@ -281,6 +354,14 @@ class CodeContext:
                 out.append((_decode(data), rel))
         return out
 
+    def _missing_note(self, old: str | None) -> str:
+        """Why no pre-image of `old` was found: refused as too large, or not there."""
+        if self.refused:
+            oid, size = next(reversed(self.refused.items()))
+            return (f"{old}: git object {oid} is {size} bytes by its header, over the "
+                    f"limit of {MAX_FILE_BYTES}: not read")
+        return f"{old}: not found in the tree ({self.tree})"
+
     def knows(self, patch: Patch) -> bool:
         """Whether this tree has the pre-image of one of the files `patch` changes (by the
         blob id of its index line or by its path): whether it is the tree the patch is for."""
@@ -371,7 +452,7 @@ class CodeContext:
                 cands = self._candidates(pf, old)
                 if not cands:
                     out.append(self._hunks_image(
-                        pf, path, oldp, f"{old}: not found in the tree ({self.tree})"))
+                        pf, path, oldp, self._missing_note(old)))
                     continue
 
             applied = None

@@ -40,15 +40,22 @@ def series_from_range(rev_range: str, repo_path: str = ".") -> tuple[Series, str
             if not c.parents:
                 raise InputError(f"--git {rev_range}: a root commit has no base to review against")
             base = str(c.parents[0].id)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+    except (KeyError, ValueError, pygit2.InvalidSpecError):
         raise InputError(f"--git {rev_range}: does not resolve in {repo_path}") from None
+    except pygit2.GitError as e:  # a corrupt pack or object, not a bad range
+        cause = " ".join(str(e).split())[:300]
+        raise InputError(f"--git {rev_range}: cannot be read in {repo_path}: {cause}") from None
     commits = [c for c in commits if len(c.parents) == 1]  # merges carry no patch of their own
     if not commits:
         raise InputError(f"--git {rev_range}: no commits to review")
     patches = []
     for n, c in enumerate(commits, 1):
-        diff = repo.diff(c.parents[0], c, context_lines=3)
-        text = diff.patch or ""
+        try:
+            text = repo.diff(c.parents[0], c, context_lines=3).patch or ""
+        except pygit2.GitError as e:
+            cause = " ".join(str(e).split())[:300]
+            raise InputError(f"--git {rev_range}: commit {c.id} cannot be read in "
+                             f"{repo_path}: {cause}") from None
         subject, _, body = c.message.partition("\n")
         patches.append(Patch(
             subject=subject.strip(), raw_subject=subject.strip(), message_id="",

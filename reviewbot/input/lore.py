@@ -21,11 +21,12 @@ import tempfile
 import urllib.parse
 
 from reviewbot.cron.net import Caps, NetError, deadline, fetch
+from reviewbot.input.limits import InputCaps
 from reviewbot.model import InputError, Series
 
 DEFAULT_LORE = "https://lore.kernel.org/all"
-TIMEOUT = 60.0  # seconds for the whole thread mbox
-CAPS = Caps(max_download=64 << 20, max_decompressed=512 << 20)
+TIMEOUT = InputCaps.lore_timeout  # seconds for the whole thread mbox ([review] timeout)
+CAPS = Caps(max_download=InputCaps.max_download, max_decompressed=InputCaps.max_decompressed)
 _SUFFIXES = {"t", "T", "raw", "t.mbox.gz", "t.atom", "t.mbox", "#r"}
 
 
@@ -97,9 +98,14 @@ def fetch_thread_mbox(msgid: str, base: str, caps: Caps = CAPS,
     return data
 
 
-def fetch_messages(msgid: str, base: str, newer: bool = True) -> list:
-    """The thread of msgid (plus newer revisions if ``newer``) as EmailMessages."""
-    t_mbox = fetch_thread_mbox(msgid, base)
+def fetch_messages(msgid: str, base: str, newer: bool = True,
+                   caps: InputCaps | None = None) -> list:
+    """The thread of msgid (plus newer revisions if ``newer``) as EmailMessages, the
+    thread mbox fetched within `caps` ([review] timeout, max_download_mb and
+    max_decompressed_mb of the configuration)."""
+    caps = caps or InputCaps(lore_timeout=TIMEOUT)
+    t_mbox = fetch_thread_mbox(msgid, base, Caps(caps.max_download, caps.max_decompressed),
+                               caps.lore_timeout)
     b4 = _setup_b4(base)
     msgs = b4.split_and_dedupe_pi_results(t_mbox) if t_mbox else []
     thread = b4.get_strict_thread(msgs, msgid) if msgs else None
@@ -107,7 +113,7 @@ def fetch_messages(msgid: str, base: str, newer: bool = True) -> list:
         raise InputError(f"message not found: <{msgid}> at {base}")
     if newer:
         try:  # b4's search has no deadline of its own: give it one
-            with deadline(TIMEOUT, f"{base}: the search for newer revisions"):
+            with deadline(caps.lore_timeout, f"{base}: the search for newer revisions"):
                 thread = b4.mbox.get_extra_series(thread, direction=1, nocache=True)
         except Exception as e:  # noqa: BLE001 - a failed search still leaves the thread
             logging.getLogger("reviewbot.input.lore").warning(
@@ -122,11 +128,12 @@ def _short(e: BaseException) -> str:
     return s[:200]
 
 
-def fetch_series(msgid_or_url: str, lore: str | None = None, newer: bool = True) -> list[Series]:
+def fetch_series(msgid_or_url: str, lore: str | None = None, newer: bool = True,
+                 caps: InputCaps | None = None) -> list[Series]:
     """The newest revision of the series that msgid_or_url belongs to, as Series."""
     msgid, url_base = parse_msgid(msgid_or_url)
     base = _inbox_base(lore or url_base or DEFAULT_LORE)
-    msgs = fetch_messages(msgid, base, newer=newer)
+    msgs = fetch_messages(msgid, base, newer=newer, caps=caps)
     import b4
 
     from reviewbot.input.series import series_from_messages
@@ -150,4 +157,6 @@ def fetch_series(msgid_or_url: str, lore: str | None = None, newer: bool = True)
     series = [s for s in series if s.patches]
     if not series:
         raise InputError(f"no patches in the thread of <{msgid}> at {base}")
-    return series
+    from reviewbot.input.mbox import check_diffs
+
+    return check_diffs(series)

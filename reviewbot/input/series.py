@@ -239,10 +239,13 @@ def _newest_revisions(built: _Built) -> list[Series]:
             for mid in [head.in_reply_to, *head.references]:
                 if mid in owner and owner[mid] != n and result[owner[mid]].revision != s.revision:
                     families.union(n, owner[mid])
+    # of one revision, a posting with patches wins over one without (a cover letter
+    # resent alone, with a new Message-ID, must not displace its series)
     best: dict[int, int] = {}
     for n, s in enumerate(result):
         r = families.find(n)
-        if r not in best or s.revision >= result[best[r]].revision:
+        if r not in best or (s.revision, bool(s.patches)) >= (
+                result[best[r]].revision, bool(result[best[r]].patches)):
             best[r] = n
     keep = set(best.values())
     return [s for n, s in enumerate(result) if n in keep]

@@ -77,10 +77,13 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
                   packs: Packs | None = None, index: TreeIndex | None = None,
                   infer_from: CFile | None = None,
                   siblings: SiblingIndex | None = None, effort: str = "review",
-                  incomplete: set[str] | None = None) -> list[Finding]:
+                  incomplete: set[str] | None = None,
+                  failed: list[str] | None = None) -> list[Finding]:
     """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
     inferred from `infer_from`'s function of the same name (the pre-image), else from the
-    function itself."""
+    function itself. A function the analyser cannot take (too deep: RecursionError) is
+    said on stderr and added to `failed` ("path: fn(): why"): the caller reports the
+    review as incomplete."""
     packs = (packs or load_packs()).for_file(path)
     names = set(only) if only is not None else None
     source_fns = infer_from.by_name() if infer_from is not None else {}
@@ -93,8 +96,11 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
             raws = analyze_function(fn, packs.with_inferred(extra), index,
                                     source_fns.get(fn.name), siblings, effort, incomplete)
         except Exception as e:  # noqa: BLE001 - one odd function must not stop a review
-            sys.stderr.write(f"reviewbot: {path}: {fn.name}(): not analysed "
-                             f"(internal error: {type(e).__name__}: {e})\n")
+            why = ("too deeply nested for the analyser" if isinstance(e, RecursionError)
+                   else f"internal error: {type(e).__name__}: {e}")
+            sys.stderr.write(f"reviewbot: {path}: {fn.name}(): not analysed ({why})\n")
+            if failed is not None:
+                failed.append(f"{path}: {fn.name}(): not analysed ({why})")
             continue
         findings.extend(to_finding(r, path, fn) for r in raws)
     findings.sort(key=lambda f: (f.file, f.line, f.rule))

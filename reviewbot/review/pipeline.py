@@ -176,7 +176,8 @@ class Reviewer:
         self._images[id(img)] = (img, out)
         return out
 
-    def review_file(self, img: FileImage, sib: tuple = (None, None)) -> list[Finding]:
+    def review_file(self, img: FileImage, sib: tuple = (None, None),
+                    failed: list[str] | None = None) -> list[Finding]:
         pre_cf, post_cf, names = self._parsed(img)
         if not names:
             return []
@@ -187,9 +188,10 @@ class Reviewer:
         partial: set[str] = set()
         try:
             pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
-                                 incomplete=partial) if pre_cf else [])
+                                 incomplete=partial, failed=failed) if pre_cf else [])
             post = (analyze_cfile(post_cf, img.path, names, self.packs, index,
-                                  infer_from=pre_cf, siblings=sib[1], incomplete=partial)
+                                  infer_from=pre_cf, siblings=sib[1], incomplete=partial,
+                                  failed=failed)
                     if post_cf else [])
             found = diff_findings(pre, post)
             if partial:
@@ -203,6 +205,9 @@ class Reviewer:
         return found
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
+        if patch.unreviewable:  # named in the output; the series' later patches go on
+            return PatchResult(patch=patch, context="hunks",
+                               notes=[f"not reviewed: {patch.unreviewable}"])
         self._images.clear()
         before = dict(overlay)
         images = self.ctx.images(patch, overlay)
@@ -221,7 +226,9 @@ class Reviewer:
                     res.unresolved.append(img.path)
             if img.pre is None and img.post is None:
                 continue
-            res.findings.extend(self.review_file(img, sib))
+            res.findings.extend(self.review_file(img, sib, res.not_analysed))
+        res.not_analysed = list(dict.fromkeys(res.not_analysed))  # before and after: once
+        res.notes += res.not_analysed
         return res
 
     def review_series(self, series: Series) -> SeriesResult:
@@ -328,7 +335,7 @@ def _review_index(i: int) -> list[tuple]:
         keep = {f.file for f in pr.findings}
         files = [FileImage(fi.path, fi.old_path, None, fi.post if fi.path in keep else None,
                            fi.context, fi.resolved, fi.note) for fi in pr.files]
-        out.append((pr.context, pr.findings, pr.unresolved, pr.notes, files))
+        out.append((pr.context, pr.findings, pr.unresolved, pr.notes, files, pr.not_analysed))
     return out
 
 
@@ -352,9 +359,10 @@ def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD"
             for s, parts in zip(series, pool.imap(_review_index, range(len(series)), chunksize=4),
                                 strict=True):
                 sr = SeriesResult(series=s)
-                for p, (ctx, findings, unresolved, notes, files) in zip(s.patches, parts,
-                                                                        strict=True):
-                    sr.patches.append(PatchResult(p, ctx, findings, unresolved, notes, files))
+                for p, (ctx, findings, unresolved, notes, files, left) in zip(
+                        s.patches, parts, strict=True):
+                    sr.patches.append(PatchResult(p, ctx, findings, unresolved, notes, files,
+                                                  left))
                 results.append(sr)
     finally:
         _WORK = []

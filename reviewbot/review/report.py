@@ -66,7 +66,8 @@ def write_text(results: list[SeriesResult], out: TextIO, show_all: bool = False)
                 if f.status == "fixed":
                     out.write(f"    fixed: {f.file}:{f.line}: {f.rule} in {f.function}(): "
                               f"{f.resource}\n")
-            if not any(f.status == "introduced" for f in pr.findings):
+            if not pr.patch.unreviewable and not any(f.status == "introduced"
+                                                     for f in pr.findings):
                 out.write("    no new findings\n")
 
 

@@ -1,0 +1,54 @@
+"""What one input may cost: caps on the bytes read where input enters reviewbot.
+
+Files and standard input are read as streams (an mbox message by message), so memory
+follows the largest message, not the file; past a cap the read stops with one line that
+names the input and the limit (exit 2). The configuration's ``[review]`` section may
+change them: ``max_input_mb`` (a whole file, stdin or directory entry), ``max_message_mb``
+(one message or plain diff), and for ``--msgid`` ``timeout`` (seconds for the thread),
+``max_download_mb`` and ``max_decompressed_mb`` (the thread mbox as sent and inflated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from reviewbot.model import InputError
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class InputCaps:
+    max_input: int = 1024 * MIB  # bytes of one file or stdin (an mbox is streamed)
+    max_message: int = 64 * MIB  # bytes of one message, or of a plain diff
+    lore_timeout: float = 60.0  # seconds for a --msgid thread mbox, the whole transfer
+    max_download: int = 64 * MIB  # bytes of that mbox as sent (gzip)
+    max_decompressed: int = 128 * MIB  # bytes of it inflated: a gzip bomb stops here
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> InputCaps:
+        """The caps of a ``[review]`` section; a bad value is an InputError."""
+        caps = cls()
+        keys = {"max_input_mb": "max_input", "max_message_mb": "max_message",
+                "max_download_mb": "max_download",
+                "max_decompressed_mb": "max_decompressed"}
+        try:
+            for key, attr in keys.items():
+                if key in cfg:
+                    n = int(float(cfg[key]) * MIB)
+                    if n <= 0:
+                        raise ValueError(f"{key} must be positive")
+                    caps = replace(caps, **{attr: n})
+            if "timeout" in cfg:
+                t = float(cfg["timeout"])
+                if t <= 0:
+                    raise ValueError("timeout must be a positive number of seconds")
+                caps = replace(caps, lore_timeout=t)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"config [review]: {e}") from None
+        return caps
+
+
+def mib(n: int) -> str:
+    """A byte count as the MiB a limit is configured in."""
+    return f"{n / MIB:g} MiB"
