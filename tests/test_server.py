@@ -220,3 +220,51 @@ def test_a_slow_or_silent_client_blocks_no_other(runtime, corpus_dir) -> None:
         trickle.close()
         log = _stop(proc, runtime)
     assert log.count("reviewbot: review for") == 1 and proc.returncode == 0
+
+
+def test_children_past_the_limit_are_told_busy_and_review_themselves(runtime, corpus_dir
+                                                                     ) -> None:
+    """A flood of clients cannot make the server fork without bound: past --max-children
+    live requests the caller is answered "busy" at once and runs its own review."""
+    import socket
+
+    from reviewbot.serve import server
+
+    case = _case(corpus_dir)
+    args = (str(case / "patch.patch"), "--tree", str(case / "base"))
+    local = _review(dict(runtime, REVIEWBOT_SERVER="off"), *args)
+    proc = _start(runtime, "--read-timeout", "4", "--max-children", "2")
+    path = str(Path(runtime["XDG_RUNTIME_DIR"]) / "reviewbot" / Path(
+        server.socket_path()).name)
+    holders = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2)]
+    try:
+        for h in holders:  # two children, each waiting for a request that never comes
+            h.connect(path)
+        time.sleep(0.3)
+        late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        late.connect(path)
+        late.settimeout(3)
+        assert late.recv(8) == b"\0\0\0\x04busy"  # at once, not after the holders' 4 s
+        late.close()
+        t = time.monotonic()
+        ran = _review(runtime, *args)  # refused by the server: runs in its own process
+        assert (ran.returncode, ran.stdout) == (local.returncode, local.stdout)
+        assert time.monotonic() - t < 4
+        for h in holders:  # dropped at their read deadline: the places are free again
+            h.settimeout(10)
+            assert h.recv(1) == b""
+        time.sleep(0.2)
+        served = _review(runtime, *args)
+        assert (served.returncode, served.stdout) == (local.returncode, local.stdout)
+    finally:
+        for h in holders:
+            h.close()
+        log = _stop(proc, runtime)
+    assert log.count("reviewbot: review for") == 1 and proc.returncode == 0
+
+
+def test_max_children_must_be_positive(runtime) -> None:
+    out = subprocess.run([str(BIN), "serve", "--max-children", "0"], env=runtime,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "reviewbot: serve: --max-children must be at least 1"

@@ -173,12 +173,21 @@ def index_types(body: TSNode) -> dict[str, list[TSNode]]:
 
 def walk_type(node: TSNode, typ: str, into_functions: bool = False):
     """Every node of a type at or under `node`, in pre-order; the bodies of function
-    definitions under `node` are not entered unless `into_functions`."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
+    definitions under `node` are not entered unless `into_functions`. A cursor walks the
+    tree: memory stays flat where a stack of children grew with the tree (a 4 MB
+    expression held millions of nodes at once)."""
+    cur = node.walk()
+    depth = 0
+    while True:
+        n = cur.node
         if n.type == typ:
             yield n
-        if n.type == "function_definition" and n is not node and not into_functions:
+        if (depth == 0 or into_functions or n.type != "function_definition") and \
+                cur.goto_first_child():
+            depth += 1
             continue
-        stack.extend(reversed(n.children))
+        while depth and not cur.goto_next_sibling():
+            cur.goto_parent()
+            depth -= 1
+        if depth == 0:
+            return

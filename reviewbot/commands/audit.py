@@ -95,7 +95,7 @@ def run(args) -> int:
         def size(d: str) -> int:
             return sum(os.path.getsize(f) for f in groups[d] if os.path.exists(f))
 
-        by_file: dict[str, list | None] = {}
+        by_file: dict[str, tuple[list, list[str]] | None] = {}
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             for part in pool.imap_unordered(_audit_dir, sorted(groups, key=size, reverse=True)):
                 by_file.update(part)
@@ -107,8 +107,12 @@ def run(args) -> int:
             bar.advance(1)
     bar.close()
     unread = [f for f in files if by_file.get(f) is None]
+    left_out: list[str] = []
     for f in files:  # the order of a run on one core
-        findings += by_file.get(f) or []
+        got = by_file.get(f)
+        if got is not None:
+            findings += got[0]
+            left_out += got[1]
     rank = {"low": 0, "medium": 1, "high": 2}
     findings = [f for f in findings if rank[f.confidence] >= rank[args.min_confidence]]
     findings = _leave_out(findings, st.ignores)
@@ -119,9 +123,13 @@ def run(args) -> int:
     if unread:  # said per file on stderr as it happened; here the sum, and exit 3
         sys.stderr.write(f"reviewbot: warning: audited incompletely: {len(unread)} file(s) "
                          f"could not be read: {', '.join(unread)}\n")
+    if left_out:
+        sys.stderr.write(f"reviewbot: warning: audited incompletely: {len(left_out)} "
+                         f"function(s) not analysed: {'; '.join(left_out)}\n")
     from reviewbot.status import EXIT_FINDINGS, EXIT_INCOMPLETE, combine
 
-    return combine(EXIT_FINDINGS if findings else 0, EXIT_INCOMPLETE if unread else 0)
+    return combine(EXIT_FINDINGS if findings else 0,
+                   EXIT_INCOMPLETE if unread or left_out else 0)
 
 
 def _leave_out(findings: list, ignores: list) -> list:
@@ -233,13 +241,21 @@ def _dir_state(d: str):
         from reviewbot.packs import load_packs
 
         packs = _PACKS or load_packs()
+        from reviewbot.input.limits import MAX_C_FILE, mib
+
         group: dict[str, str] = {}
         for f in _GROUPS.get(d, []):
             try:
                 with open(f, "rb") as fh:
-                    group[f] = fh.read().decode("utf-8", "replace")
+                    data = fh.read(MAX_C_FILE + 1)
             except OSError as e:
                 sys.stderr.write(f"reviewbot: audit: cannot read {f}: {e.strerror}\n")
+                continue
+            if len(data) > MAX_C_FILE:  # parsing it could cost gigabytes
+                sys.stderr.write(f"reviewbot: audit: {f}: more than {mib(MAX_C_FILE)}, the "
+                                 "limit for one C file: not audited\n")
+                continue
+            group[f] = data.decode("utf-8", "replace")
         siblings = SiblingIndex(group, packs) if len(group) > 1 else None
         _DIRS.clear()  # one directory at a time keeps memory flat
         got = _DIRS[d] = (group, siblings, packs)
@@ -250,8 +266,9 @@ def _audit_dir(d: str) -> list[tuple[str, list | None]]:
     return [(f, _audit_file(f)) for f in _GROUPS.get(d, [])]
 
 
-def _audit_file(path: str) -> list | None:
-    """The findings of one file; None if it could not be read."""
+def _audit_file(path: str) -> tuple[list, list[str]] | None:
+    """(the findings of one file, its functions not analysed and why); None if it could
+    not be read."""
     from reviewbot.cmodel import parse_c
     from reviewbot.review.analysis import analyze_cfile
 
@@ -260,8 +277,10 @@ def _audit_file(path: str) -> list | None:
         return None
     index = None if _NO_CONSENSUS else _exclude(path, group, packs)
     cf = parse_c(group[path], path)
+    failed: list[str] = []
     try:
-        return analyze_cfile(cf, path, None, packs, index, siblings=siblings, effort="audit")
+        return analyze_cfile(cf, path, None, packs, index, siblings=siblings, effort="audit",
+                             failed=failed), failed
     finally:
         for fn in cf.functions:
             fn.drop_cfg()

@@ -14,6 +14,9 @@ def add_parser(sub, name: str) -> None:
                    help="exit after this long without a request (0: never; default 15)")
     p.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="time a client has to send its whole request (default 10)")
+    p.add_argument("--max-children", type=int, default=4, metavar="N",
+                   help="requests served at once; a caller past that runs its review "
+                        "itself (default 4)")
     p.add_argument("--stop", action="store_true", help="stop the running server and exit")
     p.set_defaults(run=run)
 
@@ -26,4 +29,8 @@ def run(args) -> int:
             return 0
         sys.stderr.write("reviewbot: no server is running\n")
         return 1
-    return server.serve(args.idle, read_timeout=args.read_timeout)
+    if args.max_children < 1:
+        sys.stderr.write("reviewbot: serve: --max-children must be at least 1\n")
+        return 2
+    return server.serve(args.idle, read_timeout=args.read_timeout,
+                        max_children=args.max_children)

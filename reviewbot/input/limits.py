@@ -15,6 +15,10 @@ from dataclasses import dataclass, replace
 from reviewbot.model import InputError
 
 MIB = 1 << 20
+# bytes of one C file that `audit` parses: tree-sitter spends up to ~80 bytes of memory
+# per byte of dense code (a 4 MB single expression took 739 MB); the largest .c file of
+# linux 6.1 is 1.7 MB. A larger file is left out, said on stderr, exit status 3.
+MAX_C_FILE = 2 * MIB
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,12 @@ def _mail_patches(name: str, stream: BinaryIO, messages: bool, caps: InputCaps
 
 def _patches_of(spec: str, strict: bool, messages: bool, caps: InputCaps) -> list[Patch]:
     with _opened(spec) as fh:
-        return _patches_from_stream(spec, fh, strict, messages, caps)
+        try:
+            return _patches_from_stream(spec, fh, strict, messages, caps)
+        except InputError as e:
+            if spec == "-" and str(e).startswith("-: "):
+                raise InputError(f"standard input: {str(e)[3:]}") from None
+            raise
 
 
 def _dir_entries(d: Path) -> list[Path]:

@@ -14,6 +14,9 @@ How it is kept safe and boring:
   that trickles its request or sends nothing holds up nobody but itself) and runs it with
   the caller's working directory, environment and standard input, so no state leaks from
   one request to the next; the output comes back whole, with the exit status.
+- At most `--max-children` requests (4 by default) are served at once: a flood of clients
+  cannot make the server fork without bound; a caller past the limit is answered "busy" at
+  once and runs the review in its own process, as without a server.
 - The server exits, and callers run the review themselves, when its code, its packs (the
   shipped ones and the configuration's) or its configuration file change on disk (checked
   per request), after an idle period, or on `reviewbot serve --stop`. A request's own
@@ -34,6 +37,7 @@ import sys
 SERVED = ("review", "b4-check")
 _MAX_REQUEST = 64 << 20  # a request carries stdin: an mbox of a long series at most
 READ_TIMEOUT = 10.0  # seconds a client has to send its whole request
+MAX_CHILDREN = 4  # requests served at once; past that a caller runs its review itself
 
 
 def socket_dir() -> str:
@@ -230,9 +234,11 @@ def _run_child(conn, req: dict, stdin: bytes) -> None:
     _send(conn, b"ok", out.getvalue(), err.getvalue(), str(int(rc)).encode())
 
 
-def serve(idle_minutes: float = 15.0, ready=None, read_timeout: float = READ_TIMEOUT) -> int:
+def serve(idle_minutes: float = 15.0, ready=None, read_timeout: float = READ_TIMEOUT,
+          max_children: int = MAX_CHILDREN) -> int:
     """Serve until idle for `idle_minutes`, stopped, or out of date; a client has
-    `read_timeout` seconds to send its whole request."""
+    `read_timeout` seconds to send its whole request; at most `max_children` requests
+    are served at once (a caller past that is told "busy" and runs its own review)."""
     import signal
     import socket
 
@@ -267,7 +273,7 @@ def serve(idle_minutes: float = 15.0, ready=None, read_timeout: float = READ_TIM
     os.chmod(path, 0o600)
     srv.listen(16)
     srv.settimeout(idle_minutes * 60 if idle_minutes > 0 else None)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    children: set[int] = set()  # reaped before each fork: the limit counts live ones
     stop = False
 
     def on_term(_sig, _frame) -> None:
@@ -291,10 +297,16 @@ def serve(idle_minutes: float = 15.0, ready=None, read_timeout: float = READ_TIM
             with conn:
                 if not _same_user(conn):
                     continue
+                _reap(children)
+                if len(children) >= max_children:
+                    _busy(conn)
+                    continue
                 # the request is read in the child: a client that is slow to send it (or
                 # sends nothing) holds up nobody but itself
                 pid = os.fork()
-                if pid == 0:
+                if pid:
+                    children.add(pid)
+                else:
                     code = 0
                     try:
                         srv.close()
@@ -311,6 +323,26 @@ def serve(idle_minutes: float = 15.0, ready=None, read_timeout: float = READ_TIM
         except OSError:
             pass
     return 0
+
+
+def _reap(children: set[int]) -> None:
+    """Forget the children that have ended (and collect their exit status)."""
+    for pid in list(children):
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            children.discard(pid)
+
+
+def _busy(conn) -> None:
+    """Tell a caller past the limit to run its review itself (as "stale" does)."""
+    try:
+        conn.settimeout(1.0)
+        _send(conn, b"busy")
+    except OSError:
+        pass  # it finds the connection closed and runs the review itself all the same
 
 
 def _recv_within(conn, end: float) -> bytes:
