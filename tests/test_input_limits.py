@@ -65,25 +65,41 @@ class Ran:
     rss_mb: float  # the process's own peak resident set size
 
 
+# The command is forked from a small process (python -S), not from pytest: a child forked
+# from pytest counts the pages it shares with it in its peak RSS until it execs.
+_MEASURE = """
+import os, sys
+fd, cmd = int(sys.argv[1]), sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+os.write(fd, f"{ru.ru_maxrss} {os.waitstatus_to_exitcode(status)}".encode())
+"""
+
+
 def run(args: list[str], stdin=None, env: dict | None = None, timeout: float = 120) -> Ran:
-    """`reviewbot ARGS` as its own process, with its peak RSS from wait4."""
+    """`reviewbot ARGS` as its own process, with its own peak RSS from wait4."""
+    r, w = os.pipe()
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
-        p = subprocess.Popen([sys.executable, "-m", "reviewbot.cli", *args],
+        p = subprocess.Popen([sys.executable, "-S", "-c", _MEASURE, str(w), sys.executable,
+                              "-m", "reviewbot.cli", *args],
                              stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                             stdout=fo, stderr=fe, env=env)
-        end = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > end:
-                p.kill()
-                raise AssertionError(f"reviewbot {args} ran longer than {timeout} s")
-            time.sleep(0.02)
-        p.returncode = os.waitstatus_to_exitcode(status)
+                             stdout=fo, stderr=fe, env=env, pass_fds=(w,))
+        os.close(w)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError(f"reviewbot {args} ran longer than {timeout} s") from None
+        with os.fdopen(r, "rb") as report:
+            rss_kb, rc = map(int, report.read().split())
         fo.seek(0)
         fe.seek(0)
-        return Ran(p.returncode, fo.read().decode(), fe.read().decode(), ru.ru_maxrss / 1024)
+        return Ran(rc, fo.read().decode(), fe.read().decode(), rss_kb / 1024)
 
 
 def config(tmp_path: Path, **review) -> str:
@@ -112,6 +128,18 @@ def test_endless_stdin_stops_at_a_configured_cap(tmp_path):
     assert r.err.strip() == ("reviewbot: standard input: more than 2 MiB, the limit for one "
                              "patch (max_message_mb in [review] of the configuration)")
     assert r.rss_mb < 120, r.rss_mb
+
+
+def test_b4_check_reads_stdin_up_to_the_cap():
+    import json
+
+    with open("/dev/zero", "rb") as zero:
+        r = run(["b4-check", "--no-tree"], stdin=zero)
+    assert r.rc == 0  # b4 reads the verdict from the JSON
+    [check] = json.loads(r.out)
+    assert check["status"] == "fail" and check["summary"] == (
+        "cannot check: standard input: more than 64 MiB, the limit for one patch")
+    assert r.rss_mb < 200, r.rss_mb
 
 
 def test_an_endless_mail_stream_stops_at_the_input_cap(tmp_path):

@@ -148,13 +148,18 @@ def run(args: argparse.Namespace) -> int:
     from reviewbot.model import InputError
     from reviewbot.packs import load_packs, user_pack_paths
 
-    data = sys.stdin.buffer.read()
+    from reviewbot.input.limits import InputCaps, mib
+
+    cap = InputCaps().max_message  # one patch message: stdin is not read past it
+    data = sys.stdin.buffer.read(cap + 1)
     # a broken pack or configuration is the installation's fault, not the patch's: one
     # line and exit 2
     cfg = load_config(args.config)
     st = settings(args, cfg, tree_sections=("mail", "review"))
     packs = load_packs(tuple(st.git_packs) + user_pack_paths(args.pack, args.config))
     try:
+        if len(data) > cap:
+            raise InputError(f"standard input: more than {mib(cap)}, the limit for one patch")
         tree = None if args.no_tree else st.tree
         out = check_bytes(data, tree=tree, base=args.base, packs=packs, no_tree=args.no_tree,
                           find=True, ignores=st.ignores)
