@@ -145,10 +145,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from reviewbot.config import load_config, settings
+    from reviewbot.input.limits import InputCaps, mib
     from reviewbot.model import InputError
     from reviewbot.packs import load_packs, user_pack_paths
-
-    from reviewbot.input.limits import InputCaps, mib
 
     cap = InputCaps().max_message  # one patch message: stdin is not read past it
     data = sys.stdin.buffer.read(cap + 1)
