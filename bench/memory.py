@@ -14,7 +14,8 @@ in a temporary directory:
 - `git-bomb-lying` / `git-bomb-huge`: a patch reviewed against a repository whose blob of
   the patched file is a loose object that inflates to 1 GiB behind a header of 3000 bytes
   (exit 2, naming the object), or that declares 1 GiB (refused by its header: exit 3);
-- `c-4mb`: `audit` of a 4 MB C file that is one expression (left out: exit 3).
+- `c-4mb`: `audit` of a 4 MB C file that is one expression (left out: exit 3);
+- `c-2mb`: the same just under the 2 MiB cap, parsed and walked (exit 0).
 
 The small versions of these are tests (tests/test_input_limits.py); these stay out of
 the suite (a minute or two, and a gigabyte of zeros compressed twice).
@@ -198,8 +199,14 @@ def main() -> int:
         src.write_text("int x = " + "1 + " * (1 << 20) + "1;\n")
         return _case("c-4mb", [rb, "audit", "-j", "1", str(src)], 3)
 
+    def c_under_cap(d: Path) -> bool:
+        src = d / "expr.c"  # just under the 2 MiB cap: parsed and walked
+        src.write_text("int x = " + "1 + " * ((2 << 20) // 4 - 4) + "1;\n")
+        return _case("c-2mb", [rb, "audit", "-j", "1", str(src)], 0)
+
     cases = {"dev-zero": dev_zero, "mbox": mbox, "gzip-bomb": gzip_bomb,
-             "git-bomb-lying": git_lying, "git-bomb-huge": git_huge, "c-4mb": c_4mb}
+             "git-bomb-lying": git_lying, "git-bomb-huge": git_huge, "c-4mb": c_4mb,
+             "c-2mb": c_under_cap}
     if a.only and a.only not in cases:
         raise SystemExit(f"bench: no case {a.only}; cases: {', '.join(cases)}")
     print(f"peak RSS of each case (limit {LIMIT_MB:.0f} MB)")

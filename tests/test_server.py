@@ -268,3 +268,22 @@ def test_max_children_must_be_positive(runtime) -> None:
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert out.stderr.strip() == "reviewbot: serve: --max-children must be at least 1"
+
+
+def test_endless_stdin_is_not_read_whole_by_the_client(runtime) -> None:
+    """`review -` with a server running: the client reads stdin up to the request limit
+    only, then runs the command itself, which stops at its own cap (one line, exit 2)."""
+    proc = _start(runtime)
+    try:
+        with open("/dev/zero", "rb") as zero:
+            t = time.monotonic()
+            out = subprocess.run([str(BIN), "review", "--no-tree", "-"], env=runtime,
+                                 stdin=zero, capture_output=True, text=True, timeout=60)
+        assert time.monotonic() - t < 30
+    finally:
+        log = _stop(proc, runtime)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("reviewbot: standard input: more than 64 MiB, the limit "
+                                  "for one patch (max_message_mb in [review] of the "
+                                  "configuration)")
+    assert "reviewbot: review for" not in log  # never sent to the server

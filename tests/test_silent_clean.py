@@ -220,6 +220,24 @@ def test_a_function_too_deep_is_reported_with_exit_3(tmp_path):
     assert r2.returncode == 1 and "missing-release [introduced] in big()" in r2.stdout
 
 
+def test_a_function_too_large_is_reported_with_exit_3(tmp_path):
+    """Over 512 KiB the walker would cost hundreds of MB: not analysed, said, exit 3; the
+    file's other functions are."""
+    note = "/* " + "padding " * 16 + "*/"
+    arms = "".join(f"\tn++; {note}\n" for i in range(4500))
+    huge = _chain(0).replace("int big", "int huge").replace("\tkfree(p);", arms + "\tkfree(p);")
+    src = tmp_path / "z.c"
+    src.write_text(huge + "\n" + LEAKY.replace(*LEAK))
+    size = huge.rindex("}") + 1 - huge.index("int huge")
+    assert size > 512 * 1024
+    r = subprocess.run([sys.executable, "-m", "reviewbot.cli", "audit", str(src)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert f"{src}: huge(): not analysed (too large for the analyser: {size} bytes, " \
+        "over 524288)" in r.stderr
+    assert "missing-release in widget_open()" in r.stdout
+
+
 # ------------------------------------------------------------------ resent cover letters
 
 

@@ -10,7 +10,9 @@ change them: ``max_input_mb`` (a whole file, stdin or directory entry), ``max_me
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, replace
+from typing import BinaryIO
 
 from reviewbot.model import InputError
 
@@ -56,3 +58,25 @@ class InputCaps:
 def mib(n: int) -> str:
     """A byte count as the MiB a limit is configured in."""
     return f"{n / MIB:g} MiB"
+
+
+class PrefixedStream(io.RawIOBase):
+    """A stream whose first bytes were already read (to tell mail from a diff, or by the
+    serve client up to its request limit): those bytes, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head, self.rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read1(len(b)) if hasattr(self.rest, "read1") else \
+            self.rest.read(len(b))
+        b[:len(data)] = data
+        return len(data)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from reviewbot.input.classify import message_kind
-from reviewbot.input.limits import InputCaps, mib
+from reviewbot.input.limits import InputCaps, PrefixedStream, mib
 from reviewbot.input.mail import diff_start, parse_author, parse_message, patch_from_message
 from reviewbot.input.series import series_from_patches
 from reviewbot.model import InputError, Patch, Series
@@ -169,27 +169,6 @@ def _opened(spec: str) -> Iterator[BinaryIO]:
         yield fh
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream whose first bytes were already read (to tell mail from a diff)."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self.head, self.rest = memoryview(head), rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        if self.head:
-            n = min(len(b), len(self.head))
-            b[:n] = self.head[:n]
-            self.head = self.head[n:]
-            return n
-        data = self.rest.read1(len(b)) if hasattr(self.rest, "read1") else \
-            self.rest.read(len(b))
-        b[:len(data)] = data
-        return len(data)
-
-
 def _read_capped(fh: BinaryIO, name: str, cap: int, what: str) -> bytes:
     """All of a stream, or an InputError once it passes `cap` bytes."""
     buf = bytearray()
@@ -212,7 +191,7 @@ def _patches_from_stream(name: str, fh: BinaryIO, strict: bool, messages: bool,
         if strict:
             raise InputError(f"{name}: empty file")
         return []
-    stream = io.BufferedReader(_Prefixed(head, fh), 1 << 16)
+    stream = io.BufferedReader(PrefixedStream(head, fh), 1 << 16)
     try:
         if looks_like_mail(head.replace(b"\r\n", b"\n")):
             patches = _mail_patches(name, stream, messages, caps)

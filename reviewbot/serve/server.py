@@ -117,12 +117,17 @@ def try_client(argv: list[str]) -> int | None:
 
     stdin = b""
     if argv[0] == "b4-check" or "-" in argv[1:]:  # b4-check reads its patch from stdin
-        stdin = sys.stdin.buffer.read()
-        # if the server declines, the command runs here and must still find its input
+        stdin = sys.stdin.buffer.read(_MAX_REQUEST + 1)  # never more: stdin may not end
+        # if the server declines, the command runs here and must still find its input:
+        # what was read, then the rest
         import io
 
-        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8",
-                                     errors="surrogateescape")
+        from reviewbot.input.limits import PrefixedStream
+
+        rest = io.BufferedReader(PrefixedStream(stdin, sys.stdin.buffer))
+        sys.stdin = io.TextIOWrapper(rest, encoding="utf-8", errors="surrogateescape")
+        if len(stdin) > _MAX_REQUEST:
+            return None  # too much to send: the command reads it here, within its caps
     req = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
