@@ -14,7 +14,6 @@ from reviewbot.knowledge.infer import infer_pairs
 from reviewbot.model import Finding, TraceStep
 from reviewbot.packs import Packs, load_packs
 
-
 # bytes of one function the walker takes: the largest in linux 6.1 are ~200 KB; a 1.2 MB
 # one took 165 MB to walk. A larger one is not analysed, said, and the review incomplete.
 MAX_FUNCTION_BYTES = 512 * 1024
