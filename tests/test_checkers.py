@@ -29,7 +29,7 @@ def test_checkers_implement_exactly_the_events_they_declare():
 def test_path_state_carries_no_checker_fields():
     fields = {f.name for f in dataclasses.fields(PathState)}
     assert fields == {"res", "values", "alias", "seq", "trail", "labels", "after_label",
-                      "from_call", "slots"}
+                      "from_call", "fresh", "slots"}
 
 
 def test_same_event_policy_keeps_the_unwind_rule():

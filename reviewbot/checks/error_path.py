@@ -314,11 +314,21 @@ class ErrorPathChecker(Checker):
         subject, taken = cond.subject, cond.taken
         if not subject or subject == ret or not cond.from_call:
             return None
+        if not cond.fresh:
+            return None  # not the test right after the call: a state, not its failure
+
         if ret not in w.facts.errno_vars or subject.startswith("#"):
             return None
         pointer_fail = taken <= frozenset("ZE")
-        status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#")
+        # `if (ret)` fails for a status; `if (prev)` on a pointer is its success
+        status_fail = "Z" not in taken and "N" in taken and not subject.startswith("#") \
+            and subject not in w.facts.local_pointers
         if not (pointer_fail or status_fail):
+            return None
+        if taken <= frozenset("Z") and node.label not in w.facts.error_labels and \
+                not any(k == subject for _rid, k in w.facts.static_acquires):
+            # `if (!vma) goto empty_set`: NULL from a lookup may mean "none" (not so from
+            # an allocation a pack knows), and no goto brings an error to that label
             return None
         return ErrnoCheck(node.line, ret, subject, node.label)
 

@@ -80,6 +80,7 @@ class Cond(NamedTuple):
     subject: str
     taken: frozenset
     from_call: bool  # the subject is a call's result
+    fresh: bool = True  # ... tested by the first branch after the call (`x = f(); if (!x)`)
 
 
 @dataclass

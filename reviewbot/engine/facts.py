@@ -54,6 +54,11 @@ class FunctionFacts:
         return {n for n, k in local_kinds(self.fn).items() if k == "object"}
 
     @cached_property
+    def local_pointers(self) -> set[str]:
+        """Locals declared as pointers."""
+        return {n for n, k in local_kinds(self.fn).items() if k == "pointer"}
+
+    @cached_property
     def borrowed(self) -> set[str]:
         """Locals that point into what the caller passed (ls = &sdp->sd_lockstruct): objects
         reached through them belong to the caller."""
@@ -182,6 +187,36 @@ class FunctionFacts:
             out[name] = ret
         return out
 
+    @cached_property
+    def error_labels(self) -> set[str]:
+        """Labels some goto reaches with an error in hand: the goto's test is of the value
+        the label returns (`if (ret) goto out`), or its block sets that value to an error
+        (`ret = -ENOMEM; goto out`). A label only reached after other tests (`if (!vma)
+        goto empty_set`) may be a deliberate success exit."""
+        out: set[str] = set()
+        for g in self.fn.of_type("goto_statement"):
+            lab = g.child_by_field_name("label")
+            if lab is None:
+                continue
+            name = text(lab)
+            ret = self.label_returns.get(name, "")
+            if not ret.isidentifier():
+                continue
+            block = g.parent if g.parent is not None and \
+                g.parent.type == "compound_statement" else None
+            if block is not None:
+                for st in block.named_children:
+                    if st.start_byte >= g.start_byte:
+                        break
+                    if _sets_error(st, ret):
+                        out.add(name)
+            cond_owner = (block or g).parent if block is not None else g.parent
+            if cond_owner is not None and cond_owner.type == "if_statement":
+                cond = cond_owner.child_by_field_name("condition")
+                if cond is not None and any(text(i) == ret for i in walk(cond, "identifier")):
+                    out.add(name)
+        return out
+
     # ------------------------------------------------------------------ tested values
     @cached_property
     def retested_atoms(self) -> set[str]:
@@ -192,6 +227,33 @@ class FunctionFacts:
                 t = norm(text(strip_parens(n.ast)))
                 seen[t] = seen.get(t, 0) + 1
         return {t for t, c in seen.items() if c > 1}
+
+    @cached_property
+    def _pure_retests(self) -> dict[str, str]:
+        """Retested conditions whose value can only change by an assignment the walk
+        sees: no assignment, increment or pack-known call inside them. Text -> fact key."""
+        out: dict[str, str] = {}
+        for n in self.fn.nodes:
+            if n.kind != "cond" or n.ast is None:
+                continue
+            a = strip_parens(n.ast)
+            t = norm(text(a))
+            if t not in self.retested_atoms or t in out:
+                continue
+            if any(True for _ in walk(a, "assignment_expression")) or \
+                    any(True for _ in walk(a, "update_expression")):
+                continue
+            if any(self.packs.calls.get(callee(c)) is not None
+                   for c in walk(a, "call_expression")):
+                continue
+            out[t] = "?@" + t
+        return out
+
+    def retest_key(self, atom) -> str:
+        """The fact key under which a retested condition's outcome is kept, or ''."""
+        if not self._pure_retests:
+            return ""
+        return self._pure_retests.get(norm(text(strip_parens(atom))), "")
 
     @cached_property
     def tested(self) -> set[str]:
@@ -299,6 +361,17 @@ class FunctionFacts:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _sets_error(stmt, var: str) -> bool:
+    """`var = -EFOO;`, `var = PTR_ERR(x);` and the like."""
+    if stmt.type != "expression_statement" or not stmt.named_children:
+        return False
+    a = stmt.named_children[0]
+    if a.type != "assignment_expression" or norm(text(a.child_by_field_name("left"))) != var:
+        return False
+    rhs = norm(text(a.child_by_field_name("right")))
+    return rhs.startswith(("-", "PTR_ERR", "ERR_PTR")) or rhs.startswith("(-")
 
 
 def _static_releases(fn: Function, packs: Packs, hand_only: bool = False

@@ -65,6 +65,7 @@ class PathState:
     labels: tuple[str, ...] = ()  # labels passed, in order
     after_label: bool = False  # the path has entered unwind code (passed a goto/label)
     from_call: frozenset = frozenset()  # vars whose value came from a call result
+    fresh: frozenset = frozenset()  # of those, assigned since the last branch
     slots: dict[str, Any] = field(default_factory=dict)  # checker name -> its value here
 
     def copy(self) -> PathState:

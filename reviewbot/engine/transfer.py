@@ -157,6 +157,7 @@ class Transfer:
                 vals = N  # PTR_ERR() of an error pointer is a negative errno
             self.set_fact(st, lhs, vals)
             st.from_call = st.from_call | {lhs}
+            st.fresh = st.fresh | {lhs}
             self.call(rhs, st, result=lhs, statement=False, lhs_raw=lhs_raw)
             return
         # not a call
@@ -217,7 +218,10 @@ class Transfer:
         for x in a:
             xt = norm(text(x))
             if xt.startswith("&") and not (spec and (spec.acquires or spec.releases)):
-                self.set_fact(st, self.canon(xt[1:], st), ALL)
+                out_key = self.canon(xt[1:], st)
+                self.set_fact(st, out_key, ALL)
+                for f in [f for f in st.values if f[:2] == "?@" and mentions(f, out_key)]:
+                    st.values.pop(f)  # a retested condition on it may change now
         if spec is None:
             self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))
             return

@@ -279,9 +279,18 @@ class Walker(Transfer):
         if pred is not None:
             return self.branch_on_held(node, st, *pred)
         subject, tset, fset, is_call = self.eval_cond(atom, st)
+        retest = self.facts.retest_key(atom)
         out = []
         for i, (succ, taken) in enumerate(((node.succ[0], tset), (node.succ[1], fset))):
             s2 = st.copy() if i == 0 else st  # the last successor takes the state itself
+            if retest:
+                # the same test made again, nothing in it reassigned since: same branch
+                # (`if (flags & LOCKING) lock(); ... if (flags & LOCKING) unlock();`)
+                seen = s2.values.get(retest)
+                now = P if i == 0 else Z
+                if seen is not None and not (seen & now):
+                    continue  # infeasible
+                s2.values[retest] = now
             if subject and taken is not None:
                 cur = s2.value(subject)
                 new = cur & taken
@@ -290,11 +299,13 @@ class Walker(Transfer):
                 self.set_fact(s2, subject, new)
                 if self._hooks["assume"]:  # (no record made for nobody)
                     self.emit("assume", s2, Cond(node.line, subject, new,
-                                                 is_call or subject in s2.from_call))
+                                                 is_call or subject in s2.from_call,
+                                                 is_call or subject in s2.fresh))
             else:
                 self.emit("assume", s2, None)
             for f in [f for f in s2.values if f.startswith("#")]:
                 s2.values.pop(f)
+            s2.fresh = frozenset()
             out.append((succ, s2))
         return out
 
