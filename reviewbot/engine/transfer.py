@@ -171,6 +171,8 @@ class Transfer:
         if rt == "cast_expression":
             v = rhs.child_by_field_name("value")
             src_key = self.canon(text(v), st) if v is not None else ""
+        elif rt == "assignment_expression":  # *out = p = kmalloc(..): p is stored too
+            src_key = self.canon(text(rhs.child_by_field_name("left")), st)
         if rtext.startswith("&") and "->" in rtext:
             root = self.canon(rtext[1:].split("->")[0], st)
             for k, r in list(st.res.items()):
@@ -263,8 +265,27 @@ class Transfer:
                     # result ignored: assume it worked
                 for rid in spec.acquires:
                     self.acquire(rid, key, st, line, name, nonlocal_, pending)
+                    if t.how != "return" and lhs_raw and not self._local_place(lhs_raw):
+                        self._stored((rid, key), st, line, lhs_raw)  # obj->d = dget(d)
                 if spec.may_be_null:
                     st.values.pop(key, None)
+
+    def _local_place(self, lhs_raw: str) -> bool:
+        """A local variable, or a member of a struct or array declared in the function
+        (`info.of_node`): storing there hands nothing over."""
+        m = re.match(r"[A-Za-z_]\w*", lhs_raw)
+        if m is None or m.group(0) not in self.facts.locals:
+            return False
+        return m.end() == len(lhs_raw) or (m.group(0) in self.facts.local_objects
+                                           and lhs_raw[m.end():].startswith((".", "[")))
+
+    def _stored(self, k: tuple[str, str], st: PathState, line: int, where: str) -> None:
+        """The reference a call returned (its argument's) is stored in a longer-lived
+        place: owned there."""
+        r = st.res.get(k)
+        if r is not None and r.status in (HELD, PENDING):
+            st.res[k] = replace(r, status=ESCAPED)
+            st.note(line, f"{r.key} stored in {where}")
 
     def owned_by_caller(self, key: str) -> bool:
         m = re.match(r"^\w+\((\w+)\)", key) or re.match(r"^(\w+)", key)
@@ -311,7 +332,13 @@ class Transfer:
     def escape(self, key: str, st: PathState, line: int, how: str) -> None:
         owner = base_of_field(key)  # list_add(&obj->node, ...) stores obj
         for k, r in list(st.res.items()):
-            owned = any(r.key == o or r.key.startswith(o + "->") or r.key.startswith(o + ".")
+            kind = self.packs.resources.get(r.rid)
+            # what the object owns goes with it (memory, references, the holders of locks
+            # it keeps); a clock enabled or an irq requested through one of its fields
+            # (platform_set_drvdata(pdev, dev); dev->clk) is a device state, which does not
+            carried = kind is None or kind.kind != "state"
+            owned = any(r.key == o or (carried and (r.key.startswith(o + "->")
+                                                    or r.key.startswith(o + ".")))
                         for o in {key, owner})
             if r.status in (HELD, PENDING) and (r.key == key or mentions(key, r.key) or owned):
                 st.res[k] = replace(r, status=ESCAPED)
