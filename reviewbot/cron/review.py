@@ -2,7 +2,7 @@
 
 Findings are fingerprinted (series subject, rule, file, function, resource): one drafted
 for an earlier revision is not drafted again, except once, in the next revision that still
-has it, as "still present since vN". Drafts go to the outbox Maildir under names derived
+has it, saying the review of vN pointed it out already. Drafts go to the outbox Maildir under names derived
 from the fingerprints, written (tmp/ + rename) before the transaction that records them; a
 run killed in between finds the file on the next run and records it without writing it
 twice.
@@ -182,7 +182,8 @@ def make_drafts(run: PollRun, lc: ListConfig, s: Series, result: SeriesResult,
     from reviewbot.mail.headers import sender_address
 
     cfg = run.opts.cfg
-    msgs = build_drafts(result, cfg)
+    msgs = build_drafts(result, cfg, packs=run.opts.packs,
+                        warn=lambda line: log.warning("%s: %s", lc.name, line))
     try:
         domain = sender_address(cfg).domain or "reviewbot.invalid"
     except Exception:  # noqa: BLE001

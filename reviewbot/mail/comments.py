@@ -1,16 +1,23 @@
-"""The review comment on one finding, as a maintainer would write it.
+"""The review comment on one finding, or on one exit, as a maintainer would write it.
 
 What is wrong and why (the rule engine's message), where when the line is outside the
 hunks, a short path when the message names no lines, then a question; wrapped at 72 columns.
+An exit that leaves several things held gets one comment (``exit_comment``) naming each in
+words that fit its kind and the label to jump to instead.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from typing import TYPE_CHECKING
 
+from reviewbot.mail.exits import Advice, Exit, Held, group_exits
 from reviewbot.mail.headers import one_line
 from reviewbot.model import Finding
+
+if TYPE_CHECKING:
+    from reviewbot.packs import Packs
 
 WIDTH = 72
 
@@ -89,25 +96,127 @@ def _path(f: Finding, limit: int = 4) -> str:
     return ", then ".join(f"line {t.line} ({one_line(t.note)})" for t in steps)
 
 
-def comment_for(f: Finding, in_hunk: bool, code: str) -> str:
-    """The review comment for one finding: what is wrong and why, then a question."""
-    msg = sentence(f.message)
-    hedge = "I may be misreading this, but it" if f.confidence == "low" else "It"
-    parts = []
+def _opening(f: Finding, in_hunk: bool, code: str, low: bool) -> str:
+    """"It looks like", hedged for a low-confidence finding, placed at the line when the
+    patch does not show it."""
+    hedge = "I may be misreading this, but it" if low else "It"
     if in_hunk:
-        parts.append(f"{hedge} looks like {_lower_first(msg)}")
-    else:
-        where = f"line {f.line}" + (f" ('{code}')" if code else "")
-        func = f" of {f.function}()" if f.function else ""
-        parts.append(
-            f"At {where}{func}, outside the lines this patch touches, "
-            f"{hedge.lower()} looks like {_lower_first(msg)}"
-        )
+        return f"{hedge} looks like"
+    where = f"line {f.line}" + (f" ('{code}')" if code else "")
+    func = f" of {f.function}()" if f.function else ""
+    return f"At {where}{func}, outside the lines this patch touches, {hedge.lower()} looks like"
+
+
+def revision_note(findings: list[Finding]) -> str:
+    """Said once in the next revision that still has a finding drafted before."""
+    since = min((int(f.still_present_since) for f in findings if f.still_present_since),
+                default=0)
+    return f"This was already pointed out in the review of v{since}." if since else ""
+
+
+_DEEPER = re.compile(r"[;.] (?:i|I)s the goto meant for (?:a label further down the ladder"
+                     r"|a later label)\?$")
+
+
+def comment_for(f: Finding, in_hunk: bool, code: str, label: str | None = None) -> str:
+    """The review comment for one finding: what is wrong and why, then a question.
+    `label`: for a release of what a goto's path never acquired, the label it should
+    have jumped to."""
+    msg = sentence(f.message)
+    if label and _DEEPER.search(msg):
+        msg = _DEEPER.sub(f"; should the goto jump to {label} instead?", msg)
+    parts = [f"{_opening(f, in_hunk, code, f.confidence == 'low')} {_lower_first(msg)}"]
     path = _path(f)
     if path:
         parts.append(f"The path I followed: {path}.")
     if not msg.endswith("?"):
         parts.append(_question(f))
-    if f.still_present_since:
-        parts.append(f"This is still present since v{int(f.still_present_since)}.")
+    note = revision_note([f])
+    if note:
+        parts.append(note)
+    return wrap(" ".join(parts))
+
+
+def held_clause(h: Held) -> str:
+    """What happens to one resource an exit leaves held, in the words of its kind."""
+    at = f"({h.by} at line {h.line})"
+    if h.kind == "memory":
+        return f"'{h.key}' {at} leaks"
+    if h.kind == "ref":
+        return f"the reference to '{h.key}' {at} is not dropped"
+    if h.kind == "lock":
+        return f"'{h.key}' {at} stays held"
+    if h.kind == "state":
+        return f"'{h.key}' {at} is not undone"
+    if h.kind == "holder":
+        return f"the holder '{h.key}' {at} is not released"
+    return f"'{h.key}' {at} is not released"
+
+
+def join_and(items: list[str]) -> str:
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def exit_text(ex: Exit) -> str:
+    """What an exit does wrong, without a final stop: "this 'return err' skips the unwind
+    code: 'priv' (kzalloc() at line 25) leaks"."""
+    if ex.labels:
+        where = f"the error exit through {'/'.join(ex.labels)}"
+    elif ex.ret:
+        where = f"this '{ex.ret}'"
+    else:
+        where = "this return"
+    if any(x.rule == "error-path.direct-return" for x in ex.findings):
+        what = f"{where} skips the unwind code"
+    else:
+        what = f"{where} does not release everything it should"
+    return f"{what}: {join_and([held_clause(h) for h in ex.held])}"
+
+
+def defect_text(f: Finding, packs: Packs | None) -> str:
+    """One finding as one sentence, as a list of them says it (a cover letter's summary,
+    an acknowledgement of what a patch fixes)."""
+    items = group_exits([f], packs)
+    if isinstance(items[0], Exit):
+        return exit_text(items[0]) + "."
+    return sentence(f.message)
+
+
+def upper_first(s: str) -> str:
+    """"this return ..." -> "This return ...", but never an identifier ("mutex_unlock()")."""
+    m = re.match(r"[a-z]+\b", s)
+    if m and not s[m.end():].startswith(("(", "_", "->", ".", "[")):
+        return s[0].upper() + s[1:]
+    return s
+
+
+def exit_comment(ex: Exit, in_hunk: bool, code: str, advice: Advice) -> str:
+    """One comment for an exit: all it leaves held, then where it should go instead."""
+    f = ex.lead
+    rules = {x.rule for x in ex.findings}
+    low = all(x.confidence == "low" for x in ex.findings)
+    parts = [f"{_opening(f, in_hunk, code, low)} {exit_text(ex)}."]
+    if advice.label:
+        parts.append(f"Should this be goto {advice.label}?")
+    elif advice.searched and ex.labels:
+        parts.append("None of the labels releases exactly that: is a release missing from "
+                     "the unwind code?")
+    elif advice.searched and advice.labels:
+        parts.append("None of the labels below releases exactly that: does the unwind code "
+                     "need a label for it?")
+    elif "error-path.direct-return" in rules:
+        parts.append("Should it go through the error labels instead?")
+    elif "get-put.lock-imbalance" in rules and len(ex.held) == 1:
+        parts.append("Is an unlock missing here?")
+    elif ex.labels:
+        parts.append("Is a release missing from the unwind code?")
+    elif rules & {"get-put.leak", "get-put.lock-imbalance"}:
+        parts.append("Is a release missing here, as on the function's other paths?")
+    else:
+        parts.append("Is a release missing here?")
+    note = revision_note(ex.findings)
+    if note:
+        parts.append(note)
     return wrap(" ".join(parts))

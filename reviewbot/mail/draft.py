@@ -15,11 +15,11 @@ import re
 from collections.abc import Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reviewbot import __version__
 from reviewbot.config import section
-from reviewbot.mail.comments import WIDTH, sentence, wrap
+from reviewbot.mail.comments import WIDTH, defect_text, upper_first, wrap
 from reviewbot.mail.headers import (
     MAX_RECIPIENTS,
     default_msgid,
@@ -34,6 +34,9 @@ from reviewbot.mail.headers import (
 from reviewbot.mail.quoting import quote_blocks
 from reviewbot.model import Finding, InputError, Patch, SeriesResult
 
+if TYPE_CHECKING:
+    from reviewbot.packs import Packs
+
 
 def _quote(text: str) -> str:
     return "\n".join("> " + ln if ln else ">" for ln in str(text).split("\n"))
@@ -41,7 +44,7 @@ def _quote(text: str) -> str:
 
 def _attribution(patch: Patch, author: Address | None) -> str:
     who = one_line(author.display_name or author.addr_spec) if author else ""
-    who = who or one_line(patch.author_name or patch.author_email) or "the author"
+    who = who or one_line(patch.author_name or patch.author_email) or "The author"
     date = one_line(patch.date)
     return f"On {date}, {who} wrote:" if date else f"{who} wrote:"
 
@@ -86,8 +89,41 @@ def _footer_ctx(mail: dict[str, Any], rules: list[str], context: str) -> dict[st
     }
 
 
-def _ack_lines(findings: list[Finding]) -> list[str]:
-    return [f"{sentence(f.message)[:-1]} ({f.rule}, {f.function}() in {f.file})" for f in findings]
+def _ack_lines(findings: list[Finding], packs: Packs) -> list[str]:
+    return [f"{defect_text(f, packs)[:-1]} ({f.rule}, {f.function}() in {f.file})"
+            for f in findings]
+
+
+def _scope(some: int, total: int) -> str:
+    """"the patch", "both patches", "all 5 patches", "2 of the 5 patches"."""
+    if total == 1:
+        return "the patch"
+    if some == total:
+        return "both patches" if total == 2 else f"all {total} patches"
+    return f"{some} of the {total} patches"
+
+
+def _unthreaded(patch: Patch, author: Address | None, extra_cc: list[Address]) -> list[str]:
+    """Why a reply to `patch` cannot be threaded under it, or has nobody to go to."""
+    out = []
+    if thread_id(patch) is None:
+        if patch.message_id:
+            why = "the patch's Message-ID is not a valid msg-id"
+        elif patch.message is None:
+            why = "the patch is a plain diff, with no Message-ID"
+        else:  # git format-patch without --thread writes none
+            why = "the patch has no Message-ID (a series made without --thread?)"
+        out.append(f"this reply is not threaded under the patch: {why}; send it in reply to "
+                   "the posted patch")
+    if author is None and not (_list_cc(patch) or extra_cc):
+        out.append("this reply has no To: address, since the patch names no author and no "
+                   "list; add the recipients")
+    return out
+
+
+def _list_cc(patch: Patch) -> bool:
+    return bool(parse_addresses(patch.to) or parse_addresses(patch.cc)
+                or (patch.message is not None and patch.message.get("List-Post")))
 
 
 def build_drafts(
@@ -96,11 +132,19 @@ def build_drafts(
     *,
     now: _dt.datetime | None = None,
     msgid_factory: Callable[[], str] | None = None,
+    packs: Packs | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[EmailMessage]:
     """One draft per patch with introduced findings; plus, if configured, a summary reply to
     the cover letter (`[mail] summary`) and acknowledgements of fixed findings
     (`[mail] acknowledge_fixed`). `now` and `msgid_factory` make Date / Message-ID
-    deterministic (tests, golden files)."""
+    deterministic (tests, golden files); `packs` say what kind each resource is (default:
+    the shipped ones); `warn` hears, one line each, of a draft that cannot be threaded or
+    has no To:."""
+    if packs is None:
+        from reviewbot.packs import load_packs
+
+        packs = load_packs()
     mail = section(cfg, "mail")
     sender = sender_address(cfg)
     now = now or _dt.datetime.now(_dt.UTC).astimezone()
@@ -126,25 +170,29 @@ def build_drafts(
                 {
                     "label": label,
                     "lines": [
-                        f"{f.file}:{f.line} {f.function}(): {sentence(f.message)} [{f.rule}]"
+                        f"{f.file}:{f.line} {f.function}(): {upper_first(defect_text(f, packs))}"
+                        f" [{f.rule}]"
                         for f in intro
                     ],
                 }
             )
         author = patch_author(patch)
+        unthreaded = _unthreaded(patch, author, cover_cc if cover is not None else [])
+        if intro or (ack and fixed):
+            for why in unthreaded:
+                if warn is not None:
+                    warn(f"draft for {label!r}: {why}")
         if intro:
-            extra = []
-            if thread_id(patch) is None:
-                extra.append(wrap("(This reply is not threaded under the patch: its"
-                                  " Message-ID is not a valid msg-id.)"))
+            extra = [wrap(f"(Note: {why}.)") for why in unthreaded]
             if ack and fixed:
                 extra.append(
-                    wrap("This patch also fixes: " + "; ".join(_ack_lines(fixed)) + ". Thanks!")
+                    wrap("This patch also fixes: " + "; ".join(_ack_lines(fixed, packs))
+                         + ". Thanks!")
                 )
             body = render(
                 "patch_reply.txt.j2",
                 attribution=_attribution(patch, author),
-                blocks=quote_blocks(pr, intro),
+                blocks=quote_blocks(pr, intro, packs),
                 extra=extra,
                 **_footer_ctx(mail, [f.rule for f in intro], pr.context),
             )
@@ -154,7 +202,7 @@ def build_drafts(
                 attribution=_attribution(patch, author),
                 subject=label,
                 intro="Thanks, as far as reviewbot can tell this fixes:",
-                lines=_ack_lines(fixed),
+                lines=[upper_first(x) for x in _ack_lines(fixed, packs)],
                 **_footer_ctx(mail, [f.rule for f in fixed], pr.context),
             )
         else:
@@ -165,15 +213,16 @@ def build_drafts(
         drafts.append(msg)
 
     if mail.get("summary", False) and cover is not None and summary_items:
+        if thread_id(cover) is None and warn is not None:
+            warn(f"summary for {one_line(cover.raw_subject or cover.subject)!r}: not threaded "
+                 "under the cover letter: its Message-ID is missing or not a valid msg-id")
         n = sum(len(i["lines"]) for i in summary_items)
         body = render(
             "cover_summary.txt.j2",
             attribution=_attribution(cover, patch_author(cover)),
             subject=one_line(cover.raw_subject or cover.subject),
-            intro=(
-                f"reviewbot found {n} possible issue{'s' if n != 1 else ''} in "
-                f"{len(summary_items)} of the {len(result.patches)} patches:"
-            ),
+            intro=f"An automated review found {n} possible issue{'s' if n != 1 else ''} in "
+                  f"{_scope(len(summary_items), len(result.patches))}:",
             items=summary_items,
             **_footer_ctx(
                 mail,
@@ -195,7 +244,10 @@ def emit(results: list[SeriesResult], args: Any, cfg: dict[str, Any]) -> None:
 
     from reviewbot.mail import outbox as mailout
 
-    msgs = [m for r in results for m in build_drafts(r, cfg)]
+    def warn(line: str) -> None:
+        sys.stderr.write(f"reviewbot: warning: {line}\n")
+
+    msgs = [m for r in results for m in build_drafts(r, cfg, warn=warn)]
     maildir = getattr(args, "maildir", None)
     outdir = getattr(args, "outdir", None)
     send = bool(getattr(args, "send", False))

@@ -235,6 +235,65 @@ def new_message(
     return msg
 
 
+# ---------------------------------------------------------------- writing the headers
+
+FOLD_AT = 78  # columns a header line should keep to (RFC 5322); 998 is the hard limit
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender"})
+_PLAIN = re.compile(r"[\x20-\x7e]*")
+
+
+def _fold_words(name: str, text: str, linesep: str) -> str:
+    """`Name: text` folded at its spaces only: each line within FOLD_AT columns where its
+    words allow, the first word always on the line of the name."""
+    words = text.split()
+    lines = [f"{name}: {words[0]}" if words else f"{name}:"]
+    for w in words[1:]:
+        if len(lines[-1]) + 1 + len(w) <= FOLD_AT:
+            lines[-1] += " " + w
+        else:
+            lines.append(" " + w)
+    return linesep.join(lines) + linesep
+
+
+class ReplyPolicy(email.policy.EmailPolicy):
+    """policy.default, folded as mail clients and git send-email fold: a header that fits
+    in 78 columns stays on one line, one that does not is folded at its spaces, never right
+    after the colon, and a plain ASCII value (Subject, In-Reply-To, References, Message-ID)
+    is never RFC 2047-encoded just to split a long word such as a Message-ID."""
+
+    def fold(self, name: str, value: Any) -> str:
+        return self._our_fold(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        ours = self._our_fold(name, value)
+        if ours is not None:
+            return ours.encode("ascii")
+        folded = super().fold_binary(name, value)
+        return self._join_after_colon(folded)
+
+    def _our_fold(self, name: str, value: Any) -> str | None:
+        if name.lower() in _ADDRESS_HEADERS:
+            return None  # display names need quoting or encoding: the library's folding
+        text = " ".join(str(value).split())  # a parsed draft's value may be folded source
+        if not _PLAIN.fullmatch(text) or "=?" in text:
+            return None  # needs (or looks like) RFC 2047 encoding
+        if len(name) + 2 + max((len(w) for w in text.split()), default=0) > 998:
+            return None
+        return _fold_words(name, text, self.linesep)
+
+    def _join_after_colon(self, folded: bytes) -> bytes:
+        """`From:` alone on its line with the address below: put them on one line."""
+        sep = self.linesep.encode()
+        lines = folded.split(sep)
+        if (len(lines) > 2 and lines[0].endswith(b":") and b"=?" not in lines[1]
+                and len(lines[0]) + len(lines[1]) <= 998):
+            lines[0:2] = [lines[0] + b" " + lines[1].lstrip()]
+        return sep.join(lines)
+
+
+REPLY_POLICY = ReplyPolicy(max_line_length=FOLD_AT)
+
+
 def set_body(msg: EmailMessage, text: str) -> None:
     lines = text.split("\n")
     if max((len(ln.encode("utf-8")) for ln in lines), default=0) > 990:

@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any
 
+from reviewbot.mail.headers import REPLY_POLICY
 from reviewbot.model import InputError
 
 SLUG_MAX = 52
@@ -32,7 +33,7 @@ SLUG_MAX = 52
 
 def as_bytes(msg: EmailMessage, linesep: str = "\n") -> bytes:
     """The message as RFC 5322 bytes (headers 7-bit, RFC 2047 encoded where needed)."""
-    return msg.as_bytes(policy=email.policy.default.clone(linesep=linesep, max_line_length=78))
+    return msg.as_bytes(policy=REPLY_POLICY.clone(linesep=linesep))
 
 
 def slug(subject: str) -> str:

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from reviewbot.mail.comments import comment_for
+from reviewbot.mail.comments import comment_for, exit_comment
+from reviewbot.mail.exits import Exit, group_exits, label_after, right_label
 from reviewbot.mail.headers import one_line
 from reviewbot.model import Finding, Patch, PatchResult
+
+if TYPE_CHECKING:
+    from reviewbot.packs import Packs
 
 QUOTE_BEFORE = 3  # diff lines quoted above the line of a finding
 EXTRA_BEFORE = 2  # ... above a further line the finding names
@@ -160,8 +165,25 @@ def _code_at(pr: PatchResult, f: Finding, fq: _FileQuote | None) -> str:
     return ""
 
 
-def quote_blocks(pr: PatchResult, findings: list[Finding]) -> list[Block]:
-    """Quoted lines and comments, in patch order."""
+def _post_image(pr: PatchResult, path: str) -> str | None:
+    return next((fi.post for fi in pr.files if fi.path == path and fi.post), None)
+
+
+def _comment(pr: PatchResult, item: Exit | Finding, in_hunk: bool, code: str,
+             packs: Packs | None) -> str:
+    if isinstance(item, Exit):
+        advice = right_label(item, _post_image(pr, item.lead.file), packs)
+        return exit_comment(item, in_hunk, code, advice)
+    label = None
+    if item.rule == "error-path.extra-release":
+        label = label_after(item, _post_image(pr, item.file))
+    return comment_for(item, in_hunk, code, label)
+
+
+def quote_blocks(pr: PatchResult, findings: list[Finding],
+                 packs: Packs | None = None) -> list[Block]:
+    """Quoted lines and comments, in patch order: one comment per exit (``exits``), one
+    per other finding."""
     patch = pr.patch
     diff_lines = patch.diff.splitlines()
     try:
@@ -173,10 +195,11 @@ def quote_blocks(pr: PatchResult, findings: list[Finding]) -> list[Block]:
     comments: dict[tuple[int, int], list[str]] = {}
     loose: list[str] = []  # findings in files the patch does not touch
 
-    for f in findings:
+    for item in group_exits(findings, packs):
+        f = item.lead if isinstance(item, Exit) else item
         fq = by_path.get(f.file)
         if fq is None:
-            loose.append(comment_for(f, False, _code_at(pr, f, None)))
+            loose.append(_comment(pr, item, False, _code_at(pr, f, None), packs))
             continue
         fidx = files.index(fq)
         sel = quoted.setdefault(fidx, {0})
@@ -187,14 +210,16 @@ def quote_blocks(pr: PatchResult, findings: list[Finding]) -> list[Block]:
         if anchor is None:
             anchor = fq.nearest_changed(f.line, f.function)
         if anchor is None:
-            loose.append(comment_for(f, False, _code_at(pr, f, fq)))
+            loose.append(_comment(pr, item, False, _code_at(pr, f, fq), packs))
             continue
         sel |= fq.window(anchor, QUOTE_BEFORE)
-        for extra in f.lines:
+        members = item.findings if isinstance(item, Exit) else [item]
+        for extra in sorted({ln for m in members for ln in m.lines}):
             j = fq.by_target.get(extra)
             if j is not None and j < anchor:
                 sel |= fq.window(j, EXTRA_BEFORE)
-        comments.setdefault((fidx, anchor), []).append(comment_for(f, in_hunk, _code_at(pr, f, fq)))
+        comments.setdefault((fidx, anchor), []).append(
+            _comment(pr, item, in_hunk, _code_at(pr, f, fq), packs))
 
     blocks: list[Block] = []
     for fidx, fq in enumerate(files):

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from reviewbot.config import section
 from reviewbot.mail.headers import one_line
+from reviewbot.mail.outbox import as_bytes
 from reviewbot.model import InputError
 
 PASSWORD_ENV = "REVIEWBOT_SMTP_PASSWORD"
@@ -201,7 +202,8 @@ def send_messages(
             if conn is None:
                 conn = _open(s)  # the server hung up after refusing the last one
             try:
-                conn.send_message(m, from_addr=frm, to_addrs=rcpt)
+                # the bytes the draft file holds: folded as drafts are (headers.ReplyPolicy)
+                conn.sendmail(frm, rcpt, as_bytes(m, linesep="\r\n"))
             except (smtplib.SMTPException, OSError) as e:
                 reason = _reason(e)
                 if isinstance(e, (smtplib.SMTPServerDisconnected, OSError)):
