@@ -1,6 +1,8 @@
 """`reviewbot send DIR`: send the drafts in DIR (a Maildir, a folder of .eml files, or one
 .eml file) over SMTP, only if `[mail] send = true` in the configuration; otherwise, or with
---dry-run, print what would be sent. Sent drafts are moved out of the way (a Maildir's new/
+--dry-run, print what would be sent. The server, port, user, password and encryption come
+from [mail], else from git's sendemail.* settings (the repository it runs in, or the global
+git configuration). Sent drafts are moved out of the way (a Maildir's new/
 to cur/ flagged seen; .eml files to DIR/sent/) so that a second run does not send them again.
 A draft the server refuses stays, with its reason (DIR/.reviewbot-send.json), and is tried
 again by later runs ([mail] retry_after_minutes, doubled each time) until [mail] max_tries,

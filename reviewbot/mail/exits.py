@@ -35,7 +35,6 @@ class Held:
     """A resource an exit leaves held."""
 
     key: str  # as the message names it ('dev', 'fd->lock')
-    call: str  # the acquiring call ('' for an acquisition by assignment)
     by: str  # what acquired it, as a reply says it: "kzalloc()" or "'ip->i_gl = gl'"
     line: int  # where it was acquired
     kind: str  # memory | ref | lock | holder | state | "" (not known)
@@ -68,7 +67,7 @@ def held_of(f: Finding, packs: Packs | None) -> Held | None:
     kinds = {packs.resources[r].kind for r in rids if r in packs.resources} if packs else set()
     kind = kinds.pop() if len(kinds) == 1 else ""
     by = f"{call}()" if call else f"'{m.group('assign')}'"
-    return Held(m.group("key"), call, by, int(m.group("line")), kind, rids)
+    return Held(m.group("key"), by, int(m.group("line")), kind, rids)
 
 
 def _exit_line(f: Finding) -> int:
