@@ -590,3 +590,18 @@ def test_the_golden_files_cover_each_rule_family():
         families |= set(re.findall(r"\b(error-path|get-put|ops-mismatch)\.[\w-]+",
                                    m.get_body(("plain",)).get_content().split("\n-- \n")[1]))
     assert families == {"error-path", "get-put", "ops-mismatch"}
+
+
+def test_a_goto_past_a_failed_lock_names_the_next_label(foo_repo):
+    p = make_patch(foo_repo, "foo: interruptible lock", (
+        "\tmutex_lock(&fd->lock);\n",
+        "\terr = mutex_lock_interruptible(&fd->lock);\n\tif (err)\n\t\tgoto out_unlock;\n"))
+    _patch, res = review_file(p, foo_repo)
+    rules = {f.rule for f in res.findings("introduced")}
+    assert "error-path.extra-release" in rules, rules
+    (msg,) = build(res)
+    body = body_of(msg)
+    (c,) = [c for c in comments_of(body) if "was never acquired" in c]
+    assert c.endswith("so it was never acquired; should the goto jump to out_put_device "
+                      "instead?"), c
+    assert grammar_problems(body) == []
