@@ -11,6 +11,8 @@ in a temporary directory:
   `review --no-tree -j 1`: read message by message;
 - `gzip-bomb`: `review --msgid` against a server on 127.0.0.1 whose t.mbox.gz inflates to
   1 GiB (exit 2 at the inflated cap);
+- `msgid-60mb`: `review --msgid` of a real 60 MB thread, just under that cap (b4 parses a
+  thread whole);
 - `git-bomb-lying` / `git-bomb-huge`: a patch reviewed against a repository whose blob of
   the patched file is a loose object that inflates to 1 GiB behind a header of 3000 bytes
   (exit 2, naming the object), or that declares 1 GiB (refused by its header: exit 3);
@@ -24,6 +26,7 @@ the suite (a minute or two, and a gigabyte of zeros compressed twice).
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import http.server
 import os
@@ -93,13 +96,10 @@ def make_mbox(path: Path, mb: int) -> int:
     return threads
 
 
-class _Bomb:
-    """A server on 127.0.0.1 whose every t.mbox.gz inflates to `size` bytes."""
+class _Served:
+    """A server on 127.0.0.1 that answers every GET with `body` (gzip), POST with 404."""
 
-    def __init__(self, size: int) -> None:
-        co = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        block = b"\0" * (1 << 20)
-        body = b"".join(co.compress(block) for _ in range(size >> 20)) + co.flush()
+    def __init__(self, body: bytes) -> None:
 
         class H(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a) -> None:
@@ -110,6 +110,10 @@ class _Bomb:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802 - b4's search for newer revisions
+                self.send_response(404)
+                self.end_headers()
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
@@ -177,12 +181,25 @@ def main() -> int:
         return _case("mbox", [rb, "review", "--no-tree", "-j", "1", str(path)], 1)
 
     def gzip_bomb(d: Path) -> bool:
-        srv = _Bomb(bomb)
+        co = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        block = b"\0" * (1 << 20)
+        srv = _Served(b"".join(co.compress(block) for _ in range(bomb >> 20)) + co.flush())
         c.log(f"gzip-bomb: {srv.compressed} bytes inflating to {bomb}")
         try:
             env = dict(os.environ, HOME=str(d), XDG_CACHE_HOME=str(d / "cache"))
             return _case("gzip-bomb", [rb, "review", "--msgid", "a@example.org", "--lore",
                                        srv.url], 2, env=env)
+        finally:
+            srv.close()
+
+    def msgid_thread(d: Path) -> bool:
+        path = d / "t.mbox"  # a real thread just under the inflated cap: parsed whole
+        make_mbox(path, 60)
+        srv = _Served(gzip.compress(path.read_bytes(), 1))
+        try:
+            env = dict(os.environ, HOME=str(d), XDG_CACHE_HOME=str(d / "cache"))
+            return _case("msgid-60mb", [rb, "review", "--no-tree", "--msgid", "p0@example.org",
+                                        "--lore", srv.url], 1, env=env)
         finally:
             srv.close()
 
@@ -205,6 +222,7 @@ def main() -> int:
         return _case("c-2mb", [rb, "audit", "-j", "1", str(src)], 0)
 
     cases = {"dev-zero": dev_zero, "mbox": mbox, "gzip-bomb": gzip_bomb,
+             "msgid-60mb": msgid_thread,
              "git-bomb-lying": git_lying, "git-bomb-huge": git_huge, "c-4mb": c_4mb,
              "c-2mb": c_under_cap}
     if a.only and a.only not in cases:

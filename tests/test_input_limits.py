@@ -276,7 +276,7 @@ def test_msgid_gzip_bomb_stops_at_the_configured_inflated_cap(tmp_path):
     assert r.rc == 2 and len(r.err.strip().splitlines()) == 1
     assert "inflates to more than the limit of 16777216 bytes (max_decompressed_mb)" in r.err
     assert r.rss_mb < 130, r.rss_mb
-    assert dflt.rc == 2 and "limit of 134217728 bytes" in dflt.err  # 128 MiB by default
+    assert dflt.rc == 2 and "limit of 67108864 bytes" in dflt.err  # 64 MiB by default
     assert dflt.rss_mb < 300, dflt.rss_mb
 
 

@@ -29,7 +29,9 @@ class InputCaps:
     max_message: int = 64 * MIB  # bytes of one message, or of a plain diff
     lore_timeout: float = 60.0  # seconds for a --msgid thread mbox, the whole transfer
     max_download: int = 64 * MIB  # bytes of that mbox as sent (gzip)
-    max_decompressed: int = 128 * MIB  # bytes of it inflated: a gzip bomb stops here
+    # bytes of it inflated: a gzip bomb stops here. A thread is parsed whole (b4): ~4 bytes
+    # of memory per byte, so a 64 MiB thread stays under 300 MB (lore's largest are ~20)
+    max_decompressed: int = 64 * MIB
 
     @classmethod
     def from_config(cls, cfg: dict) -> InputCaps:
