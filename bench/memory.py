@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peak memory where input enters reviewbot: each case must stay under 300 MB.
 
-    .venv/bin/python bench/memory.py [--mbox-mb 200] [--bomb-gib 1] [--only NAME]
+    .venv/bin/python bench/memory.py [--mbox-mb 200] [--patches-mb 20] [--bomb-gib 1] [--only NAME]
 
 Cases, each one reviewbot process measured by wait4 (bench/_common.run), everything made
 in a temporary directory:
@@ -9,6 +9,8 @@ in a temporary directory:
 - `dev-zero`: `review /dev/zero` stops at the cap for one patch (exit 2, one line);
 - `mbox`: a 200 MB list archive (500 one-patch threads, each with 50 replies of ~8 KB),
   `review --no-tree -j 1`: read message by message;
+- `mbox-patches`: 20 MB of nothing but small patches (20,000): what a review holds per
+  patch until it reports (~4.5 KB each; the patch's text and its findings), not streamed;
 - `gzip-bomb`: `review --msgid` against a server on 127.0.0.1 whose t.mbox.gz inflates to
   1 GiB (exit 2 at the inflated cap);
 - `msgid-60mb`: `review --msgid` of a real 60 MB thread, just under that cap (b4 parses a
@@ -164,6 +166,7 @@ def _case(name: str, cmd: list[str], expect: int, **kw) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mbox-mb", type=int, default=200)
+    ap.add_argument("--patches-mb", type=int, default=20)
     ap.add_argument("--bomb-gib", type=float, default=1.0)
     ap.add_argument("--only", help="run only this case")
     a = ap.parse_args()
@@ -179,6 +182,18 @@ def main() -> int:
         n = make_mbox(path, a.mbox_mb)
         c.log(f"mbox: {path.stat().st_size / 1e6:.0f} MB, {n} patches")
         return _case("mbox", [rb, "review", "--no-tree", "-j", "1", str(path)], 1)
+
+    def mbox_patches(d: Path) -> bool:
+        path = d / "patches.mbox"  # every message a patch: each is held until the report
+        with open(path, "w") as fh:
+            t = 0
+            while fh.tell() < a.patches_mb * 1_000_000:
+                fh.write(_mail(t, f"[PATCH] widget: check n in open ({t})", f"p{t}@example.org",
+                               f"Commit message {t}.\n\n" + "Why it is needed.\n" * 20 +
+                               "---\n" + _diff(f"drivers/w{t % 97}.c")))
+                t += 1
+        c.log(f"mbox-patches: {path.stat().st_size / 1e6:.0f} MB, {t} patches")
+        return _case("mbox-patches", [rb, "review", "--no-tree", "-j", "1", str(path)], 1)
 
     def gzip_bomb(d: Path) -> bool:
         co = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -221,7 +236,8 @@ def main() -> int:
         src.write_text("int x = " + "1 + " * ((2 << 20) // 4 - 4) + "1;\n")
         return _case("c-2mb", [rb, "audit", "-j", "1", str(src)], 0)
 
-    cases = {"dev-zero": dev_zero, "mbox": mbox, "gzip-bomb": gzip_bomb,
+    cases = {"dev-zero": dev_zero, "mbox": mbox, "mbox-patches": mbox_patches,
+             "gzip-bomb": gzip_bomb,
              "msgid-60mb": msgid_thread,
              "git-bomb-lying": git_lying, "git-bomb-huge": git_huge, "c-4mb": c_4mb,
              "c-2mb": c_under_cap}

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from reviewbot.context.diff import parse_diff
 from reviewbot.input.classify import message_kind
 from reviewbot.input.limits import InputCaps, PrefixedStream, mib
 from reviewbot.input.mail import diff_start, parse_author, parse_message, patch_from_message
@@ -291,14 +292,15 @@ def load_paths(paths: list[str], all_revisions: bool = False, messages: bool = T
 
 
 def check_diffs(series: list[Series]) -> list[Series]:
-    """Each patch's diff parsed once here (kept for the review). One that does not parse
-    (a malformed hunk header, a truncated hunk) is marked unreviewable with the cause, and
-    the others are reviewed; when none parses, the input is bad (InputError)."""
+    """Each patch's diff parsed here (not kept: the review parses it again, one patch at a
+    time). One that does not parse (a malformed hunk header, a truncated hunk) is marked
+    unreviewable with the cause, and the others are reviewed; when none parses, the input
+    is bad (InputError)."""
     bad = []
     for s in series:
         for p in s.patches:
             try:
-                p.patchset  # noqa: B018 - parsed once here (checked), kept for the review
+                parse_diff(p.diff)
             except InputError as e:
                 where = p.source or "input"
                 p.unreviewable = f"{where}: patch '{p.subject}': {e}"

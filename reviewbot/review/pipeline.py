@@ -330,13 +330,20 @@ def _review_index(i: int) -> list[tuple]:
     if _WORKER is None:
         _WORKER = Reviewer(*_WORKER_ARGS)
     res = _WORKER.review_series(_WORK[i])
-    out = []
+    return [(pr.context, pr.findings, pr.unresolved, pr.notes, pr.files, pr.not_analysed)
+            for pr in _trimmed(res).patches]
+
+
+def _trimmed(res: SeriesResult) -> SeriesResult:
+    """`res` with only what the report and the drafts read: a file's post-image where
+    there are findings to quote, none of the pre-images, no parsed diffs (a list archive
+    of thousands of patches is not held in memory twice)."""
     for pr in res.patches:
         keep = {f.file for f in pr.findings}
-        files = [FileImage(fi.path, fi.old_path, None, fi.post if fi.path in keep else None,
-                           fi.context, fi.resolved, fi.note) for fi in pr.files]
-        out.append((pr.context, pr.findings, pr.unresolved, pr.notes, files, pr.not_analysed))
-    return out
+        pr.files = [FileImage(fi.path, fi.old_path, None, fi.post if fi.path in keep else None,
+                              fi.context, fi.resolved, fi.note) for fi in pr.files]
+        pr.patch.__dict__.pop("_patchset", None)  # parsed again if anyone asks
+    return res
 
 
 def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD",
@@ -347,7 +354,7 @@ def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD"
     jobs = jobs or (os.cpu_count() or 1)
     if jobs <= 1 or len(series) < 8:
         rv = Reviewer(tree, base, packs)
-        return [rv.review_series(s) for s in series]
+        return [_trimmed(rv.review_series(s)) for s in series]
     Reviewer(tree, base, packs)  # bad --tree/--base: fail here, with one line, not in a worker
     import multiprocessing
 
