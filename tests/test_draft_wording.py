@@ -161,6 +161,7 @@ def grammar_problems(text: str) -> list[str]:
             r"\ban? (?:error|the)\b(?! path| exit| variable| code| code\b| pointer)": "article",
             r"\bleaves '[^']+' held\b": "'held' for any kind",
             r"\?\s*\?": "two question marks",
+            r"(?:^|\s)i\s": "lower-case I",
         }
         for pat, what in checks.items():
             m = re.search(pat, p)
@@ -183,10 +184,11 @@ def test_the_grammar_checks_catch_the_slips_of_earlier_drafts():
            "It looks like this 'return err' leaves 'dev' held: it was acquired by get_device() "
            "at line 29, and the function's unwind code releases it, but this early return skips"
            " it. Should it go through the error labels instead?\n\n"
-           "This is still present since v1.\n\nthe author wrote:\n> x\n\nfound 1 issues.")
+           "This is still present since v1.\n\nthe author wrote:\n> x\n\nfound 1 issues.\n\n"
+           "At line 3, outside the lines this patch touches, i may be misreading this.")
     got = " | ".join(grammar_problems(old))
     for what in ("'held' for any kind", "near-identical", "present with since",
-                 "starts in lower case", "1 with a plural"):
+                 "starts in lower case", "1 with a plural", "lower-case I"):
         assert what in got, what
 
 
@@ -445,7 +447,8 @@ def test_every_rule_is_drafted_and_every_draft_reads_well(fixtures_reviewed):
 
 
 @pytest.mark.parametrize("variant", ["low-confidence", "revision-note", "outside-hunks",
-                                     "acknowledge-fixed", "cover-summary", "unthreaded"])
+                                     "low-outside-hunks", "acknowledge-fixed",
+                                     "cover-summary", "unthreaded"])
 def test_every_template_path_reads_well(fixtures_reviewed, variant):
     warnings: list[str] = []
     for name, res in fixtures_reviewed:
@@ -459,10 +462,12 @@ def test_every_template_path_reads_well(fixtures_reviewed, variant):
         elif variant == "revision-note":
             for f in intro:
                 f.still_present_since = 1
-        elif variant == "outside-hunks":
+        elif variant in ("outside-hunks", "low-outside-hunks"):
             # the same findings on a patch that touches one other line only
             pr = res.patches[0]
             pr.patch = patch_of(new_file_diff("fs/demo/other.c", "int x;\n"))
+            for f in intro:
+                f.confidence = "low" if variant.startswith("low") else f.confidence
         elif variant == "acknowledge-fixed":
             for f in intro:
                 f.status = "fixed"
@@ -486,8 +491,10 @@ def test_every_template_path_reads_well(fixtures_reviewed, variant):
                 assert text.count("This was already pointed out in the review of v1.") == n
             if variant == "low-confidence":
                 assert "I may be misreading this, but it looks like" in text
-            if variant == "outside-hunks":
+            if variant.endswith("outside-hunks"):
                 assert "outside the lines this patch touches" in text
+            if variant == "low-outside-hunks":
+                assert "touches, I may be misreading this, but it looks like" in text
             if variant == "unthreaded":
                 assert m["In-Reply-To"] is None and m["To"] is None
                 assert "(Note: this reply is not threaded under the patch: the patch is a " \

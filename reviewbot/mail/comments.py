@@ -99,12 +99,12 @@ def _path(f: Finding, limit: int = 4) -> str:
 def _opening(f: Finding, in_hunk: bool, code: str, low: bool) -> str:
     """"It looks like", hedged for a low-confidence finding, placed at the line when the
     patch does not show it."""
-    hedge = "I may be misreading this, but it" if low else "It"
+    hedge = "I may be misreading this, but it" if low else "it"
     if in_hunk:
-        return f"{hedge} looks like"
+        return f"{upper_first(hedge)} looks like"
     where = f"line {f.line}" + (f" ('{code}')" if code else "")
     func = f" of {f.function}()" if f.function else ""
-    return f"At {where}{func}, outside the lines this patch touches, {hedge.lower()} looks like"
+    return f"At {where}{func}, outside the lines this patch touches, {hedge} looks like"
 
 
 def revision_note(findings: list[Finding]) -> str:
@@ -200,7 +200,7 @@ def exit_comment(ex: Exit, in_hunk: bool, code: str, advice: Advice) -> str:
     parts = [f"{_opening(f, in_hunk, code, low)} {exit_text(ex)}."]
     if advice.label:
         parts.append(f"Should this be goto {advice.label}?")
-    elif advice.searched and ex.labels:
+    elif advice.searched and advice.labels and ex.labels:
         parts.append("None of the labels releases exactly that: is a release missing from "
                      "the unwind code?")
     elif advice.searched and advice.labels:

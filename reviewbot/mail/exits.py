@@ -193,13 +193,13 @@ class Advice:
 
     label: str | None = None
     searched: bool = False
-    labels: bool = False  # the function has labels at all
+    labels: bool = False  # there were labels below the entry to choose from
 
 
 def right_label(ex: Exit, post: str | None, packs: Packs | None) -> Advice:
     """The label below the exit's entry whose unwind code releases exactly what the exit
     leaves held (every held resource by one of its pack releases, and nothing else a pack
-    knows)."""
+    knows); of several, the one whose code is shortest."""
     f = ex.lead
     if post is None or packs is None or any(not h.rids for h in ex.held):
         return Advice()
@@ -209,19 +209,23 @@ def right_label(ex: Exit, post: str | None, packs: Packs | None) -> Advice:
     lines, first = got
     want = {(rid, h.key) for h in ex.held for rid in h.rids} | ex.unwound
     best = None
-    unwinds = _unwinds(lines, first)
-    for name, (line, run) in unwinds.items():
+    below = False
+    for name, (line, run) in _unwinds(lines, first).items():
         if line <= f.line or (ex.labels and name == ex.labels[0]):
             continue  # a backward jump, or the label the path took already
+        below = True
         released = {(rid, args) for ln in run for rid, args in _releases(ln, packs)}
         covered = {(rid, k) for rid, k in want if any(r == rid and _mentions(a, k)
                                                       for r, a in released)}
         extra = [(r, a) for r, a in released
                  if not any(r == rid and _mentions(a, k) for rid, k in want)]
         if covered == want and not extra:
-            if best is None or line < best[0]:
-                best = (line, name)
-    return Advice(best[1] if best else None, True, bool(unwinds))
+            # of the labels that fit, the one that runs the least code besides: the rung of
+            # the ladder, not a label the function's main flow jumps to
+            size = sum(1 for ln in run if ln.strip())
+            if best is None or (size, line) < best[:2]:
+                best = (size, line, name)
+    return Advice(best[2] if best else None, True, below)
 
 
 def label_after(f: Finding, post: str | None) -> str | None:
