@@ -518,6 +518,8 @@ def test_a_series_without_thread_ids_and_a_plain_diff_warn(foo_repo, capsys):
                          "reply is not threaded under the patch: the patch has no Message-ID") == 1
     assert "\nIn-Reply-To:" not in out.out
     assert "(Note: this reply is not threaded" in " ".join(out.out.split())
+    # the command's own path keeps what the label advice reads (the post-image)
+    assert "Should this be goto out_put_device?" in " ".join(out.out.split())
 
     plain = foo_repo.parent / "plain.diff"
     plain.write_text(p.read_text()[p.read_text().index("diff --git"):])
