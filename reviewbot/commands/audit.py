@@ -257,8 +257,14 @@ def _dir_state(d: str):
                 continue
             group[f] = data.decode("utf-8", "replace")
         siblings = SiblingIndex(group, packs) if len(group) > 1 else None
+        from reviewbot.cmodel import parse_c
+        from reviewbot.knowledge.tree_summaries import summarize
+
+        # parsed once: for the directory's summaries, then for each file's walk
+        parsed = {f: parse_c(text, f) for f, text in group.items()}
+        summaries = summarize(parsed.items(), packs)
         _DIRS.clear()  # one directory at a time keeps memory flat
-        got = _DIRS[d] = (group, siblings, packs)
+        got = _DIRS[d] = (group, siblings, packs, parsed, summaries)
     return got
 
 
@@ -269,18 +275,17 @@ def _audit_dir(d: str) -> list[tuple[str, list | None]]:
 def _audit_file(path: str) -> tuple[list, list[str]] | None:
     """(the findings of one file, its functions not analysed and why); None if it could
     not be read."""
-    from reviewbot.cmodel import parse_c
     from reviewbot.review.analysis import analyze_cfile
 
-    group, siblings, packs = _dir_state(os.path.dirname(path))
+    group, siblings, packs, parsed, summaries = _dir_state(os.path.dirname(path))
     if path not in group:
         return None
     index = None if _NO_CONSENSUS else _exclude(path, group, packs)
-    cf = parse_c(group[path], path)
+    cf = parsed.pop(path)  # walked once; its syntax tree is not needed after
     failed: list[str] = []
     try:
         return analyze_cfile(cf, path, None, packs, index, siblings=siblings, effort="audit",
-                             failed=failed), failed
+                             failed=failed, summaries=summaries), failed
     finally:
         for fn in cf.functions:
             fn.drop_cfg()

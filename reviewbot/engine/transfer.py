@@ -303,9 +303,22 @@ class Transfer:
 
     def unknown_call(self, name: str, c: TSNode, st: PathState, line: int,
                      assigned: bool = False) -> None:
-        """A call no pack describes. Releases by name are inferred conservatively."""
+        """A call no pack describes. Releases by name are inferred conservatively; a
+        function of the tree whose summary says it may release or store an argument
+        takes what was passed there out of tracking."""
         if not st.res:
             return  # nothing held that the call could take or use
+        summ = self.packs.summaries.get(name)
+        if summ is not None:
+            a = args(c)
+            for i in sorted(summ.hands_over):
+                if i < len(a):
+                    key = self.canon(norm(text(a[i])).lstrip("&"), st)
+                    for k, r in list(st.res.items()):
+                        if r.status in (HELD, PENDING) and (r.key == key or r.key.startswith(
+                                (key + "->", key + "."))):
+                            st.res[k] = replace(r, status=UNKNOWN)
+                            st.note(line, f"{r.key} handed to {name}()")
         release_re = self.packs.idioms.release_re  # [idioms] release_name
         looks_release = release_re is not None and release_re.search(name) is not None
         for x in args(c):

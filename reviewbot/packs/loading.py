@@ -119,7 +119,9 @@ def load_packs(user: tuple[str, ...] = (), learned: bool = True) -> Packs:
     plain = _cached(cache, roots) if cache else None
     if plain is not None:
         try:
-            return from_plain(plain)
+            got = from_plain(plain)
+            got.signature = _stamp(cache)
+            return got
         except (KeyError, TypeError, ValueError):
             pass  # not what to_plain writes: read the packs again
     from reviewbot.packs.learned_layer import layer
@@ -134,7 +136,18 @@ def load_packs(user: tuple[str, ...] = (), learned: bool = True) -> Packs:
                   [(str(p), _read_learned(p)) for p in knowledge] if learned else [])
     if cache:
         _store(cache, sigs, to_plain(packs))
+        packs.signature = _stamp(cache)
     return packs
+
+
+def _stamp(cache: str | None) -> str:
+    """What identifies these packs for caches of results computed with them (the pack
+    cache is rewritten whenever a pack changes); '' if there is no pack cache."""
+    try:
+        st = os.stat(cache) if cache else None
+    except OSError:
+        return ""
+    return f"{cache}:{st.st_mtime_ns}:{st.st_size}" if st else ""
 
 
 def _read_learned(path: Path) -> LearnedKnowledge:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import marshal
 import re
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 LEARNED = "learned"  # the pack name of entries from learned knowledge
 
@@ -245,6 +246,10 @@ class Packs:
     scoped: dict[str, dict[str, CallSpec]] = field(default_factory=dict)
     scoped_noreturn: dict[str, frozenset[str]] = field(default_factory=dict)
     index: CallIndex | None = field(default=None, compare=False)  # with SpecTable calls
+    # function summaries from the tree (knowledge/tree_summaries.py), for calls no pack
+    # describes: name -> Summary, as seen from the file being analysed
+    summaries: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    signature: str = field(default="", compare=False)  # set by load_packs (its cache file)
 
     def _stored_index(self) -> tuple[CallIndex, set[str]] | None:
         if self.index is None or not isinstance(self.calls, SpecTable):
@@ -316,7 +321,15 @@ class Packs:
         calls = self.calls.copy() if isinstance(self.calls, SpecTable) else dict(self.calls)
         return Packs(dict(self.resources), calls, self.assigns, self.ops,
                      self.tests, self.sources, idioms=self.idioms, noreturn=self.noreturn,
-                     index=self.index)
+                     index=self.index, summaries=self.summaries)
+
+    def with_summaries(self, summaries: Mapping[str, Any]) -> Packs:
+        """A copy that also knows the tree's function summaries."""
+        if not summaries:
+            return self
+        p = self._copy()
+        p.summaries = summaries
+        return p
 
     def with_inferred(self, extra: dict[str, CallSpec]) -> Packs:
         """A copy whose call table also holds pairs inferred from the code."""

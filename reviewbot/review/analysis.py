@@ -11,6 +11,7 @@ from reviewbot.checks.siblings import SiblingIndex
 from reviewbot.cmodel import CFile, Function, norm, parse_c, text
 from reviewbot.engine import FunctionContext, Raw, Walker
 from reviewbot.knowledge.infer import infer_pairs
+from reviewbot.knowledge.tree_summaries import SummaryTable
 from reviewbot.model import Finding, TraceStep
 from reviewbot.packs import Packs, load_packs
 
@@ -82,13 +83,17 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
                   infer_from: CFile | None = None,
                   siblings: SiblingIndex | None = None, effort: str = "review",
                   incomplete: set[str] | None = None,
-                  failed: list[str] | None = None) -> list[Finding]:
+                  failed: list[str] | None = None,
+                  summaries: SummaryTable | None = None) -> list[Finding]:
     """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
     inferred from `infer_from`'s function of the same name (the pre-image), else from the
-    function itself. A function the analyser cannot take (too deep: RecursionError) is
+    function itself. `summaries`: what the tree's functions may do to their arguments
+    (knowledge/tree_summaries.py). A function the analyser cannot take (too deep: RecursionError) is
     said on stderr and added to `failed` ("path: fn(): why"): the caller reports the
     review as incomplete."""
     packs = (packs or load_packs()).for_file(path)
+    if summaries is not None:
+        packs = packs.with_summaries(summaries.for_file(path))
     names = set(only) if only is not None else None
     source_fns = infer_from.by_name() if infer_from is not None else {}
     findings: list[Finding] = []

@@ -16,6 +16,8 @@ from reviewbot.checks.ops_mismatch import TreeIndex
 from reviewbot.checks.siblings import SiblingIndex, teardowns
 from reviewbot.cmodel import CFile, parse_c, parse_region
 from reviewbot.context.tree import NO_TREE_NOTE, CodeContext, discover_repo
+from reviewbot.knowledge import summary_cache
+from reviewbot.knowledge.tree_summaries import SummaryTable, build, file_directs
 from reviewbot.model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
 from reviewbot.packs import Packs, load_packs
 from reviewbot.review.analysis import analyze_cfile
@@ -102,7 +104,24 @@ class Reviewer:
         self._index: dict[tuple[str, str], TreeIndex] = {}
         self._dirs: dict[tuple[str, str], dict[str, str]] = {}
         self._siblings: dict[frozenset[str], SiblingIndex] = {}
+        self._directs: dict[str, dict[str, list]] = {}  # directory -> file -> summaries
         self._images: dict[int, tuple] = {}  # this patch's parsed images (see _parsed)
+
+    def summaries_for(self, path: str, cf: CFile | None) -> SummaryTable | None:
+        """The summaries of the functions of `path`'s directory in the tree, with those of
+        `cf` (this image of the file) in place of the tree's; None without a tree."""
+        if self.ctx.kind == "none":
+            return None
+        d = str(PurePosixPath(path).parent)
+        base = self._directs.get(d)
+        if base is None:
+            base = {f: summary_cache.directs(f, text, self.packs)
+                    for f, text in self.dir_files(d).items()}
+            self._directs = {d: base}  # one directory at a time: memory stays flat
+        own = file_directs(path, cf, self.packs) if cf is not None else []
+        mine = {x.name for x in own}
+        rest = [x for f, lst in base.items() for x in lst if f != path or x.name not in mine]
+        return build(rest + own, self.packs)
 
     def dir_files(self, d: str) -> dict[str, str]:
         """The tree's C files of one directory (a subsystem), read once."""
@@ -188,10 +207,13 @@ class Reviewer:
         partial: set[str] = set()
         try:
             pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
-                                 incomplete=partial, failed=failed) if pre_cf else [])
+                                 incomplete=partial, failed=failed,
+                                 summaries=self.summaries_for(img.path, pre_cf))
+                   if pre_cf else [])
             post = (analyze_cfile(post_cf, img.path, names, self.packs, index,
                                   infer_from=pre_cf, siblings=sib[1], incomplete=partial,
-                                  failed=failed)
+                                  failed=failed,
+                                  summaries=self.summaries_for(img.path, post_cf))
                     if post_cf else [])
             found = diff_findings(pre, post)
             if partial:

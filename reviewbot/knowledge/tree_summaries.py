@@ -1,0 +1,218 @@
+"""Function summaries from the tree (issue 11, part 2, first step): which parameters a
+function may release or hand over, so that a caller's reference passed to it is not
+reported as leaked or released twice.
+
+A parameter is *released* when the function, on some path, applies a pack release to it
+or to one of its fields (`kfree(es->bh)`, `iput(inode)` on a failure exit), or passes it
+to a function that releases it (to a fixed point, so helpers of helpers count). It is
+*stored* when the function puts it in a longer-lived place: a field of another parameter
+or of a global (`req->r_inode = inode`), or a pack call that stores it (`list_add`,
+`xa_store`, ...). Either way the caller no longer knows the reference's state after the
+call: the engine stops tracking it there (reviewbot/engine/transfer.py, unknown calls).
+"Some path" is deliberate: the summary says what the callee may do, and not tracking is
+the safe answer for precision (a double release through a helper is then not reported).
+
+Summaries are computed for the functions of the files given (the directory a reviewed or
+audited file is in): static functions for their own file, the others by name. They are
+used only for calls no pack describes; a pack entry always wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from reviewbot.cmodel import CFile, Function, args, callee, norm, text
+from reviewbot.packs import Packs
+
+_ROOT = re.compile(r"^([A-Za-z_]\w*)")
+_PREFIX = re.compile(r"^(?:[&*\s]+|\(\s*(?:const\s+|struct\s+|unsigned\s+)*[A-Za-z_]\w*[\s*]*\)\s*)")
+ROUNDS = 8  # fixed-point rounds: helpers of helpers, a few levels deep
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a function may do to the arguments at these positions."""
+
+    releases: frozenset[int] = frozenset()
+    stores: frozenset[int] = frozenset()
+
+    @property
+    def hands_over(self) -> frozenset[int]:
+        return self.releases | self.stores
+
+
+@dataclass
+class OwnFacts:
+    """One function's own facts, before the fixed point."""
+
+    name: str
+    path: str
+    static: bool
+    releases: set[int] = field(default_factory=set)
+    stores: set[int] = field(default_factory=set)
+    # (callee, its argument, our parameter, passed whole): a field passed (`bh->b_blocknr`)
+    # carries releases of what it points to, never a store of the object
+    passes: list[tuple[str, int, int, bool]] = field(default_factory=list)
+
+
+def _whole(expr: str, params: list[str]) -> bool:
+    """The argument is a parameter itself (`p`, `(void *)p`), not one of its fields."""
+    while True:
+        m = _PREFIX.match(expr)
+        if m is None or not m.group(0) or m.group(0).strip().startswith("&"):
+            break
+        expr = expr[m.end():]
+    return expr in params
+
+
+def _param_of(expr: str, params: list[str]) -> int | None:
+    """The parameter an argument or target expression is rooted at (`p`, `&p->x`,
+    `(void *)p`), or None."""
+    while True:  # &p->x, *pp, (void *)p
+        m = _PREFIX.match(expr)
+        if m is None or not m.group(0):
+            break
+        expr = expr[m.end():]
+    m = _ROOT.match(expr)
+    if m is None:
+        return None
+    name = m.group(1)
+    return params.index(name) if name in params else None
+
+
+def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
+    d = OwnFacts(fn.name, path, fn.is_static)
+    params = list(fn.params)
+    if not params:
+        return d
+    for c in fn.of_type("call_expression"):
+        name = callee(c)
+        a = [norm(text(x)) for x in args(c)]
+        spec = packs.calls.get(name)
+        if spec is None:
+            for i, x in enumerate(a):
+                p = _param_of(x, params)
+                if p is not None:
+                    d.passes.append((name, i, p, _whole(x, params)))
+            continue
+        if spec.releases and any(_owning(packs, rid) for rid in spec.releases):
+            for t in spec.targets:
+                if t.how == "arg" and 0 <= t.index < len(a):
+                    p = _param_of(a[t.index], params)
+                    if p is not None:
+                        d.releases.add(p)
+        for _rid, fmt in spec.consumes:
+            m = re.match(r"^\{(\d+)\}", fmt)
+            if m and int(m.group(1)) < len(a):
+                p = _param_of(a[int(m.group(1))], params)
+                if p is not None:
+                    d.releases.add(p)
+        for t in (spec.escapes, spec.maybe_consumes):
+            if t is not None and 0 <= t.index < len(a):
+                p = _param_of(a[t.index], params)
+                if p is not None:
+                    d.stores.add(p)
+    locals_ = _locals(fn)
+    for asg in fn.of_type("assignment_expression"):
+        lhs = norm(text(asg.child_by_field_name("left")))
+        rhs = norm(text(asg.child_by_field_name("right")))
+        if rhs not in params:
+            continue  # a field of a parameter stored elsewhere stays the caller's
+        root = _ROOT.match(lhs)
+        if root is None or lhs == root.group(1):
+            continue  # a plain variable: a local copy, not a hand-over
+        if root.group(1) in locals_ and root.group(1) not in params:
+            continue  # into a local object
+        d.stores.add(params.index(rhs))
+    return d
+
+
+def _owning(packs: Packs, rid: str) -> bool:
+    """A release that ends the object's life or drops a reference (not an unlock, nor a
+    disable: the caller still holds the object after those)."""
+    kind = packs.resources.get(rid)
+    return kind is not None and kind.kind in ("memory", "ref")
+
+
+def _locals(fn: Function) -> set[str]:
+    out: set[str] = set()
+    for decl in fn.of_type("declaration"):
+        for x in decl.named_children:
+            node = x.child_by_field_name("declarator") if x.type == "init_declarator" else x
+            while node is not None and node.type != "identifier":
+                node = node.child_by_field_name("declarator")
+            if node is not None:
+                out.add(text(node))
+    return out
+
+
+class SummaryTable:
+    """The summaries of a set of files' functions, by the file a call is made in."""
+
+    def __init__(self, global_: dict[str, Summary], static: dict[str, dict[str, Summary]]):
+        self._global = global_
+        self._static = static
+
+    def for_file(self, path: str) -> Mapping[str, Summary]:
+        own = self._static.get(path)
+        if not own:
+            return self._global
+        return {**self._global, **own}
+
+    def __len__(self) -> int:
+        return len(self._global) + sum(len(s) for s in self._static.values())
+
+
+def file_directs(path: str, cf: CFile, packs: Packs) -> list[OwnFacts]:
+    """One file's functions, before the fixed point (what a cache may keep per file)."""
+    return [_direct(fn, path, packs) for fn in cf.functions]
+
+
+def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
+    """The fixed point over the functions of some files (`directs` are not changed)."""
+    directs = [OwnFacts(d.name, d.path, d.static, set(d.releases), set(d.stores), d.passes)
+               for d in directs]
+    by_name: dict[str, OwnFacts] = {}
+    by_static: dict[tuple[str, str], OwnFacts] = {}
+    for d in directs:
+        if d.static:
+            by_static[(d.path, d.name)] = d
+        else:
+            by_name.setdefault(d.name, d)
+
+    def target(d: OwnFacts, name: str) -> OwnFacts | None:
+        return by_static.get((d.path, name)) or by_name.get(name)
+
+    for _ in range(ROUNDS):
+        changed = False
+        for d in directs:
+            for name, i, p, whole in d.passes:
+                g = target(d, name)
+                if g is None or g is d:
+                    continue
+                if i in g.releases and p not in d.releases:
+                    d.releases.add(p)
+                    changed = True
+                if whole and i in g.stores and p not in d.stores:
+                    d.stores.add(p)
+                    changed = True
+        if not changed:
+            break
+    global_: dict[str, Summary] = {}
+    static: dict[str, dict[str, Summary]] = {}
+    for d in directs:
+        if not (d.releases or d.stores):
+            continue
+        s = Summary(frozenset(d.releases), frozenset(d.stores))
+        if d.static:
+            static.setdefault(d.path, {})[d.name] = s
+        elif d.name not in packs.calls:
+            global_.setdefault(d.name, s)
+    return SummaryTable(global_, static)
+
+
+def summarize(files: Iterable[tuple[str, CFile]], packs: Packs) -> SummaryTable:
+    """Summaries of every function defined in `files` ((path, parsed file) pairs)."""
+    return build([d for path, cf in files for d in file_directs(path, cf, packs)], packs)

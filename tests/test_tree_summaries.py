@@ -1,0 +1,160 @@
+"""Function summaries from the tree (reviewbot/knowledge/tree_summaries.py): what a
+function of the reviewed directory may do to its arguments, used for calls no pack
+describes; in `audit` (a directory's files) and in `review` with a tree."""
+
+from __future__ import annotations
+
+import difflib
+
+from reviewbot import cli
+from reviewbot.cmodel import parse_c
+from reviewbot.knowledge import summary_cache
+from reviewbot.knowledge.tree_summaries import Summary, summarize
+from reviewbot.packs import load_packs
+from reviewbot.review.analysis import analyze_cfile
+
+# helpers of drivers/x: one frees a field on every path, one drops the reference only on
+# failure (reiserfs_new_inode() iputs the inode so), one stores it in a list, one passes
+# it on to another (a helper of a helper), one only reads a scalar field.
+HELPERS = """
+void x_free_set(struct x_set *es)
+{
+	kfree(es->bh);
+}
+
+int x_new_inode(struct x_dev *xd, struct inode *inode)
+{
+	int err = x_init(xd, inode);
+
+	if (err) {
+		iput(inode);
+		return err;
+	}
+	return 0;
+}
+
+void x_queue(struct x_dev *xd, struct x_item *it)
+{
+	list_add(&it->node, &xd->items);
+}
+
+static void x_finish(struct x_dev *xd, struct inode *inode)
+{
+	x_new_inode(xd, inode);
+}
+
+void x_log(struct x_dev *xd, struct buffer_head *bh)
+{
+	xd->last = bh->b_blocknr;
+	mutex_unlock(&xd->lock);
+}
+"""
+
+# a caller whose failure exit leaves what it handed to a helper
+CALLER = """
+int x_make(struct x_dev *xd)
+{
+	struct inode *inode;
+	int err;
+
+	inode = new_inode(xd->sb);
+	if (!inode)
+		return -ENOMEM;
+	err = x_step(xd);
+	if (err)
+		goto out_put;
+	err = x_new_inode(xd, inode);
+	if (err)
+		goto out;
+	d_instantiate(xd->root, inode);
+	return 0;
+out_put:
+	iput(inode);
+out:
+	return err;
+}
+"""
+
+
+def _table(files: dict[str, str]):
+    return summarize([(p, parse_c(t, p)) for p, t in files.items()], load_packs())
+
+
+def test_what_each_helper_may_do_to_its_arguments():
+    t = _table({"drivers/x/helpers.c": HELPERS}).for_file("drivers/x/helpers.c")
+    assert t["x_free_set"] == Summary(releases=frozenset({0}))  # a field of it, freed
+    assert t["x_new_inode"] == Summary(releases=frozenset({1}))  # on failure only
+    assert t["x_queue"] == Summary(stores=frozenset({1}))
+    assert t["x_finish"] == Summary(releases=frozenset({1}))  # through x_new_inode
+    # a scalar field read and an unlock neither release nor hand the buffer over
+    assert "x_log" not in t
+
+
+def test_static_helpers_count_in_their_own_file_only():
+    static = HELPERS.replace("void x_finish", "void x_finish_unused").replace(
+        "void x_free_set(", "static void x_free_set(")
+    table = _table({"drivers/x/helpers.c": static})
+    assert "x_free_set" in table.for_file("drivers/x/helpers.c")
+    assert "x_free_set" not in table.for_file("drivers/x/other.c")
+
+
+def _findings(src: str, summaries):
+    cf = parse_c(src, "drivers/x/main.c")
+    return {(f.rule, f.resource) for f in analyze_cfile(cf, "drivers/x/main.c",
+                                                         summaries=summaries)}
+
+
+def test_a_helper_that_releases_on_failure_is_not_a_leak_in_the_caller():
+    assert ("error-path.missing-release", "inode") in _findings(CALLER, None)
+    table = _table({"drivers/x/helpers.c": HELPERS, "drivers/x/main.c": CALLER})
+    assert _findings(CALLER, table) == set()
+
+
+def test_the_skipped_release_before_the_hand_over_is_still_found():
+    # the first failure exit comes before x_new_inode(): the inode is still ours there
+    early = CALLER.replace("\terr = x_new_inode",
+                           "\terr = x_more(xd);\n\tif (err)\n\t\tgoto out;\n\terr = x_new_inode")
+    table = _table({"drivers/x/helpers.c": HELPERS, "drivers/x/main.c": early})
+    assert ("error-path.missing-release", "inode") in _findings(early, table)
+
+
+def _patch(before: str, after: str) -> str:
+    diff = difflib.unified_diff(before.splitlines(True), after.splitlines(True),
+                                "a/drivers/x/main.c", "b/drivers/x/main.c")
+    return ("From: A <a@example.org>\nSubject: [PATCH] x: new inode helper\n\n---\n"
+            "diff --git a/drivers/x/main.c b/drivers/x/main.c\n" + "".join(diff))
+
+
+def test_review_with_a_tree_uses_the_directory_summaries(make_repo, commit, tmp_path,
+                                                         monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("REVIEWBOT_SERVER", "off")
+    before = CALLER.replace("\terr = x_new_inode(xd, inode);\n\tif (err)\n\t\tgoto out;\n",
+                            "")
+    repo = make_repo({"drivers/x/helpers.c": HELPERS, "drivers/x/main.c": before})
+    patch = tmp_path / "0001.patch"
+    patch.write_text(_patch(before, CALLER))
+    args = ["review", str(patch), "--tree", repo.workdir, "--format", "terse"]
+    assert cli.main(args) == 0, capsys.readouterr()  # x_new_inode takes the inode over
+    capsys.readouterr()
+    # the same patch against a tree whose helper keeps the inode: the leak is reported
+    commit(repo, {"drivers/x/helpers.c": HELPERS.replace("\t\tiput(inode);\n", "")},
+           "helper keeps the inode")
+    assert cli.main(args) == 1
+    assert "inode" in capsys.readouterr().out
+
+
+def test_the_per_file_facts_are_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    packs = load_packs()
+    assert packs.signature  # from load_packs: its cache file
+    summary_cache._memory.clear()
+    first = summary_cache.directs("drivers/x/helpers.c", HELPERS, packs)
+    stored = list((tmp_path / "reviewbot" / "summaries").rglob("*.marshal"))
+    assert len(stored) == 1
+    summary_cache._memory.clear()
+    again = summary_cache.directs("drivers/x/helpers.c", HELPERS, packs)
+    assert [(d.name, d.releases, d.stores, d.passes) for d in again] == \
+        [(d.name, d.releases, d.stores, d.passes) for d in first]
+    summary_cache.directs("drivers/x/helpers.c", HELPERS + "\n", packs)
+    assert len(list((tmp_path / "reviewbot" / "summaries").rglob("*.marshal"))) == 2
