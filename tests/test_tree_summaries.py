@@ -82,7 +82,7 @@ def _table(files: dict[str, str]):
 
 def test_what_each_helper_may_do_to_its_arguments():
     t = _table({"drivers/x/helpers.c": HELPERS}).for_file("drivers/x/helpers.c")
-    assert t["x_free_set"] == Summary(releases=frozenset({0}))  # a field of it, freed
+    assert t["x_free_set"] == Summary(releases_fields=frozenset({0}))  # a field of it, freed
     assert t["x_new_inode"] == Summary(releases=frozenset({1}))  # on failure only
     assert t["x_queue"] == Summary(stores=frozenset({1}))
     assert t["x_finish"] == Summary(releases=frozenset({1}))  # through x_new_inode

@@ -311,12 +311,14 @@ class Transfer:
         summ = self.packs.summaries.get(name)
         if summ is not None:
             a = args(c)
-            for i in sorted(summ.hands_over):
+            whole = summ.hands_over
+            for i in sorted(whole | summ.releases_fields):
                 if i < len(a):
                     key = self.canon(norm(text(a[i])).lstrip("&"), st)
+                    below = (key + "->", key + ".")
                     for k, r in list(st.res.items()):
-                        if r.status in (HELD, PENDING) and (r.key == key or r.key.startswith(
-                                (key + "->", key + "."))):
+                        if r.status in (HELD, PENDING) and (
+                                (i in whole and r.key == key) or r.key.startswith(below)):
                             st.res[k] = replace(r, status=UNKNOWN)
                             st.note(line, f"{r.key} handed to {name}()")
         release_re = self.packs.idioms.release_re  # [idioms] release_name

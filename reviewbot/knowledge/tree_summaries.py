@@ -35,11 +35,13 @@ ROUNDS = 8  # fixed-point rounds: helpers of helpers, a few levels deep
 class Summary:
     """What a function may do to the arguments at these positions."""
 
-    releases: frozenset[int] = frozenset()
+    releases: frozenset[int] = frozenset()  # the argument itself
     stores: frozenset[int] = frozenset()
+    releases_fields: frozenset[int] = frozenset()  # something it points to (`kfree(es->bh)`)
 
     @property
     def hands_over(self) -> frozenset[int]:
+        """The arguments whose own reference may be gone after the call."""
         return self.releases | self.stores
 
 
@@ -52,6 +54,7 @@ class OwnFacts:
     static: bool
     releases: set[int] = field(default_factory=set)
     stores: set[int] = field(default_factory=set)
+    releases_fields: set[int] = field(default_factory=set)
     # (callee, its argument, our parameter, passed whole): a field passed (`bh->b_blocknr`)
     # carries releases of what it points to, never a store of the object
     passes: list[tuple[str, int, int, bool]] = field(default_factory=list)
@@ -100,15 +103,11 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
         if spec.releases and any(_owning(packs, rid) for rid in spec.releases):
             for t in spec.targets:
                 if t.how == "arg" and 0 <= t.index < len(a):
-                    p = _param_of(a[t.index], params)
-                    if p is not None:
-                        d.releases.add(p)
+                    _released(d, a[t.index], params)
         for _rid, fmt in spec.consumes:
             m = re.match(r"^\{(\d+)\}", fmt)
             if m and int(m.group(1)) < len(a):
-                p = _param_of(a[int(m.group(1))], params)
-                if p is not None:
-                    d.releases.add(p)
+                _released(d, a[int(m.group(1))] + fmt[m.end():], params)
         for t in (spec.escapes, spec.maybe_consumes):
             if t is not None and 0 <= t.index < len(a):
                 p = _param_of(a[t.index], params)
@@ -127,6 +126,12 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
             continue  # into a local object
         d.stores.add(params.index(rhs))
     return d
+
+
+def _released(d: OwnFacts, expr: str, params: list[str]) -> None:
+    p = _param_of(expr, params)
+    if p is not None:
+        (d.releases if _whole(expr, params) else d.releases_fields).add(p)
 
 
 def _owning(packs: Packs, rid: str) -> bool:
@@ -172,8 +177,8 @@ def file_directs(path: str, cf: CFile, packs: Packs) -> list[OwnFacts]:
 
 def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     """The fixed point over the functions of some files (`directs` are not changed)."""
-    directs = [OwnFacts(d.name, d.path, d.static, set(d.releases), set(d.stores), d.passes)
-               for d in directs]
+    directs = [OwnFacts(d.name, d.path, d.static, set(d.releases), set(d.stores),
+                        set(d.releases_fields), d.passes) for d in directs]
     by_name: dict[str, OwnFacts] = {}
     by_static: dict[tuple[str, str], OwnFacts] = {}
     for d in directs:
@@ -192,8 +197,14 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
                 g = target(d, name)
                 if g is None or g is d:
                     continue
-                if i in g.releases and p not in d.releases:
+                # g(p) releasing its argument releases p; g(p->x), or g(p) releasing
+                # what its argument points to, releases something p points to
+                if i in g.releases and whole and p not in d.releases:
                     d.releases.add(p)
+                    changed = True
+                if (i in g.releases_fields or (i in g.releases and not whole)) and \
+                        p not in d.releases_fields:
+                    d.releases_fields.add(p)
                     changed = True
                 if whole and i in g.stores and p not in d.stores:
                     d.stores.add(p)
@@ -203,9 +214,9 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     global_: dict[str, Summary] = {}
     static: dict[str, dict[str, Summary]] = {}
     for d in directs:
-        if not (d.releases or d.stores):
+        if not (d.releases or d.stores or d.releases_fields):
             continue
-        s = Summary(frozenset(d.releases), frozenset(d.stores))
+        s = Summary(frozenset(d.releases), frozenset(d.stores), frozenset(d.releases_fields))
         if d.static:
             static.setdefault(d.path, {})[d.name] = s
         elif d.name not in packs.calls:
