@@ -357,3 +357,20 @@ def test_audit_leaves_out_a_c_file_over_the_cap(tmp_path):
         "audited" in r.err
     assert "w.c:11: warning: error-path.missing-release" in r.out  # the other is audited
     assert r.rss_mb < 120, r.rss_mb
+
+
+def test_review_git_refuses_a_blob_too_large_by_its_header(tmp_path):
+    """`review --git`: libgit2 inflates whole blobs to make the patch text; their headers
+    are read first."""
+    repo, _patch, blob = git_bomb(tmp_path, 160 << 20, 160 << 20)
+    env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@example.org",
+               GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.org")
+    (repo / "drivers" / "w.c").write_text(C_FILE.replace("kfree(p);", "kfree(p); /* */"))
+    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "edit"], env=env, check=True)
+    r = run(["review", "--git", "HEAD", "--repo", str(repo)])
+    assert r.rc == 2
+    [line] = r.err.strip().splitlines()
+    assert line.startswith("reviewbot: --git HEAD: commit ") and line.endswith(
+        f": drivers/w.c: git object {blob} is {160 << 20} bytes by its header, over the "
+        "limit of 16777216: not read"), line
+    assert r.rss_mb < 120, r.rss_mb

@@ -19,6 +19,21 @@ def _open(repo_path: str):
         raise InputError(f"--repo {repo_path}: not a git repository ({e})") from None
 
 
+def _check_sizes(repo, diff, where: str) -> None:
+    """InputError for a blob of the diff larger than the tree reader takes, by its header
+    (libgit2 inflates a whole blob to make the patch text: an object bomb stops here)."""
+    from reviewbot.context.tree import MAX_FILE_BYTES
+
+    for delta in diff.deltas:
+        for f in (delta.old_file, delta.new_file):
+            if f.id.raw == b"\0" * 20:
+                continue  # the side of an added or deleted file
+            _kind, size = repo.odb.read_header(f.id)
+            if size > MAX_FILE_BYTES:
+                raise InputError(f"{where}: {f.path}: git object {f.id} is {size} bytes by "
+                                 f"its header, over the limit of {MAX_FILE_BYTES}: not read")
+
+
 def series_from_range(rev_range: str, repo_path: str = ".") -> tuple[Series, str, str]:
     """(series, repository path, base revision) for `A..B`, or a single commit `C`."""
     import pygit2
@@ -51,7 +66,9 @@ def series_from_range(rev_range: str, repo_path: str = ".") -> tuple[Series, str
     patches = []
     for n, c in enumerate(commits, 1):
         try:
-            text = repo.diff(c.parents[0], c, context_lines=3).patch or ""
+            diff = repo.diff(c.parents[0], c, context_lines=3)
+            _check_sizes(repo, diff, f"--git {rev_range}: commit {c.short_id}")
+            text = diff.patch or ""  # reads the blobs: only after their headers were seen
         except pygit2.GitError as e:
             cause = " ".join(str(e).split())[:300]
             raise InputError(f"--git {rev_range}: commit {c.id} cannot be read in "
