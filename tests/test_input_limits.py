@@ -374,3 +374,30 @@ def test_review_git_refuses_a_blob_too_large_by_its_header(tmp_path):
         f": drivers/w.c: git object {blob} is {160 << 20} bytes by its header, over the "
         "limit of 16777216: not read"), line
     assert r.rss_mb < 120, r.rss_mb
+
+
+def test_a_directory_tree_too_large_by_its_header_is_not_read(tmp_path):
+    """The trees on the way to a file are read one by one, each header first (a lookup by
+    path inflated every one whole)."""
+    repo = tmp_path / "repo"
+    (repo / "drivers").mkdir(parents=True)
+    (repo / "drivers" / "w.c").write_text(C_FILE)
+    env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@example.org",
+               GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.org")
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(repo), *args], env=env, check=True)
+    tree = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD:drivers"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    obj = repo / ".git" / "objects" / tree[:2] / tree[2:]
+    co = zlib.compressobj(9)
+    data = co.compress(b"tree %d\0" % (160 << 20))
+    data += b"".join(co.compress(b"A" * (1 << 20)) for _ in range(160)) + co.flush()
+    os.chmod(obj, 0o644)
+    obj.write_bytes(data)
+    patch = tmp_path / "w.patch"
+    patch.write_text(_diff("drivers/w.c"))  # a blob id the repository lacks: found by path
+    r = run(["review", "--tree", str(repo), str(patch)])
+    assert r.rc == 3, r.err
+    assert (f"drivers/w.c (git object {tree} is {160 << 20} bytes by its header, over the "
+            "limit of 16777216: not read)") in r.err
+    assert r.rss_mb < 120, r.rss_mb

@@ -219,11 +219,20 @@ class CodeContext:
         return obj.data
 
     def _git_entry(self, rel: str) -> pygit2.Object | None:
-        """The entry at a slash-separated path below the base tree; None if absent."""
-        if self.base_tree is None:
-            return None
+        """The entry at a slash-separated path below the base tree; None if absent. Each
+        directory's tree is read through _git_object (its size checked by its header): a
+        lookup by path would inflate every tree on the way whole."""
+        tree = self.base_tree
+        *dirs, last = rel.split("/")
         try:
-            return self.base_tree[rel]
+            for part in dirs:
+                entry = tree[part] if tree is not None else None  # not read yet
+                if entry is None or entry.filemode != TREE_MODE:
+                    return None
+                tree = self._git_object(entry.id)
+                if tree is None or tree.type_str != "tree":
+                    return None
+            return tree[last] if tree is not None else None
         except (KeyError, ValueError, TypeError):
             return None
 
