@@ -57,7 +57,9 @@ def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -
     for a leak, when what makes the exit look like it skipped a release is learned: the
     function releases the resource elsewhere by learned calls alone, and the path's own
     unwinding (releases after the acquisition) is by learned calls alone; otherwise, when
-    the release involved is learned."""
+    the release involved is learned. A finding on what the function stored in a
+    longer-lived place (while releasing it on other paths itself) is low too: the store may
+    have handed it over, or made another name for it."""
     leak = rule in LEAKS
     cands = [r for r in st.res.values() if r.key == resource]
     cands = [r for r in cands if (r.held_untested if leak else r.status == RELEASED)] or cands
@@ -66,7 +68,9 @@ def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -
         kind = w.packs.resources.get(r.rid)
         acq_learned = _learned(w, r.acq_call) is not None or (
             kind is not None and kind.pack == LEARNED)
-        if leak:
+        if r.published:
+            got = "low"  # stored where another owner (or alias) may free it
+        elif leak:
             learned = acq_learned or not (w.facts.hand_releases_anywhere(r.rid, r.key)
                                           or _hand_unwound(w, st, r))
             got = "low" if learned and not w.facts.removed_release(r.rid, r.key) else confidence

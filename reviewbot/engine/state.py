@@ -42,6 +42,7 @@ class Res:
     acq_after_label: bool = False  # acquired in code reached through a label (retry loops)
     caller_owned: bool = False  # stored straight into an object the caller owns (param->f)
     handed: bool = False  # passed whole to a call no pack describes: it may own it now
+    published: bool = False  # stored in a longer-lived place, and released by the function
 
     @property
     def held_untested(self) -> bool:

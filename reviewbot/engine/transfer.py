@@ -189,7 +189,13 @@ class Transfer:
         if held and not local_lhs:
             for r in held:
                 k = (r.rid, r.key)
-                if r.status in (HELD, PENDING):
+                if r.status in (HELD, PENDING) and self.facts.releases_anywhere(r.rid, r.key):
+                    # published, not handed over: the function still releases it itself
+                    # (on its error paths), so an error exit must too; a normal exit may
+                    # leave it where it was stored (priv->drm = drm; .. dev_put: drm_dev_put)
+                    st.res[k] = replace(r, handed=True, published=True)
+                    st.note(line, f"{r.key} stored in {lhs_raw}")
+                elif r.status in (HELD, PENDING):
                     st.res[k] = replace(r, status=ESCAPED)
                     st.note(line, f"{r.key} stored in {lhs_raw}")
                 elif r.status == RELEASED:
@@ -224,6 +230,11 @@ class Transfer:
                 self.set_fact(st, out_key, ALL)
                 for f in [f for f in st.values if f[:2] == "?@" and mentions(f, out_key)]:
                     st.values.pop(f)  # a retested condition on it may change now
+                if spec is None:
+                    # readSuper(sb, &bh) after brelse(bh): the name holds a new object now
+                    for k2 in [k2 for k2, r in st.res.items()
+                               if r.key == out_key and r.status == RELEASED]:
+                        del st.res[k2]
         if spec is None:
             self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))
             return
