@@ -20,15 +20,18 @@ def test_review_terse_is_one_line_per_finding(capsys):
     args = ["review", str(EXAMPLES / "series.mbox"), "--tree", str(EXAMPLES / "tree")]
     assert cli.main([*args, "--terse"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(TERSE.match(ln) for ln in lines)
-    assert lines[0].startswith("drivers/misc/demo.c:60: error-path.direct-return: this "
+    # the early return skips the unlock, the free of priv and the put of the parent
+    assert len(lines) == 3 and all(TERSE.match(ln) for ln in lines)
+    assert [ln.split("leaves ")[1].split(" held")[0] for ln in lines] == \
+        ["'parent'", "'demo_lock'", "'priv'"]
+    assert lines[1].startswith("drivers/misc/demo.c:60: error-path.direct-return: this "
                                "'return ret' leaves 'demo_lock' held")
     assert cli.main([*args, "--format", "terse"]) == 1
     assert capsys.readouterr().out.splitlines() == lines
     # text output closes with the per-rule summary
     assert cli.main(args) == 1
     assert capsys.readouterr().out.splitlines()[-1] == \
-        "summary: 2 new finding(s) in 2 patch(es): error-path.direct-return 2"
+        "summary: 3 new finding(s) in 2 patch(es): error-path.direct-return 3"
 
 
 def test_audit_terse_and_summary(tmp_path, capsys):

@@ -166,7 +166,7 @@ def test_b4_check_pass_warn_and_fail(kernel, tmp_path):
         [("reviewbot", "pass", "no new findings")]
     warn = b4_check(tmp_path, leaky, cwd=kernel)
     assert warn[0]["status"] == "warn" and warn[0]["summary"] == \
-        "2 findings: error-path.direct-return"
+        "3 findings: error-path.direct-return"  # the lock, priv and the parent device
     details = json.loads(warn[0]["details"])
     assert {d["status"] for d in details} == {"warn"}
     assert details[0]["description"].startswith("drivers/misc/demo.c:59: demo_probe(): ")  # patch 1 not applied
