@@ -48,7 +48,7 @@ def test_installed_wheel_finds_its_packs_and_templates(tmp_path):
             "from reviewbot.datafiles import templates_dir\n"
             "from reviewbot.packs import load_packs, packs_dir\n"
             "p = load_packs()\n"
-            "assert p.names == ['learned', 'kernel-core', 'gfs2'] and 'kfree' in p.calls, p.names\n"
+            "assert p.names == ['learned', 'kernel-core', 'gfs2', 'ocfs2'] and 'kfree' in p.calls, p.names\n"
             "assert (templates_dir() / 'patch_reply.txt.j2').is_file()\n"
             "print(packs_dir()); print(templates_dir())\n")
     # -S: no site-packages, so not the editable checkout; the cwd is not the checkout either

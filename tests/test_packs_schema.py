@@ -129,10 +129,10 @@ def test_a_mistake_is_refused_with_one_line(tmp_path, case):
 
 def test_the_good_pack_loads_after_the_shipped_ones(tmp_path):
     p = load_packs((str(_pack(tmp_path, GOOD)),))
-    assert p.names == ["learned", "kernel-core", "gfs2", "frob"]
+    assert p.names == ["learned", "kernel-core", "gfs2", "ocfs2", "frob"]
     assert p.calls["frob_get"].acquires == ("frob-ref",) and p.calls["frob_get"].pack == "frob"
     assert p.calls["frob_put"].targets[0].how == "arg"
-    assert [s.layer for s in p.sources] == ["learned", "shipped", "shipped", "user"]
+    assert [s.layer for s in p.sources] == ["learned", "shipped", "shipped", "shipped", "user"]
 
 
 def test_a_toml_syntax_error_names_the_file(tmp_path):

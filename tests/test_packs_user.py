@@ -157,7 +157,7 @@ def test_precedence_shipped_then_configuration_then_command_line(tmp_path, monke
     paths = user_pack_paths([str(later)], str(cfg))
     assert paths == (str(conf_dir / "mine"), str(later))
     packs = load_packs(paths)
-    assert packs.names == ["learned", "kernel-core", "gfs2", "frob", "later"]
+    assert packs.names == ["learned", "kernel-core", "gfs2", "ocfs2", "frob", "later"]
     assert packs.calls["frob_get"].success == "not_err" and packs.calls["frob_get"].pack == "later"
     [later_src] = [s for s in packs.sources if s.name == "later"]
     assert {(o.entry, o.replaced) for o in later_src.overrides} == {
@@ -193,12 +193,14 @@ def test_rules_packs_lists_the_packs_in_load_order(tmp_path, capsys):
         "     " + ", ".join(f"{t} {len(getattr(k, t))}" for t in
                           ("acquirers", "releases", "managed", "must_check", "noreturn")),
         f"  2. kernel-core (shipped) {shipped / 'kernel-core.toml'}",
-        "     resources 18, calls 157",
+        "     resources 18, calls 157, context 127",
         f"  3. gfs2 (shipped) {shipped / 'gfs2.toml'}",
-        "     resources 5, calls 28, assign 2, test 1, ops 1",
-        f"  4. frob (user) {tmp_path / 'frob.toml'}",
+        "     resources 5, calls 28, assign 2, test 1, ops 1, context 20",
+        f"  4. ocfs2 (shipped) {shipped / 'ocfs2.toml'}",
+        "     context 10",
+        f"  5. frob (user) {tmp_path / 'frob.toml'}",
         "     resources 1, calls 2",
-        f"  5. pool (user) {tmp_path / 'pool.toml'}",
+        f"  6. pool (user) {tmp_path / 'pool.toml'}",
         "     calls 1",
         "     overrides calls.kmalloc of kernel-core",
         f"total: {len(learned.calls) + 2} calls, {len(learned.resources) + 1} resource kinds, "

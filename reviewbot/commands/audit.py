@@ -264,8 +264,27 @@ def _dir_state(d: str):
         parsed = {f: parse_c(text, f) for f, text in group.items()}
         summaries = summarize(parsed.items(), packs)
         _DIRS.clear()  # one directory at a time keeps memory flat
-        got = _DIRS[d] = (group, siblings, packs, parsed, summaries)
+        got = _DIRS[d] = (group, siblings, packs, parsed, summaries, _dir_graph(group, packs))
     return got
+
+
+def _dir_graph(group: dict[str, str], packs):
+    """The call graph of a directory (the context rules), built when a file first asks."""
+    from reviewbot.knowledge.callgraph import LazyGraph, build_callgraph
+
+    return LazyGraph("", lambda: build_callgraph(group, packs.context) if packs.context
+                     else None)
+
+
+class _FileGraph:
+    """One file's view of its directory's graph (the checkers look records up by path)."""
+
+    def __init__(self, path: str, graph) -> None:
+        self.path = path
+        self._graph = graph
+
+    def get(self):
+        return self._graph.get()
 
 
 def _audit_dir(d: str) -> list[tuple[str, list | None]]:
@@ -277,7 +296,7 @@ def _audit_file(path: str) -> tuple[list, list[str]] | None:
     not be read."""
     from reviewbot.review.analysis import analyze_cfile
 
-    group, siblings, packs, parsed, summaries = _dir_state(os.path.dirname(path))
+    group, siblings, packs, parsed, summaries, graph = _dir_state(os.path.dirname(path))
     if path not in group:
         return None
     index = None if _NO_CONSENSUS else _exclude(path, group, packs)
@@ -285,7 +304,8 @@ def _audit_file(path: str) -> tuple[list, list[str]] | None:
     failed: list[str] = []
     try:
         return analyze_cfile(cf, path, None, packs, index, siblings=siblings, effort="audit",
-                             failed=failed, summaries=summaries), failed
+                             failed=failed, summaries=summaries,
+                             callgraph=_FileGraph(path, graph)), failed
     finally:
         for fn in cf.functions:
             fn.drop_cfg()

@@ -92,6 +92,7 @@ class FunctionContext:
     before: Function | None = None
     ops_index: object | None = None  # checks.ops_mismatch.TreeIndex, with a tree
     siblings: object | None = None  # checks.siblings.SiblingIndex, when a patch frees list entries
+    callgraph: object | None = None  # knowledge.callgraph.LazyGraph of the file's subsystem
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from reviewbot.datafiles import learned_file, packs_dir
 from reviewbot.model import InputError
 from reviewbot.packs.cache import _cache_file, _cached, _store, signatures
+from reviewbot.packs.context import CONTEXT_KEYS
 from reviewbot.packs.lookup import (
     IDIOM_KEYS,
     AssignSpec,
@@ -232,8 +233,10 @@ class _Merge:
             self.claim(f"idioms.{k}", name, over)
         if given:
             p.idioms = replace(p.idioms, **given)
+        p.context = p.context.merged(pf.context)
         counts = (("resources", len(pf.resources)), ("calls", len(pf.calls)),
-                  ("assign", len(pf.assign)), ("test", len(pf.test)), ("ops", len(pf.ops)))
+                  ("assign", len(pf.assign)), ("test", len(pf.test)), ("ops", len(pf.ops)),
+                  ("context", sum(len(getattr(pf.context, k)) for k in CONTEXT_KEYS)))
         p.sources.append(PackSource(path, name, layer, counts, tuple(over)))
 
     def check_refs(self) -> None:

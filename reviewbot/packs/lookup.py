@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from reviewbot.packs.context import ContextKnowledge
+
 LEARNED = "learned"  # the pack name of entries from learned knowledge
 
 
@@ -249,6 +251,7 @@ class Packs:
     # function summaries from the tree (knowledge/tree_summaries.py), for calls no pack
     # describes: name -> Summary, as seen from the file being analysed
     summaries: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    context: ContextKnowledge = field(default_factory=ContextKnowledge)
     signature: str = field(default="", compare=False)  # set by load_packs (its cache file)
 
     def _stored_index(self) -> tuple[CallIndex, set[str]] | None:
@@ -321,7 +324,7 @@ class Packs:
         calls = self.calls.copy() if isinstance(self.calls, SpecTable) else dict(self.calls)
         return Packs(dict(self.resources), calls, self.assigns, self.ops,
                      self.tests, self.sources, idioms=self.idioms, noreturn=self.noreturn,
-                     index=self.index, summaries=self.summaries)
+                     index=self.index, summaries=self.summaries, context=self.context)
 
     def with_summaries(self, summaries: Mapping[str, Any]) -> Packs:
         """A copy that also knows the tree's function summaries."""
@@ -377,6 +380,7 @@ def to_plain(p: Packs) -> dict:
                 for o in p.ops.values()],
         "tests": p.tests,
         "idioms": [getattr(p.idioms, k) for k in IDIOM_KEYS],
+        "context": p.context.to_plain(),
         "sources": [(s.path, s.name, s.layer, s.counts,
                      tuple((o.entry, o.replaced) for o in s.overrides)) for s in p.sources],
         "noreturn": tuple(sorted(p.noreturn)),
@@ -401,6 +405,7 @@ def from_plain(d: dict) -> Packs:
              for name, getter, arg, target, tables, uses in d["ops"]},
         tests=dict(d["tests"]),
         idioms=Idioms(*(tuple(v) if isinstance(v, (list, tuple)) else v for v in d["idioms"])),
+        context=ContextKnowledge.from_plain(d["context"]),
         sources=[PackSource(path, name, layer, tuple(map(tuple, counts)),
                             tuple(Override(*o) for o in over))
                  for path, name, layer, counts, over in d["sources"]],

@@ -60,6 +60,9 @@ INT = _plain("a non-negative integer",
              lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)
 TEXT = _plain("a string", lambda v: isinstance(v, str))
 TEXTS = _plain("a list of strings", _is_str_list, tuple)
+NAME_MAP = _plain("a table of strings (NAME = \"TEXT\")",
+                  lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+                  lambda v: tuple(sorted(v.items())))
 IDS = _plain("a resource id or a list of them", lambda v: isinstance(v, str) or _is_str_list(v),
              lambda v: (v,) if isinstance(v, str) else tuple(v))
 _TARGET_TEXT = '"return", "arg:N", "out:N" or "fmt:TEXT"'
@@ -280,6 +283,65 @@ class Idioms:
 
 
 @dataclass(frozen=True)
+class Context:
+    """What the context rules (`context.blocking-in-reclaim`, `context.sleep-in-atomic`)
+    need to know: where reclaim enters a subsystem, what may block or sleep, which calls
+    take and drop spinlocks (`[context]`). Names ending in `*` match any name they start;
+    each list of a later pack is added to the earlier ones'; `remedies` entries replace."""
+
+    reclaim_members: tuple[str, ...] = key((), "ops members whose function runs in memory "
+                                           "reclaim, `STRUCT.MEMBER` "
+                                           "(`super_operations.evict_inode`)", TEXTS)
+    reclaim_functions: tuple[str, ...] = key((), "functions reclaim calls, named "
+                                             "(`gfs2_clear_inode`)", TEXTS)
+    reclaim_tests: tuple[str, ...] = key((), "conditions true exactly in reclaim, compared "
+                                         "without white space; taken as true on paths from "
+                                         "an entry point (`current->flags & PF_MEMALLOC`)",
+                                         TEXTS)
+    reclaim_false: tuple[str, ...] = key((), "conditions false on paths from a reclaim entry "
+                                         "point, compared without white space: a flag only "
+                                         "the task that creates an object sets, before it "
+                                         "drops the object itself", TEXTS)
+    cluster_calls: tuple[str, ...] = key((), "calls that may block on the cluster (DLM "
+                                         "messaging, synchronous cluster-lock enqueue)", TEXTS)
+    final_puts: tuple[str, ...] = key((), "calls that drop a reference on their first "
+                                      "argument and may block when it is the last "
+                                      "(`gfs2_glock_put`)", TEXTS)
+    extra_refs: tuple[str, ...] = key((), "calls that take a reference on their first "
+                                      "argument: a later put of it is not the last "
+                                      "(`gfs2_glock_hold`)", TEXTS)
+    safe_calls: tuple[str, ...] = key((), "calls that never block, whatever their code "
+                                      "says (`gfs2_glock_queue_put`)", TEXTS)
+    remedies: tuple[tuple[str, str], ...] = key((), "the safe alternative to name in a "
+                                                "finding, per call "
+                                                "(`gfs2_glock_put = \"gfs2_glock_queue_put()\"`)",
+                                                NAME_MAP)
+    sleeping_calls: tuple[str, ...] = key((), "calls that may sleep (`wait_event*`, "
+                                          "`mutex_lock*`, `msleep`)", TEXTS)
+    sleeping_gfp: tuple[str, ...] = key((), "allocation flags that let a call sleep "
+                                        "(`GFP_KERNEL`, `GFP_NOFS`)", TEXTS)
+    reclaim_unsafe_gfp: tuple[str, ...] = key((), "allocation flags that let an allocation "
+                                              "recurse into filesystem reclaim "
+                                              "(`GFP_KERNEL`)", TEXTS)
+    nofs_begin: tuple[str, ...] = key((), "calls after which allocations do not enter "
+                                      "filesystem reclaim (`memalloc_nofs_save`)", TEXTS)
+    nofs_end: tuple[str, ...] = key((), "calls that end such a scope "
+                                    "(`memalloc_nofs_restore`)", TEXTS)
+    spin_acquire: tuple[str, ...] = key((), "calls that take the spinlock (or rwlock) that "
+                                        "is their first argument (`spin_lock*`)", TEXTS)
+    spin_try: tuple[str, ...] = key((), "calls that take it when they return true "
+                                    "(`spin_trylock`)", TEXTS)
+    spin_release: tuple[str, ...] = key((), "calls that drop it (`spin_unlock*`)", TEXTS)
+    mutex_acquire: tuple[str, ...] = key((), "calls that take a sleeping lock "
+                                         "(`mutex_lock*`, `down_write`)", TEXTS)
+    mutex_release: tuple[str, ...] = key((), "calls that drop one (`mutex_unlock`)", TEXTS)
+    reclaim_locks: tuple[str, ...] = key((), "locks reclaim itself may take, by field name: "
+                                         "an allocation that may recurse into reclaim while "
+                                         "one is held is reported at medium confidence, "
+                                         "not low", TEXTS)
+
+
+@dataclass(frozen=True)
 class PackFile:
     """One pack file: its sections. Each is optional."""
 
@@ -337,6 +399,20 @@ requires = "gfs2_inode_glops"
 err_ptr = ["ERR_PTR"]
 is_err = ["IS_ERR"]
 release_name = "(free|release|put|destroy|unlock|uninit|cleanup|drop|unref|close)"
+""")
+    context: Context = section(one_table(Context), Context, "reclaim and atomic context",
+                               "[context]", """\
+[context]
+reclaim_members = ["super_operations.evict_inode", "shrinker.scan_objects"]
+reclaim_tests = ["current->flags & PF_MEMALLOC", "current_is_kswapd()"]
+cluster_calls = ["gfs2_glock_nq", "dlm_*"]
+final_puts = ["gfs2_glock_put"]
+extra_refs = ["gfs2_glock_hold"]
+safe_calls = ["gfs2_glock_queue_put"]
+remedies = { gfs2_glock_put = "gfs2_glock_queue_put()" }
+sleeping_calls = ["wait_event*", "msleep", "mutex_lock*"]
+spin_acquire = ["spin_lock*"]
+spin_release = ["spin_unlock*"]
 """)
 
 

@@ -10,6 +10,7 @@ from reviewbot.checks.ops_mismatch import TreeIndex
 from reviewbot.checks.siblings import SiblingIndex
 from reviewbot.cmodel import CFile, Function, norm, parse_c, text
 from reviewbot.engine import FunctionContext, Raw, Walker
+from reviewbot.knowledge.callgraph import file_graph
 from reviewbot.knowledge.infer import infer_pairs
 from reviewbot.knowledge.tree_summaries import SummaryTable
 from reviewbot.model import Finding, TraceStep
@@ -35,7 +36,8 @@ def relevant(fn: Function, packs: Packs) -> bool:
 def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
                      before: Function | None = None,
                      siblings: SiblingIndex | None = None, effort: str = "review",
-                     incomplete: set[str] | None = None) -> list[Raw]:
+                     incomplete: set[str] | None = None,
+                     callgraph: object | None = None) -> list[Raw]:
     """Every registered checker on one function: the path checkers in one walk, then the
     whole-function ones; merged by the registry's policy."""
     raws: list[Raw] = []
@@ -45,7 +47,7 @@ def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
         raws = w.run()
         if not w.complete and incomplete is not None:
             incomplete.add(fn.name)
-    ctx = FunctionContext(fn, packs, before, index, siblings)
+    ctx = FunctionContext(fn, packs, before, index, siblings, callgraph)
     for c in registry.checkers_for("function"):
         raws += c.check_function(ctx)
     return registry.merge_function(raws)
@@ -84,16 +86,20 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
                   siblings: SiblingIndex | None = None, effort: str = "review",
                   incomplete: set[str] | None = None,
                   failed: list[str] | None = None,
-                  summaries: SummaryTable | None = None) -> list[Finding]:
+                  summaries: SummaryTable | None = None,
+                  callgraph: object | None = None) -> list[Finding]:
     """Analyse the functions of `cf` (those named in `only`). Pairs no pack lists are
     inferred from `infer_from`'s function of the same name (the pre-image), else from the
     function itself. `summaries`: what the tree's functions may do to their arguments
     (knowledge/tree_summaries.py). A function the analyser cannot take (too deep: RecursionError) is
     said on stderr and added to `failed` ("path: fn(): why"): the caller reports the
-    review as incomplete."""
+    review as incomplete. The context rules use `callgraph` (a LazyGraph of the subsystem),
+    else the graph of this file alone."""
     packs = (packs or load_packs()).for_file(path)
     if summaries is not None:
         packs = packs.with_summaries(summaries.for_file(path))
+    if callgraph is None:
+        callgraph = file_graph(cf.source, path, packs.context)
     names = set(only) if only is not None else None
     source_fns = infer_from.by_name() if infer_from is not None else {}
     findings: list[Finding] = []
@@ -110,7 +116,8 @@ def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,
         try:
             extra = infer_pairs(source_fns.get(fn.name, fn), packs)
             raws = analyze_function(fn, packs.with_inferred(extra), index,
-                                    source_fns.get(fn.name), siblings, effort, incomplete)
+                                    source_fns.get(fn.name), siblings, effort, incomplete,
+                                    callgraph)
         except Exception as e:  # noqa: BLE001 - one odd function must not stop a review
             why = ("too deeply nested for the analyser" if isinstance(e, RecursionError)
                    else f"internal error: {type(e).__name__}: {e}")

@@ -106,6 +106,8 @@ class Reviewer:
         self._siblings: dict[frozenset[str], SiblingIndex] = {}
         self._directs: dict[str, dict[str, list]] = {}  # directory -> file -> summaries
         self._images: dict[int, tuple] = {}  # this patch's parsed images (see _parsed)
+        self._graphs: dict[str, object] = {}  # the tree's call graph of a directory
+        self._headers: dict[str, dict[str, str]] = {}
 
     def summaries_for(self, path: str, cf: CFile | None) -> SummaryTable | None:
         """The summaries of the functions of `path`'s directory in the tree, with those of
@@ -208,12 +210,14 @@ class Reviewer:
         try:
             pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
                                  incomplete=partial, failed=failed,
-                                 summaries=self.summaries_for(img.path, pre_cf))
+                                 summaries=self.summaries_for(img.path, pre_cf),
+                                 callgraph=self._graph(img, img.pre))
                    if pre_cf else [])
             post = (analyze_cfile(post_cf, img.path, names, self.packs, index,
                                   infer_from=pre_cf, siblings=sib[1], incomplete=partial,
                                   failed=failed,
-                                  summaries=self.summaries_for(img.path, post_cf))
+                                  summaries=self.summaries_for(img.path, post_cf),
+                                  callgraph=self._graph(img, img.post))
                     if post_cf else [])
             found = diff_findings(pre, post)
             if partial:
@@ -225,6 +229,40 @@ class Reviewer:
                 for fn in cf.functions if cf is not None else []:
                     fn.drop_cfg()
         return found
+
+    def _graph(self, img: FileImage, text: str | None):
+        """The call graph the context rules check one image against: the directory's files
+        of the tree with this image in place (and the headers they include), else the image
+        alone; built only when a checker asks. The tree's graph of a directory is built once
+        per reviewer; an image's is derived from it (only what the file changes is
+        computed again)."""
+        from reviewbot.knowledge.callgraph import LazyGraph, file_graph, reclaim_reach
+
+        ctxk = self.packs.context
+        if text is None or not ctxk:
+            return None
+        if self.ctx.kind == "none" or not img.resolved:
+            return file_graph(text, img.path, ctxk, leaf_only=False)
+        d = str(PurePosixPath(img.path).parent)
+        texts = {p: t for p, t in self.dir_files(d).items() if p != img.old_path}
+        texts[img.path] = text
+        return LazyGraph(img.path, lambda: self._image_graph(d, img, text),
+                         reclaim_reach(texts, ctxk))
+
+    def _image_graph(self, d: str, img: FileImage, text: str):
+        from reviewbot.knowledge.callgraph import build_callgraph
+        from reviewbot.knowledge.ctxfacts import file_facts
+
+        base = _cached(self._graphs, d, lambda: build_callgraph(
+            self.dir_files(d), self.packs.context, self._header, leaf_only=False), 128)
+        if self.dir_files(d).get(img.path) == text and img.old_path == img.path:
+            return base
+        removed = [img.old_path] if img.old_path != img.path else []
+        return base.derive([file_facts(text, img.path)], removed)
+
+    def _header(self, path: str) -> str | None:
+        d = str(PurePosixPath(path).parent)
+        return _cached(self._headers, d, lambda: self.ctx.dir_files(d, (".h",))).get(path)
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
         if patch.unreviewable:  # named in the output; the series' later patches go on

@@ -1,0 +1,98 @@
+"""context.sleep-in-atomic: a call that may sleep, made while a spinlock is held.
+
+Reported in the function that holds the lock, at the call, with the chain down to the
+sleeping primitive: public checkers (smatch's check_sleep_info, sparse's context checks)
+report the sleeping callee, far from the cause. The lock may be taken by a spin_lock*
+primitive or by a callee that returns holding it (6.1's `gfs2_log_lock()`, an inline of
+fs/gfs2/log.h); "may sleep" comes from the call graph's facts
+(reviewbot/knowledge/callgraph.py), so a chain through helpers and macros needs no pack
+entry per helper.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reviewbot.checks import register, rule
+from reviewbot.checks.context_common import down, record_of, spell, trace_of
+from reviewbot.engine import Checker, FunctionContext, Raw
+from reviewbot.knowledge.callgraph import key_class
+
+SLEEP_IN_ATOMIC = rule(
+    "context.sleep-in-atomic", "error", "high",
+    "a call that may sleep is made while a spinlock is held",
+    """
+What it finds: a call that may sleep — a sleeping primitive the packs name
+(`wait_event*`, `wait_for_completion*`, `msleep`, `mutex_lock*`, `kthread_stop`, ...), an
+allocation whose flags may sleep (`GFP_KERNEL`, `GFP_NOFS`), or a function whose code
+reaches one of those — made on a path where a spinlock (or rwlock) taken in this function
+is still held: taken by `spin_lock*()` itself or by a callee that returns holding it
+(`gfs2_log_lock()`). It is reported at the call, in the function that holds the lock,
+with the chain down to the sleeping primitive.
+
+Why it matters: a task that sleeps holding a spinlock can be scheduled out while other
+CPUs spin on the lock, or deadlock if the lock's other users run in interrupt context;
+with preemption disabled the scheduler complains ("BUG: sleeping function called from
+invalid context"). Such calls hide on error paths — a consistency check that withdraws
+the filesystem, called under the log lock — because the normal path never reaches them.
+
+Example:
+    spin_lock(&sdp->sd_log_lock);
+    ...
+    if (unlikely(state == SFS_FROZEN))
+        gfs2_assert_withdraw(sdp, 0);   /* -> gfs2_withdraw() -> wait_on_bit() */
+
+Safe alternative: move the sleeping call out of the locked region (drop the lock first,
+or record the error and act on it after the unlock), use the non-sleeping variant
+(`GFP_ATOMIC`/`GFP_NOWAIT`, a delayed withdraw such as `gfs2_withdraw_delayed()`), or make
+the lock a mutex if everything under it may sleep.
+
+Known false positives: a callee that sleeps only on a path the caller's arguments exclude
+(a flag argument such as gfs2_assert_withdraw_i()'s `delayed`); a lock released on every
+path before the call where the release is made through a function pointer or a callee
+outside the graph; conditional locking (`if (x) spin_lock(); ... if (x) spin_unlock();`),
+where the walk of the flow graph does not correlate the two tests.
+Confidence: high when this function calls the sleeping primitive itself, medium through
+callees.
+""")
+
+
+_LOCKISH = re.compile(r"(?:^|_)(?:try)?lock(?:_|$)")
+
+
+@register
+class SleepInAtomicChecker(Checker):
+    name = "sleep-in-atomic"
+    rules = (SLEEP_IN_ATOMIC,)
+    events = frozenset({"function"})
+
+    def check_function(self, ctx: FunctionContext) -> list[Raw]:
+        if not any(_LOCKISH.search(c) for c in ctx.fn.callees()):
+            return []  # nothing here takes a lock (a lock taker's name says so)
+        got = record_of(ctx)
+        if got is None:
+            return []
+        g, r = got
+        here = ctx.callgraph.path
+        out = []
+        for ev, held in r.locked_calls:
+            w = g.sleeping(ev, r.path)
+            if w is None:
+                continue
+            callee = None if w.primitive else g.resolve(ev.name, r.path)
+            # a callee that lets go of the lock to sleep (unlock; schedule(); lock) is fine
+            let_go = {key_class(k, ev.args) for k in callee.sleep_drops} if callee else set()
+            spins = [h for h in held if h.spin and h.cls not in let_go]
+            if not spins:
+                continue
+            lock = spins[-1]
+            steps = down(g, r, w, "sleeps")
+            msg = (f"{ev.name}() may sleep, and {lock.expr} is held (taken by {lock.via}() at "
+                   f"line {lock.line}); chain: {spell(steps, here)}. Move the call out of the "
+                   f"locked region, or use a variant that does not sleep?")
+            trace = [(lock.line, f"{lock.via}() takes {lock.expr}")]
+            trace += trace_of(steps, here, ev.line)
+            out.append(Raw(SLEEP_IN_ATOMIC.id, ev.line, lock.expr, msg, trace,
+                           [ev.line, lock.line],
+                           confidence="high" if w.primitive else "medium"))
+        return out

@@ -1,0 +1,328 @@
+"""What the call graph reads from one C file: each function (and function-like macro) as a
+small flow graph of call events, the functions stored in ops-structure members, and the
+headers the file includes.
+
+The reading does not depend on the packs (which calls matter is decided later, in
+callgraph.py), so it is kept per file content: `file_facts` caches by path and git blob id,
+in memory and on disk (`cache_dir()`), so a tree's unchanged files are read once, however
+often the graph is rebuilt (once per patch, for the pre- and the post-image) and run after
+run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from reviewbot.cmodel import Function, args, callee, line_of, norm, parse_c, text
+
+__all__ = ["Body", "CallEv", "Entry", "FileFacts", "Step", "blob_id", "file_facts"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEv:
+    """One call: its callee's name, line and argument texts (white space removed)."""
+
+    name: str
+    line: int
+    args: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Step:
+    """A node of a function's flow graph: the calls it makes (in evaluation order), its
+    successors (a condition: true first), the condition's text, whether it returns."""
+
+    calls: tuple[CallEv, ...]
+    succ: tuple[int, ...]
+    cond: str = ""
+    ret: bool = False
+    value: str = ""  # a return: what it returns
+    assign: tuple[str, str] = ("", "")  # `x = f(...)`: (x, f)
+
+
+@dataclass
+class Body:
+    """A function, static inline of a header, or function-like macro, as the graph reads it.
+    A macro is one step holding every call of its replacement text."""
+
+    name: str
+    path: str
+    line: int
+    static: bool
+    kind: str  # "function" | "inline" (of a header) | "macro"
+    params: tuple[str, ...]
+    steps: list[Step]
+    entry: int
+    aliases: dict[str, str] = field(default_factory=dict)  # local -> what it names
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A function stored in a member of an ops structure (`.evict_inode = gfs2_evict_inode`);
+    `struct` is "" when it is assigned (`s->scan_objects = fn`) rather than initialised."""
+
+    struct: str
+    member: str
+    function: str
+    line: int
+
+
+@dataclass
+class FileFacts:
+    path: str
+    bodies: list[Body]
+    entries: list[Entry]
+    includes: list[str]  # the "quoted" includes, as written
+
+
+def blob_id(raw: bytes) -> str:
+    """The git blob id of a file's content (what a tree's index names it by)."""
+    return hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
+
+
+_CACHE: dict[tuple[str, str], FileFacts] = {}
+_CACHE_MAX = 2048
+
+
+VERSION = 1  # of the records below: a cache of another version is not read
+
+
+def cache_dir() -> str:
+    """Where the facts of each (path, blob) ever read are kept between runs ("" for none):
+    `$XDG_CACHE_HOME/reviewbot/context/v1/` ($REVIEWBOT_CONTEXT_CACHE overrides; empty
+    turns it off)."""
+    if "REVIEWBOT_CONTEXT_CACHE" in os.environ:
+        return os.environ["REVIEWBOT_CONTEXT_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "reviewbot", "context", f"v{VERSION}") if os.path.isabs(base) \
+        else ""
+
+
+def file_facts(raw: bytes | str, path: str) -> FileFacts:
+    """The facts of one file, read once per content (in memory, then on disk)."""
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+    k = (path, blob_id(data))
+    got = _CACHE.get(k)
+    if got is None:
+        got = _stored(k, data)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[k] = got
+    return got
+
+
+def _stored(k: tuple[str, str], data: bytes) -> FileFacts:
+    base = cache_dir()
+    if not base:
+        return _read(data, k[0])
+    name = hashlib.sha1(f"{k[0]}\0{k[1]}".encode()).hexdigest()
+    cp = os.path.join(base, name[:2], name[2:] + ".pkl")
+    try:
+        with open(cp, "rb") as fh:
+            got = pickle.load(fh)
+        if isinstance(got, FileFacts) and got.path == k[0]:
+            return got
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError,
+            ValueError, IndexError):
+        pass  # absent, or not what this version writes: read the file
+    got = _read(data, k[0])
+    try:
+        os.makedirs(os.path.dirname(cp), exist_ok=True)
+        tmp = f"{cp}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            pickle.dump(got, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cp)
+    except OSError:
+        pass  # a read-only cache still lets the run finish
+    return got
+
+
+def _read(raw: bytes, path: str) -> FileFacts:
+    header = path.endswith(".h")
+    src = raw.decode("utf-8", "replace")
+    cf = parse_c(raw, path)
+    bodies: list[Body] = []
+    for fn in cf.functions:
+        if header and not fn.is_static:
+            continue  # a header's code the includer sees: static inlines
+        bodies.append(_body(fn, path, "inline" if header else "function"))
+        fn.drop_cfg()
+    known = {b.name for b in bodies}
+    bodies += [m for m in _macros(src, path) if m.name not in known]
+    return FileFacts(path, bodies, _entries(src), _INCLUDE.findall(src))
+
+
+# ------------------------------------------------------------------ functions
+
+
+def _calls(fn: Function) -> tuple[list, list[int]]:
+    """The function's calls (from the body's node-type index, made in C) in source order,
+    and their start offsets, to find those inside a node by bisection."""
+    calls = fn.of_type("call_expression")  # pre-order: sorted by start
+    return calls, [c.start_byte for c in calls]
+
+
+def _calls_in(ts, calls: list, starts: list[int]) -> tuple[CallEv, ...]:
+    """The calls inside a node, inner ones first (arguments are evaluated before the call
+    they are passed to)."""
+    lo, hi = ts.start_byte, ts.end_byte
+    inside = [c for c in calls[bisect_left(starts, lo):bisect_right(starts, hi)]
+              if c.end_byte <= hi]
+    inside.sort(key=lambda c: (c.end_byte, -c.start_byte))
+    return tuple(CallEv(callee(c), line_of(c), tuple(norm(text(a)) for a in args(c)))
+                 for c in inside)
+
+
+_SIMPLE_RHS = re.compile(r"^[\w>\-.&*()\[\]]+$")
+
+
+def _aliases(fn: Function) -> dict[str, str]:
+    """Locals given one value that names an object (`gl = ip->i_iopen_gh.gh_gl`,
+    `ip = GFS2_I(inode)`): a later put of the local is a put of that object."""
+    seen: dict[str, set[str]] = {}
+    for d in fn.of_type("init_declarator"):
+        name = d.child_by_field_name("declarator")
+        value = d.child_by_field_name("value")
+        while name is not None and name.type == "pointer_declarator":
+            name = name.child_by_field_name("declarator")
+        if name is not None and name.type == "identifier" and value is not None:
+            seen.setdefault(text(name), set()).add(norm(text(value)))
+    for a in fn.of_type("assignment_expression"):
+        left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
+        if left is not None and left.type == "identifier" and right is not None:
+            seen.setdefault(text(left), set()).add(norm(text(right)))
+    return {k: next(iter(v)) for k, v in seen.items()
+            if len(v) == 1 and _SIMPLE_RHS.match(next(iter(v))) and k not in fn.params}
+
+
+def _assigned_call(ts) -> tuple[str, str]:
+    """(x, f) of a statement `x = f(...);` or a declaration `T x = f(...);`."""
+    if ts is None:
+        return "", ""
+    node, left, right = ts, None, None
+    if node.type == "expression_statement" and node.named_child_count == 1:
+        node = node.named_children[0]
+        if node.type == "assignment_expression":
+            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    elif node.type == "declaration":
+        for d in node.named_children:
+            if d.type == "init_declarator":
+                left, right = d.child_by_field_name("declarator"), d.child_by_field_name("value")
+    if left is None or right is None or left.type != "identifier" or \
+            right.type != "call_expression":
+        return "", ""
+    return text(left), callee(right)
+
+
+def _body(fn: Function, path: str, kind: str) -> Body:
+    entry = fn.cfg()
+    every, starts = _calls(fn)
+    steps = []
+    for n in fn.nodes:
+        calls: tuple[CallEv, ...] = ()
+        if n.ts is not None and n.kind in ("stmt", "cond", "return", "switch"):
+            calls = _calls_in(n.ts, every, starts)
+        cond = norm(text(n.ts)) if n.kind == "cond" and n.ts is not None else ""
+        value = norm(text(n.ts)) if n.kind == "return" and n.ts is not None else ""
+        steps.append(Step(calls, tuple(s.idx for s in n.succ), cond, n.kind == "return",
+                          value, _assigned_call(n.ts) if n.kind == "stmt" else ("", "")))
+    return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
+                entry.idx, _aliases(fn))
+
+
+# ------------------------------------------------------------------ macros
+
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)", re.M)
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_NOT_CALLS = frozenset({"if", "while", "for", "switch", "return", "sizeof", "typeof",
+                        "__typeof__", "do", "defined", "__builtin_expect", "unlikely",
+                        "likely", "__stringify", "offsetof", "_Generic"})
+
+
+def _macros(src: str, path: str) -> list[Body]:
+    out = []
+    for m in _DEFINE.finditer(src):
+        name, params, body = m.group(1), m.group(2), m.group(3)
+        line = src.count("\n", 0, m.start()) + 1
+        calls = []
+        for c in _CALL.finditer(body):
+            if c.group(1) not in _NOT_CALLS and c.group(1) != name:
+                calls.append(CallEv(c.group(1), line, ()))
+        ps = tuple(p.strip() for p in params.split(",") if p.strip())
+        out.append(Body(name, path, line, False, "macro", ps,
+                        [Step(tuple(calls), (), "", True)], 0))
+    return out
+
+
+# ------------------------------------------------------------------ ops members
+
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_INIT = re.compile(r"\bstruct\s+(\w+)\s+(?:\w+\s+)*?(\w+)\s*(?:\[\s*\])?\s*=\s*\{")
+_DESIGNATOR = re.compile(r"\.\s*(\w+)\s*=\s*&?\s*\(?\s*([A-Za-z_]\w*)\s*\)?\s*(?=[,}])")
+_ASSIGNED = re.compile(r"(?:\.|->)\s*(\w+)\s*=\s*&?\s*([A-Za-z_]\w*)\s*;")
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
+
+
+def _entries(src: str) -> list[Entry]:
+    clean = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), src)
+    out = []
+    for m in _INIT.finditer(clean):
+        depth, i = 1, m.end()
+        while i < len(clean) and depth:
+            depth += {"{": 1, "}": -1}.get(clean[i], 0)
+            i += 1
+        for d in _DESIGNATOR.finditer(clean, m.end(), i):
+            line = clean.count("\n", 0, d.start()) + 1
+            out.append(Entry(m.group(1), d.group(1), d.group(2), line))
+    for a in _ASSIGNED.finditer(clean):
+        out.append(Entry("", a.group(1), a.group(2), clean.count("\n", 0, a.start()) + 1))
+    return out
+
+
+# ------------------------------------------------------------------ a first look
+
+_DEF_LINE = re.compile(r"^[A-Za-z_][^;{}=]*?\b([A-Za-z_]\w*)\s*\([^;]*$")
+_CLOSE = re.compile(r"^\}")
+
+
+@dataclass(frozen=True)
+class NameGraph:
+    """What a file's text shows without parsing: the functions defined in it (a line in
+    column 0 naming one, up to the next `}` in column 0), the names each body calls, and the
+    functions stored in ops members. A superset of the calls: it decides whether the parsed
+    graph is worth building for a review."""
+
+    calls: dict[str, frozenset[str]]
+    entries: tuple[Entry, ...]
+
+
+_NAMES: dict[tuple[str, int, int], NameGraph] = {}
+
+
+def name_graph(raw: bytes | str, path: str) -> NameGraph:
+    src = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    k = (path, hash(src), len(src))  # a str keeps its hash: asked once per review
+    got = _NAMES.get(k)
+    if got is None:
+        calls: dict[str, set[str]] = {}
+        current: set[str] | None = None
+        for line in src.split("\n"):
+            if current is None:
+                m = _DEF_LINE.match(line)
+                if m is not None and not line.startswith(("#", "struct ", "typedef")):
+                    current = calls.setdefault(m.group(1), set())
+                continue
+            if _CLOSE.match(line):
+                current = None
+                continue
+            current.update(c for c in _CALL.findall(line) if c not in _NOT_CALLS)
+        got = NameGraph({n: frozenset(c) for n, c in calls.items()}, tuple(_entries(src)))
+        if len(_NAMES) >= _CACHE_MAX:
+            _NAMES.pop(next(iter(_NAMES)))
+        _NAMES[k] = got
+    return got
