@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-_CACHE_FORMAT = 8  # lookup.to_plain of the merged packs, learned layer included (calls as bytes)
+_CACHE_FORMAT = 9  # lookup.to_plain of the merged packs, learned layer included (calls as bytes)
 
 
 def _cache_file(roots: list[Path]) -> str | None:

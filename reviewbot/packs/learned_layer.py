@@ -126,6 +126,6 @@ def layer(hand: Packs, learned: list[tuple[str, LearnedKnowledge]]) -> Packs:
                 doc=f"learned: released by {rid.partition(':')[2]}()", pack=LEARNED)
     calls = {**lay.calls, **hand.calls}
     return Packs({**lay.resources, **hand.resources}, calls, hand.assigns, hand.ops,
-                 hand.tests, sources + hand.sources, idioms=hand.idioms,
+                 hand.tests, sources + hand.sources, idioms=hand.idioms, context=hand.context,
                  noreturn=frozenset(noreturn - set(hand.calls)), scoped=lay.scoped,
                  scoped_noreturn={p: frozenset(n) for p, n in scoped_nr.items()})
