@@ -36,9 +36,12 @@ def outer_parens(s: str) -> str:
 
 @lru_cache(maxsize=1 << 14)
 def ptr_key(s: str) -> str:
-    """&x -> x, &a[i] -> a+i, a+0 -> a, (type *)x -> x: how packs name resources."""
+    """&x -> x, &a[i] -> a+i, a+0 -> a, (type *)x and (unsigned long)x -> x: how packs
+    name resources."""
     s = outer_parens(s)
     s = re.sub(r"^\((?:struct|const|unsigned|union)?[\w\s\*]*\*\)", "", s)
+    # free_page((unsigned long)p): an address as an integer names the same pages
+    s = re.sub(r"^\((?:unsigned\s*long|long|uintptr_t|phys_addr_t)\)\s*(?=[A-Za-z_])", "", s)
     if s.startswith("&") and not s.startswith("&&"):
         s = s[1:]
         m = re.fullmatch(r"(.+)\[(\w+)\]", s)

@@ -116,6 +116,11 @@ class Transfer:
         rhs = strip_parens(rhs)
         if rhs is None:
             return
+        while rhs.type == "cast_expression":  # vmem = (void *)__get_free_pages(..)
+            inner = strip_parens(rhs.child_by_field_name("value"))
+            if inner is None or inner.type not in ("call_expression", "cast_expression"):
+                break
+            rhs = inner
         # The value being overwritten: aliases and facts about it die.
         simple = re.fullmatch(r"[A-Za-z_]\w*", lhs_raw) is not None
         if simple:
