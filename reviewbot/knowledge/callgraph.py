@@ -226,12 +226,15 @@ class CallGraph:
     """The records of a set of files, their facts, and the functions reclaim reaches."""
 
     def __init__(self, facts: list[FileFacts], ctx: ContextKnowledge, leaf_only: bool = True,
-                 base: CallGraph | None = None):
+                 base: CallGraph | None = None, lazy: bool = False):
         """The graph of `facts`; with `base`, a graph of the same files but some (a patch's
         image): the records of unchanged files start from the base's facts, and only what
-        the changed files reach or are reached from is computed again."""
+        the changed files reach or are reached from is computed again. `lazy`: a record's
+        lock and sleep facts are computed when `record()` asks for it (with those of what
+        it calls), not all at once (a review asks for the few functions it touches)."""
         self.ctx = ctx
         self._kinds: dict[str, str] = {}
+        self._resolved: dict[tuple[str, str], FunctionRecord | None] = {}
         self.leaf_only = leaf_only  # audit: report where blocking is decided, once
         self.facts = facts
         self.by_name: dict[str, list[FunctionRecord]] = {}
@@ -270,7 +273,19 @@ class CallGraph:
             for name in fresh_names:
                 seed |= self._callers.get(name, set())
         self._entry_points(facts)
-        self._solve(seed)
+        self._solved: set[int] | None = None  # None: every record's facts are computed
+        if base is not None and base._solved is not None:
+            lazy = True
+        if lazy:
+            self._solved = set()
+            if base is not None:
+                done = {_key_of(base.records[i]) for i in (base._solved if base._solved
+                        is not None else range(len(base.records)))}
+                stale = self._upward(fresh_names) | (seed or set())  # the new records too
+                self._solved = {i for i, r in enumerate(self.records)
+                                if i not in stale and _key_of(r) in done}
+        else:
+            self._solve(seed)
         self.parent: dict[int, tuple[FunctionRecord, CallEv] | None] = {}
         self.put_sites: dict[int, list[Site]] = {}
         # reclaim facts are computed when first asked (a review asks only for a function
@@ -279,6 +294,51 @@ class CallGraph:
         self._reclaim_known = base._reclaim_near if self._reclaim_seed is not None else set()
         self._reclaim_near: set[tuple[str, str, int]] = set()  # the records computed
         self._reclaim_done = False
+
+    def _upward(self, names: set[str]) -> set[int]:
+        """The records that call one of `names`, transitively."""
+        out: set[int] = set()
+        todo = list(names)
+        while todo:
+            for j in self._callers.get(todo.pop(), ()):
+                if j not in out:
+                    out.add(j)
+                    todo.append(self.records[j].name)
+        return out
+
+    def _down(self, start: Iterable[int]) -> set[int]:
+        """`start` and what it calls, transitively (indices)."""
+        index = self._index()
+        out: set[int] = set()
+        todo = list(start)
+        while todo:
+            i = todo.pop()
+            if i in out:
+                continue
+            out.add(i)
+            r = self.records[i]
+            for st in r.body.steps:
+                for ev in st.calls:
+                    c = self.resolve(ev.name, r.path)
+                    if c is not None and index[id(c)] not in out:
+                        todo.append(index[id(c)])
+        return out
+
+    def _index(self) -> dict[int, int]:
+        got = self.__dict__.get("_ids")
+        if got is None:
+            got = self.__dict__["_ids"] = {id(r): i for i, r in enumerate(self.records)}
+        return got
+
+    def _ensure(self, need: set[int]) -> None:
+        """The lock and sleep facts of `need` (closed under calls) computed."""
+        if self._solved is None:
+            return
+        todo = need - self._solved
+        if todo:
+            self._worklist(self._lock_facts, todo, todo)
+            self._worklist(self._sleep_fact, todo, todo)
+            self._solved |= todo
 
     def derive(self, changed: list[FileFacts], removed: Iterable[str] = ()) -> CallGraph:
         """This graph with some files replaced (or added, or removed by path)."""
@@ -291,6 +351,13 @@ class CallGraph:
     def resolve(self, name: str, path: str) -> FunctionRecord | None:
         """The record a call from `path` reaches: the file's own, else a global function, a
         header's inline or a macro; a static function of another file is not seen."""
+        k = (name, path)
+        if k in self._resolved:
+            return self._resolved[k]
+        got = self._resolved[k] = self._resolve(name, path)
+        return got
+
+    def _resolve(self, name: str, path: str) -> FunctionRecord | None:
         cands = self.by_name.get(name)
         if not cands:
             return None
@@ -309,8 +376,11 @@ class CallGraph:
         return None
 
     def record(self, name: str, path: str) -> FunctionRecord | None:
+        """The record of a function of `path`, its facts (and its callees') computed."""
         for r in self.by_name.get(name, ()):
             if r.path == path and r.body.kind != "macro":
+                if self._solved is not None:
+                    self._ensure(self._down([self._index()[id(r)]]))
                 return r
         return None
 
@@ -407,20 +477,9 @@ class CallGraph:
         if self._reclaim_done:
             return
         self._reclaim_done = True
-        index = {id(r): i for i, r in enumerate(self.records)}
-        near: set[int] = set()
-        todo = [index[k] for k in self.entries]
-        while todo:
-            i = todo.pop()
-            if i in near:
-                continue
-            near.add(i)
-            r = self.records[i]
-            for st in r.body.steps:
-                for ev in st.calls:
-                    c = self.resolve(ev.name, r.path)
-                    if c is not None and index[id(c)] not in near:
-                        todo.append(index[id(c)])
+        index = self._index()
+        near = self._down(index[k] for k in self.entries)
+        self._ensure(near)
         keys = {i: (self.records[i].path, self.records[i].name, self.records[i].body.line)
                 for i in near}
         self._reclaim_near = set(keys.values())
@@ -862,10 +921,16 @@ def _read_disk(path: str) -> bytes | None:
 
 
 def build_callgraph(sources: dict[str, str | bytes], ctx: ContextKnowledge,
-                    read_header=_read_disk, leaf_only: bool = True) -> CallGraph:
+                    read_header=_read_disk, leaf_only: bool = True,
+                    lazy: bool = False) -> CallGraph:
     """The graph of `sources` (path -> text) and the headers they include."""
     files = _with_headers(sources, read_header)
-    return CallGraph([file_facts(t, p) for p, t in sorted(files.items())], ctx, leaf_only)
+    return CallGraph([file_facts(t, p) for p, t in sorted(files.items())], ctx, leaf_only,
+                     lazy=lazy)
+
+
+def _key_of(r: FunctionRecord) -> tuple[str, str, int, str]:
+    return r.path, r.name, r.body.line, r.body.kind
 
 
 def describe(g: CallGraph, r: FunctionRecord, w: Witness, attr: str) -> list[str]:

@@ -254,7 +254,8 @@ class Reviewer:
         from reviewbot.knowledge.ctxfacts import file_facts
 
         base = _cached(self._graphs, d, lambda: build_callgraph(
-            self.dir_files(d), self.packs.context, self._header, leaf_only=False), 128)
+            self.dir_files(d), self.packs.context, self._header, leaf_only=False,
+            lazy=True), 128)
         if self.dir_files(d).get(img.path) == text and img.old_path == img.path:
             return base
         removed = [img.old_path] if img.old_path != img.path else []
