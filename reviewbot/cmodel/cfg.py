@@ -120,8 +120,10 @@ class _Builder:
             alt = s.child_by_field_name("alternative")
             other = succ
             if alt is not None:
-                inner = alt.named_children[0] if alt.type == "else_clause" else alt
-                other = self.stmt(inner, succ, brk, cont)
+                inner = alt
+                if alt.type == "else_clause":  # `else /* why */ stmt;`: the comment is a child
+                    inner = next((c for c in alt.named_children if c.type != "comment"), None)
+                other = self.stmt(inner, succ, brk, cont) if inner is not None else succ
             return self.cond(s.child_by_field_name("condition"), then, other)
         if t == "while_statement":
             join = self.new("join", line_of(s))
