@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kernel_tree import linux_tree
 
 from reviewbot.knowledge.callgraph import build_callgraph
 from reviewbot.knowledge.ctxfacts import blob_id, file_facts
@@ -16,7 +17,7 @@ from reviewbot.model import Patch, Series
 from reviewbot.packs import load_packs
 from reviewbot.review.pipeline import Reviewer
 
-KERNEL = Path("/work/kernel/linux-source-6.1")
+KERNEL = linux_tree("fs/gfs2") or Path("/nonexistent/linux-source-6.1")
 RECLAIM = "context.blocking-in-reclaim"
 ATOMIC = "context.sleep-in-atomic"
 

@@ -1,0 +1,37 @@
+"""Where tests find linux-source-6.1 (read at test time, never copied into the repo).
+
+In order: $LINUX_TREE; /work/kernel/linux-source-6.1 (the development machine's extracted
+tree); else the directories a test asks for extracted once from Debian's
+/usr/src/linux-source-6.1.tar.xz (`apt-get install linux-source-6.1`, which .ci/run does)
+into ~/.cache/reviewbot-tests. None when none of these is there: the test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+EXTRACTED = ["/work/kernel/linux-source-6.1"]
+TOP = "linux-source-6.1"
+
+
+def linux_tree(*dirs: str) -> Path | None:
+    """A linux-source-6.1 tree that has `dirs` (e.g. "fs/gfs2"), or None."""
+    for cand in (os.environ.get("LINUX_TREE"), *EXTRACTED):
+        if cand and all(Path(cand, d).is_dir() for d in dirs) and Path(cand, "Makefile").exists():
+            return Path(cand)
+    if not TARBALL.exists():
+        return None
+    cache = Path(os.environ.get("REVIEWBOT_TEST_CACHE",
+                                Path.home() / ".cache" / "reviewbot-tests")) / TOP
+    missing = [d for d in dirs if not (cache / d).is_dir()]
+    if missing or not (cache / "Makefile").exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        members = [f"{TOP}/Makefile", *(f"{TOP}/{d}" for d in dirs)]
+        r = subprocess.run(["tar", "-xJf", str(TARBALL), "-C", str(cache.parent), *members],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+    return cache
