@@ -52,8 +52,12 @@ Known false positives: a callee that sleeps only on a path the caller's argument
 path before the call where the release is made through a function pointer or a callee
 outside the graph; conditional locking (`if (x) spin_lock(); ... if (x) spin_unlock();`),
 where the walk of the flow graph does not correlate the two tests.
-Confidence: high when this function calls the sleeping primitive itself, medium through
-callees.
+Confidence: high when this function calls the sleeping primitive itself; low through
+callees (shown by `review`, by `audit --min-confidence low`): of 20 such findings sampled
+outside fs/gfs2 and fs/ocfs2 in linux-source-6.1, 19 were false — a final put that cannot
+be the last, an argument that switches the sleep off (`GFP_NOWAIT`, `on == 0`), a callee
+that drops the lock before it sleeps, a lock wrapper whose unlock is not matched
+(docs/triage-6.1.md).
 """)
 
 
@@ -94,5 +98,5 @@ class SleepInAtomicChecker(Checker):
             trace += trace_of(steps, here, ev.line)
             out.append(Raw(SLEEP_IN_ATOMIC.id, ev.line, lock.expr, msg, trace,
                            [ev.line, lock.line],
-                           confidence="high" if w.primitive else "medium"))
+                           confidence="high" if w.primitive else "low"))
         return out
