@@ -116,7 +116,11 @@ class Walker(Transfer):
                extra: list[tuple[int, str]] | None = None, lines: list[int] | None = None,
                confidence: str = "high") -> None:
         k = (rule, resource, line)
-        if k in self.raw and self._pending is None:
+        if k in self.raw:
+            # reported on an earlier path: the first one is kept, so do not build it again
+            # (in an event, the earlier one still takes part in the same-event policy)
+            if self._pending is not None:
+                self._pending.append(self.raw[k])
             return
         if any(r.key == resource and r.inferred for r in st.res.values()):
             confidence = "low"  # the pair was inferred from the code, not from a pack
