@@ -16,6 +16,20 @@ def _data_dir(checkout_name: str, package: str) -> Path:
     return Path(str(resources.files(package)))
 
 
+def user_cache_dir(*parts: str) -> str | None:
+    """$XDG_CACHE_HOME/reviewbot/PARTS (else $HOME/.cache/reviewbot/PARTS): where results
+    are kept between runs; None when neither is an absolute path (no cache then)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "reviewbot", *parts)
+
+
 def packs_dir() -> Path:
     """The shipped packs: package data of reviewbot.packs, in a checkout and in a wheel."""
     return Path(__file__).resolve().parent / "packs" / "data"

@@ -6,6 +6,7 @@
   - knowledge/summary.py: what each function is (wrapper, release, noreturn), callbacks
   - knowledge/facts.py: the fact records and the syntax helpers
   - knowledge/tree.py: the pass over a tree, in parallel, with the per-blob cache
+  - knowledge/blobs.py: the git blob id every per-file cache is keyed by
   - knowledge/aggregate.py: agreement across functions, thresholds, fixed points
   - knowledge/learned.py: the records, the pack file and `load_learned`
   - knowledge/names.py: the name vocabulary (verbs, symmetry) and the few known facts

@@ -19,6 +19,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from reviewbot.cmodel import Function, args, callee, line_of, norm, parse_c, text
+from reviewbot.datafiles import user_cache_dir
+from reviewbot.knowledge.blobs import blob_id
 
 __all__ = ["Body", "CallEv", "Entry", "FileFacts", "Step", "blob_id", "file_facts"]
 
@@ -80,11 +82,6 @@ class FileFacts:
     includes: list[str]  # the "quoted" includes, as written
 
 
-def blob_id(raw: bytes) -> str:
-    """The git blob id of a file's content (what a tree's index names it by)."""
-    return hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
-
-
 _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
@@ -98,9 +95,7 @@ def cache_dir() -> str:
     turns it off)."""
     if "REVIEWBOT_CONTEXT_CACHE" in os.environ:
         return os.environ["REVIEWBOT_CONTEXT_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "reviewbot", "context", f"v{VERSION}") if os.path.isabs(base) \
-        else ""
+    return user_cache_dir("context", f"v{VERSION}") or ""
 
 
 def file_facts(raw: bytes | str, path: str) -> FileFacts:

@@ -1,7 +1,7 @@
 """The per-file part of the tree's function summaries (tree_summaries.file_directs), kept
 between runs so that a series, a cron run or the next review computes each file once.
 
-A file's entry is keyed by its content (sha1, as a git blob id is) and the packs it was
+A file's entry is keyed by its content (its git blob id) and the packs it was
 computed with (Packs.signature, which changes whenever a pack does); it lives under
 $XDG_CACHE_HOME/reviewbot/summaries (else ~/.cache). Without a pack signature (packs not
 from load_packs) or a cache directory, nothing is kept on disk. An unreadable or foreign
@@ -15,6 +15,8 @@ import marshal
 import os
 
 from reviewbot.cmodel import parse_c
+from reviewbot.datafiles import user_cache_dir
+from reviewbot.knowledge.blobs import blob_id
 from reviewbot.knowledge.tree_summaries import OwnFacts, file_directs
 from reviewbot.packs import Packs
 
@@ -22,25 +24,15 @@ FORMAT = 3
 _memory: dict[tuple[str, str, str], list[OwnFacts]] = {}
 
 
-def _dir() -> str | None:
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        home = os.environ.get("HOME", "")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    return os.path.join(base, "reviewbot", "summaries")
-
-
 def directs(path: str, source: str, packs: Packs) -> list[OwnFacts]:
     """The summaries' per-file facts of `path` with this content."""
-    digest = hashlib.sha1(source.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = blob_id(source.encode("utf-8", "surrogateescape"))
     key = (path, digest, packs.signature)
     got = _memory.get(key)
     if got is not None:
         return got
     stamp = hashlib.sha1(f"{FORMAT}\0{path}\0{packs.signature}".encode()).hexdigest()[:16]
-    where = _dir()
+    where = user_cache_dir("summaries")
     file = os.path.join(where, digest[:2], f"{digest}-{stamp}.marshal") \
         if where and packs.signature else None
     got = _read(file) if file else None

@@ -10,7 +10,6 @@ cheap, is always redone.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import sys
@@ -18,7 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from reviewbot.datafiles import user_cache_dir
+
 from .aggregate import Partial
+from .blobs import blob_id
 from .learn import VERSION, FileFacts, file_facts
 
 # User-space code in the kernel tree (perf, selftests, build tools): malloc/free, fopen/fclose
@@ -28,13 +30,8 @@ MAX_BYTES = 4_000_000  # generated tables beyond this hold no functions worth le
 
 
 def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "reviewbot" / "learn"
-
-
-def blob_id(data: bytes) -> str:
-    """The git blob id of the content (what `git hash-object` prints)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    got = user_cache_dir("learn")
+    return Path(got) if got else Path.home() / ".cache" / "reviewbot" / "learn"
 
 
 def source_files(tree: Path, exclude: tuple[str, ...] = DEFAULT_EXCLUDE) -> list[str]:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reviewbot.cmodel import CFile, Function, args, callee, norm, text
+from reviewbot.engine.facts import local_kinds
 from reviewbot.packs import Packs
 
 _ROOT = re.compile(r"^([A-Za-z_]\w*)")
@@ -113,7 +114,7 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
                 p = _param_of(a[t.index], params)
                 if p is not None:
                     d.stores.add(p)
-    locals_ = _locals(fn)
+    locals_ = set(local_kinds(fn))
     for asg in fn.of_type("assignment_expression"):
         lhs = norm(text(asg.child_by_field_name("left")))
         rhs = norm(text(asg.child_by_field_name("right")))
@@ -139,18 +140,6 @@ def _owning(packs: Packs, rid: str) -> bool:
     disable: the caller still holds the object after those)."""
     kind = packs.resources.get(rid)
     return kind is not None and kind.kind in ("memory", "ref")
-
-
-def _locals(fn: Function) -> set[str]:
-    out: set[str] = set()
-    for decl in fn.of_type("declaration"):
-        for x in decl.named_children:
-            node = x.child_by_field_name("declarator") if x.type == "init_declarator" else x
-            while node is not None and node.type != "identifier":
-                node = node.child_by_field_name("declarator")
-            if node is not None:
-                out.add(text(node))
-    return out
 
 
 class SummaryTable:

@@ -20,17 +20,16 @@ _CACHE_FORMAT = 9  # lookup.to_plain of the merged packs, learned layer included
 def _cache_file(roots: list[Path]) -> str | None:
     """One cache file per list of pack roots and Python version (marshal's format is
     Python's); None without a cache directory ($XDG_CACHE_HOME, else ~/.cache)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        home = os.environ.get("HOME", "")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
     import sys
     import zlib
 
+    from reviewbot.datafiles import user_cache_dir
+
+    base = user_cache_dir()
+    if base is None:
+        return None
     key = zlib.crc32("\0".join([sys.version, *map(str, roots)]).encode())
-    return os.path.join(base, "reviewbot", f"packs-{key:08x}.marshal")
+    return os.path.join(base, f"packs-{key:08x}.marshal")
 
 
 def _signature(path: Path | str) -> tuple[int, int, int] | None:
