@@ -193,16 +193,8 @@ class Transfer:
             return
         if held and not local_lhs:
             for r in held:
-                k = (r.rid, r.key)
-                if r.status in (HELD, PENDING) and self.facts.releases_anywhere(r.rid, r.key):
-                    # published, not handed over: the function still releases it itself
-                    # (on its error paths), so an error exit must too; a normal exit may
-                    # leave it where it was stored (priv->drm = drm; .. dev_put: drm_dev_put)
-                    st.res[k] = replace(r, handed=True, published=True)
-                    st.note(line, f"{r.key} stored in {lhs_raw}")
-                elif r.status in (HELD, PENDING):
-                    st.res[k] = replace(r, status=ESCAPED)
-                    st.note(line, f"{r.key} stored in {lhs_raw}")
+                if r.status in (HELD, PENDING):
+                    self._stored((r.rid, r.key), st, line, lhs_raw)
                 elif r.status == RELEASED:
                     self.emit("store", st, r, line, lhs_raw)
         self._drop_key(lhs, st, line)
@@ -296,12 +288,18 @@ class Transfer:
                                            and lhs_raw[m.end():].startswith((".", "[")))
 
     def _stored(self, k: tuple[str, str], st: PathState, line: int, where: str) -> None:
-        """The reference a call returned (its argument's) is stored in a longer-lived
-        place: owned there."""
+        """A held reference stored in a longer-lived place (`obj->p = p`, `obj->d =
+        dget(d)`): owned there, unless the function still releases it itself elsewhere;
+        then it is published, not handed over: an error exit must release it too, a normal
+        exit may leave it where it was stored (priv->drm = drm; .. dev_put: drm_dev_put)."""
         r = st.res.get(k)
-        if r is not None and r.status in (HELD, PENDING):
+        if r is None or r.status not in (HELD, PENDING):
+            return
+        if self.facts.releases_anywhere(r.rid, r.key):
+            st.res[k] = replace(r, handed=True, published=True)
+        else:
             st.res[k] = replace(r, status=ESCAPED)
-            st.note(line, f"{r.key} stored in {where}")
+        st.note(line, f"{r.key} stored in {where}")
 
     def owned_by_caller(self, key: str) -> bool:
         m = re.match(r"^\w+\((\w+)\)", key) or re.match(r"^(\w+)", key)
