@@ -158,3 +158,13 @@ def test_the_per_file_facts_are_cached_by_content(tmp_path, monkeypatch):
         [(d.name, d.releases, d.stores, d.passes) for d in first]
     summary_cache.directs("drivers/x/helpers.c", HELPERS + "\n", packs)
     assert len(list((tmp_path / "reviewbot" / "summaries").rglob("*.marshal"))) == 2
+
+
+def test_a_deeply_nested_function_is_summarised_like_any_other():
+    # the scan walks syntax trees with cursors, not recursion: depth costs nothing
+    deep = "void x_deep(struct x_dev *xd)\n{\n" + "if (xd->a) {\n" * 3000 + \
+        "kfree(xd);\n" + "}\n" * 3000 + "}\n"
+    got = _table({"drivers/x/deep.c": deep, "drivers/x/helpers.c": HELPERS}).for_file(
+        "drivers/x/helpers.c")
+    assert got["x_deep"] == Summary(releases=frozenset({0}))
+    assert got["x_queue"] == Summary(stores=frozenset({1}))
