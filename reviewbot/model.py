@@ -35,7 +35,7 @@ class Finding:
     """One defect a rule reports, in a function of a file."""
 
     rule: str  # e.g. "error-path.missing-release"
-    category: str  # "error-path" | "get-put" | "ops-mismatch"
+    category: str  # "error-path" | "get-put" | "ops-mismatch" | "context"
     severity: str  # "warning" | "error" | "info"
     confidence: str  # "high" | "medium" | "low"
     file: str

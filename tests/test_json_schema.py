@@ -1,9 +1,11 @@
-"""The JSON contract (docs/json.md) as a JSON Schema (docs/reviewbot-v1.schema.json),
+"""The JSON contract (docs/json.md) as a JSON Schema (docs/reviewbot-v2.schema.json),
 validated against real output of review, audit and eval."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -11,8 +13,9 @@ import pytest
 from conftest import EXAMPLES, REPO_ROOT
 
 from reviewbot import cli
+from reviewbot.checks import all_rules
 
-SCHEMA = json.loads((REPO_ROOT / "docs" / "reviewbot-v1.schema.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "docs" / "reviewbot-v2.schema.json").read_text())
 
 
 def validate(doc, part: str | None = None) -> None:
@@ -68,11 +71,30 @@ def test_eval_output_is_valid(capsys, corpus_dir: Path):
     # the same version field as review's and audit's, required by the schema
     review = run_json(capsys, "review", str(EXAMPLES / "series.mbox"), "--no-tree",
                       "--format", "json")
-    assert doc["version"] == review["version"] == 1
+    assert doc["version"] == review["version"] == 2
     del doc["version"]
     with pytest.raises(jsonschema.ValidationError):
         validate(doc, "eval")
-    doc["version"] = 1
+    doc["version"] = 2
     doc["precision"] = 2
     with pytest.raises(jsonschema.ValidationError):
         validate(doc, "eval")
+
+
+def test_every_rule_has_a_category_and_an_id_the_schema_allows():
+    finding = SCHEMA["$defs"]["finding"]["properties"]
+    categories = set(finding["category"]["enum"])
+    assert {r.category for r in all_rules().values()} <= categories
+    pattern = re.compile(finding["rule"]["pattern"])
+    assert all(pattern.match(rid) for rid in all_rules())
+    assert not pattern.match("style.line-length")
+
+
+def test_an_audit_with_context_findings_is_valid(capsys, tmp_path):
+    src = tmp_path / "fs" / "x"
+    src.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "tests" / "fixtures" / "rules" / "context.sleep-in-atomic.c",
+                src / "atomic.c")
+    doc = run_json(capsys, "audit", str(tmp_path), "--format", "json")
+    assert "context" in {f["category"] for f in doc["findings"]}
+    validate(doc, "audit")

@@ -1,4 +1,4 @@
-"""Text, terse and JSON renderings of results (JSON version 1: docs/json.md)."""
+"""Text, terse and JSON renderings of results (JSON version 2: docs/json.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TextIO
 
 from reviewbot.model import Finding, SeriesResult
 
-JSON_VERSION = 1  # of every JSON document reviewbot prints (docs/json.md)
+JSON_VERSION = 2  # of every JSON document reviewbot prints (docs/json.md)
 
 
 def finding_line(f: Finding, with_status: bool = True) -> str:
