@@ -179,3 +179,51 @@ def test_skb_direct_return(tmp_path):
 def test_skb_unrelated(tmp_path):
     post = SKB.replace("DEMO_PROBE_LEN", "DEMO_PROBE_LEN + 16")
     assert _review(tmp_path, "net/core/probe.c", SKB, post) == []
+
+
+CLOCK = """static int demo_get_desc(int id, struct demo_desc *cd);
+static void demo_put_desc(struct demo_desc *cd);
+
+static int demo_settime(int id, const struct timespec64 *ts)
+{
+	struct demo_desc cd;
+	int err;
+
+	err = demo_get_desc(id, &cd);
+	if (err)
+		return err;
+
+	if ((cd.fp->f_mode & FMODE_WRITE) == 0) {
+		err = -EACCES;
+		goto out;
+	}
+	err = cd.clk->ops.settime(cd.clk, ts);
+out:
+	demo_put_desc(&cd);
+	return err;
+}
+"""
+CLOCK_EARLY = CLOCK.replace("\terr = cd.clk->ops.settime(cd.clk, ts);",
+                            "\tif (!demo_valid(ts))\n\t\treturn -EINVAL;\n"
+                            "\terr = cd.clk->ops.settime(cd.clk, ts);")
+
+
+def test_a_local_structure_filled_and_emptied_by_mirrored_calls(tmp_path):
+    """pc_clock_settime() of 6.1's kernel/time/posix-clock.c (corpus-real 092): the
+    address of a local `struct posix_clock_desc cd` pairs get_clock_desc / put_clock_desc
+    (inferred: low, like every inferred pair)."""
+    found = _review(tmp_path, "kernel/time/demo.c", CLOCK, CLOCK_EARLY)
+    assert [(f.rule, f.resource, f.confidence) for f in found] == [
+        ("error-path.direct-return", "cd", "low")]
+
+
+def test_a_local_structure_pairs_only_calls_that_share_more_than_a_prefix(tmp_path):
+    pre = CLOCK.replace("demo_put_desc", "demo_free_all")
+    post = CLOCK_EARLY.replace("demo_put_desc", "demo_free_all")
+    assert _review(tmp_path, "kernel/time/demo.c", pre, post) == []
+
+
+def test_the_address_of_a_scalar_pairs_nothing(tmp_path):
+    pre = CLOCK.replace("struct demo_desc cd;", "int cd;")
+    post = CLOCK_EARLY.replace("struct demo_desc cd;", "int cd;")
+    assert _review(tmp_path, "kernel/time/demo.c", pre, post) == []

@@ -101,6 +101,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
     `clk_disable_unprepare(priv->clk)` in the unwind code: the resource is the argument the
     two calls share, and the names share a part ("clk")."""
     tested = _tested_status(fn)
+    structs = _struct_locals(fn)
     for a in fn.of_type("assignment_expression"):
         rhs = strip_parens(a.child_by_field_name("right"))
         if rhs is None or rhs.type != "call_expression" or line_of(a) >= first_label:
@@ -122,10 +123,16 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
             rel_args = [norm(text(x)) for x in args(c)]
             # the shared argument must name a part of something (priv->clk, &ctx->lock):
             # a whole object (ip) is passed to everything and pairs nothing
-            # (a lock/unlock pair may name the whole object: ocfs2_inode_lock(inode, ...))
+            # (a lock/unlock pair may name the whole object: ocfs2_inode_lock(inode, ...));
+            # so may the address of a structure of the function's own, which the two calls
+            # fill and empty, when their names share more than a subsystem prefix
+            # (get_clock_desc(id, &cd) ... put_clock_desc(&cd); not ext4_try_add_inline_entry
+            # ... ext4_fname_free_filename(&fname))
             lockish = "lock" in name.lower().split("_") and "unlock" in rel.lower().split("_")
+            own = len(_tokens(rel) & _tokens(name)) >= 2
             shared = [(i, j) for i, x in enumerate(acq_args) for j, y in enumerate(rel_args)
-                      if x == y and ("->" in x or "." in x or (lockish and x.isidentifier()))]
+                      if x == y and ("->" in x or "." in x or (lockish and x.isidentifier())
+                                     or (own and x.startswith("&") and x[1:] in structs))]
             if not shared:
                 continue
             i, j = shared[0]
@@ -155,6 +162,20 @@ def _first_verb(name: str) -> str | None:
         if t in _REL_VERBS:
             return "release"
     return None
+
+
+def _struct_locals(fn: Function) -> set[str]:
+    """Locals declared as a structure (`struct posix_clock_desc cd;`), not pointers."""
+    out: set[str] = set()
+    for d in fn.of_type("declaration"):
+        ty = d.child_by_field_name("type")
+        if ty is None or ty.type != "struct_specifier":
+            continue
+        for c in d.named_children:
+            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            if inner is not None and inner.type == "identifier":
+                out.add(text(inner))
+    return out
 
 
 def _tested_status(fn: Function) -> dict[str, str]:
