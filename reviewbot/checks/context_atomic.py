@@ -16,7 +16,7 @@ import re
 from reviewbot.checks import register, rule
 from reviewbot.checks.context_common import down, record_of, spell, trace_of
 from reviewbot.engine import Checker, FunctionContext, Raw
-from reviewbot.knowledge.callgraph import key_class
+from reviewbot.knowledge.callgraph import key_class, lock_class
 
 SLEEP_IN_ATOMIC = rule(
     "context.sleep-in-atomic", "error", "high",
@@ -51,7 +51,10 @@ Known false positives: a callee that sleeps only on a path the caller's argument
 (a flag argument such as gfs2_assert_withdraw_i()'s `delayed`); a lock released on every
 path before the call where the release is made through a function pointer or a callee
 outside the graph; conditional locking (`if (x) spin_lock(); ... if (x) spin_unlock();`),
-where the walk of the flow graph does not correlate the two tests.
+where the walk of the flow graph does not correlate the two tests. Waits that drop a lock
+to sleep (`wait_event_interruptible_locked()`, `wait_event_lock_irq()`: the pack's
+`sleeps_dropping`) are not reported for the lock they drop, at the call or through a
+helper that makes it.
 Confidence: high when this function calls the sleeping primitive itself; low through
 callees (shown by `review`, by `audit --min-confidence low`): of 20 such findings sampled
 outside fs/gfs2 and fs/ocfs2 in linux-source-6.1, 19 were false — a final put that cannot
@@ -86,6 +89,9 @@ class SleepInAtomicChecker(Checker):
             callee = None if w.primitive else g.resolve(ev.name, r.path)
             # a callee that lets go of the lock to sleep (unlock; schedule(); lock) is fine
             let_go = {key_class(k, ev.args) for k in callee.sleep_drops} if callee else set()
+            dropped = g.ctx.dropped_while_sleeping(ev.name, ev.args) if w.primitive else None
+            if dropped is not None:  # wait_event_interruptible_locked(wq, ...) drops wq.lock
+                let_go.add(lock_class(dropped))
             spins = [h for h in held if h.spin and h.cls not in let_go]
             if not spins:
                 continue

@@ -127,12 +127,16 @@ _ADDR_ARROW = re.compile(r"\(&([^()]+)\)->")
 _PAREN_WORD = re.compile(r"(?<![\w)\]])\((\w+)\)")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _ROOT = re.compile(r"^([(&*]*)([A-Za-z_]\w*)")
+_CALLED = re.compile(r"^[A-Za-z_]\w*\(.*\)$")
 
 
 def lock_class(expr: str) -> str:
     """What names a lock across functions: the field after the last `->` (`sd_log_lock` of
     `&sdp->sd_log_lock`), else the variable."""
-    s = expr.lstrip("&*(").rstrip(")")
+    s = expr.lstrip("&*(")
+    if _CALLED.match(s):  # a lock a call returns (ext4_group_lock_ptr(sb, group)): the call
+        return _tidy(s)
+    s = s.rstrip(")")
     return s.rsplit("->", 1)[-1] if "->" in s else s
 
 
@@ -529,8 +533,13 @@ class CallGraph:
         out: frozenset[str] | None = None
         for st in r.body.steps:
             for ev in st.calls:
-                if self.sleeping(ev, r.path) is not None:
+                w = self.sleeping(ev, r.path)
+                if w is not None:
                     d = dropped.get(id(ev), frozenset())
+                    lock = self.ctx.dropped_while_sleeping(ev.name, ev.args) \
+                        if w.primitive else None
+                    if lock is not None:  # wait_event_lock_irq(wq, cond, lock)
+                        d = d | {_key(lock, r.body.params)}
                     c = self.resolve(ev.name, r.path)
                     if c is not None and c is not r and not self.primitive(ev):
                         d = d | {k for k in (_rekey(x, ev.args, r.body.params)
@@ -787,6 +796,8 @@ class _Flow:
         self._last_released = set()
         kind = g.primitive(ev)
         arg0 = ev.args[0] if ev.args else ""
+        if kind in ("spin", "mutex", "unlock", "try"):
+            arg0 = self.body.call_aliases.get(arg0, arg0)  # lock = ext4_group_lock_ptr(..)
         held = locks
         if kind in ("spin", "mutex") and arg0:
             locks = locks | {Held(lock_class(arg0), arg0, ev.line, ev.name, kind == "spin")}
@@ -810,8 +821,9 @@ class _Flow:
             if c is not None and c is not self.r:
                 for f in c.acquires:
                     e = _fill(f.template, ev.args)
-                    if e is not None:
-                        locks = locks | {Held(f.cls, e, ev.line, ev.name, f.spin)}
+                    if e is not None:  # a lock a call names is named with the caller's args
+                        cls = lock_class(e) if _CALLED.match(e.lstrip("&*(")) else f.cls
+                        locks = locks | {Held(cls, e, ev.line, ev.name, f.spin)}
                 for k in c.releases:
                     cls = key_class(k, ev.args)
                     if cls is None:

@@ -61,6 +61,9 @@ class Body:
     steps: list[Step]
     entry: int
     aliases: dict[str, str] = field(default_factory=dict)  # local -> what it names
+    # local -> the call whose result it holds, when that call's arguments are plain
+    # (`lock = ext4_group_lock_ptr(sb, group)`): the lock such a call returns is named by it
+    call_aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 1  # of the records below: a cache of another version is not read
+VERSION = 2  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -174,11 +177,13 @@ def _calls_in(ts, calls: list, starts: list[int]) -> tuple[CallEv, ...]:
 
 
 _SIMPLE_RHS = re.compile(r"^[\w>\-.&*()\[\]]+$")
+_CALL_RHS = re.compile(r"^\w+\([\w>\-.&*\[\],]*\)$")
 
 
-def _aliases(fn: Function) -> dict[str, str]:
+def _aliases(fn: Function) -> tuple[dict[str, str], dict[str, str]]:
     """Locals given one value that names an object (`gl = ip->i_iopen_gh.gh_gl`,
-    `ip = GFS2_I(inode)`): a later put of the local is a put of that object."""
+    `ip = GFS2_I(inode)`): a later put of the local is a put of that object. Second, those
+    given the result of one call of plain arguments (`lock = ext4_group_lock_ptr(sb, g)`)."""
     seen: dict[str, set[str]] = {}
     for d in fn.of_type("init_declarator"):
         name = d.child_by_field_name("declarator")
@@ -191,8 +196,9 @@ def _aliases(fn: Function) -> dict[str, str]:
         left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
         if left is not None and left.type == "identifier" and right is not None:
             seen.setdefault(text(left), set()).add(norm(text(right)))
-    return {k: next(iter(v)) for k, v in seen.items()
-            if len(v) == 1 and _SIMPLE_RHS.match(next(iter(v))) and k not in fn.params}
+    single = {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k not in fn.params}
+    return ({k: v for k, v in single.items() if _SIMPLE_RHS.match(v)},
+            {k: v for k, v in single.items() if _CALL_RHS.match(v)})
 
 
 def _assigned_call(ts) -> tuple[str, str]:
@@ -226,8 +232,9 @@ def _body(fn: Function, path: str, kind: str) -> Body:
         value = norm(text(n.ts)) if n.kind == "return" and n.ts is not None else ""
         steps.append(Step(calls, tuple(s.idx for s in n.succ), cond, n.kind == "return",
                           value, _assigned_call(n.ts) if n.kind == "stmt" else ("", "")))
+    aliases, call_aliases = _aliases(fn)
     return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
-                entry.idx, _aliases(fn))
+                entry.idx, aliases, call_aliases)
 
 
 # ------------------------------------------------------------------ macros

@@ -12,7 +12,7 @@ CONTEXT_KEYS = ("reclaim_members", "reclaim_functions", "reclaim_tests", "reclai
                 "final_puts", "extra_refs", "safe_calls", "remedies", "sleeping_calls",
                 "sleeping_gfp", "reclaim_unsafe_gfp", "nofs_begin", "nofs_end",
                 "spin_acquire", "spin_try", "spin_release", "mutex_acquire", "mutex_release",
-                "reclaim_locks")
+                "reclaim_locks", "sleeps_dropping")
 
 
 class Names:
@@ -55,13 +55,14 @@ class ContextKnowledge:
     mutex_acquire: tuple[str, ...] = ()
     mutex_release: tuple[str, ...] = ()
     reclaim_locks: tuple[str, ...] = ()
+    sleeps_dropping: tuple[tuple[str, str], ...] = ()
 
     def merged(self, later: object) -> ContextKnowledge:
         """This knowledge with a later pack's `[context]` (a schema.Context) added."""
         out = {}
         for f in fields(self):
             mine, theirs = getattr(self, f.name), tuple(getattr(later, f.name))
-            if f.name == "remedies":
+            if f.name in ("remedies", "sleeps_dropping"):
                 out[f.name] = tuple(sorted({**dict(mine), **dict(theirs)}.items()))
             else:
                 out[f.name] = mine + tuple(x for x in theirs if x not in mine)
@@ -134,6 +135,23 @@ class ContextKnowledge:
     @cached_property
     def remedy(self) -> dict[str, str]:
         return dict(self.remedies)
+
+    @cached_property
+    def _dropping(self) -> tuple[tuple[Names, str], ...]:
+        # the longest pattern first: `wait_event_interruptible_lock_irq*` before `wait_event*`
+        items = sorted(self.sleeps_dropping, key=lambda kv: -len(kv[0]))
+        return tuple((Names((pat,)), tmpl) for pat, tmpl in items)
+
+    def dropped_while_sleeping(self, name: str, args: tuple[str, ...]) -> str | None:
+        """The lock a sleeping call `name(args)` lets go of while it sleeps, or None."""
+        for names, tmpl in self._dropping:
+            if name in names:
+                try:
+                    return tmpl.format(*(f"({a})" if not a.replace("->", "").replace(".", "")
+                                         .replace("_", "").isalnum() else a for a in args))
+                except IndexError:
+                    return None
+        return None
 
     def to_plain(self) -> list:
         return [getattr(self, k) for k in CONTEXT_KEYS]

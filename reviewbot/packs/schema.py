@@ -335,6 +335,13 @@ class Context:
     mutex_acquire: tuple[str, ...] = key((), "calls that take a sleeping lock "
                                          "(`mutex_lock*`, `down_write`)", TEXTS)
     mutex_release: tuple[str, ...] = key((), "calls that drop one (`mutex_unlock`)", TEXTS)
+    sleeps_dropping: tuple[tuple[str, str], ...] = key((), "sleeping calls that let go of "
+                                                       "one lock while they sleep and take "
+                                                       "it again before they return: the "
+                                                       "call (a `*` pattern) -> that lock, a "
+                                                       "template of its arguments, {0} the "
+                                                       "first (`\"wait_event_lock_irq*\" = "
+                                                       "\"{2}\"`)", NAME_MAP)
     reclaim_locks: tuple[str, ...] = key((), "locks reclaim itself may take, by field name: "
                                          "an allocation that may recurse into reclaim while "
                                          "one is held is reported at medium confidence, "
