@@ -150,7 +150,17 @@ like a failure test.
 
 Not reported for a goto whose condition is not a failure test (`if (undo) goto out;` with
 the error deliberately 0 is a cleanup path that returns success).
+
+In loops: the same failure test followed by a `break` out of the loop (not out of a
+switch) while an error variable the function returns (assigned an errno somewhere, or
+returned by some failure test: `if (ret) return ret;`) is 0 from an earlier success, and
+the path reaches `return ret;` with nothing tested on the way (code after the loop that
+tests something, `if (i < n) return -ENOMEM;`, may be the failure's own test). A NULL
+that breaks out is a failure only from an allocation a pack knows: from a lookup it ends
+the walk. A goto out of a loop is the goto form (the 0 may come from the previous round).
+
 Confidence: medium.
+Similar public check: smatch check_missing_error_code.c ("missing error code").
 """)
 
 
@@ -166,7 +176,7 @@ class ErrnoCheck:
     line: int
     var: str
     subject: str  # what failed
-    label: str
+    label: str  # "": a break out of a loop
 
 
 class Unwind(NamedTuple):
@@ -182,20 +192,35 @@ class Unwind(NamedTuple):
 _START = Unwind()
 _NO_LABELS = frozenset({"release", "exit"})
 _NO_ERRNO = frozenset({"release", "branch", "label", "goto", "exit"})
+_BREAKS = frozenset({"branch", "assume", "stmt", "exit"})  # missing-errno on a loop's break
+_LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
+
+
+def _leaves_loop(node: Node) -> bool:
+    """A break that leaves a loop (not a switch)."""
+    # the syntax view keeps no parent link: the tree-sitter node under it does
+    a = getattr(node.ast, "_ts", node.ast)
+    a = a.parent if a is not None else None
+    while a is not None and a.type not in _LOOPS and a.type != "switch_statement":
+        a = a.parent
+    return a is not None and a.type in _LOOPS
 
 
 @register
 class ErrorPathChecker(Checker):
     name = "error-path"
     rules = (MISSING_RELEASE, DIRECT_RETURN, EXTRA_RELEASE, DISORDERED, MISSING_ERRNO)
-    events = frozenset({"release", "branch", "assume", "label", "goto", "exit"})
+    events = frozenset({"release", "branch", "assume", "label", "goto", "stmt", "exit"})
 
     def events_for(self, w: Walker) -> frozenset[str]:
+        # a break out of a loop in a function that returns an error variable
+        breaks = _BREAKS if self._break_vars(w) and any(
+            n.kind == "break" and _leaves_loop(n) for n in w.fn.nodes) else frozenset()
         if not w.fn.labels and not any(n.kind == "goto" for n in w.fn.nodes):
-            return _NO_LABELS  # the slot only records how a path reached unwind code
+            return _NO_LABELS | breaks  # the slot only records how a path reached unwind code
         if not any(r in w.facts.errno_vars for r in w.facts.label_returns.values()):
-            return _NO_ERRNO  # no label returns an error variable: no missing-errno check
-        return self.events
+            return _NO_ERRNO | breaks  # no label returns an error variable
+        return self.events - {"stmt"} | breaks
 
     def initial(self) -> Unwind:
         return _START
@@ -210,8 +235,48 @@ class ErrorPathChecker(Checker):
 
     def on_branch(self, w: Walker, st: PathState, node: Node) -> None:
         slot = st.slots[self.name]
+        if slot.errno_check is not None and not slot.errno_check.label:
+            # code after the loop tests something (`if (i < n) return -ENOMEM;`): it may
+            # be the failure's own test, which the walk cannot relate to the break
+            slot = slot._replace(errno_check=None)
+            st.set_slot(self.name, slot)
         if st.after_label and not slot.cond_after_label:
             st.set_slot(self.name, Unwind(slot.entry_goto, True, slot.last_cond, slot.errno_check))
+
+    def on_stmt(self, w: Walker, st: PathState, node: Node) -> None:
+        if node.kind != "break" or not _leaves_loop(node):
+            return
+        slot = st.slots[self.name]
+        check = self._break_check(w, st, node, slot.last_cond)
+        if check is not None:
+            st.set_slot(self.name, slot._replace(errno_check=check))
+
+    @staticmethod
+    def _break_vars(w: Walker) -> list[str]:
+        """Error variables the function returns: assigned an errno somewhere, or handed
+        to the caller by a failure test (`if (ret) return ret;`)."""
+        return sorted((w.facts.errno_vars | w.facts.propagated) & w.facts.returned_vars)
+
+    def _break_check(self, w: Walker, st: PathState, node: Node,
+                     cond: Cond | None) -> ErrnoCheck | None:
+        """A break out of a loop after a failure test while an error variable the function
+        returns is 0 from an earlier success (decided at the exit, like a goto's)."""
+        if cond is None or not cond.from_call or not cond.fresh:
+            return None
+        subject, taken = cond.subject, cond.taken
+        if not subject or subject.startswith("#"):
+            return None
+        if taken <= frozenset("Z") and not any(k == subject for _rid, k in w.facts.static_acquires):
+            return None  # NULL from a lookup ends a walk (not so from an allocation)
+        pointer_fail = taken <= frozenset("ZE")
+        status_fail = "Z" not in taken and "N" in taken and subject not in w.facts.local_pointers
+        if not (pointer_fail or status_fail):
+            return None
+        for var in self._break_vars(w):
+            if var != subject and var in w.facts.locals and var in st.from_call and \
+                    st.value(var) == frozenset("Z"):
+                return ErrnoCheck(node.line, var, subject, "")
+        return None
 
     def on_assume(self, w: Walker, st: PathState, cond: Cond | None) -> None:
         # only a failure test of a call's result can start an errno check (_errno_check)
@@ -337,12 +402,13 @@ class ErrorPathChecker(Checker):
         if ec is not None:
             line, ret, subject, label = ec.line, ec.var, ec.subject, ec.label
             if ex.expr == ret and st.value(ret) == frozenset("Z"):
+                jump = f"goto {label}" if label else "break"
                 w.report(
                     MISSING_ERRNO.id, line, ret,
-                    f"'goto {label}' follows a failure of {subject} but '{ret}' is still 0 "
+                    f"'{jump}' follows a failure of {subject} but '{ret}' is still 0 "
                     f"when the function returns, so it reports success; should '{ret}' be set "
                     f"to an error code first?",
-                    st, [(line, f"goto {label} with {ret} == 0"), (ex.node.line, f"return {ret}")],
+                    st, [(line, f"{jump} with {ret} == 0"), (ex.node.line, f"return {ret}")],
                     [line],
                 )
         if ex.kind != "error":

@@ -20,6 +20,8 @@ Path events (during the walk, on the path state ``st`` of the path that reaches 
                       (None: nothing the walker tracks)
 ``label``             ``on_label(w, st, node)``: the path passes a label
 ``goto``              ``on_goto(w, st, node)``
+``stmt``              ``on_stmt(w, st, node)``: a statement, a switch head or a ``break``
+                      (``node.kind``), before its effects; ``node.ast`` is its syntax
 ``exit``              ``on_exit(w, st, ex)``: the path returns
 ``end``               ``on_end(w)``: every path is walked
 ====================  =========================================================================
@@ -52,13 +54,13 @@ if TYPE_CHECKING:
     from reviewbot.engine.walker import Walker
     from reviewbot.packs import CallSpec, Packs
 
-PATH_EVENTS = ("call", "release", "store", "use", "branch", "assume", "label", "goto", "exit",
-               "end")
+PATH_EVENTS = ("call", "release", "store", "use", "branch", "assume", "label", "goto", "stmt",
+               "exit", "end")
 FUNCTION_EVENTS = ("function", "change")
 HOOKS = {
     "call": "on_call", "release": "on_release", "store": "on_store", "use": "on_use",
     "branch": "on_branch", "assume": "on_assume", "label": "on_label", "goto": "on_goto",
-    "exit": "on_exit", "end": "on_end", "function": "check_function", "change": "check_change",
+    "stmt": "on_stmt", "exit": "on_exit", "end": "on_end", "function": "check_function", "change": "check_change",
 }
 
 
@@ -112,6 +114,11 @@ class Checker:
     rules: ClassVar[tuple[Rule, ...]] = ()
     events: ClassVar[frozenset[str]] = frozenset()
 
+    def needs_walk(self, fn: Function) -> bool:
+        """Whether this checker needs a function walked that has no pack call and no label
+        (the walker skips those: no other rule can report there)."""
+        return False
+
     def events_for(self, w: Walker) -> frozenset[str]:
         """The events wanted on this function (a subset of ``events``): a checker that
         needs labels may skip a function without any."""
@@ -136,6 +143,7 @@ class Checker:
     def on_assume(self, w: Walker, st: PathState, cond: Cond | None) -> None: ...
     def on_label(self, w: Walker, st: PathState, node: Node) -> None: ...
     def on_goto(self, w: Walker, st: PathState, node: Node) -> None: ...
+    def on_stmt(self, w: Walker, st: PathState, node: Node) -> None: ...
     def on_exit(self, w: Walker, st: PathState, ex: Exit) -> None: ...
     def on_end(self, w: Walker) -> None: ...
 

@@ -274,6 +274,24 @@ class FunctionFacts:
 
     def _returned(self) -> set[str]:
         """Variables returned somewhere: whether an exit is an error exit depends on them."""
+        return self.returned_vars
+
+    @cached_property
+    def propagated(self) -> set[str]:
+        """Variables some failure test returns (`if (ret) return ret;`, `if (err < 0) {
+        ...; return err; }`): they carry the function's errors."""
+        out: set[str] = set()
+        for s in self.fn.of_type("if_statement"):
+            cond = s.child_by_field_name("condition")
+            var = plain_test(cond)
+            if var and failure_side(cond) and \
+                    _returns(s.child_by_field_name("consequence"), var):
+                out.add(var)
+        return out
+
+    @cached_property
+    def returned_vars(self) -> set[str]:
+        """Variables some return statement returns (`return ret;`)."""
         return {norm(text(n.ast)) for n in self.fn.nodes
                 if n.kind == "return" and n.ast is not None and n.ast.type == "identifier"}
 
@@ -361,6 +379,59 @@ class FunctionFacts:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+_CONDITION_WRAPPERS = ("unlikely", "likely")
+
+
+def _plain(atom) -> tuple[str, bool]:
+    """(variable, whether true means it failed) of a plain failure test, or ("", False)."""
+    a = strip_parens(atom)
+    failed = True
+    while a is not None:
+        if a.type == "call_expression" and callee(a) in _CONDITION_WRAPPERS:
+            inner = args(a)
+            a = strip_parens(inner[0]) if len(inner) == 1 else None
+        elif a.type == "unary_expression" and text(a.child_by_field_name("operator")) == "!":
+            a = strip_parens(a.child_by_field_name("argument"))
+            failed = not failed
+        elif a.type == "binary_expression" and \
+                text(a.child_by_field_name("operator")) in ("<", "!=", "==") and \
+                norm(text(a.child_by_field_name("right"))) == "0":
+            if text(a.child_by_field_name("operator")) == "==":
+                failed = not failed
+            a = strip_parens(a.child_by_field_name("left"))
+        elif a.type == "assignment_expression":
+            a = a.child_by_field_name("left")
+        else:
+            break
+    if a is None or a.type != "identifier":
+        return "", False
+    return text(a), failed
+
+
+def plain_test(atom) -> str:
+    """The variable a plain failure test tests (`ret`, `!ret`, `ret < 0`, `ret != 0`,
+    `unlikely(ret)`, `(ret = f()) < 0`), or ''."""
+    return _plain(atom)[0]
+
+
+def failure_side(atom) -> bool:
+    """Whether a plain failure test is true when the variable failed (`ret`, `ret < 0`;
+    not `!ret`, `ret == 0`)."""
+    return _plain(atom)[1]
+
+
+def _returns(stmt, var: str) -> bool:
+    """A failure test's branch hands the variable to the caller."""
+    if stmt is None:
+        return False
+    if stmt.type == "compound_statement":
+        kids = stmt.named_children
+        return bool(kids) and _returns(kids[-1], var)
+    if stmt.type == "return_statement":
+        return any(text(i) == var for i in walk(stmt, "identifier"))
+    return False  # (a goto to a label returning it is no evidence: counts go there too)
 
 
 def _sets_error(stmt, var: str) -> bool:

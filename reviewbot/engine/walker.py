@@ -211,6 +211,9 @@ class Walker(Transfer):
     def step(self, node: Node, st: PathState) -> list[tuple[Node, PathState]]:
         kind = node.kind
         if kind in ("entry", "join", "break", "continue"):
+            if kind == "break" and self._hooks["stmt"]:
+                st = st.copy()
+                self.emit("stmt", st, node)
             return [(s, st) for s in node.succ]
         if kind == "label":
             st = st.copy()
@@ -227,13 +230,18 @@ class Walker(Transfer):
         if kind == "stmt":
             if self.facts.ends_path(node):
                 return []  # BUG(), panic(), a learned noreturn call: nothing after it runs
+            if self._hooks["stmt"]:
+                st = st.copy()
+                self.emit("stmt", st, node)
             if self.facts.inert_statement(node):
                 return [(s, st) for s in node.succ]  # nothing here can change the state
-            st = st.copy()
+            if not self._hooks["stmt"]:
+                st = st.copy()
             self.eval_stmt(node.ast, st)
             return [(s, st) for s in node.succ]
         if kind == "switch":
             st = st.copy()
+            self.emit("stmt", st, node)
             if node.ast is not None:
                 self.eval_expr(node.ast, st)
             return [(s, st) for s in node.succ]

@@ -23,14 +23,15 @@ MAX_FUNCTION_BYTES = 512 * 1024
 
 def relevant(fn: Function, packs: Packs) -> bool:
     """Whether walking the paths can find anything: a call a pack knows, a pack's
-    assignment pattern or test, or goto labels (missing-errno needs no resource)."""
+    assignment pattern or test, or goto labels (missing-errno needs no resource), or what a
+    checker asks for (Checker.needs_walk)."""
     if fn.of_type("labeled_statement") or fn.callees() & packs.interesting_calls():
         return True
     if packs.assigns and any(
             spec.lhs.match(norm(text(a.child_by_field_name("left"))))
             for a in fn.of_type("assignment_expression") for spec in packs.assigns):
         return True
-    return False
+    return any(c.needs_walk(fn) for c in registry.path_checkers())
 
 
 def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,

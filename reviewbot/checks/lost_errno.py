@@ -1,0 +1,559 @@
+"""error-path.lost-errno: an error value that was in hand is lost before the return."""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from reviewbot.checks import register, rule
+from reviewbot.cmodel import Function, Node, callee, line_of, norm, strip_parens, text
+from reviewbot.engine import ChangeContext, Checker, Cond, Exit, PathState, Raw, Walker
+from reviewbot.engine.facts import failure_side, plain_test
+from reviewbot.engine.keys import walk
+from reviewbot.engine.values import ERRNO, Z
+
+LOST_ERRNO = rule(
+    "error-path.lost-errno", "warning", "high",
+    "an error code the function had in hand is overwritten or dropped before it returns",
+    """
+What it finds: an error variable (a local the function returns, elsewhere propagated as
+its error) that holds a call's failure on this path, and loses it before the return:
+- overwritten by a cleanup call's result on the failure path (`err = f(); if (err) {
+  err = undo(); ... } return err;`): when the cleanup works, the function reports success;
+- overwritten by another call whose result the code then treats as the earlier failure:
+  a later test compares the variable with an error code where it can only be 0
+  (`error = check(); if (!error) break; error = thaw(); if (error) goto out;
+  if (error == -EBUSY) ...`: the -EBUSY test looks for check()'s error, which is gone);
+- a call's result stored in the error variable, never looked at, and the path returns 0
+  while the function returns the variable for its other failures (`err = get(...);
+  unlock(); return 0;`);
+- a failure tested whose branch jumps to the unwind code, and the path returns 0,
+  while the function's other failure tests of the same variable return it (`error =
+  read(...); if (error) goto out; ... out: unlock(); return 0;` next to `if (error)
+  return error;`);
+- (low) a loop's failure tested and only logged, overwritten by the next iteration's
+  call, and the loop's last result returned; a call's result overwritten by another call
+  before anything read it;
+- (in a patch) a call whose failure the function handed on before the patch is made a
+  bare statement by it (`err = f(); if (err) goto out;` becomes `f();`).
+
+Why it matters: the caller is told the operation worked; it goes on with state that was
+never set up (a frozen filesystem that is not frozen, a buffer that was never filled).
+
+Example:
+    err = __efivar_entry_get(entry, attributes, size, data);
+    efivar_unlock();
+    return 0;                  /* err is lost: the caller reads an unfilled buffer */
+
+Not reported: an overwrite by a constant (`err = 0;` after a failure is a decision, and
+`err = -EIO` replaces one error with another), by the same call (a retry or a
+fallback: `ret = read(np, "a"); if (ret) ret = read(np, "b");`), or by a call not named
+like an undo without a later stale test; a failure the path looks at again (a test
+against an error code, a store, an argument to a call other than a log message).
+The existing error-path.missing-errno covers an error exit with the variable still 0;
+this rule is for a value that was an error.
+
+A failure branch that only logs (`if (ret) dev_info(dev, "no SMBus alert");`), breaks,
+continues or returns 0 itself is taken as an optional step, on purpose: of such findings
+in six directories of linux-source-6.1 nearly all were deliberate.
+
+Known false positives: an unwind label that returns 0 on purpose after an optional
+step's failure; an undo-named call that is really the next step; in a patch, a call
+made void by the same series (the question is still worth asking).
+
+Confidence: high for the stale test; medium for the cleanup overwrite, the unread
+result and the ignored failure; low for the loop and the unread overwrite.
+Similar public checks: smatch check_unused_ret.c (a value assigned and overwritten
+unread), the Clang Static Analyzer's deadcode.DeadStores; neither looks at the failure
+test or the return.
+""")
+
+# a call that only logs what it is passed (reading an error there is not handling it)
+LOG_CALL = re.compile(
+    r"^(pr_\w+|printk\w*|WARN\w*|mlog\w*|\w*_(err|warn|warning|info|dbg|debug|notice|crit|"
+    r"alert|emerg|msg|printk|err_probe)(_ratelimited|_once)?)$")
+_INT_TYPES = re.compile(r"^(signed\s+)?(int|long|long\s+int|long\s+long|short|ssize_t|s8|s16|"
+                        r"s32|s64|int8_t|int16_t|int32_t|int64_t|__s32|__s64)$")
+
+
+@dataclass(frozen=True)
+class Value:
+    """What one path knows of an error variable's value."""
+
+    var: str
+    state: str  # "assigned" (a call's result, unread), "failed" (tested non-zero),
+    # "clobbered" (a failure overwritten by another call at `line`)
+    line: int  # the assignment
+    call: str  # the call whose result it holds
+    test: int = 0  # "failed": the failure test
+    lost: str = ""  # "clobbered": the call whose failure was overwritten
+    lost_test: int = 0
+    kind: str = ""  # "clobbered": by an undo-named call, another call, the loop's next round
+
+
+class Slot(NamedTuple):
+    values: frozenset = frozenset()
+    plain: tuple[int, str] = (0, "")  # (line, var) of the branch being taken: a plain test
+
+
+_START = Slot()
+
+
+@dataclass
+class _Info:
+    """What the function's code says of its error variables, computed once per walk."""
+
+    carriers: frozenset[str]  # int locals the function returns and assigns from calls
+    propagated: frozenset[str]  # ... of which some failure test returns the variable
+    errno_like: frozenset[str]  # ... of which that, or assigned an errno somewhere
+    stmts: dict[int, tuple[str, object, frozenset[str]]]  # node idx -> (assigned var, rhs, mentioned)
+    top_lines: frozenset[int]  # lines of the statements of the body itself (not nested)
+    logging_tests: frozenset[int]  # lines of failure tests whose branch only logs
+    goto_tests: frozenset[int]  # ... whose branch jumps to a label (unwind code)
+
+    def only_logged(self, test_line: int) -> bool:
+        return test_line in self.logging_tests
+
+    def jumps(self, test_line: int) -> bool:
+        return test_line in self.goto_tests
+
+
+def _int_locals(w: Walker) -> set[str]:
+    out: set[str] = set()
+    for d in w.fn.of_type("declaration"):
+        typ = d.child_by_field_name("type")
+        if typ is None or not _INT_TYPES.match(norm(text(typ))):
+            continue
+        for c in d.named_children:
+            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            if inner is not None and inner.type == "identifier":
+                out.add(text(inner))
+    return out
+
+
+def _info(w: Walker) -> _Info:
+    ints = _int_locals(w)
+    returned = {norm(text(n.ast)) for n in w.fn.nodes
+                if n.kind == "return" and n.ast is not None and n.ast.type == "identifier"}
+    from_calls = set()
+    for a in w.fn.of_type("assignment_expression"):
+        rhs = strip_parens(a.child_by_field_name("right"))
+        if rhs is not None and rhs.type == "call_expression":
+            from_calls.add(norm(text(a.child_by_field_name("left"))))
+    carriers = frozenset(v for v in ints & returned & from_calls if v not in w.fn.params)
+    logging, jumping = set(), set()
+    if carriers:
+        for s in w.fn.of_type("if_statement"):
+            cond = s.child_by_field_name("condition")
+            if plain_test(cond) not in carriers or not failure_side(cond) or \
+                    s.child_by_field_name("alternative") is not None:
+                continue
+            body = s.child_by_field_name("consequence")
+            if _logs_only(body):
+                logging.add(line_of(cond))
+            elif _ends_in_goto(body, w.fn):
+                jumping.add(line_of(cond))
+    return _Info(carriers, frozenset(w.facts.propagated & carriers),
+                 frozenset((w.facts.propagated | w.facts.errno_vars) & carriers), {},
+                 _top_lines(w.fn), frozenset(logging), frozenset(jumping))
+
+
+def _top_lines(fn: Function) -> frozenset[int]:
+    body = fn.body
+    return frozenset(line_of(k) for k in body.named_children) if body is not None \
+        else frozenset()
+
+
+def _ends_in_goto(stmt, fn: Function | None = None) -> bool:
+    """A branch that jumps to a label (with `fn`: forward, to unwind code; a backward goto
+    retries: `goto restart`)."""
+    if stmt is not None and stmt.type == "compound_statement":
+        kids = stmt.named_children
+        stmt = kids[-1] if kids else None
+    if stmt is None or stmt.type != "goto_statement":
+        return False
+    if fn is None:
+        return True
+    lab = stmt.child_by_field_name("label")
+    node = fn.labels.get(text(lab)) if lab is not None else None
+    return node is not None and node.line > line_of(stmt)
+
+
+def _logs_only(stmt) -> bool:
+    """A branch that only prints (`if (err) pr_warn(...);`)."""
+    if stmt is None:
+        return False
+    kids = stmt.named_children if stmt.type == "compound_statement" else [stmt]
+    return bool(kids) and all(_is_log(k) for k in kids)
+
+
+def _is_log(stmt) -> bool:
+    e = stmt.named_children[0] if stmt is not None and stmt.type == "expression_statement" \
+        and stmt.named_child_count else None
+    return e is not None and e.type == "call_expression" and LOG_CALL.match(callee(e)) is not None
+
+
+def _rhs_call(rhs) -> str:
+    """The callee when the assigned value is a call's result (through casts), else ''."""
+    r = strip_parens(rhs)
+    while r is not None and r.type == "cast_expression":
+        r = strip_parens(r.child_by_field_name("value"))
+    return callee(r) if r is not None and r.type == "call_expression" else ""
+
+
+def _mentions(node, names: frozenset[str]) -> frozenset[str]:
+    if node is None or not names:
+        return frozenset()
+    return frozenset(text(i) for i in walk(node, "identifier") if text(i) in names)
+
+
+@register
+class LostErrnoChecker(Checker):
+    name = "lost-errno"
+    rules = (LOST_ERRNO,)
+    events = frozenset({"stmt", "branch", "assume", "exit"})
+
+    def __init__(self) -> None:
+        self._infos: weakref.WeakKeyDictionary[Walker, _Info] = weakref.WeakKeyDictionary()
+
+    def needs_walk(self, fn: Function) -> bool:
+        # a variable returned somewhere and assigned a call's result somewhere
+        returned = {text(r.named_children[0]) for r in fn.of_type("return_statement")
+                    if r.named_child_count and r.named_children[0].type == "identifier"}
+        if not returned:
+            return False
+        for a in fn.of_type("assignment_expression"):
+            if norm(text(a.child_by_field_name("left"))) in returned and \
+                    _rhs_call(a.child_by_field_name("right")):
+                return True
+        return False
+
+    def events_for(self, w: Walker) -> frozenset[str]:
+        info = _info(w)
+        if not info.carriers:
+            return frozenset()  # no error variable to lose
+        self._infos[w] = info
+        return self.events
+
+    def initial(self) -> Slot:
+        return _START
+
+    def slot_key(self, slot: Slot) -> frozenset:
+        return frozenset((v.var, v.state, v.line) for v in slot.values)
+
+    # ------------------------------------------------------------------ helpers
+    def _stmt(self, w: Walker, node: Node) -> tuple[str, object, frozenset[str]]:
+        info = self._infos[w]
+        got = info.stmts.get(node.idx)
+        if got is None:
+            var, rhs = "", None
+            a = node.ast
+            if a is not None and a.type == "expression_statement" and a.named_child_count:
+                e = a.named_children[0]
+                if e.type == "assignment_expression" and \
+                        text(e.child_by_field_name("operator")) == "=":
+                    lhs = norm(text(e.child_by_field_name("left")))
+                    if lhs in info.carriers:
+                        var, rhs = lhs, e.child_by_field_name("right")
+            elif a is not None and a.type == "declaration":
+                for d in a.named_children:
+                    if d.type == "init_declarator":
+                        name = norm(text(d.child_by_field_name("declarator")))
+                        if name in info.carriers:
+                            var, rhs = name, d.child_by_field_name("value")
+            got = (var, rhs, _mentions(a, info.carriers))
+            info.stmts[node.idx] = got
+        return got
+
+    @staticmethod
+    def _get(slot: Slot, var: str, clobbered: bool = False) -> Value | None:
+        for v in slot.values:
+            if v.var == var and (v.state == "clobbered") == clobbered:
+                return v
+        return None
+
+    @staticmethod
+    def _drop(slot: Slot, var: str) -> Slot:
+        return slot._replace(values=frozenset(v for v in slot.values if v.var != var))
+
+    # ------------------------------------------------------------------ events
+    def on_stmt(self, w: Walker, st: PathState, node: Node) -> None:
+        slot = st.slots[self.name]
+        if node.kind == "switch" and any(v.state == "assigned" for v in slot.values):
+            # a switch chooses what runs next, like a test (see on_branch)
+            mentioned = _mentions(node.ast, self._infos[w].carriers)
+            slot = slot._replace(values=frozenset(
+                v for v in slot.values if v.state != "assigned" or v.var in mentioned))
+            st.set_slot(self.name, slot)
+        if node.kind == "break":
+            # leaving a loop or switch on a result decides what it means (`if (ret)
+            # break;` after a search: no more keys), whatever is returned after it
+            kept = frozenset(v for v in slot.values if v.state == "clobbered")
+            if kept != slot.values:
+                st.set_slot(self.name, slot._replace(values=kept))
+            return
+        var, rhs, mentioned = self._stmt(w, node)
+        new = slot
+        if var:
+            new = self._assign(w, st, new, var, rhs, node.line)
+        for m in mentioned - {var}:
+            v = self._get(new, m)
+            if v is not None or self._get(new, m, True):
+                if not _is_log(node.ast):
+                    new = self._drop(new, m)  # read: stored, passed, returned through
+                elif v is not None and v.state == "assigned":
+                    # an untested result printed (`f2fs_info(.., "ret: %d", err)`) was
+                    # seen; a failure printed is still lost when it is overwritten
+                    new = new._replace(values=new.values - {v})
+        if new is not slot:
+            st.set_slot(self.name, new)
+
+    def _assign(self, w: Walker, st: PathState, slot: Slot, var: str, rhs, line: int) -> Slot:
+        old = self._get(slot, var)
+        slot = self._drop(slot, var)
+        if rhs is None or _mentions(rhs, frozenset({var})):
+            return slot  # `err = err ?: f()`: the old value is read
+        call = _rhs_call(rhs)
+        if not call or call in w.packs.idioms.ptr_err:
+            # a constant or another value: a decision, not a loss; PTR_ERR(p) is tested
+            # through p (`err = PTR_ERR(p); if (IS_ERR(p)) goto out;`)
+            return slot
+        if old is not None and old.state == "failed":
+            kind = ""
+            if call != old.call:
+                kind = "undo" if self._undo_call(w, call) else "other"
+            elif line == old.line and self._infos[w].only_logged(old.test):
+                kind = "loop"  # the next round of a loop whose failure branch only logs
+            if kind:
+                # decided at the exit (is the variable returned, maybe 0?) or at a test
+                # that still looks for the lost failure
+                slot = slot._replace(values=slot.values | {Value(
+                    var, "clobbered", line, call, lost=old.call, lost_test=old.test,
+                    kind=kind)})
+        elif old is not None and old.state == "assigned" and line != old.line and \
+                call != old.call and not self._preprocessed(w, old.line, line):
+            self._report(w, st, line, var,
+                         f"the result of {call}() stored in '{var}' overwrites that of "
+                         f"{old.call}() from line {old.line} before anything looked at it: "
+                         f"a failure of {old.call}() is lost. Is a test of '{var}' missing?",
+                         [(old.line, f"{old.call}() result in {var}"), (line, f"{var} overwritten")],
+                         [old.line], "low")
+        return slot._replace(values=slot.values | {Value(var, "assigned", line, call)})
+
+    @staticmethod
+    def _preprocessed(w: Walker, first: int, second: int) -> bool:
+        """A preprocessor line between two statements: their order in the syntax tree
+        may not be the code's (`if (a) x = f(); else` `#endif` `x = g();`)."""
+        lines = w.fn.source.splitlines()  # the file's: line n is lines[n - 1]
+        return any(ln.lstrip().startswith(b"#") for ln in lines[first:second - 1])
+
+    @staticmethod
+    def _undo_call(w: Walker, call: str) -> bool:
+        """A call that undoes something: a pack release, or named like one."""
+        spec = w.packs.calls.get(call)
+        if spec is not None and spec.releases:
+            return True
+        undo = w.packs.idioms.unwind_release_re
+        words = [p for p in call.lower().split("_") if p]
+        # the verb comes first or last (regulator_disable, unregister_netdev), not in the
+        # middle of a noun (add_new_free_space)
+        return undo is not None and bool(words) and any(
+            undo.fullmatch(p) for p in {words[0], words[-1]})
+
+    def on_branch(self, w: Walker, st: PathState, node: Node) -> None:
+        slot = st.slots[self.name]
+        info = self._infos[w]
+        atom = node.ast
+        if atom is None:
+            return
+        mentioned = _mentions(atom, info.carriers)
+        if not mentioned and not slot.values:
+            if slot.plain[0]:
+                st.set_slot(self.name, slot._replace(plain=(0, "")))
+            return
+        new = slot
+        for a in walk(atom, "assignment_expression"):  # if ((err = f()) < 0)
+            lhs = norm(text(a.child_by_field_name("left")))
+            if lhs in info.carriers and text(a.child_by_field_name("operator")) == "=":
+                new = self._assign(w, st, new, lhs, a.child_by_field_name("right"), node.line)
+        plain = plain_test(atom)
+        unread = frozenset(v for v in new.values if v.state == "assigned" and v.var != plain
+                           and v.var not in mentioned)
+        if unread:
+            # a result no test looked at reaches the exit only straight: past another
+            # test, what the exit returns may mean something else (`if (!link) return 0;`)
+            new = new._replace(values=new.values - unread)
+        for m in mentioned - {plain}:
+            gone = self._get(new, m, True)
+            if gone is not None and st.value(m) == Z and self._errno_compare(atom, m):
+                self._report(w, st, gone.line, m,
+                             f"the result of {gone.call}() stored in '{m}' overwrites the "
+                             f"failure of {gone.lost}() "
+                             f"tested at line {gone.lost_test}, yet the test at line {node.line} "
+                             f"still looks for that failure, where '{m}' can only be 0: the "
+                             f"error is lost. Should {gone.call}()'s result go into another "
+                             f"variable?",
+                             [(gone.lost_test, f"{gone.lost}() failed"),
+                              (gone.line, f"{m} overwritten by {gone.call}()"),
+                              (node.line, norm(text(atom)))],
+                             [gone.lost_test, node.line], "high")
+            if self._get(new, m) or gone is not None:
+                new = self._drop(new, m)  # the code looks at which error it is: handled
+        want = (node.line, plain) if plain in info.carriers else (0, "")
+        if new.plain != want:
+            new = new._replace(plain=want)
+        if new is not slot:
+            st.set_slot(self.name, new)
+
+    @staticmethod
+    def _errno_compare(atom, var: str) -> bool:
+        for b in walk(atom, "binary_expression"):
+            if text(b.child_by_field_name("operator")) not in ("==", "!="):
+                continue
+            sides = {norm(text(b.child_by_field_name("left"))),
+                     norm(text(b.child_by_field_name("right")))}
+            if var in sides and any(ERRNO.match(s) for s in sides):
+                return True
+        return False
+
+    def on_assume(self, w: Walker, st: PathState, cond: Cond | None) -> None:
+        slot = st.slots[self.name]
+        line, var = slot.plain
+        if cond is None or not line or cond.line != line or cond.subject != var:
+            return
+        v = self._get(slot, var)
+        if v is None:
+            return
+        if "Z" not in cond.taken and "N" in cond.taken:
+            if v.state != "failed":
+                st.set_slot(self.name, slot._replace(values=(slot.values - {v}) | {
+                    Value(var, "failed", v.line, v.call, test=line)}))
+        else:
+            # it may be 0 on this side (`if (ret < 0)` false: 0 or more), or it is a
+            # positive count or time left (`if (!left) return -ETIMEDOUT; if (left < 0)`)
+            st.set_slot(self.name, slot._replace(values=slot.values - {v}))
+
+    def on_exit(self, w: Walker, st: PathState, ex: Exit) -> None:
+        slot = st.slots[self.name]
+        if not slot.values:
+            return
+        info = self._infos[w]
+        line = ex.node.line
+        for v in sorted(slot.values, key=lambda v: (v.line, v.var)):
+            if v.state != "clobbered" or ex.expr != v.var or "Z" not in st.value(v.var):
+                continue
+            if v.kind == "undo":
+                self._report(w, st, v.line, v.var,
+                             f"'{v.var}' holds the failure of {v.lost}() tested at line "
+                             f"{v.lost_test}, and the result of {v.call}() stored in it at line "
+                             f"{v.line} overwrites it before 'return {v.var}' at line {line}: "
+                             f"when {v.call}() succeeds the function reports success. Should "
+                             f"{v.call}()'s result be kept apart (or ignored) so that the first "
+                             f"error is returned?",
+                             [(v.lost_test, f"{v.lost}() failed"), (v.line, f"{v.var} overwritten"),
+                              (line, f"return {v.var}")], [v.lost_test, line], "medium")
+            elif v.kind == "loop":
+                self._report(w, st, v.line, v.var,
+                             f"the failure of {v.call}() tested at line {v.lost_test} is only "
+                             f"logged: the loop's next round overwrites '{v.var}' at line "
+                             f"{v.line}, and 'return {v.var}' at line {line} returns the last "
+                             f"round's result, so a failure is lost whenever a later round "
+                             f"succeeds. Should the loop stop (break, goto) or keep the first "
+                             f"error?",
+                             [(v.lost_test, f"{v.call}() failed"),
+                              (v.line, f"{v.var} overwritten again"), (line, f"return {v.var}")],
+                             [v.lost_test, line], "low")
+        if ex.expr != "0":
+            return
+        for v in sorted(slot.values, key=lambda v: (v.line, v.var)):
+            if v.state == "assigned" and v.var in info.errno_like:
+                # medium when the call is a step of the body itself (efivar_entry_get);
+                # one made only on some paths is often an optional one (xfs_qm_dqpurge:
+                # "we go ahead regardless")
+                self._report(w, st, line, v.var,
+                             f"the result of {v.call}() at line {v.line} is stored in "
+                             f"'{v.var}' and never looked at: this 'return 0' reports success "
+                             f"even when {v.call}() failed, while the function returns "
+                             f"'{v.var}' for its other failures. Should it return {v.var}?",
+                             [(v.line, f"{v.call}() result in {v.var}"), (line, "return 0")],
+                             [v.line], "medium" if v.line in info.top_lines else "low")
+            elif v.state == "failed" and v.var in info.propagated and info.jumps(v.test):
+                self._report(w, st, line, v.var,
+                             f"the failure of {v.call}() tested at line {v.test} does not "
+                             f"reach the caller: its branch does not return '{v.var}', and "
+                             f"this 'return 0' reports success, while the function's other "
+                             f"failure tests of '{v.var}' return it. Should this one too?",
+                             [(v.test, f"{v.call}() failed"), (line, "return 0")],
+                             [v.line, v.test], "medium")
+
+    def _report(self, w: Walker, st: PathState, line: int, var: str, message: str,
+                trace: list[tuple[int, str]], lines: list[int], confidence: str) -> None:
+        w.report(LOST_ERRNO.id, line, var, message, st, trace, [line, *lines], confidence)
+
+
+
+# ---------------------------------------------------------------------- the patch form
+
+
+@dataclass(frozen=True)
+class _Uses:
+    """How a function uses the results of the calls it makes."""
+
+    tested: frozenset[str]  # callees whose result goes to a variable a failure test hands on
+    bare: dict[str, list[int]]  # callee -> lines where its result is discarded
+
+
+def _uses(fn: Function) -> _Uses:
+    handed: set[str] = set()  # variables some failure test returns or jumps to unwind with
+    for s in fn.of_type("if_statement"):
+        cond = s.child_by_field_name("condition")
+        var = plain_test(cond)
+        body = s.child_by_field_name("consequence")
+        if var and failure_side(cond) and (_ends_in_goto(body) or any(
+                b.type == "return_statement" and text(i) == var
+                for b in walk(body, "return_statement") for i in walk(b, "identifier"))):
+            handed.add(var)
+    tested: set[str] = set()
+    for a in fn.of_type("assignment_expression"):
+        call = _rhs_call(a.child_by_field_name("right"))
+        if call and norm(text(a.child_by_field_name("left"))) in handed:
+            tested.add(call)
+    bare: dict[str, list[int]] = {}
+    for st in fn.of_type("expression_statement"):
+        e = st.named_children[0] if st.named_child_count else None
+        if e is not None and e.type == "call_expression" and not LOG_CALL.match(callee(e)):
+            bare.setdefault(callee(e), []).append(line_of(e))
+    return _Uses(frozenset(tested), bare)
+
+
+@register
+class DroppedTestChecker(Checker):
+    """The patch form of error-path.lost-errno: a call whose failure the function handed
+    on before the patch is made a bare statement by it (`err = f(); if (err) goto out;`
+    becomes `f();`), so its failure is lost from then on."""
+
+    name = "lost-errno.change"
+    rules = (LOST_ERRNO,)
+    events = frozenset({"change"})
+
+    def check_change(self, ctx: ChangeContext) -> list[Raw]:
+        if ctx.before is None:
+            return []
+        before, after = _uses(ctx.before), _uses(ctx.after)
+        raws = []
+        for call in sorted(before.tested - after.tested):
+            new = after.bare.get(call, [])
+            if len(new) <= len(before.bare.get(call, [])):
+                continue
+            line = new[-1]
+            raws.append(Raw(
+                LOST_ERRNO.id, line, f"{call}()",
+                f"the patch stops testing the result of {call}(): before it, a failure of "
+                f"{call}() was handed to the caller (a failure test returned it or jumped to "
+                f"the error exit); now the call at line {line} discards it, so the function "
+                f"goes on, and may report success, after {call}() failed. Is its failure "
+                f"meant to be ignored now?",
+                [(line, f"{call}() result discarded")], [line], "medium"))
+        return raws

@@ -1,0 +1,163 @@
+"""error-path.lost-errno (and missing-errno's loop forms) on real functions, read at test
+time from ../shared/corpus-real and from linux-source-6.1 (never copied into the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kernel_tree import linux_tree
+from rule_pairs import review
+
+from reviewbot.cmodel import parse_c
+from reviewbot.review.analysis import analyze_cfile
+
+CORPUS_REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus-real" / "cases"
+LOST = "error-path.lost-errno"
+
+
+def _findings(path: Path, function: str, rule: str = LOST):
+    cf = parse_c(path.read_text(), str(path))
+    return [f for f in analyze_cfile(cf, str(path), only=[function]) if f.rule == rule]
+
+
+def _case(case: str, rel: str) -> Path:
+    p = CORPUS_REAL / case / "base" / rel
+    if not p.is_file():
+        pytest.skip(f"corpus-real case {case} not present")
+    return p
+
+
+def _tree_file(rel: str) -> Path:
+    tree = linux_tree(str(Path(rel).parent))
+    if tree is None:
+        pytest.skip("linux-source-6.1 not available")
+    return tree / rel
+
+
+def test_gfs2_freeze_super_thaw_overwrites_the_error():
+    """069's base (fs/gfs2/super.c before 6.1.160's fix):
+
+        error = gfs2_lock_fs_check_clean(sdp);
+        if (!error)
+            break;  /* success */
+
+        error = gfs2_do_thaw(sdp);
+        if (error)
+            goto out;
+
+        if (error == -EBUSY)
+            fs_err(sdp, "waiting for recovery before freeze\\n");
+    """
+    fs = _findings(_case("069-gfs2-freeze-super-error-clobber", "fs/gfs2/super.c"),
+                   "gfs2_freeze_super")
+    assert [(f.line, f.resource, f.confidence) for f in fs] == [(777, "error", "high")]
+    assert "gfs2_lock_fs_check_clean()" in fs[0].message and "gfs2_do_thaw()" in fs[0].message
+    assert 781 in fs[0].lines  # the stale -EBUSY test
+
+
+def test_efivar_entry_get_drops_the_result():
+    """073's base (fs/efivarfs/vars.c before 6.1.162's fix):
+
+        err = efivar_lock();
+        if (err)
+            return err;
+        err = __efivar_entry_get(entry, attributes, size, data);
+        efivar_unlock();
+
+        return 0;
+    """
+    fs = _findings(_case("073-efivar-entry-get-errcode", "fs/efivarfs/vars.c"),
+                   "efivar_entry_get")
+    assert [(f.line, f.resource) for f in fs] == [(612, "err")]
+    assert "__efivar_entry_get()" in fs[0].message
+
+
+def test_gfs2_statfs_init_goto_to_return_zero():
+    """linux-source-6.1 fs/gfs2/super.c:
+
+        error = gfs2_glock_nq_init(m_ip->i_gl, LM_ST_EXCLUSIVE, GL_NOCACHE, &gh);
+        if (error)
+            return error;
+
+        error = gfs2_meta_inode_buffer(m_ip, &m_bh);
+        if (error)
+            goto out;
+        ...
+    out:
+        gfs2_glock_dq_uninit(&gh);
+        return 0;
+    """
+    fs = _findings(_tree_file("fs/gfs2/super.c"), "gfs2_statfs_init")
+    assert len(fs) == 1 and fs[0].resource == "error"
+    assert "gfs2_meta_inode_buffer()" in fs[0].message
+
+
+def test_fixed_functions_are_quiet():
+    """The same two functions as fixed in linux-source-6.1 (6.1.176):
+
+        error = gfs2_lock_fs_check_clean(sdp);
+        if (!error)
+            break;  /* success */
+
+        (void)gfs2_do_thaw(sdp);
+
+    and
+
+        err = __efivar_entry_get(entry, attributes, size, data);
+        efivar_unlock();
+
+        return err;
+    """
+    assert _findings(_tree_file("fs/gfs2/super.c"), "gfs2_freeze_super") == []
+    assert _findings(_tree_file("fs/efivarfs/vars.c"), "efivar_entry_get") == []
+
+
+def test_loop_that_ends_on_a_flag_is_quiet():
+    """fs/efivarfs/vars.c efivar_init (linux-source-6.1): the failure sets the status that
+    ends the loop, it is not only logged:
+
+                err = func(variable_name, vendor_guid, variable_name_size, data);
+                if (err)
+                    status = EFI_NOT_FOUND;
+    """
+    assert _findings(_tree_file("fs/efivarfs/vars.c"), "efivar_init") == []
+
+
+def _function(path: Path, name: str) -> str:
+    """The text of one function of a file (reviewing it alone keeps the test fast)."""
+    src = path.read_bytes()
+    fn = parse_c(src.decode(), str(path)).by_name()[name]
+    return src[fn.node.start_byte:fn.node.end_byte].decode() + "\n"
+
+
+def _f2fs_pair(name: str) -> tuple[str, str]:
+    """071's base is fs/f2fs/super.c before 6.1.160's fix, 072's after it."""
+    return (_function(_case("071-f2fs-enable-checkpoint-errcode", "fs/f2fs/super.c"), name),
+            _function(_case("072-f2fs-enable-checkpoint-errcode-rev", "fs/f2fs/super.c"), name))
+
+
+def test_patch_that_stops_testing_a_result(tmp_path):
+    """072's patch (the inverse of the fix) in f2fs_remount:
+
+                } else {
+        -			err = f2fs_enable_checkpoint(sbi);
+        -			if (err)
+        -				goto restore_discard;
+        +			f2fs_enable_checkpoint(sbi);
+                }
+
+    (the same in f2fs_fill_super); reported as introduced.
+    """
+    buggy, fixed = _f2fs_pair("f2fs_remount")
+    fs = [f for f in review(tmp_path, fixed, buggy, "fs/f2fs/super.c") if f.rule == LOST]
+    assert [(f.function, f.resource, f.status) for f in fs] == [
+        ("f2fs_remount", "f2fs_enable_checkpoint()", "introduced")]
+    assert buggy.splitlines()[fs[0].line - 1].strip() == "f2fs_enable_checkpoint(sbi);"
+
+
+def test_patch_that_adds_the_test_is_quiet(tmp_path):
+    """The fix itself (071's patch) makes `f2fs_enable_checkpoint(sbi);` into
+    `err = f2fs_enable_checkpoint(sbi); if (err) goto restore_discard;`: nothing to say."""
+    buggy, fixed = _f2fs_pair("f2fs_remount")
+    assert [f for f in review(tmp_path, buggy, fixed, "fs/f2fs/super.c") if f.rule == LOST] == []
