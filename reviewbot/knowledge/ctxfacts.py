@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
+from reviewbot import cachelimit
 from reviewbot.cmodel import Function, args, callee, line_of, norm, parse_c, text
 from reviewbot.datafiles import user_cache_dir
 from reviewbot.knowledge.blobs import blob_id
@@ -136,7 +137,9 @@ def _stored(k: tuple[str, str], data: bytes) -> FileFacts:
             pickle.dump(got, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cp)
     except OSError:
-        pass  # a read-only cache still lets the run finish
+        return got  # a read-only cache still lets the run finish
+    if "REVIEWBOT_CONTEXT_CACHE" not in os.environ:  # ours, not a directory a user named
+        cachelimit.after_write(os.path.dirname(base), f"v{VERSION}")
     return got
 
 

@@ -14,6 +14,7 @@ import hashlib
 import marshal
 import os
 
+from reviewbot import cachelimit
 from reviewbot.cmodel import parse_c
 from reviewbot.datafiles import user_cache_dir
 from reviewbot.knowledge.blobs import blob_id
@@ -68,6 +69,7 @@ def _write(file: str, directs_: list[OwnFacts]) -> None:
         with open(tmp, "wb") as fh:
             fh.write(marshal.dumps((FORMAT, rows)))
         os.replace(tmp, file)
+        cachelimit.after_write(os.path.dirname(os.path.dirname(file)))
     except (OSError, ValueError):
         try:
             os.unlink(tmp)

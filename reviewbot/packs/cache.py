@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+PACK_CACHES = 16  # files kept, one per list of pack roots (reviewbot/cachelimit.py)
 _CACHE_FORMAT = 9  # lookup.to_plain of the merged packs, learned layer included (calls as bytes)
 
 
@@ -77,6 +78,9 @@ def _store(cache: str, sigs: list, plain: dict[str, Any]) -> None:
         with open(tmp, "wb") as fh:
             fh.write(blob)
         os.replace(tmp, cache)
+        from reviewbot.cachelimit import keep_newest
+
+        keep_newest(os.path.dirname(cache), "packs-", ".marshal", PACK_CACHES)
     except (OSError, ValueError):
         try:
             os.unlink(tmp)
