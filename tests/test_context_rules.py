@@ -134,6 +134,36 @@ def test_a_helper_reached_from_evict_that_stops_queuing_its_put_is_reported(mini
     assert _review(None, "fs/mini/locking.c", LOCKING, post) == []
 
 
+NOTE = "void mini_note(struct mini_sb *msb)\n{\n\tmsb->count++;\n}\n"
+
+
+@pytest.mark.parametrize("body,confidence", [
+    ("\tkfree(kmalloc(16, GFP_KERNEL));\n", "low"),
+    ("\tdown_write(&msb->sd_log_flush_lock);\n\tkfree(kmalloc(16, GFP_KERNEL));\n"
+     "\tup_write(&msb->sd_log_flush_lock);\n", "medium"),
+    ("\tkfree(kmalloc(16, GFP_NOFS));\n", None),
+    ("\tdown_write(&msb->sd_log_flush_lock);\n\tkfree(kmalloc(16, GFP_NOFS));\n"
+     "\tup_write(&msb->sd_log_flush_lock);\n", None),
+], ids=["gfp-kernel", "gfp-kernel-under-a-reclaim-lock", "gfp-nofs", "gfp-nofs-under-it"])
+def test_an_allocation_in_reclaim_is_low_unless_a_lock_reclaim_takes_is_held(
+        make_repo, body, confidence):
+    """GFP_KERNEL reached from .evict_inode may recurse into filesystem reclaim: low alone,
+    the rule's confidence when the chain holds a lock the pack says reclaim itself takes
+    (gfs2's sd_log_flush_lock, [context] reclaim_locks); GFP_NOFS never. kfree() of what
+    the allocation returns is not an allocation itself."""
+    evict = SUPER.replace("\tmini_forget(mi);\n",
+                          "\tmini_forget(mi);\n\tmini_note(inode->i_sb->s_fs_info);\n")
+    repo = make_repo({"fs/mini/super.c": evict, "fs/mini/locking.c": LOCKING + NOTE,
+                      "fs/mini/mini.h": HEADER, "fs/mini/withdraw.c": WITHDRAW})
+    post = LOCKING + NOTE.replace("\tmsb->count++;\n", body)
+    found = [(f.rule, f.function, f.confidence, "sd_log_flush_lock is held" in f.message)
+             for f in _review(repo.workdir, "fs/mini/locking.c", LOCKING + NOTE, post)]
+    if confidence is None:
+        assert found == []
+    else:
+        assert found == [(RECLAIM, "mini_note", confidence, confidence == "medium")]
+
+
 def test_sleep_under_a_lock_an_inline_takes_through_a_macro_of_the_header(mini):
     post = LOCKING.replace("\tmsb->count++;\n", "\tmsb->count++;\n\tmini_check(msb, msb->count);\n")
     found = _review(str(mini), "fs/mini/locking.c", LOCKING, post)

@@ -444,7 +444,7 @@ class CallGraph:
         """(may sleep, may recurse into reclaim) for an allocation's flags."""
         flags: set[str] = set()
         for a in ev.args:
-            if "GFP" in a:
+            if "GFP" in a and not _CALLED.match(a):  # kfree(kmalloc(n, GFP_KERNEL)) is kfree
                 flags.update(_GFP.findall(a))
         if not flags:
             return False, False
