@@ -128,6 +128,7 @@ _PAREN_WORD = re.compile(r"(?<![\w)\]])\((\w+)\)")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _ROOT = re.compile(r"^([(&*]*)([A-Za-z_]\w*)")
 _CALLED = re.compile(r"^[A-Za-z_]\w*\(.*\)$")
+_UNLOCKING = re.compile(r"(?:^|_)unlock(?:_|$)")
 
 
 def lock_class(expr: str) -> str:
@@ -821,6 +822,8 @@ class _Flow:
             if c is not None and c is not self.r:
                 for f in c.acquires:
                     e = _fill(f.template, ev.args)
+                    if e is not None and e.strip("()&* ") in ("NULL", "0"):
+                        continue  # add_to_chunk(.., NULL, ..): no lock passed, none taken
                     if e is not None:  # a lock a call names is named with the caller's args
                         cls = lock_class(e) if _CALLED.match(e.lstrip("&*(")) else f.cls
                         locks = locks | {Held(cls, e, ev.line, ev.name, f.spin)}
@@ -834,6 +837,12 @@ class _Flow:
                             self.released.add(mine)
                             self._last_released.add(mine)
                     locks = frozenset(h for h in locks if h.cls != cls)
+            elif c is None and _UNLOCKING.search(ev.name.rsplit("->", 1)[-1]):
+                # fiq->ops->wake_forget_and_unlock(fiq): a call through a pointer whose name
+                # says it unlocks lets go of the locks of what it is given
+                roots = {m.group(2) for m in map(_ROOT.match, ev.args) if m}
+                locks = frozenset(h for h in locks
+                                  if (m := _ROOT.match(h.expr)) is None or m.group(2) not in roots)
         if self.reclaim:
             refs = self._reclaim_call(ev, kind, locks, refs, nofs)
         elif any(h.spin for h in held) and kind not in ("spin", "unlock", "try"):
