@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 
 from reviewbot.knowledge.ctxfacts import Body, CallEv, FileFacts, file_facts, name_graph
 from reviewbot.packs.context import ContextKnowledge
+from reviewbot.packs.learned_layer import KNOWN_NORETURN
 
 __all__ = ["CallGraph", "FunctionRecord", "Held", "LockFact", "Site", "Witness",
            "build_callgraph", "lock_class"]
@@ -722,6 +723,8 @@ class _Flow:
             st = steps[i]
             out_true, out = self._transfer(st, state)
             final[i] = out
+            if any(ev.name in KNOWN_NORETURN for ev in st.calls):
+                continue  # BUG(): the path ends here
             for k, s in enumerate(st.succ):
                 if self.reclaim and st.cond and not self._feasible(st.cond, k == 0, out[3]):
                     continue
