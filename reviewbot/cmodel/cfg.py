@@ -88,11 +88,22 @@ class _Builder:
                 items.append(("loop", s, stmts[i + 1]))
                 i += 2
                 continue
+            head = _labeled_head(s)
+            if head is not None and _is_loop_macro(head) and i + 1 < len(stmts):
+                # `err: list_for_each_entry_safe(p, n, head, list) { ... }`: the label's
+                # statement is the loop's head, its body the next statement
+                items.append(("labeled-loop", s, stmts[i + 1]))
+                i += 2
+                continue
             items.append(("stmt", s, None))
             i += 1
         for kind, s, body in reversed(items):
             if kind == "loop":
                 succ = self.macro_loop(s, body, succ)
+            elif kind == "labeled-loop":
+                lab = self.labels[text(s.child_by_field_name("label"))]
+                lab.succ = [self.macro_loop(_labeled_head(s), body, succ)]
+                succ = lab
             else:
                 succ = self.stmt(s, succ, brk, cont)
         return succ
@@ -231,6 +242,14 @@ class _Builder:
 
 
 _TRANSPARENT = {"likely", "unlikely", "WARN_ON", "WARN_ON_ONCE", "unlikely_notrace"}
+
+
+def _labeled_head(s: TSNode) -> TSNode | None:
+    """The one statement a label is attached to, or None."""
+    if s.type != "labeled_statement":
+        return None
+    inner = [c for c in s.named_children if c.type not in ("statement_identifier", "comment")]
+    return inner[0] if len(inner) == 1 else None
 
 
 def _is_loop_macro(s: TSNode) -> bool:
