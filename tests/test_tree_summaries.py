@@ -118,6 +118,55 @@ def test_the_skipped_release_before_the_hand_over_is_still_found():
     assert ("error-path.missing-release", "inode") in _findings(early, table)
 
 
+# f_ncm.c's shape: the instance's free function finds its options by container_of() and
+# frees them; an error exit that calls it with the member's address leaks nothing
+CONTAINER = """
+static void x_free_inst(struct usb_function_instance *f)
+{
+	struct x_opts *opts;
+
+	opts = container_of(f, struct x_opts, func_inst);
+	kfree(opts->group);
+	kfree(opts);
+}
+
+static struct usb_function_instance *x_alloc_inst(void)
+{
+	struct x_opts *opts;
+	struct config_group *group;
+
+	opts = kzalloc(sizeof(*opts), GFP_KERNEL);
+	if (!opts)
+		return ERR_PTR(-ENOMEM);
+	opts->func_inst.free_func_inst = x_free_inst;
+	opts->net = x_setup_default();
+	if (IS_ERR(opts->net)) {
+		kfree(opts);
+		return ERR_PTR(-ENODEV);
+	}
+	group = x_prepare_dir(&opts->func_inst.group);
+	if (IS_ERR(group)) {
+		x_free_inst(&opts->func_inst);
+		return ERR_CAST(group);
+	}
+	opts->group = group;
+	return &opts->func_inst;
+}
+"""
+
+
+def test_a_helper_that_frees_the_container_of_its_argument():
+    table = _table({"drivers/x/main.c": CONTAINER})
+    got = table.for_file("drivers/x/main.c")["x_free_inst"]
+    assert got.releases_container == frozenset({0})
+    assert ("error-path.missing-release", "opts") in _findings(CONTAINER, None)
+    assert _findings(CONTAINER, table) == set()
+    # a helper that frees something else of the container's is not its release
+    other = CONTAINER.replace("\tkfree(opts);\n", "\tkfree(opts->name);\n")
+    table = _table({"drivers/x/main.c": other})
+    assert "x_free_inst" not in table.for_file("drivers/x/main.c")  # nothing of its argument
+
+
 def _patch(before: str, after: str) -> str:
     diff = difflib.unified_diff(before.splitlines(True), after.splitlines(True),
                                 "a/drivers/x/main.c", "b/drivers/x/main.c")

@@ -335,6 +335,13 @@ class Transfer:
                                 (i in whole and r.key == key) or r.key.startswith(below)):
                             st.res[k] = replace(r, status=UNKNOWN)
                             st.note(line, f"{r.key} handed to {name}()")
+            for i in summ.releases_container:  # f(&opts->func_inst) frees opts
+                if i < len(a):
+                    owner = base_of_field(self.canon(norm(text(a[i])).lstrip("&"), st))
+                    for k, r in list(st.res.items()):
+                        if r.status in (HELD, PENDING) and r.key == owner:
+                            st.res[k] = replace(r, status=UNKNOWN)
+                            st.note(line, f"{r.key} released by {name}()")
         release_re = self.packs.idioms.release_re  # [idioms] release_name
         looks_release = release_re is not None and release_re.search(name) is not None
         for x in args(c):

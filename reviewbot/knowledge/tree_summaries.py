@@ -39,6 +39,8 @@ class Summary:
     releases: frozenset[int] = frozenset()  # the argument itself
     stores: frozenset[int] = frozenset()
     releases_fields: frozenset[int] = frozenset()  # something it points to (`kfree(es->bh)`)
+    # the object the argument is a member of (`opts = container_of(f, ..); kfree(opts)`)
+    releases_container: frozenset[int] = frozenset()
 
     @property
     def hands_over(self) -> frozenset[int]:
@@ -56,6 +58,7 @@ class OwnFacts:
     releases: set[int] = field(default_factory=set)
     stores: set[int] = field(default_factory=set)
     releases_fields: set[int] = field(default_factory=set)
+    releases_container: set[int] = field(default_factory=set)
     # (callee, its argument, our parameter, passed whole): a field passed (`bh->b_blocknr`)
     # carries releases of what it points to, never a store of the object
     passes: list[tuple[str, int, int, bool]] = field(default_factory=list)
@@ -86,11 +89,34 @@ def _param_of(expr: str, params: list[str]) -> int | None:
     return params.index(name) if name in params else None
 
 
+_CONTAINER = re.compile(r"^container_of\(([A-Za-z_]\w*),")
+
+
+def _containers(fn: Function, params: list[str]) -> dict[str, int]:
+    """Locals given the object a parameter is a member of, and nothing else:
+    `opts = container_of(f, struct f_ncm_opts, func_inst)` -> {"opts": index of f}."""
+    seen: dict[str, set[str]] = {}
+    for node in (*fn.of_type("assignment_expression"), *fn.of_type("init_declarator")):
+        left = node.child_by_field_name("left" if node.type != "init_declarator" else "declarator")
+        right = node.child_by_field_name("right" if node.type != "init_declarator" else "value")
+        while left is not None and left.type == "pointer_declarator":
+            left = left.child_by_field_name("declarator")
+        if left is not None and left.type == "identifier" and right is not None:
+            seen.setdefault(text(left), set()).add(norm(text(right)))
+    out = {}
+    for name, values in seen.items():
+        m = _CONTAINER.match(next(iter(values))) if len(values) == 1 else None
+        if m is not None and m.group(1) in params and name not in params:
+            out[name] = params.index(m.group(1))
+    return out
+
+
 def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
     d = OwnFacts(fn.name, path, fn.is_static)
     params = list(fn.params)
     if not params:
         return d
+    containers = _containers(fn, params) if "container_of" in fn.callees() else {}
     for c in fn.of_type("call_expression"):
         name = callee(c)
         a = [norm(text(x)) for x in args(c)]
@@ -104,6 +130,8 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
         if spec.releases and any(_owning(packs, rid) for rid in spec.releases):
             for t in spec.targets:
                 if t.how == "arg" and 0 <= t.index < len(a):
+                    if a[t.index] in containers:
+                        d.releases_container.add(containers[a[t.index]])
                     _released(d, a[t.index], params)
         for _rid, fmt in spec.consumes:
             m = re.match(r"^\{(\d+)\}", fmt)
@@ -167,7 +195,8 @@ def file_directs(path: str, cf: CFile, packs: Packs) -> list[OwnFacts]:
 def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     """The fixed point over the functions of some files (`directs` are not changed)."""
     directs = [OwnFacts(d.name, d.path, d.static, set(d.releases), set(d.stores),
-                        set(d.releases_fields), d.passes) for d in directs]
+                        set(d.releases_fields), set(d.releases_container), d.passes)
+               for d in directs]
     by_name: dict[str, OwnFacts] = {}
     by_static: dict[tuple[str, str], OwnFacts] = {}
     for d in directs:
@@ -203,9 +232,10 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     global_: dict[str, Summary] = {}
     static: dict[str, dict[str, Summary]] = {}
     for d in directs:
-        if not (d.releases or d.stores or d.releases_fields):
+        if not (d.releases or d.stores or d.releases_fields or d.releases_container):
             continue
-        s = Summary(frozenset(d.releases), frozenset(d.stores), frozenset(d.releases_fields))
+        s = Summary(frozenset(d.releases), frozenset(d.stores), frozenset(d.releases_fields),
+                    frozenset(d.releases_container))
         if d.static:
             static.setdefault(d.path, {})[d.name] = s
         elif d.name not in packs.calls:
