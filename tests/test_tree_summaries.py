@@ -167,6 +167,47 @@ def test_a_helper_that_frees_the_container_of_its_argument():
     assert "x_free_inst" not in table.for_file("drivers/x/main.c")  # nothing of its argument
 
 
+# fs/afs/rxrpc.c's shape: the put paired with the allocation in the unwind code (an
+# inferred pair) frees the call's buffers too, as its summary says
+FLAT = """
+void x_put_call(struct x_call *call)
+{
+	if (refcount_dec_and_test(&call->ref)) {
+		kfree(call->request);
+		kfree(call);
+	}
+}
+
+struct x_call *x_alloc_flat_call(struct x_net *net, size_t request_size)
+{
+	struct x_call *call;
+
+	call = x_alloc_call(net);
+	if (!call)
+		goto nomem_call;
+	call->request = kmalloc(request_size, GFP_NOFS);
+	if (!call->request)
+		goto nomem_free;
+	call->buffer = kmalloc(request_size, GFP_NOFS);
+	if (!call->buffer)
+		goto nomem_free;
+	return call;
+
+nomem_free:
+	x_put_call(call);
+nomem_call:
+	return NULL;
+}
+"""
+
+
+def test_a_release_inferred_from_unwind_code_frees_what_its_summary_says():
+    assert ("error-path.missing-release", "call->request") in _findings(FLAT, None)
+    table = _table({"drivers/x/main.c": FLAT})
+    assert table.for_file("drivers/x/main.c")["x_put_call"].releases_fields == frozenset({0})
+    assert ("error-path.missing-release", "call->request") not in _findings(FLAT, table)
+
+
 def _patch(before: str, after: str) -> str:
     diff = difflib.unified_diff(before.splitlines(True), after.splitlines(True),
                                 "a/drivers/x/main.c", "b/drivers/x/main.c")

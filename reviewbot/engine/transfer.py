@@ -253,6 +253,9 @@ class Transfer:
         for key in release_keys:
                 for rid in spec.releases:
                     self.release(rid, key, st, line, name, consume=False)
+        if spec.inferred and release_keys and st.res:
+            # a release inferred from unwind code (afs_put_call(call)) may free fields too
+            self._summarised(name, c, st, line, whole_too=False)
         if spec.acquires:
             keys = self.target_keys(spec, c, st, lhs=lhs_raw)
             if (spec.returns_arg is not None and lhs_raw and lhs_raw in self.facts.locals
@@ -322,26 +325,7 @@ class Transfer:
         takes what was passed there out of tracking."""
         if not st.res:
             return  # nothing held that the call could take or use
-        summ = self.packs.summaries.get(name)
-        if summ is not None:
-            a = args(c)
-            whole = summ.hands_over
-            for i in sorted(whole | summ.releases_fields):
-                if i < len(a):
-                    key = self.canon(norm(text(a[i])).lstrip("&"), st)
-                    below = (key + "->", key + ".")
-                    for k, r in list(st.res.items()):
-                        if r.status in (HELD, PENDING) and (
-                                (i in whole and r.key == key) or r.key.startswith(below)):
-                            st.res[k] = replace(r, status=UNKNOWN)
-                            st.note(line, f"{r.key} handed to {name}()")
-            for i in summ.releases_container:  # f(&opts->func_inst) frees opts
-                if i < len(a):
-                    owner = base_of_field(self.canon(norm(text(a[i])).lstrip("&"), st))
-                    for k, r in list(st.res.items()):
-                        if r.status in (HELD, PENDING) and r.key == owner:
-                            st.res[k] = replace(r, status=UNKNOWN)
-                            st.note(line, f"{r.key} released by {name}()")
+        self._summarised(name, c, st, line, whole_too=True)
         release_re = self.packs.idioms.release_re  # [idioms] release_name
         looks_release = release_re is not None and release_re.search(name) is not None
         for x in args(c):
@@ -364,6 +348,33 @@ class Transfer:
                     st.res[k] = replace(r, handed=True)
                 elif r.status == RELEASED:
                     self.emit("use", st, r, line, f"passed to {name}()")
+
+    def _summarised(self, name: str, c: TSNode, st: PathState, line: int,
+                    whole_too: bool) -> None:
+        """What the tree's summary of `name` says the call does to its arguments: releases
+        or stores (`whole_too`: for a call no pack describes), releases of what they point
+        to or of the object they are a member of."""
+        summ = self.packs.summaries.get(name)
+        if summ is None:
+            return
+        a = args(c)
+        whole = summ.hands_over if whole_too else frozenset()
+        for i in sorted(whole | summ.releases_fields):
+            if i < len(a):
+                key = self.canon(norm(text(a[i])).lstrip("&"), st)
+                below = (key + "->", key + ".")
+                for k, r in list(st.res.items()):
+                    if r.status in (HELD, PENDING) and (
+                            (i in whole and r.key == key) or r.key.startswith(below)):
+                        st.res[k] = replace(r, status=UNKNOWN)
+                        st.note(line, f"{r.key} handed to {name}()")
+        for i in summ.releases_container:  # f(&opts->func_inst) frees opts
+            if i < len(a):
+                owner = base_of_field(self.canon(norm(text(a[i])).lstrip("&"), st))
+                for k, r in list(st.res.items()):
+                    if r.status in (HELD, PENDING) and r.key == owner:
+                        st.res[k] = replace(r, status=UNKNOWN)
+                        st.note(line, f"{r.key} released by {name}()")
 
     def escape(self, key: str, st: PathState, line: int, how: str) -> None:
         owner = base_of_field(key)  # list_add(&obj->node, ...) stores obj
