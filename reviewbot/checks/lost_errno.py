@@ -109,6 +109,7 @@ class _Info:
     propagated: frozenset[str]  # ... of which some failure test returns the variable
     errno_like: frozenset[str]  # ... of which that, or assigned an errno somewhere
     stmts: dict[int, tuple[str, object, frozenset[str]]]  # node idx -> (assigned var, rhs, mentioned)
+    conds: dict[int, tuple]  # node idx -> LostErrnoChecker._cond()
     top_lines: frozenset[int]  # lines of the statements of the body itself (not nested)
     logging_tests: frozenset[int]  # lines of failure tests whose branch only logs
     goto_tests: frozenset[int]  # ... whose branch jumps to a label (unwind code)
@@ -156,7 +157,7 @@ def _info(w: Walker) -> _Info:
             elif _ends_in_goto(body, w.fn):
                 jumping.add(line_of(cond))
     return _Info(carriers, frozenset(w.facts.propagated & carriers),
-                 frozenset((w.facts.propagated | w.facts.errno_vars) & carriers), {},
+                 frozenset((w.facts.propagated | w.facts.errno_vars) & carriers), {}, {},
                  _top_lines(w.fn), frozenset(logging), frozenset(jumping))
 
 
@@ -240,8 +241,11 @@ class LostErrnoChecker(Checker):
     def initial(self) -> Slot:
         return _START
 
-    def slot_key(self, slot: Slot) -> frozenset:
-        return frozenset((v.var, v.state, v.line) for v in slot.values)
+    def slot_key(self, slot: Slot) -> frozenset | None:
+        # only a failure in hand (or lost) makes paths differ: an unread result mostly
+        # goes with the values the walker keeps anyway, and a larger key costs states
+        return frozenset((v.var, v.state) for v in slot.values
+                         if v.state == "failed" or v.kind in ("undo", "loop")) or None
 
     # ------------------------------------------------------------------ helpers
     def _stmt(self, w: Walker, node: Node) -> tuple[str, object, frozenset[str]]:
@@ -368,22 +372,20 @@ class LostErrnoChecker(Checker):
         atom = node.ast
         if atom is None:
             return
-        mentioned = _mentions(atom, info.carriers)
+        mentioned, assigns, plain = self._cond(info, node)
         if not mentioned and not slot.values:
             if slot.plain[0]:
                 st.set_slot(self.name, slot._replace(plain=(0, "")))
             return
         new = slot
-        for a in walk(atom, "assignment_expression"):  # if ((err = f()) < 0)
-            lhs = norm(text(a.child_by_field_name("left")))
-            if lhs in info.carriers and text(a.child_by_field_name("operator")) == "=":
-                new = self._assign(w, st, new, lhs, a.child_by_field_name("right"), node.line)
-        plain = plain_test(atom)
-        unread = frozenset(v for v in new.values if v.state == "assigned" and v.var != plain
-                           and v.var not in mentioned)
+        for lhs, rhs in assigns:  # if ((err = f()) < 0)
+            new = self._assign(w, st, new, lhs, rhs, node.line)
+        unread = frozenset(v for v in new.values if v.var != plain and v.var not in mentioned
+                           and (v.state == "assigned" or v.kind == "other"))
         if unread:
             # a result no test looked at reaches the exit only straight: past another
-            # test, what the exit returns may mean something else (`if (!link) return 0;`)
+            # test, what the exit returns may mean something else (`if (!link) return 0;`);
+            # a stale test of an overwritten failure comes before any other test
             new = new._replace(values=new.values - unread)
         for m in mentioned - {plain}:
             gone = self._get(new, m, True)
@@ -406,6 +408,22 @@ class LostErrnoChecker(Checker):
             new = new._replace(plain=want)
         if new is not slot:
             st.set_slot(self.name, new)
+
+    @staticmethod
+    def _cond(info: _Info, node: Node) -> tuple[frozenset[str], tuple, str]:
+        """What a condition says of the error variables (decided once per node): those
+        it mentions, those it assigns (with their right sides), the one it plainly tests."""
+        got = info.conds.get(node.idx)
+        if got is None:
+            atom = node.ast
+            assigns = tuple(
+                (lhs, a.child_by_field_name("right"))
+                for a in walk(atom, "assignment_expression")
+                if (lhs := norm(text(a.child_by_field_name("left")))) in info.carriers
+                and text(a.child_by_field_name("operator")) == "=")
+            got = (_mentions(atom, info.carriers), assigns, plain_test(atom))
+            info.conds[node.idx] = got
+        return got
 
     @staticmethod
     def _errno_compare(atom, var: str) -> bool:
