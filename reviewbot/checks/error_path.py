@@ -214,8 +214,8 @@ class ErrorPathChecker(Checker):
 
     def events_for(self, w: Walker) -> frozenset[str]:
         # a break out of a loop in a function that returns an error variable
-        breaks = _BREAKS if self._break_vars(w) and any(
-            n.kind == "break" and _leaves_loop(n) for n in w.fn.nodes) else frozenset()
+        breaks = _BREAKS if any(n.kind == "break" and _leaves_loop(n) for n in w.fn.nodes) \
+            and self._break_vars(w) else frozenset()
         if not w.fn.labels and not any(n.kind == "goto" for n in w.fn.nodes):
             return _NO_LABELS | breaks  # the slot only records how a path reached unwind code
         if not any(r in w.facts.errno_vars for r in w.facts.label_returns.values()):

@@ -207,6 +207,9 @@ def _rhs_call(rhs) -> str:
 def _mentions(node, names: frozenset[str]) -> frozenset[str]:
     if node is None or not names:
         return frozenset()
+    t = text(node)
+    if not any(n in t for n in names):
+        return frozenset()  # (the text test is much cheaper than the walk)
     return frozenset(text(i) for i in walk(node, "identifier") if text(i) in names)
 
 
