@@ -10,7 +10,7 @@ from typing import NamedTuple
 from reviewbot.checks import register, rule
 from reviewbot.cmodel import Function, Node, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import ChangeContext, Checker, Cond, Exit, PathState, Raw, Walker
-from reviewbot.engine.facts import failure_side, plain_test
+from reviewbot.engine.facts import failure_side, plain_locals, plain_test
 from reviewbot.engine.keys import walk
 from reviewbot.engine.values import ERRNO, Z
 
@@ -122,16 +122,7 @@ class _Info:
 
 
 def _int_locals(w: Walker) -> set[str]:
-    out: set[str] = set()
-    for d in w.fn.of_type("declaration"):
-        typ = d.child_by_field_name("type")
-        if typ is None or not _INT_TYPES.match(norm(text(typ))):
-            continue
-        for c in d.named_children:
-            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
-            if inner is not None and inner.type == "identifier":
-                out.add(text(inner))
-    return out
+    return plain_locals(w.fn, lambda ty: bool(_INT_TYPES.match(norm(text(ty)))))
 
 
 def _info(w: Walker) -> _Info:

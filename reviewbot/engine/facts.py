@@ -8,7 +8,10 @@ function's cursors or label returns pays for them, the others do not.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cached_property
+
+from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine.keys import (
@@ -489,6 +492,21 @@ def _flag_vars(fn: Function) -> set[str]:
         else:
             other.add(lhs)
     return consts - other
+
+
+def plain_locals(fn: Function, type_ok: Callable[[TSNode], bool]) -> set[str]:
+    """Locals declared plainly (not pointers, not arrays) with a type `type_ok` accepts:
+    `struct posix_clock_desc cd;`, `int err;`."""
+    out: set[str] = set()
+    for d in fn.of_type("declaration"):
+        ty = d.child_by_field_name("type")
+        if ty is None or not type_ok(ty):
+            continue
+        for c in d.named_children:
+            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            if inner is not None and inner.type == "identifier":
+                out.add(text(inner))
+    return out
 
 
 def local_kinds(fn: Function) -> dict[str, str]:

@@ -16,6 +16,7 @@ import re
 
 from reviewbot.cmodel import Function, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import local_kinds
+from reviewbot.engine.facts import plain_locals
 from reviewbot.packs import CallSpec, Idioms, Packs, Target
 
 
@@ -101,7 +102,7 @@ def _status_pairs(fn: Function, packs: Packs, first_label: int, unwind_calls: li
     `clk_disable_unprepare(priv->clk)` in the unwind code: the resource is the argument the
     two calls share, and the names share a part ("clk")."""
     tested = _tested_status(fn)
-    structs = _struct_locals(fn)
+    structs = plain_locals(fn, lambda ty: ty.type == "struct_specifier")
     for a in fn.of_type("assignment_expression"):
         rhs = strip_parens(a.child_by_field_name("right"))
         if rhs is None or rhs.type != "call_expression" or line_of(a) >= first_label:
@@ -162,20 +163,6 @@ def _first_verb(name: str) -> str | None:
         if t in _REL_VERBS:
             return "release"
     return None
-
-
-def _struct_locals(fn: Function) -> set[str]:
-    """Locals declared as a structure (`struct posix_clock_desc cd;`), not pointers."""
-    out: set[str] = set()
-    for d in fn.of_type("declaration"):
-        ty = d.child_by_field_name("type")
-        if ty is None or ty.type != "struct_specifier":
-            continue
-        for c in d.named_children:
-            inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
-            if inner is not None and inner.type == "identifier":
-                out.add(text(inner))
-    return out
 
 
 def _tested_status(fn: Function) -> dict[str, str]:
