@@ -55,7 +55,11 @@ DOUBLE_RELEASE = rule(
     """
 What it finds: a release of a reference that this path already dropped, either explicitly or
 through a call the pack says consumes it (iget_failed() drops the inode glock via evict;
-kobject_put() runs the release function).
+kobject_put() runs the release function). Also a mutex, spinlock, rwlock or rw_semaphore
+unlocked twice on one path (reported by reviewbot/checks/lock_state.py, which knows that
+rwlock_t read locks nest; RCU read sections and counting semaphores are left out), unless
+a call between the two whose name says it locks is given the lock or its object (a helper
+that takes it again), or the path looped through a retry label.
 
 Why it matters: the second put drops someone else's reference; the object is freed while
 still in use.
@@ -68,7 +72,11 @@ fail:
 
 Known false positives: a call the pack marks as consuming that drops the reference only on
 some of its paths; an expression reassigned through an out-argument of a call no pack
-describes, so that the two releases name different objects.
+describes, so that the two releases name different objects; a lock taken again by a
+helper no pack describes and whose name does not say so.
+
+Similar public checks: smatch check_locking.c ("double unlocked"), Clang Static Analyzer
+alpha.unix.PthreadLock ("This lock has already been unlocked").
 
 Confidence: high.
 """)
@@ -97,12 +105,25 @@ Confidence: high.
 """)
 
 LOCK_IMBALANCE = rule(
-    "get-put.lock-imbalance", "warning", "low",
+    "get-put.lock-imbalance", "warning", "medium",
     "a path returns with a lock held that other paths of the function release",
     """
-What it finds: a normal return with a lock (mutex, spinlock, rwsem, queued glock holder)
-still held, in a function that releases that lock on its other paths, unless the function
-is annotated as returning locked (__acquires / __releases / __must_hold).
+What it finds: a return with a lock (mutex, spinlock, rwsem, RCU read section, a learned
+lock pair) still held, in a function that releases that lock on its other paths, unless
+the function is annotated as returning locked (__acquires / __releases / __must_hold) or
+drops the lock before it first takes it (the caller holds it). Decided when every path is
+walked (reviewbot/checks/lock_state.py), from what all the returns hold:
+- a function whose success returns all keep the lock and whose error returns all drop it
+  returns locked on purpose (a lookup that hands back its object locked): not reported;
+  but an error return of such a function that keeps the lock while its other error
+  returns drop it is (medium): error-path.missing-release does not report those, since
+  the lock is handed to the caller on success;
+- a return that keeps the lock while another path ending in the same return value (the
+  same `return 0;`, both `return;`) drops it: medium, the two cannot both be right;
+- any other normal return that keeps it: low (`return 1` locked and `return 0` unlocked
+  may be a conditional-lock function's contract).
+Error returns that keep a lock in a function that never returns it locked are
+error-path.missing-release's (and .direct-return's).
 
 Why it matters: the next caller deadlocks, or lockdep reports a lock held on return to
 user space.
@@ -112,12 +133,18 @@ Example:
     if (!ok)
         return 0;              /* sd_lock still held */
     mutex_unlock(&sdp->sd_lock);
+    return 0;
 
-Known false positives: a function whose job is to return with the lock held, without an
-__acquires annotation; a lock dropped by a helper no pack describes.
+Known false positives: a function whose job is to return with the lock held on some
+values of its result and not others, with the same value on both (rare); a lock dropped
+by a helper no pack describes; two paths the walker cannot tell apart (a lock taken under
+a condition that a later, differently written test repeats).
 
-Confidence: low in a whole-file audit (functions whose job is to return locked, such as
-ocfs2_start_trans(), look the same); a patch that introduces the imbalance is reported.
+Similar public checks: smatch check_locking.c ("inconsistent returns"), Clang Static
+Analyzer alpha.unix.PthreadLock (no return check).
+
+Confidence: medium for the two disagreements above, low otherwise; a finding on a learned
+lock pair is low (reviewbot/engine/evidence.py).
 """)
 
 UNCHECKED = rule(
@@ -204,8 +231,10 @@ class GetPutChecker(Checker):
         if r.status != RELEASED or r.inferred:
             return
         kind = w.packs.resources.get(r.rid)
-        if (kind is not None and kind.kind == "lock") or len(set(st.labels)) != len(st.labels):
-            return  # unlock/relock loops and retry labels: too easy to get wrong
+        if kind is not None and kind.kind == "lock":
+            return  # double unlocks: reviewbot/checks/lock_state.py (it knows nested locks)
+        if len(set(st.labels)) != len(st.labels):
+            return  # retry labels: too easy to get wrong
         how = (f"{call}() drops it again" if not consume
                else f"{call}() drops it again implicitly (the pack says it consumes '{r.key}')")
         w.report(
@@ -256,19 +285,9 @@ class GetPutChecker(Checker):
             kind = w.packs.resources.get(r.rid)
             if kind is None or not w.facts.releases_anywhere(r.rid, r.key):
                 continue
-            if r.nonlocal_ and kind.kind != "lock":
-                continue
             if kind.kind == "lock":
-                if r.key in w.facts.annotated_locks or w.facts.entered_locked(r.rid, r.key):
-                    continue
-                w.report(
-                    LOCK_IMBALANCE.id, ex.node.line, r.key,
-                    f"this return leaves '{r.key}' locked ({r.acq_call}() at line "
-                    f"{r.acq_line}), while the function's other paths unlock it. Is an "
-                    f"unlock missing here?",
-                    st, [(ex.node.line, f"return with '{r.key}' held")], [ex.node.line, r.acq_line],
-                    confidence="low",
-                )
+                continue  # get-put.lock-imbalance: reviewbot/checks/lock_state.py
+            if r.nonlocal_:
                 continue
             if kind.kind not in ("memory", "ref", "holder"):
                 continue  # a transaction or published state may be meant to outlive the call

@@ -10,6 +10,8 @@ Path events (during the walk, on the path state ``st`` of the path that reaches 
 
 ====================  =========================================================================
 ``call``              ``on_call(w, st, call)``: a call a pack describes, before its effects
+``acquire``           ``on_acquire(w, st, r, prev)``: ``r`` was just acquired; ``prev`` is the
+                      record it replaces (None: the path had none of that kind and key)
 ``release``           ``on_release(w, st, r, line, call, consume)``: a pack call (or a consuming
                       one, ``consume``) drops ``r``; ``r.status`` is what it was before
                       (``ABSENT``: never acquired on this path)
@@ -54,11 +56,11 @@ if TYPE_CHECKING:
     from reviewbot.engine.walker import Walker
     from reviewbot.packs import CallSpec, Packs
 
-PATH_EVENTS = ("call", "release", "store", "use", "branch", "assume", "label", "goto", "stmt",
-               "exit", "end")
+PATH_EVENTS = ("call", "acquire", "release", "store", "use", "branch", "assume", "label", "goto",
+               "stmt", "exit", "end")
 FUNCTION_EVENTS = ("function", "change")
 HOOKS = {
-    "call": "on_call", "release": "on_release", "store": "on_store", "use": "on_use",
+    "call": "on_call", "acquire": "on_acquire", "release": "on_release", "store": "on_store", "use": "on_use",
     "branch": "on_branch", "assume": "on_assume", "label": "on_label", "goto": "on_goto",
     "stmt": "on_stmt", "exit": "on_exit", "end": "on_end", "function": "check_function", "change": "check_change",
 }
@@ -136,6 +138,7 @@ class Checker:
 
     # -- path events
     def on_call(self, w: Walker, st: PathState, call: Call) -> None: ...
+    def on_acquire(self, w: Walker, st: PathState, r: Res, prev: Res | None) -> None: ...
     def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str, consume: bool) -> None: ...
     def on_store(self, w: Walker, st: PathState, r: Res, line: int, lhs: str) -> None: ...
     def on_use(self, w: Walker, st: PathState, r: Res, line: int, how: str) -> None: ...

@@ -399,13 +399,15 @@ class Transfer:
         status = PENDING if pending else HELD
         if INDEXED.search(key):
             return  # ghs + x, bh[i]: which element is unknowable here
-        st.res[(rid, key)] = Res(
+        prev = st.res.get((rid, key))
+        r = st.res[(rid, key)] = Res(
             rid, key, status, line, call, st.seq, nonlocal_,
             pending[0] if pending else "", pending[1] if pending else frozenset(),
             acq_after_label=st.after_label,
             caller_owned=nonlocal_ and self.owned_by_caller(key),
         )
         st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
+        self.emit("acquire", st, r, prev)
         if pending and pending[0] in st.values:
             self.set_fact(st, pending[0], st.values[pending[0]])
 

@@ -1,0 +1,574 @@
+"""get-put, lock state: a lock taken twice or dropped twice on one path, dropped where the
+path does not hold it, returned held by some exits and not others, and two locks taken in
+both orders. After smatch's check_locking.c and the Clang Static Analyzer's
+alpha.unix.PthreadLock.
+
+The locks are the pack resources of kind "lock" marked `ordered` (mutexes, spinlocks,
+rwlocks and rw_semaphores): exclusive locks a second acquisition deadlocks on. RCU read
+sections and counting semaphores nest or count, and learned lock pairs say too little of
+what a wrapper does: they are left out, except from the lock-imbalance rule, which covers
+every lock as it did before this module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from reviewbot.checks import register, rule
+from reviewbot.checks.get_put import DOUBLE_RELEASE, LOCK_IMBALANCE
+from reviewbot.cmodel import args, callee, line_of, norm, text
+from reviewbot.engine import ABSENT, FAILED, HELD, RELEASED, Checker, Exit, PathState, Res, Walker
+from reviewbot.packs.lookup import LEARNED
+
+DOUBLE_LOCK = rule(
+    "get-put.double-lock", "error", "high",
+    "a lock taken again on a path that already holds it",
+    """
+What it finds: an acquisition of a mutex, spinlock, rwlock or rw_semaphore (a pack call, or
+a wrapper the pack describes, such as inode_lock()) on a path where the function already
+holds that same lock and has not dropped it since.
+
+Why it matters: the second acquisition never returns: a spinlock spins on itself, a mutex
+sleeps forever (lockdep: "possible recursive locking detected").
+
+Example:
+    mutex_lock(&dev->lock);
+    if (dev->busy)
+        goto out;              /* out: unlocks, then takes the lock again below */
+    ...
+    mutex_lock(&dev->lock);    /* still held on this path */
+
+Read sides: rwlock_t read locks may nest (read_lock() twice is allowed and not reported);
+a rw_semaphore read lock may not (down_read() twice deadlocks as soon as a writer waits
+between the two), so it is reported, at medium confidence. A read and a write acquisition
+of the same lock, in either order, deadlock: reported. Trylocks never block: not reported.
+
+Known false positives: a lock whose key names a different object on the second
+acquisition although the expression is the same (a pointer reassigned through an
+out-argument of a call no pack describes); loops whose iterations the walker cannot tell
+apart (cursors of list and array walks are left out).
+
+Similar public checks: smatch check_locking.c ("double lock"), Clang Static Analyzer
+alpha.unix.PthreadLock ("This lock has already been acquired").
+
+Confidence: high (medium for two read acquisitions of a rw_semaphore).
+""")
+
+UNLOCK_UNHELD = rule(
+    "get-put.unlock-unheld", "error", "high",
+    "an unlock on a path where the lock is not held",
+    """
+What it finds: an unlock of a lock that the path does not hold, either
+- after the path's trylock or interruptible lock of it failed (mutex_trylock(),
+  spin_trylock(), down_*_trylock() returned 0; mutex_lock_interruptible() returned an
+  error), or
+- in a function that takes the lock itself, by an unlock written above every acquisition
+  of the lock, on a path that returns without taking it, while other paths of the
+  function take it without holding it first (so the caller does not hold it either).
+An unlock reached through a goto before the lock is taken is error-path.extra-release's;
+an unlock of what the path already unlocked is get-put.double-release's.
+
+Why it matters: unlocking a mutex one does not own corrupts its owner and wait list
+(DEBUG_MUTEXES warns); unlocking a spinlock someone else holds lets two CPUs into the
+critical section.
+
+Example:
+    if (!mutex_trylock(&dev->lock)) {
+        dev_warn(dev->dev, "busy\\n");
+        mutex_unlock(&dev->lock);      /* the trylock failed: not held */
+        return -EBUSY;
+    }
+
+Known false positives: a lock the caller holds on some calls only (a `locked` argument),
+when the function's own acquisition is written above the unlock (then not reported); a
+trylock result saved in a variable the walker does not relate to it.
+
+Similar public checks: smatch check_locking.c (unlock of an unheld lock after a failed
+trylock), Clang Static Analyzer alpha.unix.PthreadLock ("This lock has already been
+unlocked" covers the double unlock).
+
+Confidence: high after a failed trylock; medium for the unlock written above the
+acquisitions.
+""")
+
+LOCK_ORDER = rule(
+    "get-put.lock-order", "warning", "medium",
+    "two locks taken in both orders in one function",
+    """
+What it finds: a function that on one path takes lock B while holding lock A, and on
+another path (or later on the same one) takes A while holding B. Reported at the
+second order, with the first in the trace. Locks of the same class (the same field of two
+objects, `a->lock` and `b->lock`) are left out: their order is usually decided at run time
+(by address); so are acquisitions by a trylock (it does not wait) and *_nested ones (a
+lockdep subclass says the order is deliberate).
+
+Why it matters: two threads running the two paths at once deadlock, each holding the lock
+the other waits for (lockdep: "possible circular locking dependency").
+
+Example:
+    spin_lock(&d->state_lock);
+    spin_lock(&d->queue_lock);      /* state_lock, then queue_lock */
+    ...
+    spin_lock(&d->queue_lock);
+    spin_lock(&d->state_lock);      /* queue_lock, then state_lock */
+
+Known false positives: two paths that can never run at the same time on the same object
+(one runs before the object is published); locks named alike that are in fact different
+(two pointers to different objects spelled the same way on two paths).
+
+Not yet: orders across the functions of a directory (they need the lock's type to tell
+that two `x->lock` expressions are one class).
+
+Similar public checks: Clang Static Analyzer alpha.unix.PthreadLock ("lock order
+reversal"); lockdep at run time.
+
+Confidence: medium.
+""")
+
+_READ = re.compile(r"(^|_)read(_|$)|_shared$")
+_RWSEM = ("down_", "up_", "inode_lock", "inode_unlock")
+
+
+def _side(call: str) -> str:
+    """Which side of a read/write lock a call takes: "read" or "write"."""
+    return "read" if _READ.search(call) else "write"
+
+
+def lock_class(key: str) -> str:
+    """What names a lock's class in one function: the last field (`queue_lock` of
+    `d->queue_lock`), else the variable."""
+    return re.split(r"->|\.", key)[-1]
+
+
+@dataclass(frozen=True)
+class _Unheld:
+    """A release on a path that never took the lock (the slot's `unheld` entries)."""
+
+    rid: str
+    key: str
+    line: int
+    call: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    """lock-state's per-path data."""
+
+    nest: tuple[tuple[str, int], ...] = ()  # key -> acquisitions beyond the walker's one
+    unheld: frozenset[_Unheld] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Order:
+    """`inner` taken at inner_line while `outer` (taken at outer_line) was held."""
+
+    outer: str
+    inner: str
+    outer_line: int
+    inner_line: int
+    st: PathState
+
+
+@dataclass
+class _ExitSeen:
+    line: int
+    kind: str
+    expr: str
+    st: PathState
+    r: Res
+
+
+_CONST = re.compile(r"^(-?\w*\d\w*|-?E[A-Z0-9]+|NULL|true|false|[A-Z][A-Z0-9_]*)$")
+
+
+def _value(s: _ExitSeen) -> str | None:
+    """What an exit returns, when two exits can be told to return the same: nothing, a
+    constant, or a variable the path knows is 0; None otherwise (`return ret` with ret
+    unknown may be 0 on one path and an error on the other)."""
+    if not s.expr or _CONST.match(s.expr):
+        return s.expr
+    if re.fullmatch(r"[A-Za-z_]\w*", s.expr) and s.st.value(s.expr) == frozenset("Z"):
+        return "0"
+    return None
+
+
+@dataclass
+class _Fn:
+    """What one walk has seen, for the decisions made when it is over."""
+
+    first_lock: set[tuple[str, str]] = field(default_factory=set)
+    unheld: dict[tuple[str, str, int], tuple[_Unheld, PathState]] = field(default_factory=dict)
+    orders: dict[tuple[str, str], _Order] = field(default_factory=dict)
+    held: dict[tuple[str, int], _ExitSeen] = field(default_factory=dict)  # (key, line)
+    released: dict[tuple[str, int], _ExitSeen] = field(default_factory=dict)
+
+
+_START = Slot()
+
+
+@register
+class LockStateChecker(Checker):
+    name = "lock-state"
+    rules = (DOUBLE_LOCK, UNLOCK_UNHELD, LOCK_ORDER)
+    events = frozenset({"acquire", "release", "exit", "end"})
+
+    def __init__(self) -> None:
+        self._fns: dict[int, _Fn] = {}
+
+    def events_for(self, w: Walker) -> frozenset[str]:
+        kinds = w.packs.resources
+        if not any((k := kinds.get(rid)) is not None and k.kind == "lock"
+                   for rid, _ in w.facts.static_acquires | w.facts.static_releases):
+            return frozenset()
+        self._fns[id(w)] = _Fn()
+        return self.events
+
+    def initial(self) -> Slot:
+        return _START
+
+    # ------------------------------------------------------------------ helpers
+    def _exclusive(self, w: Walker, r: Res) -> bool:
+        kind = w.packs.resources.get(r.rid)
+        if kind is None or kind.kind != "lock" or not kind.ordered or kind.pack == LEARNED:
+            return False
+        if r.inferred or r.key.startswith("#"):
+            return False
+        root = re.match(r"[A-Za-z_]\w*", r.key)
+        return root is None or root.group(0) not in w.facts.cursors
+
+    @staticmethod
+    def _trylock(w: Walker, call: str) -> bool:
+        spec = w.packs.calls.get(call)
+        return spec is not None and spec.success == "true"
+
+    @staticmethod
+    def _hand(w: Walker, *calls: str) -> bool:
+        """The calls are hand-written pack entries (a learned wrapper says too little of
+        what it does to the lock)."""
+        return all((spec := w.packs.calls.get(c)) is not None and spec.pack != LEARNED
+                   for c in calls)
+
+    # ------------------------------------------------------------------ acquire
+    def on_acquire(self, w: Walker, st: PathState, r: Res, prev: Res | None) -> None:
+        if not self._exclusive(w, r) or not self._hand(w, r.acq_call):
+            return
+        d = self._fns[id(w)]
+        slot: Slot = st.slots[self.name]
+        k = (r.rid, r.key)
+        if prev is None and not any(u.rid == r.rid and u.key == r.key for u in slot.unheld):
+            d.first_lock.add(k)  # this path takes the lock without holding it first
+        trying = self._trylock(w, r.acq_call)
+        if prev is not None and prev.status == HELD and not trying:
+            self._double_lock(w, st, r, prev)
+            nest = dict(slot.nest)
+            nest[r.key] = nest.get(r.key, 0) + 1
+            st.set_slot(self.name, Slot(tuple(sorted(nest.items())), slot.unheld))
+        if not trying and not r.acq_call.endswith("_nested"):
+            self._order(w, st, r, d)
+
+    def _double_lock(self, w: Walker, st: PathState, r: Res, prev: Res) -> None:
+        if len(set(st.labels)) != len(st.labels):
+            return  # a retry label looped back: which round holds what is too easy to confuse
+        a, b = _side(prev.acq_call), _side(r.acq_call)
+        if r.rid == "rwlock" or a == "read" or b == "read":
+            sleeping = r.acq_call.startswith(_RWSEM)
+            if a == b == "read" and not sleeping:
+                return  # rwlock_t read locks nest
+            confidence = "medium" if a == b == "read" else "high"
+        else:
+            confidence = "high"
+        if _unknown_calls(w, prev.acq_line, r.acq_line) or _compared(w, r.key) or \
+                _conditional(w, prev.acq_line, prev.acq_call):
+            confidence = "low"  # a helper may have dropped it, two names for one lock, or
+            # a test the walker does not relate to the first acquisition
+        what = ("a rw_semaphore read lock is not recursive: a writer queued between the two "
+                "blocks the second one for ever" if a == b == "read"
+                else "the second acquisition waits for the path itself and never returns")
+        w.report(
+            DOUBLE_LOCK.id, r.acq_line, r.key,
+            f"'{r.key}' is locked again by {r.acq_call}() while this path still holds it "
+            f"({prev.acq_call}() at line {prev.acq_line}): {what}. Is an unlock missing, or "
+            f"is one of the two acquisitions redundant?",
+            st, [(r.acq_line, f"{r.acq_call}({r.key}) again")], [prev.acq_line, r.acq_line],
+            confidence=confidence,
+        )
+
+    def _order(self, w: Walker, st: PathState, r: Res, d: _Fn) -> None:
+        if len(set(st.labels)) != len(st.labels):
+            return  # a retry label looped back: which round holds what is too easy to confuse
+        for o in st.res.values():
+            if o is r or o.status != HELD or o.key == r.key or not self._exclusive(w, o):
+                continue
+            if lock_class(o.key) == lock_class(r.key):
+                continue  # one class: the order is usually chosen at run time
+            first = d.orders.get((r.key, o.key))
+            if first is None:
+                if (o.key, r.key) not in d.orders:  # (the state is kept for the trace)
+                    d.orders[(o.key, r.key)] = _Order(o.key, r.key, o.acq_line, r.acq_line,
+                                                      st.copy())
+                continue
+            here = _Order(o.key, r.key, o.acq_line, r.acq_line, st)
+            # reported at the later of the two inner acquisitions, whichever the walk met first
+            late, early = (here, first) if here.inner_line >= first.inner_line else (first, here)
+            # a call no pack describes while the outer lock is held may drop it (a helper
+            # documented to release it); a lock with two names
+            unsure = any(_unknown_calls(w, x.outer_line, x.inner_line) for x in (late, early)) \
+                or _compared(w, late.inner) or _compared(w, late.outer)
+            w.report(
+                LOCK_ORDER.id, late.inner_line, late.inner,
+                f"'{late.inner}' is taken here while '{late.outer}' is held (line "
+                f"{late.outer_line}), but line {early.inner_line} takes '{late.outer}' while "
+                f"'{late.inner}' is held (line {early.outer_line}): two threads on the two "
+                f"paths can deadlock. Should both take them in one order?",
+                late.st, [(early.outer_line, f"'{early.outer}' held"),
+                          (early.inner_line, f"'{early.inner}' taken while '{early.outer}' is held"),
+                          (late.inner_line, f"'{late.inner}' taken while '{late.outer}' is held")],
+                [late.inner_line, early.inner_line], confidence="low" if unsure else "medium",
+            )
+
+    # ------------------------------------------------------------------ release
+    def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str,
+                   consume: bool) -> None:
+        if consume or not self._exclusive(w, r) or not self._hand(w, call):
+            return
+        slot: Slot = st.slots[self.name]
+        if r.status == RELEASED:
+            nest = dict(slot.nest)
+            if nest.get(r.key):
+                nest[r.key] -= 1  # the inner one of two nested acquisitions
+                nest = {k: v for k, v in nest.items() if v}
+                st.set_slot(self.name, Slot(tuple(sorted(nest.items())), slot.unheld))
+                return
+            self._double_unlock(w, st, r, line, call)
+        elif r.status == FAILED:
+            if not self._hand(w, r.acq_call) or \
+                    _unknown_calls(w, r.acq_line, line, given=_names(r.key, w, whole=False)):
+                return  # a call no pack describes is given the lock: it may take it
+            w.report(
+                UNLOCK_UNHELD.id, line, r.key,
+                f"{call}({r.key}) runs on a path where {r.acq_call}() at line {r.acq_line} "
+                f"failed, so the lock is not held here. Should this path return without "
+                f"unlocking?",
+                st, [(line, f"{call}({r.key}) without the lock")], [r.acq_line, line],
+            )
+        elif r.status == ABSENT and not st.after_label:  # never taken on this path
+            if (r.rid, r.key) not in w.facts.static_acquires or \
+                    r.key in w.facts.annotated_locks:
+                return
+            acq = w.facts.acquire_lines.get((r.rid, r.key), [])
+            if not acq or line >= min(acq):
+                return  # written below an acquisition: a lock the caller may hold
+            u = _Unheld(r.rid, r.key, line, call)
+            st.set_slot(self.name, Slot(slot.nest, slot.unheld | {u}))
+
+    def _double_unlock(self, w: Walker, st: PathState, r: Res, line: int, call: str) -> None:
+        if len(set(st.labels)) != len(st.labels):
+            return  # unlock/relock through a retry label: too easy to get wrong
+        if not self._hand(w, r.rel_call) or _relocked_between(w, r.key, r.rel_line, line):
+            return  # a helper whose name says it locks is given the lock or its object
+        # a helper no pack describes may take the lock again; two names for one lock
+        sure = not (_unknown_calls(w, r.rel_line, line) or _compared(w, r.key))
+        w.report(
+            DOUBLE_RELEASE.id, line, r.key,
+            f"'{r.key}' is unlocked twice on this path: {r.rel_call}() at line {r.rel_line} "
+            f"already unlocked it and {call}() unlocks it again. Is one of the two unlocks "
+            f"redundant, or is a lock missing between them?",
+            st, [(line, f"{call}() unlocks '{r.key}' again")], [r.rel_line, line],
+            confidence="high" if sure else "low",
+        )
+
+    # ------------------------------------------------------------------ exits
+    def on_exit(self, w: Walker, st: PathState, ex: Exit) -> None:
+        d = self._fns[id(w)]
+        slot: Slot = st.slots[self.name]
+        for u in slot.unheld:
+            # an error exit that unlocks what it never took: the early exit of a copied
+            # error branch (a normal return may hand back a lock a callee took)
+            if ex.kind == "error" and not any(x.rid == u.rid and x.key == u.key
+                                              for x in st.res.values()):
+                d.unheld.setdefault((u.rid, u.key, u.line), (u, st))
+        kinds = w.packs.resources
+        for r in st.res.values():
+            kind = kinds.get(r.rid)
+            if kind is None or kind.kind != "lock" or r.inferred:
+                continue
+            seen = _ExitSeen(ex.node.line, ex.kind, ex.expr, st, r)
+            if r.status == RELEASED:
+                d.released.setdefault((r.key, ex.node.line), seen)
+                continue
+            if not r.held_untested or r.acq_after_label or r.handed or \
+                    w.facts.released_by_loop(r.rid, r.key):
+                continue
+            if not w.facts.releases_anywhere(r.rid, r.key):
+                continue
+            if r.key in w.facts.annotated_locks or w.facts.entered_locked(r.rid, r.key):
+                continue
+            d.held.setdefault((r.key, ex.node.line), seen)
+
+    def on_end(self, w: Walker) -> None:
+        d = self._fns.pop(id(w), None)
+        if d is None:
+            return
+        for (rid, key, line), (u, st) in sorted(d.unheld.items(), key=lambda kv: kv[0][2]):
+            if (rid, key) not in d.first_lock:
+                continue  # every path enters with the lock held: the caller holds it
+            acq = min(w.facts.acquire_lines.get((rid, key), [0]))
+            w.report(
+                UNLOCK_UNHELD.id, line, key,
+                f"{u.call}({key}) runs on a path that never took '{key}': the function "
+                f"takes it itself further down (line {acq}), and its other paths take it "
+                f"without holding it first, so the caller does not hold it either. Is this "
+                f"unlock meant for a later point?",
+                st, [(line, f"{u.call}({key}) without the lock")], [line, acq],
+                confidence="medium",
+            )
+        self._imbalance(w, d)
+
+    def _imbalance(self, w: Walker, d: _Fn) -> None:
+        """get-put.lock-imbalance: returns that hold a lock other returns drop."""
+        keys = {k for k, _ in d.held}
+        for key in sorted(keys):
+            held = sorted((s for (k, _), s in d.held.items() if k == key), key=lambda s: s.line)
+            released = [s for (k, _), s in d.released.items() if k == key]
+            normal_held = [s for s in held if s.kind != "error"]
+            if not normal_held:
+                continue  # error exits: error-path.missing-release's
+            if released and all(s.kind == "error" for s in released):
+                # the success returns keep it, the error returns drop it: a function that
+                # returns locked on purpose (its error exits that keep it are told apart)
+                for s in held:
+                    if s.kind == "error":
+                        self._report_imbalance(w, s, "low" if self._helped(w, s) else "medium",
+                                               "the function's other error "
+                                               "returns unlock it (its success returns keep it "
+                                               "locked on purpose)")
+                continue
+            same = {_value(s) for s in released if s.kind != "error"} - {None}
+            root = re.match(r"[A-Za-z_]\w*", key)
+            cursor = root is not None and root.group(0) in w.facts.cursors
+            for s in normal_held:
+                if _value(s) in same and not cursor and not self._helped(w, s):
+                    self._report_imbalance(w, s, "medium", f"another path that ends in 'return{' ' + s.expr if s.expr else ''}' unlocks it")
+                else:
+                    self._report_imbalance(w, s, "low", "")
+
+    def _helped(self, w: Walker, s: _ExitSeen) -> bool:
+        """A medium finding would rest on what the walker cannot see: a call no pack
+        describes, between the acquisition and the exit, is given the lock or the object
+        it belongs to (it may drop it: do_dup2(files, ..) drops files->file_lock); the
+        lock has two names (`if (a != b)`); it is taken under a test the walker may not
+        relate to a later one; or it is not an exclusive lock of a hand-written pack (a
+        semaphore is often upped by another context, an RCU section ended by a helper)."""
+        r = s.r
+        return not (self._exclusive(w, r) and self._hand(w, r.acq_call)) or \
+            _unknown_calls(w, r.acq_line, s.line, given=_names(r.key, w)) or \
+            _compared(w, r.key) or _conditional(w, r.acq_line, r.acq_call)
+
+    def _report_imbalance(self, w: Walker, s: _ExitSeen, confidence: str, why: str) -> None:
+        r = s.r
+        if why:
+            msg = (f"this return leaves '{r.key}' locked ({r.acq_call}() at line "
+                   f"{r.acq_line}), while {why}. Is an unlock missing here?")
+        else:
+            msg = (f"this return leaves '{r.key}' locked ({r.acq_call}() at line "
+                   f"{r.acq_line}), while the function's other paths unlock it. Is an "
+                   f"unlock missing here?")
+        w.report(LOCK_IMBALANCE.id, s.line, r.key, msg, s.st,
+                 [(s.line, f"return with '{r.key}' held")], [s.line, r.acq_line],
+                 confidence=confidence)
+
+
+_QUIET = re.compile(r"^(pr_|printk|WARN|BUG|trace_|lockdep_|might_sleep|likely|unlikely)|"
+                    r"_(err|warn|info|dbg|debug|notice|crit|alert|emerg)(_ratelimited|_once)?$")
+
+
+def _calls(w: Walker) -> list[tuple[int, str, tuple[str, ...]]]:
+    """The function's calls no pack describes (logging and compiler hints left out):
+    (line, callee, argument texts without a leading &), computed once per function."""
+    got = w.facts.__dict__.get("_lock_state_calls")
+    if got is None:
+        got = []
+        for c in w.fn.of_type("call_expression"):
+            name = callee(c)
+            if name in w.packs.calls or _QUIET.search(name):
+                continue
+            got.append((line_of(c), name, tuple(norm(text(x)).lstrip("&") for x in args(c))))
+        w.facts.__dict__["_lock_state_calls"] = got
+    return got
+
+
+def _unknown_calls(w: Walker, a: int, b: int, given: set[str] | None = None) -> bool:
+    """Whether a call no pack describes lies between lines a and b (around the loop, when
+    the path came back: then anywhere in the function); with `given`, only calls given one
+    of those expressions, whole."""
+    for ln, _name, argv in _calls(w):
+        if (a < ln < b) if a < b else ln != b:
+            if given is None or any(x in given for x in argv):
+                return True
+    return False
+
+
+def _names(key: str, w: Walker, whole: bool = True) -> set[str]:
+    """The lock itself and, with `whole`, the object it belongs to and what that object
+    was read from (`inode = dentry->d_inode`: dentry)."""
+    out = {key}
+    if not whole:
+        return out
+    root = re.match(r"[A-Za-z_]\w*", key)
+    if root is None:
+        return out
+    out.add(root.group(0))
+    for d in w.fn.of_type("init_declarator"):
+        v = d.child_by_field_name("value")
+        decl = d.child_by_field_name("declarator")
+        if v is not None and decl is not None and text(decl).lstrip("*") == root.group(0):
+            src = re.match(r"[(&*\s]*([A-Za-z_]\w*)", norm(text(v)))
+            if src is not None:
+                out.add(src.group(1))
+    return out
+
+
+def _compared(w: Walker, key: str) -> bool:
+    """The object the lock belongs to is compared with another pointer somewhere (`if
+    (new_dir != old_dir)`): the lock may have two names."""
+    root = re.match(r"[A-Za-z_]\w*", key)
+    if root is None or root.group(0) == key:
+        return False
+    name = root.group(0)
+    for b in w.fn.of_type("binary_expression"):
+        op = b.child_by_field_name("operator")
+        if op is None or text(op) not in ("==", "!="):
+            continue
+        sides = [norm(text(b.child_by_field_name(f))) for f in ("left", "right")]
+        if name in sides and not any(x in ("NULL", "0") or x.isdigit() for x in sides):
+            return True
+    return False
+
+
+def _relocked_between(w: Walker, key: str, a: int, b: int) -> bool:
+    """A call between lines a and b whose name says it locks (and not that it unlocks),
+    given the lock or the object it belongs to (`foo_lock_dev(dev)` after
+    `spin_unlock(&dev->lock)`): a helper no pack describes that takes the lock again."""
+    names = _names(key, w)
+    for ln, name, argv in _calls(w):
+        low = name.lower()
+        if ((a < ln < b) if a < b else ln != b) and "lock" in low and "unlock" not in low \
+                and any(x in names for x in argv):
+            return True
+    return False
+
+
+def _conditional(w: Walker, line: int, name: str) -> bool:
+    """The acquisition at `line` by `name` is taken under an if (in one of its branches,
+    not in its condition): `if (sizeof(x) > sizeof(long)) spin_lock(..)`."""
+    for c in w.fn.of_type("call_expression"):
+        if line_of(c) != line or callee(c) != name:
+            continue
+        n, prev = c.parent, c
+        while n is not None and n.type != "function_definition":
+            if n.type == "if_statement" and prev != n.child_by_field_name("condition"):
+                return True
+            n, prev = n.parent, n
+        return False
+    return False
