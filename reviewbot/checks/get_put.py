@@ -114,10 +114,10 @@ the function is annotated as returning locked (__acquires / __releases / __must_
 drops the lock before it first takes it (the caller holds it). Decided when every path is
 walked (reviewbot/checks/lock_state.py), from what all the returns hold:
 - a function whose success returns all keep the lock and whose error returns all drop it
-  returns locked on purpose (a lookup that hands back its object locked): not reported;
-  but an error return of such a function that keeps the lock while its other error
-  returns drop it is (medium): error-path.missing-release does not report those, since
-  the lock is handed to the caller on success;
+  may return locked on purpose (a lookup that hands back its object locked): low; but an
+  error return of such a function that keeps the lock while its other error returns drop
+  it is medium (error-path.missing-release does not report those, since the lock is
+  handed to the caller on success);
 - a return that keeps the lock while another path ending in the same return value (the
   same `return 0;`, both `return;`) drops it: medium, the two cannot both be right;
 - any other normal return that keeps it: low (`return 1` locked and `return 0` unlocked

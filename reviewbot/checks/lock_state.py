@@ -436,13 +436,16 @@ class LockStateChecker(Checker):
                 continue  # error exits: error-path.missing-release's
             if released and all(s.kind == "error" for s in released):
                 # the success returns keep it, the error returns drop it: a function that
-                # returns locked on purpose (its error exits that keep it are told apart)
+                # returns locked on purpose, or a success path that lost its unlock (low);
+                # an error exit of it that keeps the lock is told apart
                 for s in held:
                     if s.kind == "error":
                         self._report_imbalance(w, s, "low" if self._helped(w, s) else "medium",
                                                "the function's other error "
                                                "returns unlock it (its success returns keep it "
                                                "locked on purpose)")
+                    else:
+                        self._report_imbalance(w, s, "low", "")
                 continue
             same = {_value(s) for s in released if s.kind != "error"} - {None}
             root = re.match(r"[A-Za-z_]\w*", key)
