@@ -200,8 +200,9 @@ class _Fn:
     first_lock: set[tuple[str, str]] = field(default_factory=set)
     unheld: dict[tuple[str, str, int], tuple[_Unheld, PathState]] = field(default_factory=dict)
     orders: dict[tuple[str, str], _Order] = field(default_factory=dict)
-    held: dict[tuple[str, int], _ExitSeen] = field(default_factory=dict)  # (key, line)
-    released: dict[tuple[str, int], _ExitSeen] = field(default_factory=dict)
+    # (key, line, exit kind): one return may be reached as an error and as a success
+    held: dict[tuple[str, int, str], _ExitSeen] = field(default_factory=dict)
+    released: dict[tuple[str, int, str], _ExitSeen] = field(default_factory=dict)
 
 
 _START = Slot()
@@ -395,7 +396,7 @@ class LockStateChecker(Checker):
                 continue
             seen = _ExitSeen(ex.node.line, ex.kind, ex.expr, st, r)
             if r.status == RELEASED:
-                d.released.setdefault((r.key, ex.node.line), seen)
+                d.released.setdefault((r.key, ex.node.line, ex.kind), seen)
                 continue
             if not r.held_untested or r.acq_after_label or r.handed or \
                     w.facts.released_by_loop(r.rid, r.key):
@@ -404,7 +405,7 @@ class LockStateChecker(Checker):
                 continue
             if r.key in w.facts.annotated_locks or w.facts.entered_locked(r.rid, r.key):
                 continue
-            d.held.setdefault((r.key, ex.node.line), seen)
+            d.held.setdefault((r.key, ex.node.line, ex.kind), seen)
 
     def on_end(self, w: Walker) -> None:
         d = self._fns.pop(id(w), None)
@@ -427,10 +428,11 @@ class LockStateChecker(Checker):
 
     def _imbalance(self, w: Walker, d: _Fn) -> None:
         """get-put.lock-imbalance: returns that hold a lock other returns drop."""
-        keys = {k for k, _ in d.held}
+        keys = {k for k, _, _ in d.held}
         for key in sorted(keys):
-            held = sorted((s for (k, _), s in d.held.items() if k == key), key=lambda s: s.line)
-            released = [s for (k, _), s in d.released.items() if k == key]
+            held = sorted((s for (k, _, _), s in d.held.items() if k == key),
+                          key=lambda s: s.line)
+            released = [s for (k, _, _), s in d.released.items() if k == key]
             normal_held = [s for s in held if s.kind != "error"]
             if not normal_held:
                 continue  # error exits: error-path.missing-release's
