@@ -177,3 +177,26 @@ def test_real_status_decides_the_lock_is_not_a_default_imbalance():
     """
     fs = _real("fs/nfsd/nfs4state.c", "nfsd4_lock_ol_stateid")
     assert _shown(fs) == []
+
+
+def test_real_unlock_under_its_own_record_is_not_a_default_unlock_unheld():
+    """drivers/spi/spi.c, spi_write_then_read(): a failed trylock sends the path to a
+    kmalloc()ed buffer, and the unlock is guarded by which buffer was used, a record the
+    walker does not relate to the trylock:
+
+        if ((n_tx + n_rx) > SPI_BUFSIZ || !mutex_trylock(&lock)) {
+            local_buf = kmalloc(...);
+            ...
+        } else {
+            local_buf = buf;
+        }
+        ...
+        if (x[0].tx_buf == buf)
+            mutex_unlock(&lock);
+        else
+            kfree(local_buf);
+    """
+    fs = _real("drivers/spi/spi.c", "spi_write_then_read")
+    assert _shown(fs) == []
+    # both kept at low: the unlock after the failed trylock, the return that keeps it
+    assert {f.rule for f in fs} == {"get-put.unlock-unheld", "get-put.lock-imbalance"}

@@ -119,7 +119,12 @@ walked (reviewbot/checks/lock_state.py), from what all the returns hold:
   it is medium (error-path.missing-release does not report those, since the lock is
   handed to the caller on success);
 - a return that keeps the lock while another path ending in the same return value (the
-  same `return 0;`, both `return;`) drops it: medium, the two cannot both be right;
+  same `return 0;`, both `return;`, a variable the path knows is 0) drops it: medium, the
+  two cannot both be right — unless what the walker cannot see may explain it (low): a
+  call no pack describes between the acquisition and the return given the lock or its
+  object, a lock taken inside an if branch or only released inside one, a lock whose
+  object is compared with another pointer, a lock that is not an exclusive lock of a
+  hand-written pack (semaphores, RCU, learned pairs);
 - any other normal return that keeps it: low (`return 1` locked and `return 0` unlocked
   may be a conditional-lock function's contract).
 Error returns that keep a lock in a function that never returns it locked are

@@ -19,6 +19,7 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.get_put import DOUBLE_RELEASE, LOCK_IMBALANCE
 from reviewbot.cmodel import args, callee, line_of, norm, text
 from reviewbot.engine import ABSENT, FAILED, HELD, RELEASED, Checker, Exit, PathState, Res, Walker
+from reviewbot.engine.keys import static_key, target_keys
 from reviewbot.packs.lookup import LEARNED
 
 DOUBLE_LOCK = rule(
@@ -52,7 +53,13 @@ apart (cursors of list and array walks are left out).
 Similar public checks: smatch check_locking.c ("double lock"), Clang Static Analyzer
 alpha.unix.PthreadLock ("This lock has already been acquired").
 
-Confidence: high (medium for two read acquisitions of a rw_semaphore).
+Confidence: high (medium for two read acquisitions of a rw_semaphore); low when a call no
+pack describes lies between the two acquisitions (a helper that drops the lock:
+finish_permission_event(), udf_expand_file_adinicb(), xlog_wait_on_iclog() do), when the
+first one is taken inside an if branch (a test the walker may not relate to the second),
+or when the lock's object is compared with another pointer (two names for one lock). The
+six-directory audit of linux-source-6.1 has 11 findings, all low and all false for those
+reasons (docs/triage-6.1.md).
 """)
 
 UNLOCK_UNHELD = rule(
@@ -82,14 +89,18 @@ Example:
 
 Known false positives: a lock the caller holds on some calls only (a `locked` argument),
 when the function's own acquisition is written above the unlock (then not reported); a
-trylock result saved in a variable the walker does not relate to it.
+trylock result recorded in a variable the walker does not relate to it (an unlock under a
+test other than the trylock's own or its result's is low: spi_write_then_read() unlocks
+when `x[0].tx_buf == buf`); a lock taken by a call no pack describes (down_read_nested()
+is not in the pack: an unlock after such a call given the lock is not reported).
 
 Similar public checks: smatch check_locking.c (unlock of an unheld lock after a failed
 trylock), Clang Static Analyzer alpha.unix.PthreadLock ("This lock has already been
 unlocked" covers the double unlock).
 
-Confidence: high after a failed trylock; medium for the unlock written above the
-acquisitions.
+Confidence: high after a failed trylock (low under another test); medium for the unlock
+written above the acquisitions. In the six-directory audit of linux-source-6.1 it reports
+nothing at default confidence (docs/triage-6.1.md).
 """)
 
 LOCK_ORDER = rule(
@@ -123,7 +134,9 @@ that two `x->lock` expressions are one class).
 Similar public checks: Clang Static Analyzer alpha.unix.PthreadLock ("lock order
 reversal"); lockdep at run time.
 
-Confidence: medium.
+Confidence: medium; low when a call no pack describes lies between an outer acquisition
+and the inner one (it may drop the outer lock: inode_sleep_on_writeback() drops i_lock),
+or when a lock's object is compared with another pointer.
 """)
 
 _READ = re.compile(r"(^|_)read(_|$)|_shared$")
@@ -346,12 +359,16 @@ class LockStateChecker(Checker):
             if not self._hand(w, r.acq_call) or \
                     _unknown_calls(w, r.acq_line, line, given=_names(r.key, w, whole=False)):
                 return  # a call no pack describes is given the lock: it may take it
+            # an unlock under a test other than the failed acquisition's (`if (x.tx_buf ==
+            # buf) mutex_unlock(..)`) may be the function's own record of the lock
+            other = _other_guard(w, line, call, r.acq_line, r.acq_call)
             w.report(
                 UNLOCK_UNHELD.id, line, r.key,
                 f"{call}({r.key}) runs on a path where {r.acq_call}() at line {r.acq_line} "
                 f"failed, so the lock is not held here. Should this path return without "
                 f"unlocking?",
                 st, [(line, f"{call}({r.key}) without the lock")], [r.acq_line, line],
+                confidence="low" if other else "high",
             )
         elif r.status == ABSENT and not st.after_label:  # never taken on this path
             if (r.rid, r.key) not in w.facts.static_acquires or \
@@ -453,7 +470,8 @@ class LockStateChecker(Checker):
             root = re.match(r"[A-Za-z_]\w*", key)
             cursor = root is not None and root.group(0) in w.facts.cursors
             for s in normal_held:
-                if _value(s) in same and not cursor and not self._helped(w, s):
+                if _value(s) in same and not cursor and not self._helped(w, s) and \
+                        _unguarded_release(w, s.r.rid, key):
                     self._report_imbalance(w, s, "medium", f"another path that ends in 'return{' ' + s.expr if s.expr else ''}' unlocks it")
                 else:
                     self._report_imbalance(w, s, "low", "")
@@ -576,4 +594,49 @@ def _conditional(w: Walker, line: int, name: str) -> bool:
                 return True
             n, prev = n.parent, n
         return False
+    return False
+
+
+def _call_at(w: Walker, line: int, name: str):
+    for c in w.fn.of_type("call_expression"):
+        if line_of(c) == line and callee(c) == name:
+            return c
+    return None
+
+
+def _other_guard(w: Walker, line: int, call: str, acq_line: int, acq_call: str) -> bool:
+    """The unlock at `line` sits under an if whose test is neither the acquisition's call
+    nor the variable its result went to."""
+    c = _call_at(w, line, call)
+    a = _call_at(w, acq_line, acq_call)
+    if c is None or a is None:
+        return True
+    own = {acq_call}
+    p = a.parent
+    while p is not None and p.type in ("parenthesized_expression", "unary_expression",
+                                       "cast_expression"):
+        p = p.parent
+    if p is not None and p.type == "assignment_expression":
+        own.add(norm(text(p.child_by_field_name("left"))))
+    elif p is not None and p.type == "init_declarator":
+        own.add(text(p.child_by_field_name("declarator")).lstrip("*"))
+    n, prev = c.parent, c
+    while n is not None and n.type != "function_definition":
+        if n.type == "if_statement" and prev != n.child_by_field_name("condition"):
+            cond = norm(text(n.child_by_field_name("condition")))
+            if not any(re.search(rf"\b{re.escape(o)}\b", cond) for o in own):
+                return True
+        n, prev = n.parent, n
+    return False
+
+
+def _unguarded_release(w: Walker, rid: str, key: str) -> bool:
+    """Some release of the lock in the function is under no if (`if (x[0].tx_buf == buf)
+    mutex_unlock(&lock);` alone is a record the walker may not relate to the lock)."""
+    for c in w.fn.of_type("call_expression"):
+        spec = w.packs.calls.get(callee(c))
+        if spec is not None and rid in spec.releases and \
+                key in target_keys(spec, c, static_key) and \
+                not _conditional(w, line_of(c), callee(c)):
+            return True
     return False
