@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 
 from reviewbot.checks import register, rule
 from reviewbot.checks.get_put import DOUBLE_RELEASE, LOCK_IMBALANCE
-from reviewbot.cmodel import args, callee, line_of, norm, text
+from reviewbot.checks.lock_guards import (
+    compared,
+    lock_names,
+    other_guard,
+    relocked_between,
+    under_if,
+    unguarded_release,
+    unknown_calls_between,
+)
 from reviewbot.engine import ABSENT, FAILED, HELD, RELEASED, Checker, Exit, PathState, Res, Walker
-from reviewbot.engine.keys import static_key, target_keys
 from reviewbot.packs.lookup import LEARNED
 
 DOUBLE_LOCK = rule(
@@ -292,8 +299,8 @@ class LockStateChecker(Checker):
             confidence = "medium" if a == b == "read" else "high"
         else:
             confidence = "high"
-        if _unknown_calls(w, prev.acq_line, r.acq_line) or _compared(w, r.key) or \
-                _conditional(w, prev.acq_line, prev.acq_call):
+        if unknown_calls_between(w, prev.acq_line, r.acq_line) or compared(w, r.key) or \
+                under_if(w, prev.acq_line, prev.acq_call):
             confidence = "low"  # a helper may have dropped it, two names for one lock, or
             # a test the walker does not relate to the first acquisition
         what = ("a rw_semaphore read lock is not recursive: a writer queued between the two "
@@ -327,8 +334,9 @@ class LockStateChecker(Checker):
             late, early = (here, first) if here.inner_line >= first.inner_line else (first, here)
             # a call no pack describes while the outer lock is held may drop it (a helper
             # documented to release it); a lock with two names
-            unsure = any(_unknown_calls(w, x.outer_line, x.inner_line) for x in (late, early)) \
-                or _compared(w, late.inner) or _compared(w, late.outer)
+            unsure = any(unknown_calls_between(w, x.outer_line, x.inner_line)
+                         for x in (late, early)) \
+                or compared(w, late.inner) or compared(w, late.outer)
             w.report(
                 LOCK_ORDER.id, late.inner_line, late.inner,
                 f"'{late.inner}' is taken here while '{late.outer}' is held (line "
@@ -357,11 +365,12 @@ class LockStateChecker(Checker):
             self._double_unlock(w, st, r, line, call)
         elif r.status == FAILED:
             if not self._hand(w, r.acq_call) or \
-                    _unknown_calls(w, r.acq_line, line, given=_names(r.key, w, whole=False)):
+                    unknown_calls_between(w, r.acq_line, line,
+                                          given=lock_names(r.key, w, whole=False)):
                 return  # a call no pack describes is given the lock: it may take it
             # an unlock under a test other than the failed acquisition's (`if (x.tx_buf ==
             # buf) mutex_unlock(..)`) may be the function's own record of the lock
-            other = _other_guard(w, line, call, r.acq_line, r.acq_call)
+            other = other_guard(w, line, call, r.acq_line, r.acq_call)
             w.report(
                 UNLOCK_UNHELD.id, line, r.key,
                 f"{call}({r.key}) runs on a path where {r.acq_call}() at line {r.acq_line} "
@@ -383,10 +392,10 @@ class LockStateChecker(Checker):
     def _double_unlock(self, w: Walker, st: PathState, r: Res, line: int, call: str) -> None:
         if len(set(st.labels)) != len(st.labels):
             return  # unlock/relock through a retry label: too easy to get wrong
-        if not self._hand(w, r.rel_call) or _relocked_between(w, r.key, r.rel_line, line):
+        if not self._hand(w, r.rel_call) or relocked_between(w, r.key, r.rel_line, line):
             return  # a helper whose name says it locks is given the lock or its object
         # a helper no pack describes may take the lock again; two names for one lock
-        sure = not (_unknown_calls(w, r.rel_line, line) or _compared(w, r.key))
+        sure = not (unknown_calls_between(w, r.rel_line, line) or compared(w, r.key))
         w.report(
             DOUBLE_RELEASE.id, line, r.key,
             f"'{r.key}' is unlocked twice on this path: {r.rel_call}() at line {r.rel_line} "
@@ -471,8 +480,10 @@ class LockStateChecker(Checker):
             cursor = root is not None and root.group(0) in w.facts.cursors
             for s in normal_held:
                 if _value(s) in same and not cursor and not self._helped(w, s) and \
-                        _unguarded_release(w, s.r.rid, key):
-                    self._report_imbalance(w, s, "medium", f"another path that ends in 'return{' ' + s.expr if s.expr else ''}' unlocks it")
+                        unguarded_release(w, s.r.rid, key):
+                    ret = f"return {s.expr}" if s.expr else "return"
+                    self._report_imbalance(w, s, "medium",
+                                           f"another path that ends in '{ret}' unlocks it")
                 else:
                     self._report_imbalance(w, s, "low", "")
 
@@ -485,8 +496,8 @@ class LockStateChecker(Checker):
         semaphore is often upped by another context, an RCU section ended by a helper)."""
         r = s.r
         return not (self._exclusive(w, r) and self._hand(w, r.acq_call)) or \
-            _unknown_calls(w, r.acq_line, s.line, given=_names(r.key, w)) or \
-            _compared(w, r.key) or _conditional(w, r.acq_line, r.acq_call)
+            unknown_calls_between(w, r.acq_line, s.line, given=lock_names(r.key, w)) or \
+            compared(w, r.key) or under_if(w, r.acq_line, r.acq_call)
 
     def _report_imbalance(self, w: Walker, s: _ExitSeen, confidence: str, why: str) -> None:
         r = s.r
@@ -500,143 +511,3 @@ class LockStateChecker(Checker):
         w.report(LOCK_IMBALANCE.id, s.line, r.key, msg, s.st,
                  [(s.line, f"return with '{r.key}' held")], [s.line, r.acq_line],
                  confidence=confidence)
-
-
-_QUIET = re.compile(r"^(pr_|printk|WARN|BUG|trace_|lockdep_|might_sleep|likely|unlikely)|"
-                    r"_(err|warn|info|dbg|debug|notice|crit|alert|emerg)(_ratelimited|_once)?$")
-
-
-def _calls(w: Walker) -> list[tuple[int, str, tuple[str, ...]]]:
-    """The function's calls no pack describes (logging and compiler hints left out):
-    (line, callee, argument texts without a leading &), computed once per function."""
-    got = w.facts.__dict__.get("_lock_state_calls")
-    if got is None:
-        got = []
-        for c in w.fn.of_type("call_expression"):
-            name = callee(c)
-            if name in w.packs.calls or _QUIET.search(name):
-                continue
-            got.append((line_of(c), name, tuple(norm(text(x)).lstrip("&") for x in args(c))))
-        w.facts.__dict__["_lock_state_calls"] = got
-    return got
-
-
-def _unknown_calls(w: Walker, a: int, b: int, given: set[str] | None = None) -> bool:
-    """Whether a call no pack describes lies between lines a and b (around the loop, when
-    the path came back: then anywhere in the function); with `given`, only calls given one
-    of those expressions, whole."""
-    for ln, _name, argv in _calls(w):
-        if (a < ln < b) if a < b else ln != b:
-            if given is None or any(x in given for x in argv):
-                return True
-    return False
-
-
-def _names(key: str, w: Walker, whole: bool = True) -> set[str]:
-    """The lock itself and, with `whole`, the object it belongs to and what that object
-    was read from (`inode = dentry->d_inode`: dentry)."""
-    out = {key}
-    if not whole:
-        return out
-    root = re.match(r"[A-Za-z_]\w*", key)
-    if root is None:
-        return out
-    out.add(root.group(0))
-    for d in w.fn.of_type("init_declarator"):
-        v = d.child_by_field_name("value")
-        decl = d.child_by_field_name("declarator")
-        if v is not None and decl is not None and text(decl).lstrip("*") == root.group(0):
-            src = re.match(r"[(&*\s]*([A-Za-z_]\w*)", norm(text(v)))
-            if src is not None:
-                out.add(src.group(1))
-    return out
-
-
-def _compared(w: Walker, key: str) -> bool:
-    """The object the lock belongs to is compared with another pointer somewhere (`if
-    (new_dir != old_dir)`): the lock may have two names."""
-    root = re.match(r"[A-Za-z_]\w*", key)
-    if root is None or root.group(0) == key:
-        return False
-    name = root.group(0)
-    for b in w.fn.of_type("binary_expression"):
-        op = b.child_by_field_name("operator")
-        if op is None or text(op) not in ("==", "!="):
-            continue
-        sides = [norm(text(b.child_by_field_name(f))) for f in ("left", "right")]
-        if name in sides and not any(x in ("NULL", "0") or x.isdigit() for x in sides):
-            return True
-    return False
-
-
-def _relocked_between(w: Walker, key: str, a: int, b: int) -> bool:
-    """A call between lines a and b whose name says it locks (and not that it unlocks),
-    given the lock or the object it belongs to (`foo_lock_dev(dev)` after
-    `spin_unlock(&dev->lock)`): a helper no pack describes that takes the lock again."""
-    names = _names(key, w)
-    for ln, name, argv in _calls(w):
-        low = name.lower()
-        if ((a < ln < b) if a < b else ln != b) and "lock" in low and "unlock" not in low \
-                and any(x in names for x in argv):
-            return True
-    return False
-
-
-def _conditional(w: Walker, line: int, name: str) -> bool:
-    """The acquisition at `line` by `name` is taken under an if (in one of its branches,
-    not in its condition): `if (sizeof(x) > sizeof(long)) spin_lock(..)`."""
-    for c in w.fn.of_type("call_expression"):
-        if line_of(c) != line or callee(c) != name:
-            continue
-        n, prev = c.parent, c
-        while n is not None and n.type != "function_definition":
-            if n.type == "if_statement" and prev != n.child_by_field_name("condition"):
-                return True
-            n, prev = n.parent, n
-        return False
-    return False
-
-
-def _call_at(w: Walker, line: int, name: str):
-    for c in w.fn.of_type("call_expression"):
-        if line_of(c) == line and callee(c) == name:
-            return c
-    return None
-
-
-def _other_guard(w: Walker, line: int, call: str, acq_line: int, acq_call: str) -> bool:
-    """The unlock at `line` sits under an if whose test is neither the acquisition's call
-    nor the variable its result went to."""
-    c = _call_at(w, line, call)
-    a = _call_at(w, acq_line, acq_call)
-    if c is None or a is None:
-        return True
-    own = {acq_call}
-    p = a.parent
-    while p is not None and p.type in ("parenthesized_expression", "unary_expression",
-                                       "cast_expression"):
-        p = p.parent
-    if p is not None and p.type == "assignment_expression":
-        own.add(norm(text(p.child_by_field_name("left"))))
-    elif p is not None and p.type == "init_declarator":
-        own.add(text(p.child_by_field_name("declarator")).lstrip("*"))
-    n, prev = c.parent, c
-    while n is not None and n.type != "function_definition":
-        if n.type == "if_statement" and prev != n.child_by_field_name("condition"):
-            cond = norm(text(n.child_by_field_name("condition")))
-            if not any(re.search(rf"\b{re.escape(o)}\b", cond) for o in own):
-                return True
-        n, prev = n.parent, n
-    return False
-
-
-def _unguarded_release(w: Walker, rid: str, key: str) -> bool:
-    """Some release of the lock in the function is under no if (`if (x[0].tx_buf == buf)
-    mutex_unlock(&lock);` alone is a record the walker may not relate to the lock)."""
-    for c in w.fn.of_type("call_expression"):
-        spec = w.packs.calls.get(callee(c))
-        if spec is not None and rid in spec.releases and \
-                key in target_keys(spec, c, static_key) and \
-                not _conditional(w, line_of(c), callee(c)):
-            return True
-    return False

@@ -60,7 +60,8 @@ PATH_EVENTS = ("call", "acquire", "release", "store", "use", "branch", "assume",
                "stmt", "exit", "end")
 FUNCTION_EVENTS = ("function", "change")
 HOOKS = {
-    "call": "on_call", "acquire": "on_acquire", "release": "on_release", "store": "on_store", "use": "on_use",
+    "call": "on_call", "acquire": "on_acquire", "release": "on_release", "store": "on_store",
+    "use": "on_use",
     "branch": "on_branch", "assume": "on_assume", "label": "on_label", "goto": "on_goto",
     "stmt": "on_stmt", "exit": "on_exit", "end": "on_end", "function": "check_function", "change": "check_change",
 }
