@@ -1,0 +1,104 @@
+"""get-put.release-not-taken: a put of a reference the function never took and was not
+given (what counts as borrowed: reviewbot/checks/borrowed.py)."""
+
+from __future__ import annotations
+
+from reviewbot.checks import register, rule
+from reviewbot.checks.borrowed import (
+    BORROWED,
+    combine,
+    definitions,
+    field_facts,
+    field_name,
+    origin,
+)
+from reviewbot.engine import ABSENT, Checker, PathState, Res, Walker
+from reviewbot.packs.lookup import LEARNED
+
+RELEASE_NOT_TAKEN = rule(
+    "get-put.release-not-taken", "error", "high",
+    "a reference is put that the function never took and was not given",
+    """
+What it finds: a put (of_node_put, fwnode_handle_put, put_device, ...: a pack release of a
+reference) of a pointer that holds no reference on the path that reaches it: a local
+whose every value is borrowed — a read of a field the device model owns (`np =
+dev->of_node`), the result of a call the packs say returns no reference (`dev_of_node()`,
+`of_fwnode_handle()` of such a pointer) — or a field that the file only ever fills with
+pointers it drops itself right after storing them (`leaf->fw_token = np; ..
+of_node_put(np);` in the setup function, `of_node_put(leaf->fw_token)` in the teardown).
+Nothing in the function takes a reference on it (no of_node_get/get_device on any path).
+
+Why it matters: the put drops a reference that belongs to someone else (the device core,
+the node's parent); the count underflows, the node or device is freed while still
+linked, and a later user crashes far from the bug (the classic `np = dev->of_node; ..
+of_node_put(np);`, fixed again and again in drivers).
+
+Example:
+    struct device_node *np = pdev->dev.of_node;
+    ...
+    of_node_put(np);           /* pdev->dev.of_node was never got */
+
+Known false positives: a function that is handed a reference in a field the device
+model owns by a convention of its subsystem (a node stored with of_node_get() in another
+file, then put here as its release); a field filled in another file with a reference.
+Parameters, globals, out-arguments, iterator cursors and results of calls no pack
+describes are never reported (the caller may hand over a reference).
+
+error-path.extra-release wins where both report the same put (a goto that reaches an
+unwind put before the acquisition).
+Smatch has no such check; Coccinelle's scripts/coccinelle/free/put_device.cocci and the
+of_node_put scripts look for the opposite (a missing put).
+Confidence: high.
+""")
+
+
+@register
+class ReleaseNotTakenChecker(Checker):
+    name = "release-not-taken"
+    rules = (RELEASE_NOT_TAKEN,)
+    events = frozenset({"release"})
+
+    def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str,
+                   consume: bool) -> None:
+        if r.status != ABSENT or consume:
+            return
+        kind = w.packs.resources.get(r.rid)
+        spec = w.packs.calls.get(call)
+        if kind is None or kind.kind != "ref" or spec is None or spec.pack == LEARNED:
+            return
+        key = r.key
+        if any(rid == r.rid and k == key for rid, k in w.facts.static_acquires):
+            return  # taken on another path: the other rules' business
+        body = w.fn.body
+        if body is None:
+            return
+        facts = field_facts(w.fn, w.packs)
+        if key.isidentifier():
+            if key in w.fn.params or key not in w.facts.locals:
+                return  # given by the caller, or a global: in doubt, quiet
+            got = combine([origin(d, body, w.fn.params, w.facts.locals, w.packs, facts)
+                           for d in definitions(body, key)])
+            if got.kind != BORROWED:
+                return
+            why = f"'{key}' holds {got.how} (line {got.line})"
+            step = (got.line, f"'{key}' = {got.how.split(' (')[0]}")
+        else:
+            name = field_name(key)
+            if not name or not facts.borrowed(name):
+                return
+            stored = facts.borrowing.get(name)
+            if stored:
+                why = (f"the file stores in ->{name} only pointers that the storing function "
+                       f"drops itself afterwards (line {stored}), so '{key}' holds no reference")
+                step = (stored, f"->{name} stored without a reference")
+            else:
+                why = (f"'{key}' belongs to the object that has it (the device core holds that "
+                       f"reference)")
+                step = (line, f"{key} read")
+        w.report(
+            RELEASE_NOT_TAKEN.id, line, key,
+            f"{call}({key}) drops a reference this function never took: {why}, and nothing "
+            f"on this path takes one. Is the put meant for a pointer that was got "
+            f"(of_node_get() and the like), or should it go?",
+            st, [step, (line, f"{call}({key})")], [line, step[0]],
+        )

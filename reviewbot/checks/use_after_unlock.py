@@ -1,0 +1,338 @@
+"""get-put.use-after-unlock: an object found under a lock, dereferenced after the unlock."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from reviewbot.checks import register, rule
+from reviewbot.checks.borrowed import file_functions
+from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine import Checker, FunctionContext, Raw, static_key
+from reviewbot.engine.keys import decl_ident
+from reviewbot.packs import Packs
+
+USE_AFTER_UNLOCK = rule(
+    "get-put.use-after-unlock", "error", "high",
+    "an object looked up under a lock is dereferenced after the unlock",
+    """
+What it finds: a pointer that the function took from a list or table while holding a lock
+— the cursor of a `list_for_each_entry()` walk (or a copy of it), or the result of a
+lookup that takes no reference (`idr_find`, `xa_load`, `radix_tree_lookup`,
+`list_first_entry`, ...) — and dereferences after it released that lock, on the same path,
+with no reference taken on the object while the lock was held (no `kref_get(&obj->ref)`,
+`get_device(&obj->dev)`: the object, or a member's address, passed to any call) and the
+object not taken off the list (`list_del(&obj->node)` under the lock).
+
+Why it matters: the lock is what keeps the object alive between the lookup and the use:
+once it is dropped, the code that removes entries (under the same lock) may free the object,
+and the dereference reads freed memory. The fix moves the unlock after the last use, or takes
+a reference before it.
+
+Example:
+    mutex_lock(&unit_mutex);
+    list_for_each_entry(iter, &unit_list, list_entry)
+        if (iter->major == major) {
+            unit = iter;
+            break;
+        }
+    mutex_unlock(&unit_mutex);
+    if (!unit)
+        return -ENODEV;
+    *private_data = unit->private_data;   /* unit may be freed by now */
+
+Known false positives: objects that outlive the lock for a reason the function does not
+show: freed only after an RCU grace period (`list_for_each_entry_rcu` walks are never
+reported), pinned by a reference the caller holds, or never freed while the module runs;
+an object whose removal takes another lock as well. High only when the same file removes or
+frees entries of that list or table while holding the same lock (the removal the lock
+guards against); otherwise low.
+Smatch has no such check (check_locking.c tracks lock state, not what it protects); the
+Clang Static Analyzer has none either.
+Confidence: high with removal evidence in the file, else low.
+""")
+
+# Lookups that return an entry of a list or table without taking a reference on it.
+LOOKUPS = frozenset({
+    "idr_find", "xa_load", "radix_tree_lookup", "list_first_entry", "list_first_entry_or_null",
+    "list_last_entry", "list_next_entry", "list_prev_entry", "hlist_entry_safe",
+})
+# Removals that take an entry out of a list or table (evidence that entries go away).
+REMOVALS = frozenset({
+    "list_del", "list_del_init", "hlist_del", "hlist_del_init", "list_del_rcu",
+    "idr_remove", "xa_erase", "radix_tree_delete", "kfree",
+})
+_LIST_WALK = re.compile(r"^h?list_for_each_entry(?:_safe|_continue|_from|_reverse)*$")
+MAX_STEPS = 20000
+
+
+@dataclass(frozen=True)
+class Found:
+    """An object looked up under `lock` at `line`, from `table` (list head or table)."""
+
+    var: str
+    lock: str
+    line: int
+    table: str
+    member: str  # the list member of the entries ('' for a table lookup)
+    unlock: int = 0  # the line of the unlock, once released
+
+
+State = tuple[frozenset[str], frozenset[Found]]
+
+
+@register
+class UseAfterUnlockChecker(Checker):
+    name = "use-after-unlock"
+    rules = (USE_AFTER_UNLOCK,)
+    events = frozenset({"function"})
+
+    def check_function(self, ctx: FunctionContext) -> list[Raw]:
+        fn, packs = ctx.fn, ctx.packs
+        locks = _lock_calls(packs)
+        names = fn.callees()
+        if not names & locks[0] or not names & locks[1]:
+            return []
+        if not any(_LIST_WALK.match(n) or n in LOOKUPS for n in names):
+            return []
+        return _Walk(fn, packs, locks).run()
+
+
+def _lock_calls(packs: Packs) -> tuple[frozenset[str], frozenset[str]]:
+    """The pack calls that take (unconditionally) and drop a lock other than RCU."""
+    take, drop = set(), set()
+    for name, spec in packs.calls.items():
+        kinds = {packs.resources[r].kind if r in packs.resources else "" for r in
+                 spec.acquires + spec.releases}
+        if "lock" not in kinds or "rcu" in spec.acquires + spec.releases:
+            continue
+        if spec.acquires and spec.success == "always":
+            take.add(name)
+        elif spec.releases:
+            drop.add(name)
+    return frozenset(take), frozenset(drop)
+
+
+class _Walk:
+    def __init__(self, fn: Function, packs: Packs, locks: tuple[frozenset[str], frozenset[str]]):
+        self.fn, self.packs = fn, packs
+        self.take, self.drop = locks
+        self.raws: dict[str, Raw] = {}
+        self.evidence = _removal_evidence(fn, packs, self.take)
+
+    def run(self) -> list[Raw]:
+        entry = self.fn.cfg()
+        seen: set[tuple[int, State]] = set()
+        work: list[tuple[Node, State]] = [(entry, (frozenset(), frozenset()))]
+        steps = 0
+        while work and steps < MAX_STEPS:
+            node, st = work.pop()
+            steps += 1
+            if (node.idx, st) in seen:
+                continue
+            seen.add((node.idx, st))
+            st = self.step(node, st)
+            work.extend((s, st) for s in node.succ)
+        return list(self.raws.values())
+
+    # -------------------------------------------------------------- one node
+    def step(self, node: Node, st: State) -> State:
+        a = node.ast
+        if a is None or node.kind not in ("stmt", "cond", "return", "switch"):
+            return st
+        if node.kind == "cond" and a.type == "expression_statement":
+            return self.macro_head(a, st)
+        held, found = st
+        for n in _in_order(a):
+            t = n.type
+            if t == "call_expression":
+                held, found = self.call(n, held, found)
+            elif t == "field_expression":
+                self.deref(n, found)
+            elif t in ("assignment_expression", "init_declarator"):
+                found = self.assign(n, held, found)
+        return held, found
+
+    def macro_head(self, a, st: State) -> State:
+        held, found = st
+        c = a.named_children[0] if a.named_child_count else None
+        if c is None or c.type != "call_expression":
+            return st
+        a_ = args(c)
+        cursor = norm(text(a_[0])) if a_ else ""
+        found = frozenset(f for f in found if f.var != cursor)
+        if _LIST_WALK.match(callee(c)) and len(a_) >= 3 and held and cursor.isidentifier():
+            lock = sorted(held)[0]
+            found |= {Found(cursor, lock, line_of(c), static_key(text(a_[1])),
+                            norm(text(a_[2])))}
+        return held, found
+
+    def call(self, c, held: frozenset[str], found: frozenset[Found]):
+        name = callee(c)
+        spec = self.packs.calls.get(name)
+        if name in self.take and spec is not None:
+            return held | set(self._keys(spec, c)), found
+        if name in self.drop and spec is not None:
+            gone = set(self._keys(spec, c))
+            line = line_of(c)
+            found = frozenset(replace(f, unlock=line) if f.lock in gone and not f.unlock else f
+                              for f in found) if gone else found
+            return held - gone, found
+        if found:
+            # the object (or a member's address) handed to a call: pinned, unlinked, or
+            # otherwise in the callee's care (kref_get(&obj->ref), list_del(&obj->node))
+            passed = {_passed_object(x) for x in args(c)}
+            found = frozenset(f for f in found if f.var not in passed or f.unlock)
+        return held, found
+
+    def _keys(self, spec, c) -> list[str]:
+        out = []
+        for t in spec.targets:
+            if t.how == "arg" and 0 <= t.index < len(args(c)):
+                out.append(static_key(text(args(c)[t.index])))
+            elif t.how == "fmt":
+                try:
+                    out.append(static_key(t.fmt.format(*[norm(text(x)) for x in args(c)])))
+                except (IndexError, KeyError):
+                    pass
+        return out
+
+    def assign(self, n, held: frozenset[str], found: frozenset[Found]) -> frozenset[Found]:
+        if n.type == "init_declarator":
+            ident = decl_ident(n.child_by_field_name("declarator"))
+            lhs = text(ident) if ident is not None else ""
+            rhs = n.child_by_field_name("value")
+        else:
+            lhs = norm(text(n.child_by_field_name("left")))
+            rhs = n.child_by_field_name("right")
+        if not lhs.isidentifier():
+            return found
+        kept = frozenset(f for f in found if f.var != lhs)
+        r = strip_parens(rhs)
+        if r is None:
+            return kept
+        if r.type == "identifier":
+            src = [f for f in found if f.var == text(r) and not f.unlock]
+            return kept | {Found(lhs, f.lock, f.line, f.table, f.member) for f in src}
+        if r.type == "call_expression" and callee(r) in LOOKUPS and held and args(r):
+            a = args(r)
+            member = norm(text(a[2])) if callee(r).startswith("list_") and len(a) >= 3 else ""
+            return kept | {Found(lhs, sorted(held)[0], line_of(r), static_key(text(a[0])),
+                                 member)}
+        return kept
+
+    def deref(self, n, found: frozenset[Found]) -> None:
+        if text(n.child_by_field_name("operator")) != "->":
+            return
+        base = strip_parens(n.child_by_field_name("argument"))
+        if base is None or base.type != "identifier":
+            return
+        var = text(base)
+        for f in found:
+            if f.var != var or not f.unlock or var in self.raws:
+                continue
+            if f.lock.startswith((var + "->", var + ".")):
+                continue  # the object's own lock: it was not found under it
+            strong = (f.lock, "*", f.member) in self.evidence if f.member else \
+                (f.lock, f.table, "") in self.evidence
+            line = line_of(n)
+            self.raws[var] = Raw(
+                USE_AFTER_UNLOCK.id, line, var,
+                f"'{var}' was looked up in {f.table} under {f.lock} (line {f.line}), but "
+                f"{f.lock} is released at line {f.unlock} before '{norm(text(n))}' is read "
+                f"here, and no reference was taken on it: once the lock is dropped the "
+                f"entry may be removed and freed. Should the unlock move after the last use "
+                f"(or a reference be taken under the lock)?",
+                [(f.line, f"'{var}' found in {f.table} under {f.lock}"),
+                 (f.unlock, f"{f.lock} released"), (line, f"'{var}' dereferenced")],
+                [line, f.line, f.unlock], "high" if strong else "low")
+
+
+def _passed_object(x) -> str:
+    """The variable an argument hands over: `obj`, `&obj->member`, `(void *)obj`."""
+    t = norm(text(x))
+    t = re.sub(r"^\((?:struct|const|void|unsigned)[\w\s\*]*\)", "", t)
+    m = re.match(r"^&?\(?([A-Za-z_]\w*)(?:\)?(?:->|\.)[\w.>\-]+)?$", t)
+    if m is None:
+        return ""
+    if t.startswith("&") or "->" not in t:
+        return m.group(1)
+    return ""  # obj->field: a value read, not the object
+
+
+def _in_order(a):
+    """The nodes of a statement in evaluation order, roughly: a call's arguments before the
+    call, an assignment's right side before its left."""
+    out = []
+
+    def visit(n):
+        t = n.type
+        if t == "call_expression":
+            for x in args(n):
+                visit(x)
+            out.append(n)
+            return
+        if t == "assignment_expression":
+            visit(n.child_by_field_name("right"))
+            left = n.child_by_field_name("left")
+            if left is not None and left.type == "field_expression":
+                out.append(left)
+                visit(left.child_by_field_name("argument"))
+            out.append(n)
+            return
+        if t == "init_declarator":
+            v = n.child_by_field_name("value")
+            if v is not None:
+                visit(v)
+            out.append(n)
+            return
+        if t == "field_expression":
+            out.append(n)
+        for c in n.named_children:
+            visit(c)
+
+    visit(a)
+    return out
+
+
+def _removal_evidence(fn: Function, packs: Packs, take: frozenset[str]
+                      ) -> set[tuple[str, str, str]]:
+    """(lock, table, member) of removals the file makes while taking that lock in the same
+    function: `list_del(&x->member)` or `idr_remove(table, ..)` in a function that takes
+    the lock (member '' for a table, and for a free of such an entry)."""
+    out: set[tuple[str, str, str]] = set()
+    for f in file_functions(fn):
+        body = f.child_by_field_name("body")
+        if body is None:
+            continue
+        calls = list(_calls(body))
+        locks = set()
+        for c in calls:
+            spec = packs.calls.get(callee(c))
+            if callee(c) in take and spec is not None:
+                for t in spec.targets:
+                    if t.how == "arg" and 0 <= t.index < len(args(c)):
+                        locks.add(static_key(text(args(c)[t.index])))
+        if not locks:
+            continue
+        for c in calls:
+            name = callee(c)
+            if name not in REMOVALS or not args(c):
+                continue
+            first = norm(text(args(c)[0]))
+            m = re.match(r"^&[A-Za-z_]\w*(?:->|\.)([\w.]+)$", first)
+            for lock in locks:
+                if m:
+                    out.add((lock, "*", m.group(1)))
+                elif name in ("idr_remove", "xa_erase", "radix_tree_delete"):
+                    out.add((lock, static_key(first), ""))
+    return out
+
+
+def _calls(body):
+    stack = [body]
+    while stack:
+        n = stack.pop()
+        if n.type == "call_expression":
+            yield n
+        stack.extend(n.children)
