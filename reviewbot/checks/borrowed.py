@@ -3,8 +3,8 @@ get-put.release-not-taken (reviewbot/checks/release_not_taken.py) rests on.
 
 A *borrowed* value is one that holds no reference of its own: a read of a field whose
 owner keeps the reference (`dev->of_node`: the device core holds it), or the result of a
-call a pack says returns no reference (`dev_of_node()`, `acquires_nothing`), or of a
-conversion that passes its argument through (`of_fwnode_handle(np)`, `returns_arg`).
+call that returns no reference (`dev_of_node()`), or of a conversion that passes its
+argument through (`of_fwnode_handle(np)`): `BORROWING_CALLS`.
 Anything else — a parameter (the caller may hand a reference over), a global, a call no
 pack describes, an out-argument, an iterator macro's cursor — is *unknown*, and the rule
 stays quiet about it.
@@ -35,6 +35,14 @@ from reviewbot.packs import Packs
 # Fields of the driver model whose reference belongs to the object that has them (struct
 # device's node, set up and dropped by the device core): a read of one takes no reference.
 BORROWED_FIELDS = frozenset({"of_node", "fwnode"})
+
+# Calls that return a pointer without a reference: None, or the argument whose reference
+# (if any) the result carries (a conversion between node handles). Kept here, not in a
+# pack: a pack entry would change how the engine treats what is passed to them.
+BORROWING_CALLS: dict[str, int | None] = {
+    "dev_of_node": None, "dev_fwnode": None,
+    "of_fwnode_handle": 0, "to_of_node": 0, "of_node_to_fwnode": 0,
+}
 
 BORROWED = "borrowed"
 NULL = "null"
@@ -122,8 +130,7 @@ def _store_kind(value: TSNode, fn: TSNode, line: int, packs: Packs,
     if v.type == "field_expression":
         return "borrowing"  # a pointer copied from another field
     if v.type == "call_expression":
-        spec = packs.calls.get(callee(v))
-        if spec is not None and spec.acquires_nothing and spec.returns_arg is None:
+        if BORROWING_CALLS.get(callee(v), 0) is None:
             return "borrowing"
         return "owning"
     if v.type == "identifier" and t in locals_ and _unconditional_release(fn, t, line, packs):
@@ -242,15 +249,17 @@ def origin(value: TSNode | None, body: TSNode, params: list[str], locals_: set[s
             return Origin(BORROWED, f"{t} (a field read, which takes no reference)", line_of(v))
         return Origin(UNKNOWN)
     if v.type == "call_expression":
-        spec = packs.calls.get(callee(v))
-        if spec is None or spec.acquires or spec.releases or not spec.acquires_nothing:
+        name = callee(v)
+        spec = packs.calls.get(name)
+        if name not in BORROWING_CALLS or (spec is not None and (spec.acquires or spec.releases)):
             return Origin(UNKNOWN)
-        if spec.returns_arg is None:
-            return Origin(BORROWED, f"{callee(v)}(), which returns no reference", line_of(v))
+        through = BORROWING_CALLS[name]
+        if through is None:
+            return Origin(BORROWED, f"{name}(), which returns no reference", line_of(v))
         a = args(v)
-        if spec.returns_arg >= len(a):
+        if through >= len(a):
             return Origin(UNKNOWN)
-        inner = origin(a[spec.returns_arg], body, params, locals_, packs, facts, depth + 1, seen)
+        inner = origin(a[through], body, params, locals_, packs, facts, depth + 1, seen)
         if inner.kind == BORROWED:
             return Origin(BORROWED, f"{t} of {inner.how}", inner.line)
         return inner

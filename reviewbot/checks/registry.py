@@ -32,6 +32,8 @@ from reviewbot.model import Finding
 SUPERSEDES: tuple[tuple[str, str], ...] = (
     # a fall-through into a label that releases again: an unwind-ladder bug, told as such
     ("error-path.extra-release", "get-put.double-release"),
+    # an unwind put reached before the acquisition is the ladder's bug, not a borrowed put
+    ("error-path.extra-release", "get-put.release-not-taken"),
 )
 
 

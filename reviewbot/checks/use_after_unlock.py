@@ -132,7 +132,13 @@ class _Walk:
                 continue
             seen.add((node.idx, st))
             st = self.step(node, st)
-            work.extend((s, st) for s in node.succ)
+            null_side = _null_side(node) if node.kind == "cond" and st[1] else None
+            for i, s in enumerate(node.succ):
+                if null_side is not None and i == null_side[1]:
+                    # the side where the pointer is NULL: nothing there to dereference
+                    work.append((s, (st[0], frozenset(f for f in st[1] if f.var != null_side[0]))))
+                else:
+                    work.append((s, st))
         return list(self.raws.values())
 
     # -------------------------------------------------------------- one node
@@ -246,6 +252,27 @@ class _Walk:
                 [(f.line, f"'{var}' found in {f.table} under {f.lock}"),
                  (f.unlock, f"{f.lock} released"), (line, f"'{var}' dereferenced")],
                 [line, f.line, f.unlock], "high" if strong else "low")
+
+
+def _null_side(node: Node) -> tuple[str, int] | None:
+    """For a test of a pointer (`p`, `!p`, `p == NULL`, `p != NULL`): the pointer and the
+    index of the successor where it is NULL."""
+    a = strip_parens(node.ast)
+    if a is None:
+        return None
+    if a.type == "identifier":
+        return text(a), 1
+    if a.type == "unary_expression" and text(a.child_by_field_name("operator")) == "!":
+        inner = strip_parens(a.child_by_field_name("argument"))
+        if inner is not None and inner.type == "identifier":
+            return text(inner), 0
+    if a.type == "binary_expression":
+        op = text(a.child_by_field_name("operator"))
+        left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
+        if op in ("==", "!=") and norm(text(right)) == "NULL" and left is not None \
+                and left.type == "identifier":
+            return text(left), 0 if op == "==" else 1
+    return None
 
 
 def _passed_object(x) -> str:
