@@ -57,6 +57,7 @@ class Origin:
     kind: str
     how: str = ""
     line: int = 0
+    owner: str = ""  # the variable whose field was read (`pdev` of pdev->dev.of_node)
 
 
 @dataclass
@@ -69,12 +70,15 @@ class FieldFacts:
     borrowing: dict[str, int] = field(default_factory=dict)
 
     def borrowed(self, name: str) -> bool:
+        """A read of the field takes no reference."""
         if name in self.owning:
             return False
-        if name in BORROWED_FIELDS:
-            return True  # a get on the device's node takes a reference on the node; the
-            # field still borrows (only a store of a reference there would hand one over)
-        return name in self.borrowing and name not in self.got
+        return name in BORROWED_FIELDS or (name in self.borrowing and name not in self.got)
+
+    def stores_borrowed(self, name: str) -> bool:
+        """The file's own evidence that the field holds no reference: it stores there
+        only pointers it drops, and never takes a reference on it."""
+        return name in self.borrowing and name not in self.owning and name not in self.got
 
 
 _FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
@@ -128,7 +132,7 @@ def _store_kind(value: TSNode, fn: TSNode, line: int, packs: Packs,
     if t in ("NULL", "0"):
         return "neutral"
     if v.type == "field_expression":
-        return "borrowing"  # a pointer copied from another field
+        return "neutral"  # copied from another field: as good as what that one holds
     if v.type == "call_expression":
         if BORROWING_CALLS.get(callee(v), 0) is None:
             return "borrowing"
@@ -246,7 +250,9 @@ def origin(value: TSNode | None, body: TSNode, params: list[str], locals_: set[s
     if v.type == "field_expression":
         name = field_name(t)
         if name and facts.borrowed(name):
-            return Origin(BORROWED, f"{t} (a field read, which takes no reference)", line_of(v))
+            m = re.match(r"[A-Za-z_]\w*", t)
+            return Origin(BORROWED, f"{t} (a field read, which takes no reference)", line_of(v),
+                          m.group(0) if m else "")
         return Origin(UNKNOWN)
     if v.type == "call_expression":
         name = callee(v)
@@ -261,7 +267,7 @@ def origin(value: TSNode | None, body: TSNode, params: list[str], locals_: set[s
             return Origin(UNKNOWN)
         inner = origin(a[through], body, params, locals_, packs, facts, depth + 1, seen)
         if inner.kind == BORROWED:
-            return Origin(BORROWED, f"{t} of {inner.how}", inner.line)
+            return Origin(BORROWED, f"{t} of {inner.how}", inner.line, inner.owner)
         return inner
     if v.type == "pointer_expression" and text(v.child_by_field_name("operator")) == "&":
         # &np->fwnode: the handle embedded in the node np names
@@ -270,7 +276,7 @@ def origin(value: TSNode | None, body: TSNode, params: list[str], locals_: set[s
             inner = origin(arg.child_by_field_name("argument"), body, params, locals_, packs,
                            facts, depth + 1, seen)
             if inner.kind == BORROWED:
-                return Origin(BORROWED, f"{t} of {inner.how}", inner.line)
+                return Origin(BORROWED, f"{t} of {inner.how}", inner.line, inner.owner)
         return Origin(UNKNOWN)
     if v.type == "conditional_expression":
         return combine([origin(v.child_by_field_name(k), body, params, locals_, packs, facts,

@@ -3,6 +3,8 @@ given (what counts as borrowed: reviewbot/checks/borrowed.py)."""
 
 from __future__ import annotations
 
+import re
+
 from reviewbot.checks import register, rule
 from reviewbot.checks.borrowed import (
     BORROWED,
@@ -12,6 +14,7 @@ from reviewbot.checks.borrowed import (
     field_name,
     origin,
 )
+from reviewbot.cmodel import args, callee, norm, text
 from reviewbot.engine import ABSENT, Checker, PathState, Res, Walker
 from reviewbot.packs.lookup import LEARNED
 
@@ -78,23 +81,21 @@ class ReleaseNotTakenChecker(Checker):
                 return  # given by the caller, or a global: in doubt, quiet
             got = combine([origin(d, body, w.fn.params, w.facts.locals, w.packs, facts)
                            for d in definitions(body, key)])
-            if got.kind != BORROWED:
+            if got.kind != BORROWED or _torn_down(w, got.owner, r.rid):
                 return
             why = f"'{key}' holds {got.how} (line {got.line})"
             step = (got.line, f"'{key}' = {got.how.split(' (')[0]}")
         else:
             name = field_name(key)
-            if not name or not facts.borrowed(name):
+            root = re.match(r"[A-Za-z_]\w*", key)
+            owner = root.group(0) if root else ""
+            if not name or not facts.stores_borrowed(name) or owner in w.facts.local_objects \
+                    or _embedded(w, line, key) or _torn_down(w, owner, r.rid):
                 return
-            stored = facts.borrowing.get(name)
-            if stored:
-                why = (f"the file stores in ->{name} only pointers that the storing function "
-                       f"drops itself afterwards (line {stored}), so '{key}' holds no reference")
-                step = (stored, f"->{name} stored without a reference")
-            else:
-                why = (f"'{key}' belongs to the object that has it (the device core holds that "
-                       f"reference)")
-                step = (line, f"{key} read")
+            stored = facts.borrowing[name]
+            why = (f"the file stores in ->{name} only pointers that the storing function "
+                   f"drops itself afterwards (line {stored}), so '{key}' holds no reference")
+            step = (stored, f"->{name} stored without a reference")
         w.report(
             RELEASE_NOT_TAKEN.id, line, key,
             f"{call}({key}) drops a reference this function never took: {why}, and nothing "
@@ -102,3 +103,32 @@ class ReleaseNotTakenChecker(Checker):
             f"(of_node_get() and the like), or should it go?",
             st, [step, (line, f"{call}({key})")], [line, step[0]],
         )
+
+
+def _torn_down(w: Walker, owner: str, rid: str) -> bool:
+    """The function releases or tears down the object whose field it puts (a release
+    callback: `kfree(to_foo(dev))`, `platform_device_unregister(pdev)`): whoever made that
+    object may have parked a reference in it for this moment."""
+    if not owner:
+        return False
+    release_re = w.packs.idioms.release_re
+    for c in w.fn.of_type("call_expression"):
+        name = callee(c)
+        spec = w.packs.calls.get(name)
+        if spec is not None and rid in spec.releases:
+            continue  # the puts themselves
+        if (spec is not None and spec.releases) or \
+                (release_re is not None and release_re.search(name)):
+            # the object itself (`pdev`, `to_foo(dev)`), not one of its members
+            whole = re.compile(rf"(?<![\w>.]){re.escape(owner)}(?!\w|->|\.)")
+            if any(whole.search(norm(text(x))) for x in args(c)):
+                return True
+    return False
+
+
+def _embedded(w: Walker, line: int, key: str) -> bool:
+    """The put names an embedded object (`put_device(&x->dev)`), not a stored pointer."""
+    lines = w.fn.source.splitlines()
+    if not 0 < line <= len(lines):
+        return False
+    return f"&{key}" in norm(lines[line - 1].decode("utf-8", "replace"))

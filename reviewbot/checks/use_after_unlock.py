@@ -76,6 +76,7 @@ class Found:
     table: str
     member: str  # the list member of the entries ('' for a table lookup)
     unlock: int = 0  # the line of the unlock, once released
+    obj: str = ""  # the lookup it came from (a copy `unit = iter` shares its cursor's)
 
 
 State = tuple[frozenset[str], frozenset[Found]]
@@ -170,7 +171,7 @@ class _Walk:
         if _LIST_WALK.match(callee(c)) and len(a_) >= 3 and held and cursor.isidentifier():
             lock = sorted(held)[0]
             found |= {Found(cursor, lock, line_of(c), static_key(text(a_[1])),
-                            norm(text(a_[2])))}
+                            norm(text(a_[2])), obj=f"{cursor}@{line_of(c)}")}
         return held, found
 
     def call(self, c, held: frozenset[str], found: frozenset[Found]):
@@ -188,7 +189,8 @@ class _Walk:
             # the object (or a member's address) handed to a call: pinned, unlinked, or
             # otherwise in the callee's care (kref_get(&obj->ref), list_del(&obj->node))
             passed = {_passed_object(x) for x in args(c)}
-            found = frozenset(f for f in found if f.var not in passed or f.unlock)
+            gone = {f.obj for f in found if f.var in passed and not f.unlock}
+            found = frozenset(f for f in found if f.obj not in gone)
         return held, found
 
     def _keys(self, spec, c) -> list[str]:
@@ -219,12 +221,12 @@ class _Walk:
             return kept
         if r.type == "identifier":
             src = [f for f in found if f.var == text(r) and not f.unlock]
-            return kept | {Found(lhs, f.lock, f.line, f.table, f.member) for f in src}
+            return kept | {replace(f, var=lhs) for f in src}
         if r.type == "call_expression" and callee(r) in LOOKUPS and held and args(r):
             a = args(r)
             member = norm(text(a[2])) if callee(r).startswith("list_") and len(a) >= 3 else ""
             return kept | {Found(lhs, sorted(held)[0], line_of(r), static_key(text(a[0])),
-                                 member)}
+                                 member, obj=f"{lhs}@{line_of(r)}")}
         return kept
 
     def deref(self, n, found: frozenset[Found]) -> None:
