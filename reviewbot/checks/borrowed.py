@@ -67,7 +67,7 @@ class FieldFacts:
 
     owning: set[str] = field(default_factory=set)
     got: set[str] = field(default_factory=set)  # of_node_get(p->np)
-    borrowing: dict[str, int] = field(default_factory=dict)
+    borrowing: dict[str, tuple[int, str]] = field(default_factory=dict)  # line, function
 
     def borrowed(self, name: str) -> bool:
         """A read of the field takes no reference."""
@@ -142,6 +142,13 @@ def _store_kind(value: TSNode, fn: TSNode, line: int, packs: Packs,
     return "owning"
 
 
+def _name_of(f: TSNode) -> str:
+    d = f.child_by_field_name("declarator")
+    while d is not None and d.type not in ("identifier", "field_identifier"):
+        d = d.child_by_field_name("declarator")
+    return text(d) if d is not None else ""
+
+
 def _unwrap(n: TSNode) -> TSNode:
     while True:
         n = strip_parens(n) or n
@@ -187,7 +194,7 @@ def field_facts(fn: Function, packs: Packs) -> FieldFacts:
             if kind == "owning":
                 facts.owning.add(name)
             elif kind == "borrowing":
-                facts.borrowing.setdefault(name, line_of(a))
+                facts.borrowing.setdefault(name, (line_of(a), _name_of(f)))
         for c in walk(body, "call_expression"):
             spec = packs.calls.get(callee(c))
             if spec is None or not spec.acquires:

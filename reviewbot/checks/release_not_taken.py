@@ -92,10 +92,11 @@ class ReleaseNotTakenChecker(Checker):
             if not name or not facts.stores_borrowed(name) or owner in w.facts.local_objects \
                     or _embedded(w, line, key) or _torn_down(w, owner, r.rid):
                 return
-            stored = facts.borrowing[name]
+            stored, storer = facts.borrowing[name]
             why = (f"the file stores in ->{name} only pointers that the storing function "
-                   f"drops itself afterwards (line {stored}), so '{key}' holds no reference")
-            step = (stored, f"->{name} stored without a reference")
+                   f"drops itself afterwards ({storer}(), line {stored}), so '{key}' holds "
+                   f"no reference")
+            step = (stored, f"->{name} stored without a reference in {storer}()")
         w.report(
             RELEASE_NOT_TAKEN.id, line, key,
             f"{call}({key}) drops a reference this function never took: {why}, and nothing "

@@ -236,7 +236,7 @@ class _Walk:
         if base is None or base.type != "identifier":
             return
         var = text(base)
-        for f in found:
+        for f in sorted(found, key=lambda f: (f.line, f.lock, f.obj)):
             if f.var != var or not f.unlock or var in self.raws:
                 continue
             if f.lock.startswith((var + "->", var + ".")):
