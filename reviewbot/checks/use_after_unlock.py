@@ -90,19 +90,23 @@ class UseAfterUnlockChecker(Checker):
 
     def check_function(self, ctx: FunctionContext) -> list[Raw]:
         fn, packs = ctx.fn, ctx.packs
-        locks = _lock_calls(packs)
         names = fn.callees()
-        if not names & locks[0] or not names & locks[1]:
-            return []
         if not any(_LIST_WALK.match(n) or n in LOOKUPS for n in names):
             return []
-        return _Walk(fn, packs, locks).run()
+        take, drop = _lock_calls(packs, names)
+        if not take or not drop:
+            return []
+        return _Walk(fn, packs, (take, drop)).run()
 
 
-def _lock_calls(packs: Packs) -> tuple[frozenset[str], frozenset[str]]:
-    """The pack calls that take (unconditionally) and drop a lock other than RCU."""
+def _lock_calls(packs: Packs, names: set[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Of `names`, the pack calls that take (unconditionally) and drop a lock other than
+    RCU."""
     take, drop = set(), set()
-    for name, spec in packs.calls.items():
+    for name in names:
+        spec = packs.calls.get(name)
+        if spec is None or not (spec.acquires or spec.releases):
+            continue
         kinds = {packs.resources[r].kind if r in packs.resources else "" for r in
                  spec.acquires + spec.releases}
         if "lock" not in kinds or "rcu" in spec.acquires + spec.releases:
@@ -119,7 +123,14 @@ class _Walk:
         self.fn, self.packs = fn, packs
         self.take, self.drop = locks
         self.raws: dict[str, Raw] = {}
-        self.evidence = _removal_evidence(fn, packs, self.take)
+        self._evidence: set[tuple[str, str, str]] | None = None
+
+    @property
+    def evidence(self) -> set[tuple[str, str, str]]:
+        """Asked only when a finding is made: the removals of the file (a scan of it)."""
+        if self._evidence is None:
+            self._evidence = _removal_evidence(self.fn, self.packs)
+        return self._evidence
 
     def run(self) -> list[Raw]:
         entry = self.fn.cfg()
@@ -324,17 +335,23 @@ def _in_order(a):
     return out
 
 
-def _removal_evidence(fn: Function, packs: Packs, take: frozenset[str]
-                      ) -> set[tuple[str, str, str]]:
+_EVIDENCE: dict[bytes, set[tuple[str, str, str]]] = {}
+
+
+def _removal_evidence(fn: Function, packs: Packs) -> set[tuple[str, str, str]]:
     """(lock, table, member) of removals the file makes while taking that lock in the same
     function: `list_del(&x->member)` or `idr_remove(table, ..)` in a function that takes
     the lock (member '' for a table, and for a free of such an entry)."""
+    got = _EVIDENCE.get(fn.source)
+    if got is not None:
+        return got
     out: set[tuple[str, str, str]] = set()
     for f in file_functions(fn):
         body = f.child_by_field_name("body")
         if body is None:
             continue
         calls = list(_calls(body))
+        take = _lock_calls(packs, {callee(c) for c in calls})[0]
         locks = set()
         for c in calls:
             spec = packs.calls.get(callee(c))
@@ -355,6 +372,9 @@ def _removal_evidence(fn: Function, packs: Packs, take: frozenset[str]
                     out.add((lock, "*", m.group(1)))
                 elif name in ("idr_remove", "xa_erase", "radix_tree_delete"):
                     out.add((lock, static_key(first), ""))
+    if len(_EVIDENCE) > 8:
+        _EVIDENCE.clear()
+    _EVIDENCE[fn.source] = out
     return out
 
 
