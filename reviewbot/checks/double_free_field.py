@@ -172,6 +172,33 @@ def _freed_keys(c: TSNode, frees: _Frees,
     return out
 
 
+def _worth_a_look(fn: Function, packs: Packs) -> bool:
+    """Two calls that may free fields of one object, one of them a call no pack describes
+    whose name looks like a release (`foo_free_bufs(f)`), the other a call no pack
+    describes or a free of a field (`kfree(f->rx)`), with the same variable in their
+    arguments."""
+    release_re = packs.idioms.release_re
+    if release_re is None:
+        return False
+    frees = _Frees(packs)
+    seen: dict[str, int] = {}
+    helper_seen: set[str] = set()
+    for c in fn.of_type("call_expression"):
+        name = callee(c)
+        a = args(c)
+        if name in frees:
+            roots = {static_key(text(a[0])).split("->")[0]} if a else set()
+        elif packs.calls.get(name) is None:
+            roots = {norm(text(x)) for x in a if _IDENT.match(norm(text(x)))}
+            if release_re.search(name):
+                helper_seen |= roots
+        else:
+            continue
+        for r in roots:
+            seen[r] = seen.get(r, 0) + 1
+    return any(n >= 2 and r in helper_seen for r, n in seen.items())
+
+
 def _assigned_after(body: TSNode, key: str, line: int) -> bool:
     for a in walk(body, "assignment_expression"):
         if line_of(a) > line and static_key(text(a.child_by_field_name("left"))) == key:
@@ -187,6 +214,9 @@ class DoubleFreeFieldChecker(Checker):
 
     def check_function(self, ctx: FunctionContext) -> list[Raw]:
         fn, packs = ctx.fn, ctx.packs
+        if not _worth_a_look(fn, packs):
+            return []  # the file's helpers are summarised only for a function that may
+            # free one object's fields twice
         helpers = helper_frees(fn, packs)
         if not helpers or not fn.callees() & set(helpers):
             return []
