@@ -169,6 +169,10 @@ class _Walk:
                 self.deref(n, found)
             elif t in ("assignment_expression", "init_declarator"):
                 found = self.assign(n, held, found)
+                if t == "assignment_expression":
+                    found = _pinned(n.child_by_field_name("left"), found)
+            elif t == "update_expression":
+                found = _pinned(n.child_by_field_name("argument"), found)
         return held, found
 
     def macro_head(self, a, st: State) -> State:
@@ -180,9 +184,10 @@ class _Walk:
         cursor = norm(text(a_[0])) if a_ else ""
         found = frozenset(f for f in found if f.var != cursor)
         if _LIST_WALK.match(callee(c)) and len(a_) >= 3 and held and cursor.isidentifier():
+            head, member = (a_[2], a_[3]) if len(a_) >= 4 else (a_[1], a_[2])  # .._safe(p, n, ..)
             lock = sorted(held)[0]
-            found |= {Found(cursor, lock, line_of(c), static_key(text(a_[1])),
-                            norm(text(a_[2])), obj=f"{cursor}@{line_of(c)}")}
+            found |= {Found(cursor, lock, line_of(c), static_key(text(head)),
+                            norm(text(member)), obj=f"{cursor}@{line_of(c)}")}
         return held, found
 
     def call(self, c, held: frozenset[str], found: frozenset[Found]):
@@ -267,6 +272,18 @@ class _Walk:
                 [line, f.line, f.unlock], "high" if strong else "low")
 
 
+def _pinned(target, found: frozenset[Found]) -> frozenset[Found]:
+    """A store into a field of an object still under its lock (`this->usecount++`,
+    `jinode->i_flags |= JI_COMMIT_RUNNING`, `ses->ses_count++`) is how code pins it for
+    use after the unlock: stop tracking it."""
+    t = strip_parens(target)
+    if t is None or t.type != "field_expression":
+        return found
+    base = norm(text(t)).split("->")[0].split(".")[0]
+    gone = {f.obj for f in found if f.var == base and not f.unlock}
+    return frozenset(f for f in found if f.obj not in gone) if gone else found
+
+
 def _null_side(node: Node) -> tuple[str, int] | None:
     """For a test of a pointer (`p`, `!p`, `p == NULL`, `p != NULL`): the pointer and the
     index of the successor where it is NULL."""
@@ -327,6 +344,8 @@ def _in_order(a):
             out.append(n)
             return
         if t == "field_expression":
+            out.append(n)
+        if t == "update_expression":
             out.append(n)
         for c in n.named_children:
             visit(c)
