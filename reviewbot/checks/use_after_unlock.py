@@ -60,8 +60,10 @@ LOOKUPS = frozenset({
 # Removals that take an entry out of a list or table (evidence that entries go away).
 REMOVALS = frozenset({
     "list_del", "list_del_init", "hlist_del", "hlist_del_init", "list_del_rcu",
-    "idr_remove", "xa_erase", "radix_tree_delete", "kfree",
+    "idr_remove", "xa_erase", "radix_tree_delete",
 })
+# ... and the frees that make a removal evidence that entries go away for good.
+FREES = frozenset({"kfree", "kvfree", "vfree", "kmem_cache_free", "kfree_rcu", "kfree_sensitive"})
 _LIST_WALK = re.compile(r"^h?list_for_each_entry(?:_safe|_continue|_from|_reverse)*$")
 MAX_STEPS = 20000
 
@@ -145,10 +147,14 @@ class _Walk:
             seen.add((node.idx, st))
             st = self.step(node, st)
             null_side = _null_side(node) if node.kind == "cond" and st[1] else None
+            done = _walk_cursor(node) if node.kind == "cond" and st[1] else ""
             for i, s in enumerate(node.succ):
                 if null_side is not None and i == null_side[1]:
                     # the side where the pointer is NULL: nothing there to dereference
                     work.append((s, (st[0], frozenset(f for f in st[1] if f.var != null_side[0]))))
+                elif done and i == 1:
+                    # a walk run to its end leaves its cursor on the list head, no entry
+                    work.append((s, (st[0], frozenset(f for f in st[1] if f.var != done))))
                 else:
                     work.append((s, st))
         return list(self.raws.values())
@@ -194,7 +200,12 @@ class _Walk:
         name = callee(c)
         spec = self.packs.calls.get(name)
         if name in self.take and spec is not None:
-            return held | set(self._keys(spec, c)), found
+            taken = set(self._keys(spec, c))
+            # the lock taken again: what is used from here on is under it (whether the
+            # object survived the window is not this rule's narrow question)
+            found = frozenset(replace(f, unlock=0) if f.lock in taken and f.unlock else f
+                              for f in found)
+            return held | taken, found
         if name in self.drop and spec is not None:
             gone = set(self._keys(spec, c))
             line = line_of(c)
@@ -270,6 +281,17 @@ class _Walk:
                 [(f.line, f"'{var}' found in {f.table} under {f.lock}"),
                  (f.unlock, f"{f.lock} released"), (line, f"'{var}' dereferenced")],
                 [line, f.line, f.unlock], "high" if strong else "low")
+
+
+def _walk_cursor(node: Node) -> str:
+    """The cursor of a list walk whose head this loop node is ('' for other nodes)."""
+    a = node.ast
+    if not node.loop or a is None or a.type != "expression_statement" or not a.named_child_count:
+        return ""
+    c = a.named_children[0]
+    if c.type != "call_expression" or not _LIST_WALK.match(callee(c)) or not args(c):
+        return ""
+    return norm(text(args(c)[0]))
 
 
 def _pinned(target, found: frozenset[Found]) -> frozenset[Found]:
@@ -359,8 +381,8 @@ _EVIDENCE: dict[bytes, set[tuple[str, str, str]]] = {}
 
 def _removal_evidence(fn: Function, packs: Packs) -> set[tuple[str, str, str]]:
     """(lock, table, member) of removals the file makes while taking that lock in the same
-    function: `list_del(&x->member)` or `idr_remove(table, ..)` in a function that takes
-    the lock (member '' for a table, and for a free of such an entry)."""
+    function that also frees memory: `list_del(&x->member); .. kfree(x)` or
+    `idr_remove(table, ..)` (member '' for a table)."""
     got = _EVIDENCE.get(fn.source)
     if got is not None:
         return got
@@ -380,6 +402,8 @@ def _removal_evidence(fn: Function, packs: Packs) -> set[tuple[str, str, str]]:
                         locks.add(static_key(text(args(c)[t.index])))
         if not locks:
             continue
+        if not any(callee(c) in FREES for c in calls):
+            continue  # entries taken off the list but never freed here (static objects)
         for c in calls:
             name = callee(c)
             if name not in REMOVALS or not args(c):
