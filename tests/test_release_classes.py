@@ -180,3 +180,40 @@ def test_a_removal_that_unlinks_under_the_lock_is_quiet():
     got = _findings(_tree_file("drivers/char/ipmi/kcs_bmc_serio.c"),
                     "kcs_bmc_serio_remove_device", AFTER_UNLOCK)
     assert got == []
+
+
+def test_ext4_es_stats_read_the_inode_found_under_the_list_lock():
+    """linux-source-6.1 fs/ext4/extents_status.c, ext4_seq_es_shrinker_info_show(): the
+    inode with the most extents is picked under s_es_lock and printed after it:
+
+        spin_lock(&sbi->s_es_lock);
+        list_for_each_entry(ei, &sbi->s_es_list, i_es_list) {
+            ...
+                max = ei;
+        }
+        spin_unlock(&sbi->s_es_lock);
+        ...
+            max->vfs_inode.i_ino, max->i_es_all_nr, max->i_es_shk_nr,
+
+    Low: the file removes inodes from the list (ext4_es_list_del) but frees them elsewhere
+    (eviction), so the removal evidence of the file is missing."""
+    got = _findings(_tree_file("fs/ext4/extents_status.c"), "ext4_seq_es_shrinker_info_show",
+                    AFTER_UNLOCK)
+    assert [(f.resource, f.confidence) for f in got] == [("max", "low")]
+    assert "max->vfs_inode" in got[0].message
+
+
+def test_objects_pinned_by_a_count_taken_under_the_lock_are_quiet():
+    """linux-source-6.1 fs/super.c, iterate_supers_type(): the superblock is pinned before
+    the unlock,
+
+        hlist_for_each_entry(sb, &type->fs_supers, s_instances) {
+            sb->s_count++;
+            spin_unlock(&sb_lock);
+            down_read(&sb->s_umount);
+
+    and fs/jffs2/compr.c, jffs2_selected_compress(): `this->usecount++;` before
+    `spin_unlock(&jffs2_compressor_list_lock);` and `this->compress(...)`."""
+    assert _findings(_tree_file("fs/super.c"), "iterate_supers_type", AFTER_UNLOCK) == []
+    assert _findings(_tree_file("fs/jffs2/compr.c"), "jffs2_selected_compress",
+                     AFTER_UNLOCK) == []

@@ -17,12 +17,13 @@ USE_AFTER_UNLOCK = rule(
     "an object looked up under a lock is dereferenced after the unlock",
     """
 What it finds: a pointer that the function took from a list or table while holding a lock
-— the cursor of a `list_for_each_entry()` walk (or a copy of it), or the result of a
-lookup that takes no reference (`idr_find`, `xa_load`, `radix_tree_lookup`,
-`list_first_entry`, ...) — and dereferences after it released that lock, on the same path,
-with no reference taken on the object while the lock was held (no `kref_get(&obj->ref)`,
-`get_device(&obj->dev)`: the object, or a member's address, passed to any call) and the
-object not taken off the list (`list_del(&obj->node)` under the lock).
+— the cursor of a `list_for_each_entry()` walk left by a break (or a copy of it), or the
+result of a lookup that takes no reference (`idr_find`, `xa_load`, `radix_tree_lookup`,
+`list_first_entry`, ...) — dereferenced after that lock is released, on the same path,
+before the lock is taken again. Not reported when, while the lock was held, the object was
+pinned or taken over: passed (or a member's address passed) to any call (`kref_get(&obj->ref)`,
+`get_device(&obj->dev)`, `list_del(&obj->node)`), or written through (`obj->usecount++`,
+`obj->flags |= BUSY`: the counts and flags code keeps for this).
 
 Why it matters: the lock is what keeps the object alive between the lookup and the use:
 once it is dropped, the code that removes entries (under the same lock) may free the object,
@@ -42,15 +43,21 @@ Example:
     *private_data = unit->private_data;   /* unit may be freed by now */
 
 Known false positives: objects that outlive the lock for a reason the function does not
-show: freed only after an RCU grace period (`list_for_each_entry_rcu` walks are never
-reported), pinned by a reference the caller holds, or never freed while the module runs;
-an object whose removal takes another lock as well. High only when the same file removes or
-frees entries of that list or table while holding the same lock (the removal the lock
-guards against); otherwise low.
+show: freed only after an RCU grace period (`list_for_each_entry_rcu` walks are never reported,
+and rcu_read_lock() does not count as the lock), pinned by a reference the caller holds or by another lock
+also held, never freed while the module or the mount lives (static compressor tables,
+ext4 group infos), or lists that are private to the function. Whether an object survives
+the window between an unlock and a relock is not asked.
+
+High only when the file itself, in a function that takes the same lock, takes entries
+off that list (`list_del(&x->member)` with the same member) or out of that table
+(`idr_remove`, `xa_erase`) and frees memory (kfree and the like): the removal the lock
+guards against. Otherwise low (printed with --min-confidence low).
 Smatch has no such check (check_locking.c tracks lock state, not what it protects); the
 Clang Static Analyzer has none either.
 Confidence: high with removal evidence in the file, else low.
 """)
+
 
 # Lookups that return an entry of a list or table without taking a reference on it.
 LOOKUPS = frozenset({
