@@ -43,10 +43,11 @@ Example:
     *private_data = unit->private_data;   /* unit may be freed by now */
 
 Known false positives: objects that outlive the lock for a reason the function does not
-show: freed only after an RCU grace period (`list_for_each_entry_rcu` walks are never reported,
-and rcu_read_lock() does not count as the lock), pinned by a reference the caller holds or by another lock
-also held, never freed while the module or the mount lives (static compressor tables,
-ext4 group infos), or lists that are private to the function. Whether an object survives
+show: freed only after an RCU grace period (`list_for_each_entry_rcu` walks are never
+reported, and rcu_read_lock() does not count as the lock), pinned by a reference the
+caller holds or by another lock also held, never freed while the module or the mount
+lives (static compressor tables, ext4 group infos), or lists that are private to the
+function. Whether an object survives
 the window between an unlock and a relock is not asked.
 
 High only when the file itself, in a function that takes the same lock, takes entries
