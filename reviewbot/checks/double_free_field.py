@@ -13,7 +13,7 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.borrowed import file_functions
 from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import Checker, FunctionContext, Raw, static_key
-from reviewbot.engine.keys import walk
+from reviewbot.engine.keys import target_keys, walk
 from reviewbot.packs import Packs
 from reviewbot.packs.lookup import LEARNED
 
@@ -160,9 +160,10 @@ def _freed_keys(c: TSNode, frees: _Frees,
     """The `x->field` keys a call frees: a memory free of one, or a helper's frees."""
     name = callee(c)
     a = args(c)
-    if name in frees and a:
-        key = static_key(text(a[0]))
-        return [key] if "->" in key else []
+    if name in frees:
+        spec = frees.packs.calls.get(name)
+        keys = target_keys(spec, c, static_key) if spec is not None else []
+        return [k for k in keys if "->" in k]
     out = []
     for i, path in sorted(helpers.get(name, ())):
         if i < len(a):
@@ -187,7 +188,9 @@ def _worth_a_look(fn: Function, packs: Packs) -> bool:
         name = callee(c)
         a = args(c)
         if name in frees:
-            roots = {static_key(text(a[0])).split("->")[0]} if a else set()
+            spec = packs.calls.get(name)
+            roots = {k.split("->")[0] for k in target_keys(spec, c, static_key)} \
+                if spec is not None else set()
         elif packs.calls.get(name) is None:
             roots = {norm(text(x)) for x in a if _IDENT.match(norm(text(x)))}
             if release_re.search(name):
