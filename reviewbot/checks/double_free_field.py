@@ -13,7 +13,7 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.borrowed import file_functions
 from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import Checker, FunctionContext, Raw, static_key
-from reviewbot.engine.keys import target_keys, walk
+from reviewbot.engine.keys import decl_ident, target_keys, walk
 from reviewbot.packs import Packs
 from reviewbot.packs.lookup import LEARNED
 
@@ -203,8 +203,15 @@ def _worth_a_look(fn: Function, packs: Packs) -> bool:
 
 
 def _assigned_after(body: TSNode, key: str, line: int) -> bool:
+    """The helper gives the field a value after freeing it, or hands the whole object to a
+    call that may (`memset(key, 0, sizeof(*key))`)."""
     for a in walk(body, "assignment_expression"):
         if line_of(a) > line and static_key(text(a.child_by_field_name("left"))) == key:
+            return True
+    root = key.split("->")[0]
+    for c in walk(body, "call_expression"):
+        if line_of(c) > line and any(norm(text(x)) in (root, "&" + root, "*" + root)
+                                     for x in args(c)):
             return True
     return False
 
@@ -250,8 +257,10 @@ class _Walk:
 
     def statement(self, a, st: frozenset[Freed]) -> frozenset[Freed]:
         for n in _in_order(a):
-            if n.type == "assignment_expression":
-                lhs = static_key(text(n.child_by_field_name("left")))
+            if n.type in ("assignment_expression", "init_declarator"):
+                lhs = static_key(text(n.child_by_field_name("left") if n.type ==
+                                      "assignment_expression" else
+                                      decl_ident(n.child_by_field_name("declarator"))))
                 st = frozenset(f for f in st if not (f.key == lhs or f.key.startswith(lhs + "->")))
                 continue
             name = callee(n)
@@ -294,6 +303,12 @@ def _in_order(a) -> list:
             return
         if n.type == "assignment_expression":
             visit(n.child_by_field_name("right"))
+            out.append(n)
+            return
+        if n.type == "init_declarator":
+            v = n.child_by_field_name("value")
+            if v is not None:
+                visit(v)
             out.append(n)
             return
         for c in n.named_children:
