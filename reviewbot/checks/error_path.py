@@ -28,7 +28,9 @@ What it finds: an exit that returns an error (a negative errno, ERR_PTR(), or an
 variable known to be non-zero) while a lock, reference, holder or allocation taken earlier
 on the same path is still held, and nothing has handed it over (stored in a longer-lived
 object, returned, passed to a consuming call). The failure branch right after an
-acquisition holds nothing (`error = gfs2_glock_nq_init(...); if (error) goto out;`).
+acquisition holds nothing (`error = gfs2_glock_nq_init(...); if (error) goto out;`). A
+result that nothing in the function tests is held wherever the call worked
+(`a = kmalloc(..); b = kmalloc(..); if (!b) return -ENOMEM;` leaks `a`).
 
 Why it matters: error paths run rarely and are tested less; a leaked glock holder or
 reference pins the object forever (unmount hangs), a leaked lock deadlocks the next caller.
@@ -413,7 +415,12 @@ class ErrorPathChecker(Checker):
                 )
         if ex.kind != "error":
             return
-        held = [r for r in st.res.values() if r.status == HELD]
+        # an untested result is held wherever the call worked: counted when nothing in the
+        # function tests it (a test the walker did not follow would make this exit its
+        # failure branch) and it is a plain local the path kept to itself
+        held = [r for r in st.res.values() if r.status == HELD or (
+            r.held_untested and r.key.isidentifier() and r.key not in w.facts.tested
+            and not r.handed)]
         # what the path unwound says what else it should have (a published object freed
         # at the end is not that evidence: its fields may be freed by another name)
         released_seqs = [r.rel_seq for r in st.res.values()

@@ -59,7 +59,8 @@ kobject_put() runs the release function). Also a mutex, spinlock, rwlock or rw_s
 unlocked twice on one path (reported by reviewbot/checks/lock_state.py, which knows that
 rwlock_t read locks nest; RCU read sections and counting semaphores are left out), unless
 a call between the two whose name says it locks is given the lock or its object (a helper
-that takes it again), or the path looped through a retry label.
+that takes it again), or the path looped through a retry label. A result nothing tested
+counts too (`x = kmalloc(..); kfree(x); kfree(x);` frees twice wherever kmalloc() worked).
 
 Why it matters: the second put drops someone else's reference; the object is freed while
 still in use.

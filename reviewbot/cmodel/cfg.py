@@ -190,6 +190,11 @@ class _Builder:
                 and s.child_by_field_name("condition") != c
             ]
             return self.seq(kids, succ, brk, cont)
+        if t == "function_definition" and _macro_loop_def(s):
+            # `ice_for_each_chnl_tc(i) {` after the declarations parses as a K&R function
+            # definition: it is an iterator macro and its body, not one statement
+            return self.macro_loop(s.child_by_field_name("declarator"),
+                                   s.child_by_field_name("body"), succ)
         if t == "case_statement":  # stray case outside a switch body we understood
             kids = [c for c in s.named_children if s.child_by_field_name("value") != c]
             return self.seq(kids, succ, brk, cont)
@@ -250,6 +255,19 @@ def _labeled_head(s: TSNode) -> TSNode | None:
         return None
     inner = [c for c in s.named_children if c.type not in ("statement_identifier", "comment")]
     return inner[0] if len(inner) == 1 else None
+
+
+def _macro_loop_def(s: TSNode) -> bool:
+    """`name(i) {` parsed as a definition: `name` as its type (`(i)` the declarator) or as
+    the declarator's function name."""
+    d, ty = s.child_by_field_name("declarator"), s.child_by_field_name("type")
+    if d is None or s.child_by_field_name("body") is None:
+        return False
+    if d.type == "function_declarator":
+        name = d.child_by_field_name("declarator")
+        return name is not None and bool(LOOP_MACRO.search(text(name)))
+    return (d.type == "parenthesized_declarator" and ty is not None
+            and ty.type == "type_identifier" and bool(LOOP_MACRO.search(text(ty))))
 
 
 def _is_loop_macro(s: TSNode) -> bool:

@@ -75,7 +75,9 @@ class Transfer:
             op = text(e.child_by_field_name("operator"))
             if op != "=":
                 self.eval_expr(rhs, st)
-                self.set_fact(st, self.canon(text(lhs), st), ALL)
+                key = self.canon(text(lhs), st)
+                self.set_fact(st, key, ALL)
+                self.forget(key, st, exact=True)  # `p += n`: p names another address now
                 return
             self.assign(norm(text(lhs)), rhs, st, line_of(e))
             return
@@ -123,6 +125,10 @@ class Transfer:
             rhs = inner
         # The value being overwritten: aliases and facts about it die.
         simple = re.fullmatch(r"[A-Za-z_]\w*", lhs_raw) is not None
+        if simple and lhs == lhs_raw and self._hooks["overwrite"] and lhs not in st.alias.values():
+            # the only name of a held or untested resource gets a new value
+            for r in [r for r in st.res.values() if r.key == lhs and r.status in (HELD, PENDING)]:
+                self.emit("overwrite", st, r, line, " ".join(text(rhs).split()))
         if simple:
             st.alias.pop(lhs_raw, None)
             for v in [v for v, tgt in st.alias.items() if tgt == lhs]:
@@ -338,6 +344,10 @@ class Transfer:
                     continue
                 if r.status in (HELD, PENDING) and looks_release:
                     st.res[k] = replace(r, status=UNKNOWN)
+                elif (r.status == PENDING and self._in_cond and r.pending_var == r.key
+                      and r.key in st.fresh and name.isupper()):
+                    # `x = f(); if (MY_IS_ERR(x))`: a macro no pack knows tests the result
+                    st.res[k] = replace(r, status=UNKNOWN)
                 elif (r.status in (HELD, PENDING) and not r.handed and not self._in_cond
                       and text(x).strip() == text(x).strip().lstrip("&*")
                       and self.packs.resources.get(r.rid) is not None
@@ -411,6 +421,14 @@ class Transfer:
         if pending and pending[0] in st.values:
             self.set_fact(st, pending[0], st.values[pending[0]])
 
+    _whole: bool | None = None
+
+    def _parsed_whole(self) -> bool:
+        """The body has no parse error, and no macro read as a nested definition."""
+        if self._whole is None:
+            self._whole = not (self.fn.of_type("ERROR") or self.fn.of_type("function_definition"))
+        return self._whole
+
     def release(self, rid: str, key: str, st: PathState, line: int, call: str, consume: bool) -> None:
         if INDEXED.search(key):
             # ghs + x: some element of the array; whichever it is, stop tracking them all
@@ -440,9 +458,11 @@ class Transfer:
         if r is None:
             return
         if r.status in (HELD, PENDING, ESCAPED):
-            new = RELEASED if r.status != PENDING else UNKNOWN
-            if r.status == ESCAPED:
-                new = UNKNOWN
+            # an untested result released (`x = kmalloc(); kfree(x);`) is released wherever
+            # the call worked, and a no-op where it did not: a second release is a double one
+            # (not in a body the parser did not read whole, where the test may be unseen)
+            untested = r.status == PENDING and r.pending_var == r.key and self._parsed_whole()
+            new = RELEASED if r.status == HELD or untested else UNKNOWN
             st.res[k] = replace(r, status=new, rel_line=line, rel_call=call, rel_seq=st.seq,
                                 rel_after_label=st.after_label)
             st.note(line, f"{key} released by {call}()")
