@@ -257,10 +257,8 @@ class _Walk:
 
     def statement(self, a, st: frozenset[Freed]) -> frozenset[Freed]:
         for n in _in_order(a):
-            if n.type in ("assignment_expression", "init_declarator"):
-                lhs = static_key(text(n.child_by_field_name("left") if n.type ==
-                                      "assignment_expression" else
-                                      decl_ident(n.child_by_field_name("declarator"))))
+            if n.type in ("assignment_expression", "init_declarator", "update_expression"):
+                lhs = static_key(text(_assigned(n)))
                 st = frozenset(f for f in st if not (f.key == lhs or f.key.startswith(lhs + "->")))
                 continue
             name = callee(n)
@@ -291,6 +289,15 @@ class _Walk:
             [line, first.line], "low"))
 
 
+def _assigned(n):
+    """What an assignment, a declaration or an increment gives a new value."""
+    if n.type == "assignment_expression":
+        return n.child_by_field_name("left")
+    if n.type == "update_expression":
+        return n.child_by_field_name("argument")
+    return decl_ident(n.child_by_field_name("declarator"))
+
+
 def _in_order(a) -> list:
     """Calls and assignments of a statement, arguments before their call."""
     out: list = []
@@ -309,6 +316,9 @@ def _in_order(a) -> list:
             v = n.child_by_field_name("value")
             if v is not None:
                 visit(v)
+            out.append(n)
+            return
+        if n.type == "update_expression":  # p++: the pointer moves to another object
             out.append(n)
             return
         for c in n.named_children:
