@@ -16,6 +16,9 @@ Path events (during the walk, on the path state ``st`` of the path that reaches 
                       one, ``consume``) drops ``r``; ``r.status`` is what it was before
                       (``ABSENT``: never acquired on this path)
 ``store``             ``on_store(w, st, r, line, lhs)``: a released ``r`` is stored or returned
+``publish``           ``on_publish(w, st, r, line, how, argv)``: a held ``r`` is stored in a
+                      longer-lived place (``how`` "store", ``argv`` the place) or handed to a
+                      pack call that stores it (``how`` the call, ``argv`` its arguments)
 ``use``               ``on_use(w, st, r, line, how)``: a released ``r`` is dereferenced or passed
 ``overwrite``         ``on_overwrite(w, st, r, line, rhs)``: the local variable naming a held or
                       untested ``r`` is assigned ``rhs`` (its text), before ``r`` is forgotten
@@ -58,12 +61,12 @@ if TYPE_CHECKING:
     from reviewbot.engine.walker import Walker
     from reviewbot.packs import CallSpec, Packs
 
-PATH_EVENTS = ("call", "acquire", "release", "store", "use", "overwrite", "branch", "assume",
-               "label", "goto", "stmt", "exit", "end")
+PATH_EVENTS = ("call", "acquire", "release", "store", "publish", "use", "overwrite", "branch",
+               "assume", "label", "goto", "stmt", "exit", "end")
 FUNCTION_EVENTS = ("function", "change")
 HOOKS = {
     "call": "on_call", "acquire": "on_acquire", "release": "on_release", "store": "on_store",
-    "use": "on_use", "overwrite": "on_overwrite",
+    "publish": "on_publish", "use": "on_use", "overwrite": "on_overwrite",
     "branch": "on_branch", "assume": "on_assume", "label": "on_label", "goto": "on_goto",
     "stmt": "on_stmt", "exit": "on_exit", "end": "on_end", "function": "check_function", "change": "check_change",
 }
@@ -144,6 +147,8 @@ class Checker:
     def on_acquire(self, w: Walker, st: PathState, r: Res, prev: Res | None) -> None: ...
     def on_release(self, w: Walker, st: PathState, r: Res, line: int, call: str, consume: bool) -> None: ...
     def on_store(self, w: Walker, st: PathState, r: Res, line: int, lhs: str) -> None: ...
+    def on_publish(self, w: Walker, st: PathState, r: Res, line: int, how: str,
+                   argv: tuple[str, ...]) -> None: ...
     def on_use(self, w: Walker, st: PathState, r: Res, line: int, how: str) -> None: ...
     def on_overwrite(self, w: Walker, st: PathState, r: Res, line: int, rhs: str) -> None: ...
     def on_branch(self, w: Walker, st: PathState, node: Node) -> None: ...

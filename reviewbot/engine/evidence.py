@@ -9,7 +9,9 @@ from the learned layer):
   the pair is supported: a sibling exit that releases the resource was not evidence enough
   in the audit of linux-source-6.1 (docs/triage-6.1.md), where callees that consume the
   object on failure and ownership moved out of sight made most such findings false;
-- a must-check result learned from the tree's callers is low too;
+- a must-check result learned from the tree's callers is low too, unless it is a setup
+  call and the function itself says it can fail (unchecked_evidence): it tests the same
+  call elsewhere, or it unwinds after it (a later failure exit jumps to its unwind ladder);
 - anything else is low: a learned lock or state (page, buffer and inode locks, enables,
   registrations) is often handed to or taken from the caller on purpose, and a pair learned
   from unwind ladders says what the ladder undoes, not that the release frees (double
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reviewbot.cmodel import callee, line_of, text
 from reviewbot.engine.state import RELEASED
+from reviewbot.knowledge.names import is_setup_name
 from reviewbot.packs.lookup import LEARNED, CallSpec
 
 if TYPE_CHECKING:
@@ -80,3 +84,36 @@ def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -
     if best is None:
         return confidence
     return best if RANK[best] < RANK[confidence] else confidence
+
+
+def unchecked_evidence(w: Walker, name: str, line: int) -> bool:
+    """Local evidence that an ignored result of the setup call `name` (at `line`) should
+    be tested: the function tests the same call elsewhere (its result assigned, tested or
+    returned), or a failure exit after it leaves by a goto into unwind code (the function
+    undoes its setup when a later step fails, so a failure here would leave it half
+    done). Only setup calls (`misc_register`, `device_add`): in the audit of six
+    directories, the other learned must-check calls found so were a decoder skipping a
+    field on purpose, a helper that cannot fail, an error logger whose verdict the code
+    did not need (docs/triage-6.1.md)."""
+    if not is_setup_name(name):
+        return False
+    for c in w.fn.of_type("call_expression"):
+        if callee(c) != name or line_of(c) == line:
+            continue
+        p = c.parent
+        while p is not None and p.type == "parenthesized_expression":
+            p = p.parent
+        if p is not None and p.type != "expression_statement":
+            return True
+    for ifs in w.fn.of_type("if_statement"):
+        if line_of(ifs) <= line:
+            continue
+        c = ifs.child_by_field_name("consequence")
+        kids = [k for k in c.named_children if k.type != "comment"] \
+            if c is not None and c.type == "compound_statement" else [c]
+        if kids and kids[-1] is not None and kids[-1].type == "goto_statement":
+            label = kids[-1].child_by_field_name("label")
+            target = w.fn.labels.get(text(label)) if label is not None else None
+            if target is not None and target.line > line_of(ifs):
+                return True
+    return False

@@ -246,7 +246,8 @@ class Transfer:
         release_keys = tuple(self.target_keys(spec, c, st)) if spec.releases else ()
         self.emit("call", st, Call(spec, line, statement, release_keys, result or ""))
         if spec.escapes is not None and spec.escapes.index < len(a):
-            self.escape(self.canon(text(a[spec.escapes.index]), st), st, line, name)
+            self.escape(self.canon(text(a[spec.escapes.index]), st), st, line, name,
+                        tuple(norm(text(x)) for x in a))
         if spec.maybe_consumes is not None and spec.maybe_consumes.index < len(a):
             key = self.canon(text(a[spec.maybe_consumes.index]), st)
             self.forget(key, st)
@@ -304,6 +305,7 @@ class Transfer:
         r = st.res.get(k)
         if r is None or r.status not in (HELD, PENDING):
             return
+        self.emit("publish", st, r, line, "store", (where,))
         if self.facts.releases_anywhere(r.rid, r.key):
             st.res[k] = replace(r, handed=True, published=True)
         else:
@@ -386,7 +388,8 @@ class Transfer:
                         st.res[k] = replace(r, status=UNKNOWN)
                         st.note(line, f"{r.key} released by {name}()")
 
-    def escape(self, key: str, st: PathState, line: int, how: str) -> None:
+    def escape(self, key: str, st: PathState, line: int, how: str,
+               argv: tuple[str, ...] = ()) -> None:
         owner = base_of_field(key)  # list_add(&obj->node, ...) stores obj
         for k, r in list(st.res.items()):
             kind = self.packs.resources.get(r.rid)
@@ -398,6 +401,7 @@ class Transfer:
                                                     or r.key.startswith(o + ".")))
                         for o in {key, owner})
             if r.status in (HELD, PENDING) and (r.key == key or mentions(key, r.key) or owned):
+                self.emit("publish", st, r, line, how, argv)
                 st.res[k] = replace(r, status=ESCAPED)
                 st.note(line, f"{r.key} handed to {how}()")
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import names
-from .learn import TEST_KINDS, CallStats, FileFacts, FuncFacts
+from .learn import NEG, NONZERO, TEST_KINDS, CallStats, FileFacts, FuncFacts
 from .learned import (
     Acquirer,
     Callback,
@@ -36,6 +36,8 @@ THRESHOLDS = {
     "must_check_sites": 20,       # call sites before a must-check verdict
     "must_check_ratio": 0.9,      # tested or returned
     "must_check_tested": 0.6,     # of which tested
+    "setup_check_sites": 8,       # ... for a setup call with a status result (register, init, add)
+    "setup_check_tested": 0.75,   # ... most call sites test it
     "null_safe_evidence": 3,      # unguarded calls on NULL/ERR values (or guards in its body)
     "managed_support": 2,         # call sites of a devm_* etc call
     "callback_support": 1,        # kref_put / .release / devm action uses
@@ -334,12 +336,20 @@ def _noreturn(p: Partial, t: dict) -> list[Noreturn]:
 
 
 def _must_check(p: Partial, t: dict) -> list[MustCheck]:
+    """Results most callers test: any call with enough sites, and setup calls with a
+    status result (`misc_register`, `device_add`: 0 or -errno) with fewer, when most of
+    their callers test them and few ignore them."""
     out = []
     for name, st in p.calls.items():
-        if st.sites < t["must_check_sites"] or name.isupper():
+        if name.isupper() or st.sites < min(t["must_check_sites"], t["setup_check_sites"]):
             continue
-        if st.tested + st.returned >= t["must_check_ratio"] * st.sites and \
-                st.tested >= t["must_check_tested"] * st.sites:
+        checked = st.tested + st.returned >= t["must_check_ratio"] * st.sites
+        if st.sites >= t["must_check_sites"]:
+            ok = checked and st.tested >= t["must_check_tested"] * st.sites
+        else:
+            ok = checked and st.tested >= t["setup_check_tested"] * st.sites and \
+                _success(st) in (NONZERO, NEG) and names.is_setup_name(name)
+        if ok:
             out.append(MustCheck(name, st.sites, st.tested, st.ignored, _success(st)))
     return out
 

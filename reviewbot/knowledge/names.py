@@ -34,6 +34,22 @@ _NOT_RELEASE = frozenset({"input", "output", "throughput", "compute", "uninput",
                           "recommend", "depend", "attend", "intend", "tend", "friend"})
 
 
+# verbs of setup calls: a status result tells whether the setup happened, and a caller
+# that goes on after a failure leaves earlier setup in place (get-put.unchecked)
+SETUP_VERBS = frozenset({"register", "init", "add", "setup", "start", "enable", "request",
+                         "attach", "connect", "bind", "probe", "create", "prepare", "open",
+                         "install", "activate", "online", "map", "load", "claim"})
+
+
+@lru_cache(maxsize=1 << 16)
+def is_setup_name(name: str) -> bool:
+    """`misc_register`, `device_add`, `snd_soc_component_init`, `cdev_add`: a name with a
+    setup verb, not a query or a test (`*_is_*`, `*_get_*` say nothing of setup)."""
+    toks = tokens(name)
+    return any(t in SETUP_VERBS for t in toks) and not any(
+        t in ("is", "has", "can", "get", "check", "test") for t in toks)
+
+
 def tokens(name: str) -> list[str]:
     return [t for t in name.lower().split("_") if t]
 

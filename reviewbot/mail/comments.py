@@ -70,6 +70,8 @@ def _question(f: Finding) -> str:
         return "Is it held on every path that reaches this release?"
     if f.category == "ops-mismatch" or "ops" in r:
         return "Is that intended, or should it use the ops table the other places use?"
+    if "undo" in r:
+        return "Could this path undo it as well, or does a helper I missed undo it?"
     if "leak" in r or "missing" in r:
         return "Could this path release it as well, or is it handed over somewhere I missed?"
     return "Is that intended?"
