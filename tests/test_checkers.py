@@ -15,7 +15,8 @@ def test_registry_finds_every_family_without_a_hand_list():
     assert names == ["sleep-in-atomic", "blocking-in-reclaim", "double-free-field",
                      "error-path", "get-put", "get-put.change", "is-err-on-null",
                      "leak-by-overwrite", "lock-state", "lost-errno", "lost-errno.change",
-                     "ops-mismatch", "release-not-taken", "siblings", "use-after-unlock"]
+                     "missing-undo", "ops-mismatch", "release-not-taken", "siblings",
+                     "use-after-unlock"]
     claimed = {r.id for c in registry.checkers() for r in c.rules}
     assert claimed == set(all_rules())
 

@@ -454,7 +454,7 @@ class MissingUndoChecker(Checker):
         where = argv[1 - idx] if kind == "link" and len(argv) > 1 else place
         if not self._lives(w, w.canon(where, st)):
             return  # a local list or object: it dies with the function
-        what = f"{r.key} = ... stored in {argv[0]}" if how == "store" else \
+        what = f"{argv[0]} = {r.key}" if how == "store" else \
             f"{how}({', '.join(argv)})"
         self._add(st, Pub(kind, place, r.key, line, what,
                           pending=self._result if kind == "table" else ""))
