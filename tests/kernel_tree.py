@@ -35,3 +35,27 @@ def linux_tree(*dirs: str) -> Path | None:
         if r.returncode != 0:
             return None
     return cache
+
+
+CORPUS_REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus-real" / "cases"
+
+
+def tree_file(rel: str) -> Path:
+    """linux-source-6.1's file `rel`; the calling test is skipped without the tree."""
+    import pytest
+
+    tree = linux_tree(str(Path(rel).parent))
+    if tree is None:
+        pytest.skip("linux-source-6.1 not available")
+    return tree / rel
+
+
+def corpus_real_file(case: str, rel: str) -> Path:
+    """The file `rel` of the base/ of the corpus-real case named (or numbered: "058")
+    `case`; the calling test is skipped without it."""
+    import pytest
+
+    hits = sorted(CORPUS_REAL.glob(f"{case}*/base/{rel}"))
+    if not hits:
+        pytest.skip(f"corpus-real case {case} not present")
+    return hits[0]

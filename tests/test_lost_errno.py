@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from kernel_tree import linux_tree
+from kernel_tree import corpus_real_file, tree_file
 from rule_pairs import review
 
 from reviewbot.cmodel import parse_c
 from reviewbot.review.analysis import analyze_cfile
 
-CORPUS_REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus-real" / "cases"
 LOST = "error-path.lost-errno"
 
 
@@ -21,18 +19,8 @@ def _findings(path: Path, function: str, rule: str = LOST):
     return [f for f in analyze_cfile(cf, str(path), only=[function]) if f.rule == rule]
 
 
-def _case(case: str, rel: str) -> Path:
-    p = CORPUS_REAL / case / "base" / rel
-    if not p.is_file():
-        pytest.skip(f"corpus-real case {case} not present")
-    return p
 
 
-def _tree_file(rel: str) -> Path:
-    tree = linux_tree(str(Path(rel).parent))
-    if tree is None:
-        pytest.skip("linux-source-6.1 not available")
-    return tree / rel
 
 
 def test_gfs2_freeze_super_thaw_overwrites_the_error():
@@ -49,7 +37,7 @@ def test_gfs2_freeze_super_thaw_overwrites_the_error():
         if (error == -EBUSY)
             fs_err(sdp, "waiting for recovery before freeze\\n");
     """
-    fs = _findings(_case("069-gfs2-freeze-super-error-clobber", "fs/gfs2/super.c"),
+    fs = _findings(corpus_real_file("069-gfs2-freeze-super-error-clobber", "fs/gfs2/super.c"),
                    "gfs2_freeze_super")
     assert [(f.line, f.resource, f.confidence) for f in fs] == [(777, "error", "high")]
     assert "gfs2_lock_fs_check_clean()" in fs[0].message and "gfs2_do_thaw()" in fs[0].message
@@ -67,7 +55,7 @@ def test_efivar_entry_get_drops_the_result():
 
         return 0;
     """
-    fs = _findings(_case("073-efivar-entry-get-errcode", "fs/efivarfs/vars.c"),
+    fs = _findings(corpus_real_file("073-efivar-entry-get-errcode", "fs/efivarfs/vars.c"),
                    "efivar_entry_get")
     assert [(f.line, f.resource) for f in fs] == [(612, "err")]
     assert "__efivar_entry_get()" in fs[0].message
@@ -88,7 +76,7 @@ def test_gfs2_statfs_init_goto_to_return_zero():
         gfs2_glock_dq_uninit(&gh);
         return 0;
     """
-    fs = _findings(_tree_file("fs/gfs2/super.c"), "gfs2_statfs_init")
+    fs = _findings(tree_file("fs/gfs2/super.c"), "gfs2_statfs_init")
     assert len(fs) == 1 and fs[0].resource == "error"
     assert "gfs2_meta_inode_buffer()" in fs[0].message
 
@@ -109,8 +97,8 @@ def test_fixed_functions_are_quiet():
 
         return err;
     """
-    assert _findings(_tree_file("fs/gfs2/super.c"), "gfs2_freeze_super") == []
-    assert _findings(_tree_file("fs/efivarfs/vars.c"), "efivar_entry_get") == []
+    assert _findings(tree_file("fs/gfs2/super.c"), "gfs2_freeze_super") == []
+    assert _findings(tree_file("fs/efivarfs/vars.c"), "efivar_entry_get") == []
 
 
 def test_loop_that_ends_on_a_flag_is_quiet():
@@ -121,7 +109,7 @@ def test_loop_that_ends_on_a_flag_is_quiet():
                 if (err)
                     status = EFI_NOT_FOUND;
     """
-    assert _findings(_tree_file("fs/efivarfs/vars.c"), "efivar_init") == []
+    assert _findings(tree_file("fs/efivarfs/vars.c"), "efivar_init") == []
 
 
 def _function(path: Path, name: str) -> str:
@@ -133,8 +121,8 @@ def _function(path: Path, name: str) -> str:
 
 def _f2fs_pair(name: str) -> tuple[str, str]:
     """071's base is fs/f2fs/super.c before 6.1.160's fix, 072's after it."""
-    return (_function(_case("071-f2fs-enable-checkpoint-errcode", "fs/f2fs/super.c"), name),
-            _function(_case("072-f2fs-enable-checkpoint-errcode-rev", "fs/f2fs/super.c"), name))
+    return (_function(corpus_real_file("071-f2fs-enable-checkpoint-errcode", "fs/f2fs/super.c"), name),
+            _function(corpus_real_file("072-f2fs-enable-checkpoint-errcode-rev", "fs/f2fs/super.c"), name))
 
 
 def test_patch_that_stops_testing_a_result(tmp_path):

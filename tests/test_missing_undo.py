@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kernel_tree import linux_tree
+from kernel_tree import corpus_real_file, tree_file
 
 from reviewbot.cmodel import parse_region
 from reviewbot.knowledge.aggregate import THRESHOLDS, finish
@@ -14,7 +14,6 @@ from reviewbot.knowledge.tree import learn_tree
 from reviewbot.review.analysis import analyze_cfile, analyze_source
 
 UNDO = "error-path.missing-undo"
-CORPUS_REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus-real" / "cases"
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
 
@@ -24,18 +23,8 @@ def _findings(path: Path, rel: str, function: str, rule: str) -> list:
     return [f for f in analyze_cfile(cf, rel, only=[function]) if f.rule == rule]
 
 
-def _case_file(case: str, rel: str) -> Path:
-    hits = sorted(CORPUS_REAL.glob(f"{case}*/base/{rel}"))
-    if not hits:
-        pytest.skip("../shared/corpus-real not present")
-    return hits[0]
 
 
-def _tree_file(rel: str) -> Path:
-    tree = linux_tree(str(Path(rel).parent))
-    if tree is None:
-        pytest.skip("linux-source-6.1 not present")
-    return tree / rel
 
 
 # ---------------------------------------------------------------------- fires
@@ -68,7 +57,7 @@ def test_count_from_caller_not_dropped_ksmbd():
         return rc;
     """
     rel = "fs/smb/server/transport_tcp.c"
-    got = _findings(_case_file("058-", rel), rel, "ksmbd_tcp_new_connection", UNDO)
+    got = _findings(corpus_real_file("058-", rel), rel, "ksmbd_tcp_new_connection", UNDO)
     assert [(f.resource, f.line) for f in got] == [("active_num_conn", 211)]
     assert got[0].confidence == "medium" and 203 in got[0].lines
     # the exit through ksmbd_tcp_disconnect() (a helper of the file) is not reported
@@ -87,7 +76,7 @@ def test_count_from_caller_before_the_fix_ksmbd():
         return rc;
     """
     rel = "fs/smb/server/transport_tcp.c"
-    got = _findings(_case_file("057-", rel), rel, "ksmbd_tcp_new_connection", UNDO)
+    got = _findings(corpus_real_file("057-", rel), rel, "ksmbd_tcp_new_connection", UNDO)
     assert len(got) == 1 and got[0].resource == "active_num_conn"
     assert {210, 222} <= set(got[0].lines)  # the goto out_error and the kthread exit
 
@@ -111,7 +100,7 @@ def test_count_up_not_dropped_on_a_later_failure_hdpvr():
         }
     """
     rel = "drivers/media/usb/hdpvr/hdpvr-core.c"
-    got = _findings(_tree_file(rel), rel, "hdpvr_probe", UNDO)
+    got = _findings(tree_file(rel), rel, "hdpvr_probe", UNDO)
     assert [(f.resource, f.line) for f in got] == [("dev_nr", 386)]
     assert {373, 377} <= set(got[0].lines)  # counted up, and down on the other exit
 
@@ -131,7 +120,7 @@ def test_failed_idr_alloc_tested_after_a_first_test_nbd():
             goto out_free_tags;        <- kfree(nbd): never entered
     """
     rel = "drivers/block/nbd.c"
-    assert _findings(_tree_file(rel), rel, "nbd_dev_add", UNDO) == []
+    assert _findings(tree_file(rel), rel, "nbd_dev_add", UNDO) == []
 
 
 def test_failed_idr_alloc_published_nothing_gpio_aggregator():
@@ -146,7 +135,7 @@ def test_failed_idr_alloc_published_nothing_gpio_aggregator():
         }
     """
     rel = "drivers/gpio/gpio-aggregator.c"
-    assert _findings(_tree_file(rel), rel, "new_device_store", UNDO) == []
+    assert _findings(tree_file(rel), rel, "new_device_store", UNDO) == []
 
 
 def test_failed_xa_store_published_nothing_ksmbd_rpc():
@@ -164,7 +153,7 @@ def test_failed_xa_store_published_nothing_ksmbd_rpc():
             ...
     """
     rel = "fs/smb/server/mgmt/user_session.c"
-    assert _findings(_tree_file(rel), rel, "ksmbd_session_rpc_open", UNDO) == []
+    assert _findings(tree_file(rel), rel, "ksmbd_session_rpc_open", UNDO) == []
 
 
 def test_count_set_by_the_function_is_its_own_btrfs():
@@ -182,7 +171,7 @@ def test_count_set_by_the_function_is_its_own_btrfs():
         return ret;
     """
     rel = "fs/btrfs/extent_io.c"
-    assert _findings(_tree_file(rel), rel, "read_extent_buffer_subpage", UNDO) == []
+    assert _findings(tree_file(rel), rel, "read_extent_buffer_subpage", UNDO) == []
 
 
 def test_statistics_counter_in_a_success_branch_ubifs():
@@ -197,7 +186,7 @@ def test_statistics_counter_in_a_success_branch_ubifs():
         return znode;
     """
     rel = "fs/ubifs/tnc.c"
-    assert _findings(_tree_file(rel), rel, "dirty_cow_znode", UNDO) == []
+    assert _findings(tree_file(rel), rel, "dirty_cow_znode", UNDO) == []
 
 
 # ---------------------------------------------------------------------- unchecked setup calls

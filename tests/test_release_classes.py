@@ -6,30 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from kernel_tree import linux_tree
+from kernel_tree import corpus_real_file, tree_file
 
 from reviewbot.cmodel import parse_c
 from reviewbot.model import Finding
 from reviewbot.review.analysis import analyze_cfile
 
-CORPUS_REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus-real" / "cases"
 NOT_TAKEN = "get-put.release-not-taken"
 AFTER_UNLOCK = "get-put.use-after-unlock"
 
 
-def _case_file(case: str, rel: str) -> Path:
-    p = CORPUS_REAL / case / "base" / rel
-    if not p.is_file():
-        pytest.skip(f"corpus-real case {case} not present")
-    return p
 
 
-def _tree_file(rel: str) -> Path:
-    tree = linux_tree(str(Path(rel).parent))
-    if tree is None:
-        pytest.skip("linux-source-6.1 not available")
-    return tree / rel
 
 
 def _findings(path: Path, function: str, rule: str) -> list[Finding]:
@@ -56,7 +44,7 @@ def test_cacheinfo_teardown_puts_the_token_setup_never_kept():
         ...
         of_node_put(np);
     """
-    path = _case_file("039-cacheinfo-fw-token-double-put", CACHEINFO)
+    path = corpus_real_file("039-cacheinfo-fw-token-double-put", CACHEINFO)
     got = _findings(path, "cache_shared_cpu_map_remove", NOT_TAKEN)
     assert [(f.resource, f.confidence) for f in got] == [("this_leaf->fw_token", "high")]
     assert "of_node_put(this_leaf->fw_token)" in got[0].message
@@ -73,14 +61,14 @@ def test_cacheinfo_setup_that_gets_and_puts_its_node_is_quiet():
         ...
         of_node_put(np);
     """
-    path = _case_file("039-cacheinfo-fw-token-double-put", CACHEINFO)
+    path = corpus_real_file("039-cacheinfo-fw-token-double-put", CACHEINFO)
     assert _findings(path, "cache_setup_of_node", NOT_TAKEN) == []
 
 
 def test_the_fixed_cacheinfo_teardown_is_quiet():
     """corpus-real 040's base is the fixed 6.1.192 file: cache_shared_cpu_map_remove() no
     longer puts fw_token."""
-    path = _case_file("040-cacheinfo-fw-token-double-put-rev", CACHEINFO)
+    path = corpus_real_file("040-cacheinfo-fw-token-double-put-rev", CACHEINFO)
     assert _findings(path, "cache_shared_cpu_map_remove", NOT_TAKEN) == []
 
 
@@ -97,7 +85,7 @@ def test_omap2430_probe_puts_the_device_node_it_borrowed():
     err2:
         of_node_put(np);
     """
-    got = _findings(_tree_file("drivers/usb/musb/omap2430.c"), "omap2430_probe", NOT_TAKEN)
+    got = _findings(tree_file("drivers/usb/musb/omap2430.c"), "omap2430_probe", NOT_TAKEN)
     assert {f.resource for f in got} == {"np"}
     assert "pdev->dev.of_node" in got[0].message
     assert len(got[0].lines) >= 2  # both puts, the normal one and the unwind one
@@ -113,7 +101,7 @@ def test_a_destroy_that_tears_down_the_device_it_reads_is_quiet():
         fwnode_handle_put(fwh);
 
     drops it when the device goes: the owner is torn down in the function."""
-    got = _findings(_tree_file("drivers/usb/dwc3/dwc3-qcom.c"),
+    got = _findings(tree_file("drivers/usb/dwc3/dwc3-qcom.c"),
                     "dwc3_qcom_destroy_urs_usb_platdev", NOT_TAKEN)
     assert got == []
 
@@ -139,7 +127,7 @@ def test_xillybus_find_inode_reads_the_unit_after_the_unlock():
 
     High: xillybus_cleanup_chrdev() takes units off the list and frees them under
     unit_mutex (list_del(&unit->list_entry); kfree(unit);)."""
-    path = _case_file("097-xillybus-find-inode-unlock-order", XILLYBUS)
+    path = corpus_real_file("097-xillybus-find-inode-unlock-order", XILLYBUS)
     got = _findings(path, "xillybus_find_inode", AFTER_UNLOCK)
     assert [(f.resource, f.confidence) for f in got] == [("unit", "high")]
     assert "unit->private_data" in got[0].message
@@ -157,7 +145,7 @@ def test_the_fixed_xillybus_find_inode_is_quiet():
         *index = minor - unit->lowest_minor;
         mutex_unlock(&unit_mutex);
     """
-    path = _case_file("098-xillybus-find-inode-unlock-order-rev", XILLYBUS)
+    path = corpus_real_file("098-xillybus-find-inode-unlock-order-rev", XILLYBUS)
     assert _findings(path, "xillybus_find_inode", AFTER_UNLOCK) == []
 
 
@@ -177,7 +165,7 @@ def test_a_removal_that_unlinks_under_the_lock_is_quiet():
         ...
         serio_unregister_port(priv->port);
     """
-    got = _findings(_tree_file("drivers/char/ipmi/kcs_bmc_serio.c"),
+    got = _findings(tree_file("drivers/char/ipmi/kcs_bmc_serio.c"),
                     "kcs_bmc_serio_remove_device", AFTER_UNLOCK)
     assert got == []
 
@@ -197,7 +185,7 @@ def test_ext4_es_stats_read_the_inode_found_under_the_list_lock():
 
     Low: the file removes inodes from the list (ext4_es_list_del) but frees them elsewhere
     (eviction), so the removal evidence of the file is missing."""
-    got = _findings(_tree_file("fs/ext4/extents_status.c"), "ext4_seq_es_shrinker_info_show",
+    got = _findings(tree_file("fs/ext4/extents_status.c"), "ext4_seq_es_shrinker_info_show",
                     AFTER_UNLOCK)
     assert [(f.resource, f.confidence) for f in got] == [("max", "low")]
     assert "max->vfs_inode" in got[0].message
@@ -214,6 +202,6 @@ def test_objects_pinned_by_a_count_taken_under_the_lock_are_quiet():
 
     and fs/jffs2/compr.c, jffs2_selected_compress(): `this->usecount++;` before
     `spin_unlock(&jffs2_compressor_list_lock);` and `this->compress(...)`."""
-    assert _findings(_tree_file("fs/super.c"), "iterate_supers_type", AFTER_UNLOCK) == []
-    assert _findings(_tree_file("fs/jffs2/compr.c"), "jffs2_selected_compress",
+    assert _findings(tree_file("fs/super.c"), "iterate_supers_type", AFTER_UNLOCK) == []
+    assert _findings(tree_file("fs/jffs2/compr.c"), "jffs2_selected_compress",
                      AFTER_UNLOCK) == []
