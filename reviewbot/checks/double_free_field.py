@@ -13,6 +13,7 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.borrowed import file_functions
 from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import Checker, FunctionContext, Raw, static_key
+from reviewbot.engine.explore import explore
 from reviewbot.engine.keys import decl_ident, target_keys, walk
 from reviewbot.packs import Packs
 from reviewbot.packs.lookup import LEARNED
@@ -241,19 +242,13 @@ class _Walk:
         self.lines: set[int] = set()  # one finding per second free (a helper frees several)
 
     def run(self) -> list[Raw]:
-        seen: set[tuple[int, frozenset[Freed]]] = set()
-        work: list[tuple[Node, frozenset[Freed]]] = [(self.fn.cfg(), frozenset())]
-        steps = 0
-        while work and steps < MAX_STEPS:
-            node, st = work.pop()
-            steps += 1
-            if (node.idx, st) in seen:
-                continue
-            seen.add((node.idx, st))
-            if node.kind in ("stmt", "cond", "return", "switch") and node.ast is not None:
-                st = self.statement(node.ast, st)
-            work.extend((s, st) for s in node.succ)
+        explore(self.fn.cfg(), frozenset(), self.edges, MAX_STEPS)
         return list(self.raws.values())
+
+    def edges(self, node: Node, st: frozenset[Freed]) -> list[tuple[Node, frozenset[Freed]]]:
+        if node.kind in ("stmt", "cond", "return", "switch") and node.ast is not None:
+            st = self.statement(node.ast, st)
+        return [(s, st) for s in node.succ]
 
     def statement(self, a, st: frozenset[Freed]) -> frozenset[Freed]:
         for n in _in_order(a):

@@ -9,6 +9,7 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.borrowed import file_functions
 from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import Checker, FunctionContext, Raw, static_key
+from reviewbot.engine.explore import explore
 from reviewbot.engine.keys import decl_ident
 from reviewbot.packs import Packs
 
@@ -143,29 +144,24 @@ class _Walk:
         return self._evidence
 
     def run(self) -> list[Raw]:
-        entry = self.fn.cfg()
-        seen: set[tuple[int, State]] = set()
-        work: list[tuple[Node, State]] = [(entry, (frozenset(), frozenset()))]
-        steps = 0
-        while work and steps < MAX_STEPS:
-            node, st = work.pop()
-            steps += 1
-            if (node.idx, st) in seen:
-                continue
-            seen.add((node.idx, st))
-            st = self.step(node, st)
-            null_side = _null_side(node) if node.kind == "cond" and st[1] else None
-            done = _walk_cursor(node) if node.kind == "cond" and st[1] else ""
-            for i, s in enumerate(node.succ):
-                if null_side is not None and i == null_side[1]:
-                    # the side where the pointer is NULL: nothing there to dereference
-                    work.append((s, (st[0], frozenset(f for f in st[1] if f.var != null_side[0]))))
-                elif done and i == 1:
-                    # a walk run to its end leaves its cursor on the list head, no entry
-                    work.append((s, (st[0], frozenset(f for f in st[1] if f.var != done))))
-                else:
-                    work.append((s, st))
+        explore(self.fn.cfg(), (frozenset(), frozenset()), self.edges, MAX_STEPS)
         return list(self.raws.values())
+
+    def edges(self, node: Node, st: State) -> list[tuple[Node, State]]:
+        st = self.step(node, st)
+        null_side = _null_side(node) if node.kind == "cond" and st[1] else None
+        done = _walk_cursor(node) if node.kind == "cond" and st[1] else ""
+        out = []
+        for i, s in enumerate(node.succ):
+            if null_side is not None and i == null_side[1]:
+                # the side where the pointer is NULL: nothing there to dereference
+                out.append((s, (st[0], frozenset(f for f in st[1] if f.var != null_side[0]))))
+            elif done and i == 1:
+                # a walk run to its end leaves its cursor on the list head, no entry
+                out.append((s, (st[0], frozenset(f for f in st[1] if f.var != done))))
+            else:
+                out.append((s, st))
+        return out
 
     # -------------------------------------------------------------- one node
     def step(self, node: Node, st: State) -> State:
