@@ -14,6 +14,11 @@ The tree is /work/kernel/linux-source-6.1 when it exists (or LINUX_TREE), else t
 tarball is extracted once into the benchmark cache.
 
     .venv/bin/python bench/learn.py [--tree DIR] [--jobs N] [--sample N] [--keep-cache]
+                                    [--skip-learn]
+
+Then, for issue 11's review-side targets, it runs bench/summaries.py (fs/gfs2 under a
+second) and bench/vs_checkpatch.py on corpus case 002 (cold no slower than checkpatch.pl,
+served at most half of it) and prints their figures against those targets.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class Measured:
     wall: float
     maxrss_mb: float  # the largest single process (wait4)
     total_mb: float  # all processes of the run together, sampled
+    cpu: float  # user + sys of the process and the workers it reaped (wait4)
     rc: int
     err: str
 
@@ -102,7 +108,8 @@ def measure(cmd: list[str]) -> Measured:
         th.join()
         fe.seek(0)
         err = fe.read().decode(errors="replace").strip()
-    return Measured(wall, ru.ru_maxrss / 1024.0, peak[0] / 2**20, p.returncode, err)
+    return Measured(wall, ru.ru_maxrss / 1024.0, peak[0] / 2**20, ru.ru_utime + ru.ru_stime,
+                    p.returncode, err)
 
 
 def main() -> int:
@@ -111,10 +118,17 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: cores)")
     ap.add_argument("--sample", type=int, default=0, metavar="N",
                     help="print N pairs drawn at random (seed 1) for a precision check by hand")
+    ap.add_argument("--skip-learn", action="store_true",
+                    help="only the figures of the review side (summaries, case 002)")
     ap.add_argument("--keep-cache", action="store_true",
                     help="leave the cache directory for a later warm run")
     args = ap.parse_args()
     tree = Path(args.tree) if args.tree else whole_tree()
+    ok = True if args.skip_learn else learn_figures(tree, args)
+    return 0 if review_figures(tree) and ok else 1
+
+
+def learn_figures(tree: Path, args: argparse.Namespace) -> bool:
     work = Path(tempfile.mkdtemp(prefix="reviewbot-learn-bench-"))
     cache, out = work / "cache", work / "learned.json"
     cmd = [c.REVIEWBOT, "learn", str(tree), "-o", str(out), "--cache", str(cache)]
@@ -137,6 +151,9 @@ def main() -> int:
               f"peak RSS {r.total_mb:.0f} MB all processes (target <= 1024: "
               f"{'met' if met_m else 'MISSED'}), {r.maxrss_mb:.0f} MB largest process; "
               f"load average {os.getloadavg()[0]:.1f}")
+        # under load the wall time says more about the machine than about the run
+        print(f"  CPU user+sys {r.cpu:.0f} s ({r.cpu / (os.cpu_count() or 1):.0f} s of wall "
+              f"on {os.cpu_count()} idle cores)")
         print(f"  {r.err.splitlines()[-1] if r.err else ''}")
     data = json.loads(out.read_text())
     print("learned: " + ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())))
@@ -155,7 +172,36 @@ def main() -> int:
         print(f"cache kept: {cache}")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if ok else 1
+    return ok
+
+
+def review_figures(tree: Path) -> bool:
+    """Issue 11's review-side targets, by the two benchmarks that measure them: summaries of
+    fs/gfs2 under a second; corpus case 002 reviewed (summaries of its tree cached by the
+    warm-up run) no slower than checkpatch.pl --no-tree in a new process, and at most half
+    its time with `reviewbot serve` warm."""
+    here = Path(__file__).resolve().parent
+    ok = True
+    r = subprocess.run([sys.executable, str(here / "summaries.py"), "--tree", str(tree)],
+                       capture_output=True, text=True, check=False)
+    print(r.stdout.rstrip())
+    cold_ms = next((float(ln.split()[3]) for ln in r.stdout.splitlines()
+                    if ln.lstrip().startswith("cold")), None)
+    ok = r.returncode == 0 and cold_ms is not None and cold_ms < 1000
+    print(f"summaries of fs/gfs2, cold: {cold_ms} ms (issue 11 target < 1000: "
+          f"{'met' if ok else 'MISSED'})")
+    r = subprocess.run([sys.executable, str(here / "vs_checkpatch.py"), "--case", "002",
+                        "--generated", "0", "--repeat", "10"],
+                       capture_output=True, text=True, check=False)
+    print(r.stdout.rstrip())
+    for mode, target in (("cold", 1.0), ("served", 0.5)):
+        ratio = next((float(ln.split(": ", 1)[1].split()[0]) for ln in r.stdout.splitlines()
+                      if ln.startswith(f"[{mode}] ratio")), None)
+        met = ratio is not None and ratio <= target
+        ok = ok and met
+        print(f"case 002, {mode}: ratio {ratio} (issue 11 target <= {target}: "
+              f"{'met' if met else 'MISSED'})")
+    return ok
 
 
 if __name__ == "__main__":

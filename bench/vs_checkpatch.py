@@ -18,7 +18,7 @@ user's cache directory, as any first run does (packs.py). Target: reviewbot at m
 checkpatch.pl (ratio <= 0.5).
 
     .venv/bin/python bench/vs_checkpatch.py [--generated 25] [--repeat 2] [--corpus DIR]
-                                            [--mode both|cold|served]
+                                            [--mode both|cold|served] [--case 002]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main() -> int:
                     help="patches generated from linux-source-6.1 fs/ (default 25)")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each tool per patch")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--case", action="append", default=[], metavar="PREFIX",
+                    help="only the corpus cases whose name starts with PREFIX (repeatable)")
     ap.add_argument("--mode", choices=["both", "cold", "served"], default="both",
                     help="without a server, with `reviewbot serve` running, or both")
     args = ap.parse_args()
@@ -66,7 +68,8 @@ def main() -> int:
     checkpatch = tree / "scripts" / "checkpatch.pl"
     jobs: list[tuple[str, Path, Path]] = []
     if args.corpus and Path(args.corpus, "cases").is_dir():
-        jobs += corpus_cases(Path(args.corpus))
+        jobs += [j for j in corpus_cases(Path(args.corpus))
+                 if not args.case or j[0].startswith(tuple(args.case))]
     elif args.corpus:
         c.log(f"bench: no corpus at {args.corpus}, generated patches only")
     gen_dir = c.cache_dir() / "vs_checkpatch"
