@@ -31,6 +31,16 @@ class TraceStep:
 
 
 @dataclass
+class Site:
+    """Another place in the function where the rule found the same defect on the same
+    resource (merged into one finding: reviewbot/checks/registry.py, policy 2)."""
+
+    line: int
+    message: str
+    trace: list[TraceStep] = field(default_factory=list)
+
+
+@dataclass
 class Finding:
     """One defect a rule reports, in a function of a file."""
 
@@ -52,6 +62,9 @@ class Finding:
     lines: list[int] = field(default_factory=list)
     # cron mode: the revision of the same series in which this finding was first drafted
     still_present_since: int | None = None
+    # the other places of the same defect in the function (not in the JSON output: the
+    # differential review counts them, see review/pipeline.py diff_findings)
+    sites: list[Site] = field(default_factory=list)
 
     def match_key(self) -> tuple[str, str, str, str]:
         return (self.rule, self.file, self.function, self.resource)

@@ -144,8 +144,15 @@ def test_patch_that_stops_testing_a_result(tmp_path):
     assert buggy.splitlines()[fs[0].line - 1].strip() == "f2fs_enable_checkpoint(sbi);"
 
 
-def test_patch_that_adds_the_test_is_quiet(tmp_path):
+def test_patch_that_adds_the_test_is_a_fix(tmp_path):
     """The fix itself (071's patch) makes `f2fs_enable_checkpoint(sbi);` into
-    `err = f2fs_enable_checkpoint(sbi); if (err) goto restore_discard;`: nothing to say."""
+    `err = f2fs_enable_checkpoint(sbi); if (err) goto restore_discard;`: nothing introduced
+    (the assertion of the first version of this test, kept), and the bare call it replaces
+    is reported as fixed, at its line in the pre-image."""
     buggy, fixed = _f2fs_pair("f2fs_remount")
-    assert [f for f in review(tmp_path, buggy, fixed, "fs/f2fs/super.c") if f.rule == LOST] == []
+    fs = [f for f in review(tmp_path, buggy, fixed, "fs/f2fs/super.c") if f.rule == LOST]
+    assert [f for f in fs if f.status != "fixed"] == []
+    assert [(f.function, f.resource, f.status) for f in fs] == [
+        ("f2fs_remount", "f2fs_enable_checkpoint()", "fixed")]
+    assert buggy.splitlines()[fs[0].line - 1].strip() == "f2fs_enable_checkpoint(sbi);"
+    assert "before the patch" in fs[0].message

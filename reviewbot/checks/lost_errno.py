@@ -37,7 +37,9 @@ its error) that holds a call's failure on this path, and loses it before the ret
   call, and the loop's last result returned; a call's result overwritten by another call
   before anything read it;
 - (in a patch) a call whose failure the function handed on before the patch is made a
-  bare statement by it (`err = f(); if (err) goto out;` becomes `f();`).
+  bare statement by it (`err = f(); if (err) goto out;` becomes `f();`); the other way
+  round, a patch that makes such a bare call tested and handed on, is reported as fixing
+  this (stable's f2fs_enable_checkpoint() fix, corpus-real 071).
 
 Why it matters: the caller is told the operation worked; it goes on with state that was
 never set up (a frozen filesystem that is not frozen, a buffer that was never filled).
@@ -549,6 +551,7 @@ class DroppedTestChecker(Checker):
     name = "lost-errno.change"
     rules = (LOST_ERRNO,)
     events = frozenset({"change"})
+    change_fixes = True  # a patch that starts testing a bare call's result fixes it
 
     def check_change(self, ctx: ChangeContext) -> list[Raw]:
         if ctx.before is None:
@@ -560,12 +563,16 @@ class DroppedTestChecker(Checker):
             if len(new) <= len(before.bare.get(call, [])):
                 continue
             line = new[-1]
-            raws.append(Raw(
-                LOST_ERRNO.id, line, f"{call}()",
-                f"the patch stops testing the result of {call}(): before it, a failure of "
-                f"{call}() was handed to the caller (a failure test returned it or jumped to "
-                f"the error exit); now the call at line {line} discards it, so the function "
-                f"goes on, and may report success, after {call}() failed. Is its failure "
-                f"meant to be ignored now?",
-                [(line, f"{call}() result discarded")], [line], "medium"))
+            if ctx.backwards:  # `after` is the function before the patch
+                msg = (f"before the patch the call of {call}() at line {line} discarded its "
+                       f"result, so the function went on, and could report success, after "
+                       f"{call}() failed; the patch tests it and hands the failure on")
+            else:
+                msg = (f"the patch stops testing the result of {call}(): before it, a failure "
+                       f"of {call}() was handed to the caller (a failure test returned it or "
+                       f"jumped to the error exit); now the call at line {line} discards it, "
+                       f"so the function goes on, and may report success, after {call}() "
+                       f"failed. Is its failure meant to be ignored now?")
+            raws.append(Raw(LOST_ERRNO.id, line, f"{call}()", msg,
+                            [(line, f"{call}() result discarded")], [line], "medium"))
         return raws

@@ -10,7 +10,9 @@ here and nowhere else (no checker looks at what another reports):
 1. ``SUPERSEDES``: on one event of the walk, when both rules of a pair report the same
    resource at the same line, the first of the pair is kept.
 2. In one function, one finding per rule and resource: the earliest line is the finding,
-   the other lines where it was reported become its extra ``lines``.
+   the other lines where it was reported become its extra ``lines``, and the reports
+   themselves its ``merged`` ones (the differential review counts them: a patch that
+   adds one more exit with a defect the function already has introduces it there).
 3. In one function, one finding per resource and line across rule families: the one the
    walk reported first is kept (an error exit and a lock imbalance on the same return).
 4. A patch-level (``change``) finding is dropped when a finding of the patch introduced
@@ -84,6 +86,8 @@ def merge_function(raws: list[Raw]) -> list[Raw]:
             first = out[k]
             if r.line not in first.lines:
                 first.lines.append(r.line)
+            if r.line != first.line and all(m.line != r.line for m in first.merged):
+                first.merged.append(r)
             continue
         out[k] = r
     by_line: dict[tuple[int, str], Raw] = {}

@@ -38,6 +38,8 @@ Whole-function events (no walk; they return raw findings):
 ====================  =========================================================================
 ``function``          ``check_function(ctx: FunctionContext)``: the function as a whole
 ``change``            ``check_change(ctx: ChangeContext)``: a function before and after a patch
+                      (a checker with ``change_fixes`` is also called with the two swapped,
+                      ``ctx.backwards``: what it finds then is what the patch fixes)
 ====================  =========================================================================
 
 A slot starts as ``initial()`` on each walk; a checker reads it as ``st.slots[self.name]``
@@ -112,6 +114,7 @@ class ChangeContext:
     before: Function | None
     after: Function
     packs: Packs
+    backwards: bool = False  # before and after swapped: a finding is one the patch fixes
 
 
 class Checker:
@@ -121,6 +124,7 @@ class Checker:
     name: ClassVar[str] = ""
     rules: ClassVar[tuple[Rule, ...]] = ()
     events: ClassVar[frozenset[str]] = frozenset()
+    change_fixes: ClassVar[bool] = False  # check_change read backwards finds fixes
 
     def needs_walk(self, fn: Function) -> bool:
         """Whether this checker needs a function walked that has no pack call and no label

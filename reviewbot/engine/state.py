@@ -121,3 +121,6 @@ class Raw:
     trace: list[tuple[int, str]]
     lines: list[int] = field(default_factory=list)
     confidence: str = "high"
+    # the same rule's reports on the same resource at other lines of the function, merged
+    # into this one (registry policy 2): each is one more place the defect is
+    merged: list[Raw] = field(default_factory=list)

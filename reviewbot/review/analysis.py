@@ -13,7 +13,7 @@ from reviewbot.engine import FunctionContext, Raw, Walker
 from reviewbot.knowledge.callgraph import file_graph
 from reviewbot.knowledge.infer import infer_pairs
 from reviewbot.knowledge.tree_summaries import SummaryTable
-from reviewbot.model import Finding, TraceStep
+from reviewbot.model import Finding, Site, TraceStep
 from reviewbot.packs import Packs, load_packs
 
 # bytes of one function the walker takes: the largest in linux 6.1 are ~200 KB; a 1.2 MB
@@ -58,13 +58,7 @@ def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
     rules = all_rules()
     rule = rules[raw.rule]
     confidence = raw.confidence if raw.confidence != "high" else rule.confidence
-    trace = []
-    seen = set()
-    for line, note in raw.trace:
-        if (line, note) in seen:
-            continue
-        seen.add((line, note))
-        trace.append(TraceStep(line, note))
+    trace = _steps(raw.trace)
     lines = [raw.line] + [ln for ln in raw.lines if ln != raw.line]
     return Finding(
         rule=raw.rule,
@@ -78,7 +72,18 @@ def to_finding(raw: Raw, path: str, fn: Function) -> Finding:
         trace=trace,
         resource=raw.resource,
         lines=lines,
+        sites=[Site(m.line, m.message, _steps(m.trace)) for m in raw.merged],
     )
+
+
+def _steps(trace: list[tuple[int, str]]) -> list[TraceStep]:
+    out: list[TraceStep] = []
+    seen = set()
+    for line, note in trace:
+        if (line, note) not in seen:
+            seen.add((line, note))
+            out.append(TraceStep(line, note))
+    return out
 
 
 def analyze_cfile(cf: CFile, path: str, only: Iterable[str] | None = None,

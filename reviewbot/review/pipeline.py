@@ -8,7 +8,7 @@ introduced = only after, fixed = only before, preexisting = both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from reviewbot import gctune
@@ -18,7 +18,7 @@ from reviewbot.cmodel import CFile, parse_c, parse_region
 from reviewbot.context.tree import NO_TREE_NOTE, CodeContext, discover_repo
 from reviewbot.knowledge import summary_cache
 from reviewbot.knowledge.tree_summaries import SummaryTable, build, file_directs
-from reviewbot.model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult
+from reviewbot.model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult, Site
 from reviewbot.packs import Packs, load_packs
 from reviewbot.review.analysis import analyze_cfile
 
@@ -40,41 +40,71 @@ def _near(lines: set[int], post_cf, pre_cf, removed: set[int]) -> set[str]:
     return names
 
 
-def diff_findings(pre: list[Finding], post: list[Finding]) -> list[Finding]:
+def diff_findings(pre: list[Finding], post: list[Finding], changed_pre: set[int] | None = None,
+                  changed_post: set[int] | None = None) -> list[Finding]:
+    """Introduced, fixed and preexisting findings, by match key. A key on both sides whose
+    defect the patch puts in more places (a new error exit that leaks what another exit
+    already leaks) is preexisting, and introduced at the new places too; in fewer places,
+    fixed at the places gone. Lines are not compared (code moves): the places nearest the
+    patch's lines are taken for the new ones."""
     before = {f.match_key(): f for f in pre}
     after = {f.match_key(): f for f in post}
     out: list[Finding] = []
     for k, f in after.items():
-        f.status = "preexisting" if k in before else "introduced"
+        g = before.get(k)
+        f.status = "preexisting" if g is not None else "introduced"
         out.append(f)
-    for k, f in before.items():
-        if k not in after:
-            f.status = "fixed"
-            out.append(f)
+        if g is not None:
+            out += _more_places(f, g, changed_post or set(), "introduced")
+    for k, g in before.items():
+        f = after.get(k)
+        if f is None:
+            g.status = "fixed"
+            out.append(g)
+        else:
+            out += _more_places(g, f, changed_pre or set(), "fixed")
     order = {"introduced": 0, "fixed": 1, "preexisting": 2}
     out.sort(key=lambda f: (order[f.status or ""], f.file, f.line))
     return out
 
 
+def _more_places(f: Finding, other: Finding, changed: set[int], status: str) -> list[Finding]:
+    """Copies of `f` at the places it has beyond `other`'s count, nearest `changed` first."""
+    n = len(f.sites) - len(other.sites)
+    if n <= 0:
+        return []
+    places = [Site(f.line, f.message, f.trace), *f.sites]
+    places.sort(key=lambda s: min((abs(s.line - c) for c in changed), default=0))
+    return [replace(f, line=s.line, message=s.message, trace=s.trace, status=status, sites=[],
+                    lines=[s.line] + [ln for ln in f.lines if ln != s.line])
+            for s in places[:n]]
+
+
 def _trust_partial(found: list[Finding], partial: set[str], img: FileImage) -> list[Finding]:
     """In a function too big to walk every path, before and after may have explored
-    different paths: a finding counts as introduced or fixed only near the patch's lines."""
+    different paths: a finding counts as introduced or fixed only near the patch's lines
+    (else it is preexisting, or nothing when its key is preexisting already)."""
     def near(f: Finding, changed: set[int]) -> bool:
         return any(abs(ln - c) <= 3 for ln in (f.lines or [f.line]) for c in changed)
 
+    kept = {f.match_key() for f in found if f.status == "preexisting"}
     out = []
     for f in found:
-        if f.function in partial and f.status == "introduced" and not near(f, img.changed_post):
+        if f.function in partial and (
+                (f.status == "introduced" and not near(f, img.changed_post))
+                or (f.status == "fixed" and not near(f, img.changed_pre))):
+            if f.match_key() in kept:
+                continue
             f.status = "preexisting"
-        elif f.function in partial and f.status == "fixed" and not near(f, img.changed_pre):
-            f.status = "preexisting"
+            kept.add(f.match_key())
         out.append(f)
     return out
 
 
 def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> list[Finding]:
     """The patch-level (`change`) checkers on each touched function, merged with what the
-    path rules found by the registry's policy."""
+    path rules found by the registry's policy; those that can, also read backwards (the
+    post-image as the function before): what they find then, the patch fixes."""
     from reviewbot.checks import registry
     from reviewbot.engine import ChangeContext
     from reviewbot.review.analysis import to_finding
@@ -84,11 +114,21 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> li
     for fn in post_cf.functions:
         if fn.name not in names:
             continue
-        ctx = ChangeContext(pre_fns.get(fn.name), fn, packs)
+        before = pre_fns.get(fn.name)
+        ctx = ChangeContext(before, fn, packs)
         raws = [raw for c in registry.checkers_for("change") for raw in c.check_change(ctx)]
         for raw in registry.merge_change(raws, fn.name, found):
             f = to_finding(raw, path, fn)
             f.status = "introduced"
+            out.append(f)
+        if before is None:
+            continue
+        back = ChangeContext(fn, before, packs, backwards=True)  # what the patch undoes
+        raws = [raw for c in registry.checkers_for("change") if c.change_fixes
+                for raw in c.check_change(back)]
+        for raw in registry.merge_change(raws, fn.name, found):
+            f = to_finding(raw, path, before)
+            f.status = "fixed"
             out.append(f)
     return out
 
@@ -219,7 +259,7 @@ class Reviewer:
                                   summaries=self.summaries_for(img.path, post_cf),
                                   callgraph=self._graph(img, img.post))
                     if post_cf else [])
-            found = diff_findings(pre, post)
+            found = diff_findings(pre, post, img.changed_pre, img.changed_post)
             if partial:
                 found = _trust_partial(found, partial, img)
             if post_cf is not None:
