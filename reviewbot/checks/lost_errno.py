@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from reviewbot.checks import register, rule
-from reviewbot.cmodel import Function, Node, callee, line_of, norm, strip_parens, text
+from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import ChangeContext, Checker, Cond, Exit, PathState, Raw, Walker
 from reviewbot.engine.facts import failure_side, plain_locals, plain_test
 from reviewbot.engine.keys import walk
@@ -36,6 +36,11 @@ its error) that holds a call's failure on this path, and loses it before the ret
 - (low) a loop's failure tested and only logged, overwritten by the next iteration's
   call, and the loop's last result returned; a call's result overwritten by another call
   before anything read it;
+- the same for a status instead of an errno: a local of a status type (an enum or a
+  `*_status` typedef: `acpi_status`, `efi_status_t`, `blk_status_t`, `enum iavf_status`)
+  tested with its failure test (`ACPI_FAILURE(status)`, `status != EFI_SUCCESS`, `if
+  (ret)`), lost the same ways, with the success constant returned (`return AE_OK;`,
+  `return BLK_STS_OK;`) where an errno function returns 0;
 - (in a patch) a call whose failure the function handed on before the patch is made a
   bare statement by it (`err = f(); if (err) goto out;` becomes `f();`); the other way
   round, a patch that makes such a bare call tested and handed on, is reported as fixing
@@ -63,7 +68,10 @@ in six directories of linux-source-6.1 nearly all were deliberate.
 
 Known false positives: an unwind label that returns 0 on purpose after an optional
 step's failure; an undo-named call that is really the next step; in a patch, a call
-made void by the same series (the question is still worth asking).
+made void by the same series (the question is still worth asking); for a status, a
+callback whose success constant means "go on" (an ACPI namespace walk returns AE_OK after
+a failure on purpose: quiet unless another failure test of the function returns the
+status).
 
 Confidence: high for the stale test; medium for the cleanup overwrite, the unread
 result and the ignored failure; low for the loop and the unread overwrite.
@@ -78,6 +86,11 @@ LOG_CALL = re.compile(
     r"alert|emerg|msg|printk|err_probe)(_ratelimited|_once)?)$")
 _INT_TYPES = re.compile(r"^(signed\s+)?(int|long|long\s+int|long\s+long|short|ssize_t|s8|s16|"
                         r"s32|s64|int8_t|int16_t|int32_t|int64_t|__s32|__s64)$")
+# a status type (`acpi_status`, `efi_status_t`, `blk_status_t`, `enum iavf_status`), whose
+# success is a constant named so (AE_OK, EFI_SUCCESS, BLK_STS_OK, IAVF_SUCCESS) or 0
+_STATUS_TYPES = re.compile(r"^(enum\s+)?\w*status(_t)?$")
+_SUCCESS = re.compile(r"^\(?([A-Z][A-Z0-9_]*_(SUCCESS|OK)|0)\)?$")
+_FAILURE_MACRO = re.compile(r"^[A-Z][A-Z0-9_]*_(FAILURE|ERROR|FAILED)$")  # ACPI_FAILURE(s)
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class Value:
 class Slot(NamedTuple):
     values: frozenset = frozenset()
     plain: tuple[int, str] = (0, "")  # (line, var) of the branch being taken: a plain test
+    how: str = ""  # of a status: "call" (`ACPI_FAILURE(s)`), "ne" (`s != EFI_SUCCESS`)
 
 
 _START = Slot()
@@ -115,6 +129,11 @@ class _Info:
     top_lines: frozenset[int]  # lines of the statements of the body itself (not nested)
     logging_tests: frozenset[int]  # lines of failure tests whose branch only logs
     goto_tests: frozenset[int]  # ... whose branch jumps to a label (unwind code)
+    statuses: frozenset[str] = frozenset()  # carriers of a status type (enum, *_status)
+
+    def success(self, expr: str) -> bool:
+        """A return of success: 0, or a status type's success constant."""
+        return expr == "0" or bool(self.statuses) and _SUCCESS.match(expr) is not None
 
     def only_logged(self, test_line: int) -> bool:
         return test_line in self.logging_tests
@@ -127,8 +146,38 @@ def _int_locals(w: Walker) -> set[str]:
     return plain_locals(w.fn, lambda ty: bool(_INT_TYPES.match(norm(text(ty)))))
 
 
+def _status_test(atom, statuses: frozenset[str]) -> tuple[str, str]:
+    """(status, how) of a test that is true when a status failed: `ACPI_FAILURE(s)`,
+    `EFI_ERROR(s)` ("call"), `s != EFI_SUCCESS` ("ne"); else ("", "")."""
+    a = strip_parens(atom)
+    while a is not None and a.type == "call_expression" and callee(a) in ("unlikely", "likely") \
+            and len(args(a)) == 1:
+        a = strip_parens(args(a)[0])
+    if a is None or not statuses:
+        return "", ""
+    if a.type == "call_expression" and _FAILURE_MACRO.match(callee(a)) and len(args(a)) == 1:
+        v = norm(text(args(a)[0]))
+        return (v, "call") if v in statuses else ("", "")
+    if a.type == "binary_expression" and text(a.child_by_field_name("operator")) == "!=":
+        sides = [norm(text(a.child_by_field_name(k))) for k in ("left", "right")]
+        for v, c in (sides, sides[::-1]):
+            if v in statuses and _SUCCESS.match(c) and c != "0":
+                return v, "ne"
+    return "", ""
+
+
+def _failure_test(cond, statuses: frozenset[str]) -> str:
+    """The variable a failure test is true for: a plain one (`if (ret)`) or a status's."""
+    var = plain_test(cond)
+    if var and failure_side(cond):
+        return var
+    return _status_test(cond, statuses)[0]
+
+
 def _info(w: Walker) -> _Info:
     ints = _int_locals(w)
+    statuses = plain_locals(w.fn, lambda ty: bool(_STATUS_TYPES.match(" ".join(text(ty).split()))))
+    ints |= statuses
     returned = {norm(text(n.ast)) for n in w.fn.nodes
                 if n.kind == "return" and n.ast is not None and n.ast.type == "identifier"}
     from_calls = set()
@@ -137,21 +186,34 @@ def _info(w: Walker) -> _Info:
         if rhs is not None and rhs.type == "call_expression":
             from_calls.add(norm(text(a.child_by_field_name("left"))))
     carriers = frozenset(v for v in ints & returned & from_calls if v not in w.fn.params)
+    status = frozenset(statuses & carriers)
     logging, jumping = set(), set()
+    propagated = set(w.facts.propagated)
     if carriers:
         for s in w.fn.of_type("if_statement"):
             cond = s.child_by_field_name("condition")
-            if plain_test(cond) not in carriers or not failure_side(cond) or \
-                    s.child_by_field_name("alternative") is not None:
+            var = _failure_test(cond, status)
+            if var not in carriers or s.child_by_field_name("alternative") is not None:
                 continue
             body = s.child_by_field_name("consequence")
+            if var in status and _hands_on(body, var):
+                propagated.add(var)  # `if (ACPI_FAILURE(status)) return status;`
             if _logs_only(body):
                 logging.add(line_of(cond))
             elif _ends_in_goto(body, w.fn):
                 jumping.add(line_of(cond))
-    return _Info(carriers, frozenset(w.facts.propagated & carriers),
-                 frozenset((w.facts.propagated | w.facts.errno_vars) & carriers), {}, {},
-                 _top_lines(w.fn), frozenset(logging), frozenset(jumping))
+    return _Info(carriers, frozenset(propagated & carriers),
+                 frozenset((propagated | w.facts.errno_vars) & carriers), {}, {},
+                 _top_lines(w.fn), frozenset(logging), frozenset(jumping), status)
+
+
+def _hands_on(body, var: str) -> bool:
+    """A failure branch that returns the variable (its last statement)."""
+    kids = [k for k in body.named_children if k.type != "comment"] \
+        if body is not None and body.type == "compound_statement" else [body]
+    last = kids[-1] if kids else None
+    return last is not None and last.type == "return_statement" and \
+        any(text(i) == var for i in walk(last, "identifier"))
 
 
 def _top_lines(fn: Function) -> frozenset[int]:
@@ -368,10 +430,10 @@ class LostErrnoChecker(Checker):
         atom = node.ast
         if atom is None:
             return
-        mentioned, assigns, plain = self._cond(info, node)
+        mentioned, assigns, plain, how = self._cond(info, node)
         if not mentioned and not slot.values:
             if slot.plain[0]:
-                st.set_slot(self.name, slot._replace(plain=(0, "")))
+                st.set_slot(self.name, slot._replace(plain=(0, ""), how=""))
             return
         new = slot
         for lhs, rhs in assigns:  # if ((err = f()) < 0)
@@ -400,15 +462,16 @@ class LostErrnoChecker(Checker):
             if self._get(new, m) or gone is not None:
                 new = self._drop(new, m)  # the code looks at which error it is: handled
         want = (node.line, plain) if plain in info.carriers else (0, "")
-        if new.plain != want:
-            new = new._replace(plain=want)
+        if new.plain != want or new.how != how:
+            new = new._replace(plain=want, how=how)
         if new is not slot:
             st.set_slot(self.name, new)
 
     @staticmethod
-    def _cond(info: _Info, node: Node) -> tuple[frozenset[str], tuple, str]:
+    def _cond(info: _Info, node: Node) -> tuple[frozenset[str], tuple, str, str]:
         """What a condition says of the error variables (decided once per node): those
-        it mentions, those it assigns (with their right sides), the one it plainly tests."""
+        it mentions, those it assigns (with their right sides), the one it plainly tests
+        (or a status test's variable, and how it tests: see _status_test)."""
         got = info.conds.get(node.idx)
         if got is None:
             atom = node.ast
@@ -417,7 +480,10 @@ class LostErrnoChecker(Checker):
                 for a in walk(atom, "assignment_expression")
                 if (lhs := norm(text(a.child_by_field_name("left")))) in info.carriers
                 and text(a.child_by_field_name("operator")) == "=")
-            got = (_mentions(atom, info.carriers), assigns, plain_test(atom))
+            plain, how = plain_test(atom), ""
+            if plain not in info.carriers and info.statuses:
+                plain, how = _status_test(atom, info.statuses)
+            got = (_mentions(atom, info.carriers), assigns, plain, how)
             info.conds[node.idx] = got
         return got
 
@@ -435,12 +501,19 @@ class LostErrnoChecker(Checker):
     def on_assume(self, w: Walker, st: PathState, cond: Cond | None) -> None:
         slot = st.slots[self.name]
         line, var = slot.plain
-        if cond is None or not line or cond.line != line or cond.subject != var:
+        if cond is None or not line or cond.line != line or (
+                cond.subject != var and slot.how != "call"):
             return
         v = self._get(slot, var)
         if v is None:
             return
-        if "Z" not in cond.taken and "N" in cond.taken:
+        if slot.how == "call":  # `ACPI_FAILURE(s)`: true (not 0) when s failed
+            failed = cond.subject.startswith("#") and "Z" not in cond.taken
+        elif slot.how == "ne":  # `s != EFI_SUCCESS`: the false side keeps only the constant
+            failed = bool(cond.taken - frozenset("P"))
+        else:
+            failed = "Z" not in cond.taken and "N" in cond.taken
+        if failed:
             if v.state != "failed":
                 st.set_slot(self.name, slot._replace(values=(slot.values - {v}) | {
                     Value(var, "failed", v.line, v.call, test=line)}))
@@ -479,27 +552,29 @@ class LostErrnoChecker(Checker):
                              [(v.lost_test, f"{v.call}() failed"),
                               (v.line, f"{v.var} overwritten again"), (line, f"return {v.var}")],
                              [v.lost_test, line], "low")
-        if ex.expr != "0":
+        if not info.success(ex.expr):
             return
         for v in sorted(slot.values, key=lambda v: (v.line, v.var)):
+            if ex.expr != "0" and v.var not in info.statuses:
+                continue  # a status constant is no success of an int
             if v.state == "assigned" and v.var in info.errno_like:
                 # medium when the call is a step of the body itself (efivar_entry_get);
                 # one made only on some paths is often an optional one (xfs_qm_dqpurge:
                 # "we go ahead regardless")
                 self._report(w, st, line, v.var,
                              f"the result of {v.call}() at line {v.line} is stored in "
-                             f"'{v.var}' and never looked at: this 'return 0' reports success "
+                             f"'{v.var}' and never looked at: this 'return {ex.expr}' reports success "
                              f"even when {v.call}() failed, while the function returns "
                              f"'{v.var}' for its other failures. Should it return {v.var}?",
-                             [(v.line, f"{v.call}() result in {v.var}"), (line, "return 0")],
+                             [(v.line, f"{v.call}() result in {v.var}"), (line, f"return {ex.expr}")],
                              [v.line], "medium" if v.line in info.top_lines else "low")
             elif v.state == "failed" and v.var in info.propagated and info.jumps(v.test):
                 self._report(w, st, line, v.var,
                              f"the failure of {v.call}() tested at line {v.test} does not "
                              f"reach the caller: its branch does not return '{v.var}', and "
-                             f"this 'return 0' reports success, while the function's other "
+                             f"this 'return {ex.expr}' reports success, while the function's other "
                              f"failure tests of '{v.var}' return it. Should this one too?",
-                             [(v.test, f"{v.call}() failed"), (line, "return 0")],
+                             [(v.test, f"{v.call}() failed"), (line, f"return {ex.expr}")],
                              [v.line, v.test], "medium")
 
     def _report(self, w: Walker, st: PathState, line: int, var: str, message: str,
