@@ -156,3 +156,26 @@ def test_patch_that_adds_the_test_is_a_fix(tmp_path):
         ("f2fs_remount", "f2fs_enable_checkpoint()", "fixed")]
     assert buggy.splitlines()[fs[0].line - 1].strip() == "f2fs_enable_checkpoint(sbi);"
     assert "before the patch" in fs[0].message
+
+
+def test_status_walk_callback_that_logs_and_goes_on_is_quiet():
+    """drivers/acpi/acpi_processor.c acpi_processor_ids_walk() (linux-source-6.1), an
+    acpi_status namespace-walk callback: the first failure stops the walk, the later ones
+    are reported and the walk goes on, on purpose:
+
+        status = acpi_get_type(handle, &acpi_type);
+        if (ACPI_FAILURE(status))
+            return status;
+        ...
+            status = acpi_evaluate_integer(handle, "_UID", NULL, &uid);
+            if (ACPI_FAILURE(status))
+                goto err;
+        ...
+    err:
+        /* Exit on error, but don't abort the namespace walk */
+        acpi_handle_info(handle, "Invalid processor object\\n");
+        return AE_OK;
+
+    The status form's shape (a failure jumps to an exit returning the success constant
+    while another failure test returns the status) with an exit that only logs."""
+    assert _findings(tree_file("drivers/acpi/acpi_processor.c"), "acpi_processor_ids_walk") == []

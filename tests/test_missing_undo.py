@@ -105,7 +105,81 @@ def test_count_up_not_dropped_on_a_later_failure_hdpvr():
     assert {373, 377} <= set(got[0].lines)  # counted up, and down on the other exit
 
 
+def test_drvdata_left_on_a_freed_object_virtio_ccw():
+    """drivers/s390/virtio/virtio_ccw.c virtio_ccw_online(): the device's driver data is
+    set before the transport revision is negotiated (the interrupt handler reads it with
+    dev_get_drvdata()); when that fails the object is freed and the pointer stays:
+
+        dev_set_drvdata(&cdev->dev, vcdev);
+        ...
+        ret = virtio_ccw_set_transport_rev(vcdev);
+        if (ret)
+            goto out_free;             <- cdev->dev's driver data still vcdev
+        ...
+    out_put:
+        dev_set_drvdata(&cdev->dev, NULL);   <- the sibling exit clears it
+        ...
+    out_free:
+        ...
+        kfree(vcdev);
+    """
+    rel = "drivers/s390/virtio/virtio_ccw.c"
+    got = _findings(tree_file(rel), rel, "virtio_ccw_online", UNDO)
+    assert [(f.resource, f.line, f.confidence) for f in got] == [("cdev->dev", 1343, "medium")]
+    assert {1336, 1354} <= set(got[0].lines)  # published, and undone on the other exit
+    assert "kfree() at line 1363" in got[0].message
+
+
+def test_pointer_stored_in_the_device_left_on_free_acpi_pci_root():
+    """drivers/acpi/pci_root.c acpi_pci_root_add(): the root is stored in the ACPI device
+    (acpi_pci_find_root() reads it back with acpi_driver_data()); the DMAR failure frees
+    it with the pointer in place, while the failure after it clears the pointer first:
+
+        device->driver_data = root;
+        if (hotadd && dmar_device_add(handle)) {
+            result = -ENXIO;
+            goto end;                  <- device->driver_data still root
+        }
+        ...
+        if (!root->bus) {
+            ...
+            device->driver_data = NULL;
+            result = -ENODEV;
+            goto remove_dmar;
+        }
+        ...
+    end:
+        kfree(root);
+    """
+    rel = "drivers/acpi/pci_root.c"
+    got = _findings(tree_file(rel), rel, "acpi_pci_root_add", UNDO)
+    assert [(f.resource, f.line) for f in got] == [("device->driver_data", 702)]
+    assert {698, 737} <= set(got[0].lines)
+
+
 # ---------------------------------------------------------------------- must not fire
+
+
+def test_object_of_an_earlier_loop_round_be2iscsi():
+    """drivers/scsi/be2iscsi/be_main.c hba_setup_cid_tbls(): each round stores a new
+    object; the free in a later round is of that round's object, never stored:
+
+        for (ulp_num = 0; ulp_num < BEISCSI_ULP_COUNT; ulp_num++) {
+            ...
+                ptr_cid_info = kzalloc(sizeof(struct ulp_cid_info), GFP_KERNEL);
+                ...
+                if (!ptr_cid_info->cid_array) {
+                    kfree(ptr_cid_info);       <- not the one stored last round
+                    ptr_cid_info = NULL;
+                    ...
+                    goto free_memory;
+                }
+                ...
+                phba->cid_array_info[ulp_num] = ptr_cid_info;
+    """
+    rel = "drivers/scsi/be2iscsi/be_main.c"
+    assert _findings(tree_file(rel), rel, "hba_setup_cid_tbls", UNDO) == []
+
 
 
 def test_failed_idr_alloc_tested_after_a_first_test_nbd():

@@ -130,6 +130,7 @@ class _Info:
     logging_tests: frozenset[int]  # lines of failure tests whose branch only logs
     goto_tests: frozenset[int]  # ... whose branch jumps to a label (unwind code)
     statuses: frozenset[str] = frozenset()  # carriers of a status type (enum, *_status)
+    logging_exits: frozenset[int] = frozenset()  # returns after a label that only logs
 
     def success(self, expr: str) -> bool:
         """A return of success: 0, or a status type's success constant."""
@@ -204,7 +205,8 @@ def _info(w: Walker) -> _Info:
                 jumping.add(line_of(cond))
     return _Info(carriers, frozenset(propagated & carriers),
                  frozenset((propagated | w.facts.errno_vars) & carriers), {}, {},
-                 _top_lines(w.fn), frozenset(logging), frozenset(jumping), status)
+                 _top_lines(w.fn), frozenset(logging), frozenset(jumping), status,
+                 _logging_exits(w.fn))
 
 
 def _hands_on(body, var: str) -> bool:
@@ -214,6 +216,36 @@ def _hands_on(body, var: str) -> bool:
     last = kids[-1] if kids else None
     return last is not None and last.type == "return_statement" and \
         any(text(i) == var for i in walk(last, "identifier"))
+
+
+def _logging_exits(fn: Function) -> frozenset[int]:
+    """Lines of the returns that end a label's code which only logs (`err: pr_info("not
+    a processor"); return AE_OK;`): an exit that reports the failure and succeeds on
+    purpose."""
+    body = fn.body
+    out: set[int] = set()
+    logging, logged = False, False
+    for st in body.named_children if body is not None else []:
+        if st.type == "comment":
+            continue
+        inner = st
+        if inner.type == "labeled_statement":
+            logging, logged = True, False
+            while inner.type == "labeled_statement":
+                kids = [k for k in inner.named_children if k.type not in (
+                    "statement_identifier", "comment")]
+                if not kids:
+                    break
+                inner = kids[-1]
+        if not logging:
+            continue
+        if inner.type == "return_statement" and logged:
+            out.add(line_of(inner))
+        if _is_log(inner):
+            logged = True
+        else:
+            logging = False
+    return frozenset(out)
 
 
 def _top_lines(fn: Function) -> frozenset[int]:
@@ -568,7 +600,8 @@ class LostErrnoChecker(Checker):
                              f"'{v.var}' for its other failures. Should it return {v.var}?",
                              [(v.line, f"{v.call}() result in {v.var}"), (line, f"return {ex.expr}")],
                              [v.line], "medium" if v.line in info.top_lines else "low")
-            elif v.state == "failed" and v.var in info.propagated and info.jumps(v.test):
+            elif v.state == "failed" and v.var in info.propagated and info.jumps(v.test) \
+                    and line not in info.logging_exits:
                 self._report(w, st, line, v.var,
                              f"the failure of {v.call}() tested at line {v.test} does not "
                              f"reach the caller: its branch does not return '{v.var}', and "

@@ -32,7 +32,7 @@ from reviewbot.engine import (
     Walker,
     local_kinds,
 )
-from reviewbot.engine.keys import base_of_field, static_key, walk
+from reviewbot.engine.keys import base_of_field, decl_ident, static_key, walk
 
 MISSING_UNDO = rule(
     "error-path.missing-undo", "warning", "medium",
@@ -531,12 +531,29 @@ class MissingUndoChecker(Checker):
             elif slot.pubs or self._info.entered:
                 undone += self._helper_forms(w, c, st)
                 undone += self._released_by_name(w, st, slot, c)
+        renamed = set()
         for x in walk(ast, "assignment_expression"):
             # any new value of the place: the object is no longer published there
-            undone.append(Undo("store", w.canon(text(x.child_by_field_name("left")), st),
-                               -line_of(x)))
+            left = w.canon(text(x.child_by_field_name("left")), st)
+            undone.append(Undo("store", left, -line_of(x)))
+            renamed.add(left)
+        for d in walk(ast, "init_declarator"):
+            ident = decl_ident(d.child_by_field_name("declarator"))
+            if ident is not None:
+                renamed.add(text(ident))
         if undone:
             self._undo(st, undone)
+        if renamed:
+            self._rename(st, renamed)
+
+    def _rename(self, st: PathState, names: set[str]) -> None:
+        """The variable that named a published object names another one now (the next
+        round of a loop: `p = kzalloc(..)` again): a free through it frees that one."""
+        slot = st.slots[self.name]
+        moved = {p for p in slot.pubs if p.obj in names and not p.freed}
+        if moved:
+            pubs = (slot.pubs - moved) | {p._replace(obj="") for p in moved}
+            st.set_slot(self.name, slot._replace(pubs=frozenset(pubs)))
 
     def _released_by_name(self, w: Walker, st: PathState, slot: Slot, c: TSNode) -> list[Undo]:
         """A call of another file, named like a release, given a published object or its
