@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from reviewbot.checks import register, rule
@@ -131,6 +131,8 @@ class _Info:
     goto_tests: frozenset[int]  # ... whose branch jumps to a label (unwind code)
     statuses: frozenset[str] = frozenset()  # carriers of a status type (enum, *_status)
     logging_exits: frozenset[int] = frozenset()  # returns after a label that only logs
+    branches: dict[int, tuple[int, int]] = field(default_factory=dict)  # goto test -> its
+    # branch's lines
 
     def success(self, expr: str) -> bool:
         """A return of success: 0, or a status type's success constant."""
@@ -189,6 +191,7 @@ def _info(w: Walker) -> _Info:
     carriers = frozenset(v for v in ints & returned & from_calls if v not in w.fn.params)
     status = frozenset(statuses & carriers)
     logging, jumping = set(), set()
+    branches: dict[int, tuple[int, int]] = {}
     propagated = set(w.facts.propagated)
     if carriers:
         for s in w.fn.of_type("if_statement"):
@@ -203,10 +206,11 @@ def _info(w: Walker) -> _Info:
                 logging.add(line_of(cond))
             elif _ends_in_goto(body, w.fn):
                 jumping.add(line_of(cond))
+                branches[line_of(cond)] = (line_of(body), body.end_point[0] + 1)
     return _Info(carriers, frozenset(propagated & carriers),
                  frozenset((propagated | w.facts.errno_vars) & carriers), {}, {},
                  _top_lines(w.fn), frozenset(logging), frozenset(jumping), status,
-                 _logging_exits(w.fn))
+                 _logging_exits(w.fn), branches)
 
 
 def _hands_on(body, var: str) -> bool:
@@ -601,7 +605,7 @@ class LostErrnoChecker(Checker):
                              [(v.line, f"{v.call}() result in {v.var}"), (line, f"return {ex.expr}")],
                              [v.line], "medium" if v.line in info.top_lines else "low")
             elif v.state == "failed" and v.var in info.propagated and info.jumps(v.test) \
-                    and line not in info.logging_exits:
+                    and line not in info.logging_exits and not self._decided(w, st, v, line):
                 self._report(w, st, line, v.var,
                              f"the failure of {v.call}() tested at line {v.test} does not "
                              f"reach the caller: its branch does not return '{v.var}', and "
@@ -609,6 +613,20 @@ class LostErrnoChecker(Checker):
                              f"failure tests of '{v.var}' return it. Should this one too?",
                              [(v.test, f"{v.call}() failed"), (line, f"return {ex.expr}")],
                              [v.line, v.test], "medium")
+
+    def _decided(self, w: Walker, st: PathState, v: Value, line: int) -> bool:
+        """The failure branch itself returns success (`if (retry) { schedule(); return 0;
+        }`: azx_probe_continue), or the path went back after the failure (`goto again`,
+        escalated to another attempt: hl_device_reset)."""
+        a, b = self._infos[w].branches.get(v.test, (0, 0))
+        if a <= line <= b:
+            return True
+        for ln, what in st.trail:
+            if ln > v.test and what.startswith("goto "):
+                target = w.fn.labels.get(what[5:])
+                if target is not None and target.line < ln:
+                    return True
+        return False
 
     def _report(self, w: Walker, st: PathState, line: int, var: str, message: str,
                 trace: list[tuple[int, str]], lines: list[int], confidence: str) -> None:
