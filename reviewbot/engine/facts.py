@@ -25,7 +25,7 @@ from reviewbot.engine.keys import (
 )
 from reviewbot.engine.values import ERRNO
 from reviewbot.packs import Packs
-from reviewbot.packs.lookup import LEARNED
+from reviewbot.packs.lookup import LEARNED, CallSpec
 
 Pair = tuple[str, str]  # (resource id, key)
 
@@ -76,6 +76,25 @@ class FunctionFacts:
                 if m and m.group(1) in owners:
                     out.add(lhs)
             owners |= out
+        return out
+
+    @cached_property
+    def derived(self) -> dict[str, set[str]]:
+        """Object -> the locals that name a part of it through an accessor of that object
+        alone (`ui = ubifs_inode(inode)`, `iinfo = UDF_I(inode)`, container_of(inode, ..)):
+        what is stored in their fields belongs to the object. Calls that acquire or
+        release something are no accessors."""
+        out: dict[str, set[str]] = {}
+        for lhs, rhs in _assignments(self.fn):
+            m = re.fullmatch(r"(\w+)\(\s*(\w+)\s*(?:,[^()]*)?\)", rhs)
+            if m is None or lhs not in self.local_pointers or m.group(1) in ("kzalloc", "kmalloc"):
+                continue
+            spec = self.packs.calls.get(m.group(1))
+            if spec is not None and (spec.acquires or spec.releases or spec.consumes):
+                continue
+            if m.group(1) != "container_of" and "," in rhs:
+                continue  # one argument: `f(obj)`, not a lookup `f(table, key)`
+            out.setdefault(m.group(2), set()).add(lhs)
         return out
 
     @cached_property
@@ -246,10 +265,29 @@ class FunctionFacts:
             if any(True for _ in walk(a, "assignment_expression")) or \
                     any(True for _ in walk(a, "update_expression")):
                 continue
-            if any(self.packs.calls.get(callee(c)) is not None
+            if any(_has_effects(self.packs.calls.get(callee(c)))
                    for c in walk(a, "call_expression")):
-                continue
+                continue  # a test that takes or drops something (`trylock()`) is no retest
             out[t] = "?@" + t
+        return out
+
+    @cached_property
+    def compared(self) -> set[tuple[str, str]]:
+        """Pairs of names a condition compares with == or != (`buf == of->prealloc_buf`),
+        both ways round: an assignment of one to the other is worth remembering."""
+        out: set[tuple[str, str]] = set()
+        for n in self.fn.nodes:
+            if n.kind != "cond" or n.ast is None:
+                continue
+            a = strip_parens(n.ast)
+            if a is None or a.type != "binary_expression" or \
+                    text(a.child_by_field_name("operator")) not in ("==", "!="):
+                continue
+            sides = [strip_parens(a.child_by_field_name(f)) for f in ("left", "right")]
+            if all(x is not None and x.type in ("identifier", "field_expression")
+                   for x in sides):
+                lt, rt = (norm(text(x)) for x in sides)
+                out |= {(lt, rt), (rt, lt)}
         return out
 
     def retest_key(self, atom) -> str:
@@ -527,6 +565,10 @@ def local_kinds(fn: Function) -> dict[str, str]:
                 ident = inner.child_by_field_name("declarator")
                 if ident is not None and ident.type == "identifier":
                     out[text(ident)] = "pointer"
+                elif ident is not None and ident.type == "array_declarator":
+                    name = decl_ident(ident)  # `struct scatterlist *stack_sgs[6]`: an array
+                    if name is not None:
+                        out[text(name)] = "object"
     return out
 
 
@@ -554,3 +596,11 @@ def active_kids(e) -> list:
     if got is None:
         got = e.active_kids = [c for c in e.named_children if not inert(c)]
     return got
+
+
+def _has_effects(spec: CallSpec | None) -> bool:
+    """A pack-known call that does something a retest cannot repeat: acquires, releases,
+    consumes or tests a resource. A call known only as must-check (`cpu_is_omap16xx()`,
+    learned from its callers) is a pure question."""
+    return spec is not None and bool(spec.acquires or spec.releases or spec.consumes
+                                     or spec.escapes or spec.maybe_consumes or spec.tests)

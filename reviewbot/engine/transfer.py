@@ -37,8 +37,9 @@ from reviewbot.engine.state import (
     PathState,
     Res,
 )
-from reviewbot.engine.values import ALL, SUCCESS_SETS, E, N, call_values, const_values
+from reviewbot.engine.values import ALL, SUCCESS_SETS, E, N, P, call_values, const_values
 from reviewbot.packs import Target
+from reviewbot.packs.lookup import LEARNED
 
 if TYPE_CHECKING:
     pass
@@ -207,6 +208,10 @@ class Transfer:
         st.from_call = st.from_call - {lhs}
         self.set_fact(st, lhs, const_values(rtext, st.value(src_key) if src_key else ALL,
                                             self.packs.idioms))
+        if simple and src_key and (lhs_raw, rtext) in self.facts.compared:
+            # `buf = of->prealloc_buf; .. if (buf == of->prealloc_buf)`: equal until either
+            # is assigned again (_drop_key forgets the fact then)
+            st.values[equal_key(lhs, src_key)] = P
 
     def _drop_key(self, key: str, st: PathState, line: int) -> None:
         """The variable naming a resource gets a new value: stop tracking the old one."""
@@ -263,6 +268,10 @@ class Transfer:
         if spec.inferred and release_keys and st.res:
             # a release inferred from unwind code (afs_put_call(call)) may free fields too
             self._summarised(name, c, st, line, whole_too=False)
+        elif spec.pack == LEARNED and spec.releases and st.res:
+            # a learned release names one thing it frees (sesInfoFree: `{0}->serverOS`);
+            # the tree's summary of its body says what else (ses->password, ses->user_name)
+            self._summarised(name, c, st, line, whole_too=True)
         if spec.acquires:
             keys = self.target_keys(spec, c, st, lhs=lhs_raw)
             if (spec.returns_arg is not None and lhs_raw and lhs_raw in self.facts.locals
@@ -425,6 +434,18 @@ class Transfer:
         if pending and pending[0] in st.values:
             self.set_fact(st, pending[0], st.values[pending[0]])
 
+    def _release_parts(self, key: str, st: PathState, line: int, call: str) -> None:
+        """The put of a reference the path holds (`iput(inode)` of a new inode) runs the
+        object's release callback (evict), which frees what is stored in the object's own
+        fields: `ui->data` of `ui = ubifs_inode(inode)`, `GFS2_I(inode)->i_gl`. A free
+        of plain memory (kfree) frees no fields, so only references count."""
+        heads = tuple(f"{p}->" for p in self.facts.derived.get(key, ())) + (f"({key})->",)
+        for k2, r2 in list(st.res.items()):
+            if r2.status in (HELD, PENDING) and r2.key != key and (
+                    r2.key.startswith(heads) or any(h in r2.key for h in heads[-1:])):
+                st.res[k2] = replace(r2, status=UNKNOWN)
+                st.note(line, f"{r2.key} freed with {key} by {call}()")
+
     _whole: bool | None = None
 
     def _parsed_whole(self) -> bool:
@@ -452,6 +473,8 @@ class Transfer:
         self.emit("release", st, r if r is not None else Res(rid, key, ABSENT, 0, "", 0), line,
                   call, consume)
         kind = self.packs.resources.get(rid)
+        if kind is not None and kind.kind == "ref" and (r is None or r.status == HELD):
+            self._release_parts(key, st, line, call)
         if kind is not None and kind.embedded:
             # kobject_put(&obj->kobj), put_device(dev): the release callback frees the object
             owners = {key, base_of_field(key)}
@@ -477,3 +500,8 @@ class Transfer:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def equal_key(a: str, b: str) -> str:
+    """The fact key that says names `a` and `b` hold the same value on a path."""
+    return "?=" + "==".join(sorted((a, b)))

@@ -37,7 +37,7 @@ from reviewbot.engine.state import (
     Raw,
     Res,
 )
-from reviewbot.engine.transfer import Transfer
+from reviewbot.engine.transfer import Transfer, equal_key
 from reviewbot.engine.values import ALL, CONST, ERRNO, E, P, Z, compare_sets
 from reviewbot.packs import CallSpec, Packs
 
@@ -320,15 +320,17 @@ class Walker(Transfer):
         pred = self.predicate(atom, st)
         if pred is not None:
             return self.branch_on_held(node, st, *pred)
-        subject, tset, fset, is_call = self.eval_cond(atom, st)
         retest = self.facts.retest_key(atom)
+        # read before the test runs: its own `&key` argument counts as an out-argument
+        # (`static_branch_unlikely(&key)`) and would forget the first outcome
+        seen = st.values.get(retest) if retest else None
+        subject, tset, fset, is_call = self.eval_cond(atom, st)
         out = []
         for i, (succ, taken) in enumerate(((node.succ[0], tset), (node.succ[1], fset))):
             s2 = st.copy() if i == 0 else st  # the last successor takes the state itself
             if retest:
                 # the same test made again, nothing in it reassigned since: same branch
                 # (`if (flags & LOCKING) lock(); ... if (flags & LOCKING) unlock();`)
-                seen = s2.values.get(retest)
                 now = P if i == 0 else Z
                 if seen is not None and not (seen & now):
                     continue  # infeasible
@@ -436,6 +438,12 @@ class Walker(Transfer):
                     op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
                 else:
                     self.eval_expr(a, st)
+                    same = equal_key(self.canon(lt, st), self.canon(rt, st))
+                    if op in ("==", "!=") and self._never_equal(lt, rt, st):
+                        st.values[same] = Z  # an acquired object is no local array
+                    if op in ("==", "!=") and same in st.values:
+                        # assigned one from the other on this path (Transfer._assign)
+                        return (same, P, Z, False) if op == "==" else (same, Z, P, False)
                     for side_ in (lt, rt):  # `if (pph != tmp) kfree(pph)`: can't tell
                         self.forget(self.canon(side_, st), st, exact=True)
                     if op in ("==", "!=") and not has_call(a) and norm(text(a)) in self.facts.retested_atoms:
@@ -466,6 +474,18 @@ class Walker(Transfer):
             return self.canon(text(a), st), frozenset("NPE"), Z, False
         self.eval_expr(a, st)
         return "", None, None, False
+
+    def _never_equal(self, lt: str, rt: str, st: PathState) -> bool:
+        """One side is a local array or object (`stack_sgs`, `&buf`), the other holds what
+        the path acquired (`sgs = kmalloc_array(..)`): `if (sgs != stack_sgs) kfree(sgs)`
+        is the release of the allocation."""
+        for obj, other in ((lt, rt), (rt, lt)):
+            name = obj[1:] if obj.startswith("&") else obj
+            if name in self.facts.local_objects:
+                key = self.canon(other, st)
+                if any(r.key == key for r in st.res.values()):
+                    return True
+        return False
 
     def set_fact(self, st: PathState, key: str, val: frozenset) -> None:
         if val == ALL or not self.interesting(key, st):

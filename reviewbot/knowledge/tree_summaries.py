@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from reviewbot.cmodel import CFile, Function, args, callee, norm, text
 from reviewbot.engine.facts import local_kinds
 from reviewbot.packs import Packs
+from reviewbot.packs.lookup import LEARNED
 
 _ROOT = re.compile(r"^([A-Za-z_]\w*)")
 _PREFIX = re.compile(r"^(?:[&*\s]+|\(\s*(?:const\s+|struct\s+|unsigned\s+)*[A-Za-z_]\w*[\s*]*\)\s*)")
@@ -238,8 +239,8 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
                     frozenset(d.releases_container))
         if d.static:
             static.setdefault(d.path, {})[d.name] = s
-        elif d.name not in packs.calls:
-            global_.setdefault(d.name, s)
+        elif d.name not in packs.calls or packs.calls[d.name].pack == LEARNED:
+            global_.setdefault(d.name, s)  # a learned entry names one release; this, all
     return SummaryTable(global_, static)
 
 
