@@ -289,6 +289,11 @@ class GetPutChecker(Checker):
             return
         if how != "deref" and r.key not in w.facts.locals:
             return  # a field may be kept alive by its owner
+        spec = w.packs.calls.get(r.acq_call)
+        if spec is not None and spec.returns_arg is not None and _from_caller(w, r.key):
+            # dget(new_dentry) of an object the caller passed in: the put drops only the
+            # extra reference taken here; the caller's keeps the object alive (vfs_rename)
+            return
         w.report(
             USE_AFTER_RELEASE.id, line, r.key,
             f"'{r.key}' is used ({how}) after {r.rel_call}() at line {r.rel_line} released "
@@ -449,3 +454,10 @@ def check_change(pre_fn: Function | None, post_fn: Function, packs: Packs) -> li
                 f"kind. Is a release missing?",
                 [(new_line, f"'{key}' acquired")], [new_line], "medium"))
     return raws
+
+
+def _from_caller(w: Walker, key: str) -> bool:
+    """`key` names an object the caller gave the function: a parameter, or a local
+    initialised from one (`new_dentry = rd->new_dentry`)."""
+    root = key.split("->")[0].split(".")[0]
+    return root in w.fn.params or root in w.facts.borrowed

@@ -288,7 +288,16 @@ class FunctionFacts:
                    for x in sides):
                 lt, rt = (norm(text(x)) for x in sides)
                 out |= {(lt, rt), (rt, lt)}
-        return out
+        # a name also changed by `+=`, `++` or through its address (`&buf`) is not kept
+        # equal by the walk (it sees only plain assignments): no such pair
+        changed = {norm(text(u.child_by_field_name("argument")))
+                   for u in self.fn.of_type("update_expression")}
+        changed |= {norm(text(a.child_by_field_name("left")))
+                    for a in self.fn.of_type("assignment_expression")
+                    if text(a.child_by_field_name("operator")) != "="}
+        changed |= {norm(text(x))[1:] for c in self.fn.of_type("call_expression")
+                    for x in args(c) if norm(text(x)).startswith("&")}
+        return {(a, b) for a, b in out if a not in changed and b not in changed}
 
     def retest_key(self, atom) -> str:
         """The fact key under which a retested condition's outcome is kept, or ''."""

@@ -187,9 +187,20 @@ class Transfer:
             src_key = self.canon(text(rhs.child_by_field_name("left")), st)
         if rtext.startswith("&") and "->" in rtext:
             root = self.canon(rtext[1:].split("->")[0], st)
+            member = False
             for k, r in list(st.res.items()):
                 if r.key == root and r.status in (HELD, PENDING):
                     st.res[k] = replace(r, handed=True)  # ret = &hs->hs_group
+                    member = r.status == HELD
+            if member and simple and lhs_raw in self.facts.local_pointers:
+                # aux_dev = &i40e_aux_dev->aux_dev: another name for the member, so that a
+                # put of aux_dev is one of the member (and frees its container); the
+                # address of a member of an object held is not NULL (`if (ret == NULL)`)
+                self._drop_key(lhs, st, line)
+                target = self.canon(rtext[1:], st)
+                st.alias[lhs_raw] = target
+                st.values[target] = P
+                return
         held = [r for r in st.res.values() if src_key and r.key == src_key]
         local_lhs = simple and lhs_raw in self.facts.locals
         if held and local_lhs:
@@ -347,10 +358,16 @@ class Transfer:
         looks_release = release_re is not None and release_re.search(name) is not None
         for x in args(c):
             key = self.canon(text(x), st)
+            raw = norm(text(x))
+            # fsnotify_put_mark(&mark->fsn_mark) (or a local naming that member): the put
+            # of an embedded member whose release callback frees the container
+            container = base_of_field(key) if looks_release and (
+                raw.startswith("&") or raw in st.alias) else ""
             for k, r in list(st.res.items()):
                 if r.key != key:
                     owned = r.key.startswith(key + "->") or r.key.startswith(key + ".")
-                    if owned and looks_release and r.status in (HELD, PENDING):
+                    if (owned or r.key == container) and looks_release \
+                            and r.status in (HELD, PENDING):
                         st.res[k] = replace(r, status=UNKNOWN)
                     continue
                 if r.status in (HELD, PENDING) and looks_release:

@@ -277,6 +277,10 @@ class Walker(Transfer):
         if e.type in ("identifier", "field_expression"):
             f = st.value(self.canon(t, st))
             if f and "Z" not in f and f != P:
+                if "P" in f and t in self.facts.local_pointers:
+                    # `if (kn) ..; return kn;`: a pointer known only to be non-NULL is the
+                    # object found (an error pointer would have been tested by IS_ERR)
+                    return "normal"
                 return "error"
         if t == "NULL" and any(r.status == FAILED for r in st.res.values()):
             return "error"
