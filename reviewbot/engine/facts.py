@@ -98,6 +98,18 @@ class FunctionFacts:
         return out
 
     @cached_property
+    def callers_parts(self) -> set[str]:
+        """Locals naming the caller's object through an accessor of a parameter (`gpio =
+        gpiochip_get_data(chip)`, `ctx = nfs_fc2context(fc)`): memory allocated into their
+        fields is kept there."""
+        owners = set(self.fn.params) | self.borrowed
+        out: set[str] = set()
+        for _ in range(3):  # chip = gpiod_to_chip(desc); gpio = gpiochip_get_data(chip)
+            out |= {p for obj, parts in self.derived.items() if obj in owners for p in parts}
+            owners |= out
+        return out
+
+    @cached_property
     def errno_vars(self) -> set[str]:
         """Variables the function uses for error codes: somewhere assigned -EXXX."""
         out: set[str] = set()

@@ -43,6 +43,9 @@ class Res:
     caller_owned: bool = False  # stored straight into an object the caller owns (param->f)
     handed: bool = False  # passed whole to a call no pack describes: it may own it now
     published: bool = False  # stored in a longer-lived place, and released by the function
+    depth: int = 0  # acquisitions beyond the first of a resource that nests
+    parked: str = ""  # the local struct it was stored in (`oip.upperdentry = dget(upper)`)
+    lent: bool = False  # that struct was passed to a call no pack describes
 
     @property
     def held_untested(self) -> bool:

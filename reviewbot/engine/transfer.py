@@ -174,6 +174,13 @@ class Transfer:
             return
         # not a call
         self.eval_expr(rhs, st)
+        if rt == "initializer_list" and lhs_raw in self.facts.local_objects:
+            # struct ovl_inode_params oip = { .upperdentry = upperdentry, .. }
+            for v in walk(rhs, "identifier"):
+                vk = self.canon(text(v), st)
+                for k, r in list(st.res.items()):
+                    if r.key == vk and r.status in (HELD, PENDING):
+                        st.res[k] = replace(r, parked=lhs_raw)
         if rt == "conditional_expression":
             self._drop_key(lhs, st, line)
             self.set_fact(st, lhs, ALL)
@@ -305,6 +312,10 @@ class Transfer:
                     self.acquire(rid, key, st, line, name, nonlocal_, pending)
                     if t.how != "return" and lhs_raw and not self._local_place(lhs_raw):
                         self._stored((rid, key), st, line, lhs_raw)  # obj->d = dget(d)
+                    elif lhs_raw and lhs_raw != key and (rid, key) in st.res:
+                        obj = re.match(r"\w+", lhs_raw)
+                        if obj is not None and obj.group(0) in self.facts.local_objects:
+                            st.res[(rid, key)] = replace(st.res[(rid, key)], parked=obj.group(0))
                 if spec.may_be_null:
                     st.values.pop(key, None)
 
@@ -335,7 +346,8 @@ class Transfer:
     def owned_by_caller(self, key: str) -> bool:
         m = re.match(r"^\w+\((\w+)\)", key) or re.match(r"^(\w+)", key)
         root = m.group(1) if m else ""
-        return root in self.fn.params or root not in self.facts.locals or root in self.facts.borrowed
+        return (root in self.fn.params or root not in self.facts.locals or root in self.facts.borrowed
+                or root in self.facts.callers_parts)
 
     def is_nonlocal(self, key: str, t: Target) -> bool:
         root = re.match(r"^[A-Za-z_]\w*", key)
@@ -359,9 +371,10 @@ class Transfer:
         for x in args(c):
             key = self.canon(text(x), st)
             raw = norm(text(x))
+            self._unpark(raw.lstrip("&"), name, st, line)
             # fsnotify_put_mark(&mark->fsn_mark) (or a local naming that member): the put
-            # of an embedded member whose release callback frees the container
-            container = base_of_field(key) if looks_release and (
+            # of a reference counted member, whose release callback frees the container
+            container = base_of_field(key) if looks_release and "put" in name and (
                 raw.startswith("&") or raw in st.alias) else ""
             for k, r in list(st.res.items()):
                 if r.key != key:
@@ -386,6 +399,18 @@ class Transfer:
                     st.res[k] = replace(r, handed=True)
                 elif r.status == RELEASED:
                     self.emit("use", st, r, line, f"passed to {name}()")
+
+    def _unpark(self, obj: str, name: str, st: PathState, line: int) -> None:
+        """A local struct passed to a call no pack describes (`ovl_get_inode(sb, &oip)`)
+        is a parameter block: the callee may take over the references stored in its
+        members, or take its own (i2c_new_client_device(adap, &info) and info.of_node):
+        the leak is then lent, and rests on weak evidence (reviewbot/engine/evidence.py)."""
+        if obj not in self.facts.local_objects:
+            return
+        for k, r in list(st.res.items()):
+            if r.parked == obj and r.status in (HELD, PENDING) and not r.lent:
+                st.res[k] = replace(r, lent=True)
+                st.note(line, f"{r.key} passed to {name}() in {obj}")
 
     def _summarised(self, name: str, c: TSNode, st: PathState, line: int,
                     whole_too: bool) -> None:
@@ -440,11 +465,14 @@ class Transfer:
         if INDEXED.search(key):
             return  # ghs + x, bh[i]: which element is unknowable here
         prev = st.res.get((rid, key))
+        kind = self.packs.resources.get(rid)
+        nested = prev is not None and prev.status == HELD and kind is not None and kind.nests
         r = st.res[(rid, key)] = Res(
             rid, key, status, line, call, st.seq, nonlocal_,
             pending[0] if pending else "", pending[1] if pending else frozenset(),
             acq_after_label=st.after_label,
             caller_owned=nonlocal_ and self.owned_by_caller(key),
+            depth=prev.depth + 1 if nested and prev is not None else 0,
         )
         st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
         self.emit("acquire", st, r, prev)
@@ -500,6 +528,11 @@ class Transfer:
                     st.res[k2] = replace(r2, status=UNKNOWN)
         st.seq += 1
         if r is None:
+            return
+        if r.status == HELD and r.depth:
+            # rcu_read_unlock() of a nested rcu_read_lock(): the outer one still holds it
+            st.res[k] = replace(r, depth=r.depth - 1)
+            st.note(line, f"{key} released once by {call}() (still held)")
             return
         if r.status in (HELD, PENDING, ESCAPED):
             # an untested result released (`x = kmalloc(); kfree(x);`) is released wherever

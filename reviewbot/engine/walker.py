@@ -277,9 +277,11 @@ class Walker(Transfer):
         if e.type in ("identifier", "field_expression"):
             f = st.value(self.canon(t, st))
             if f and "Z" not in f and f != P:
-                if "P" in f and t in self.facts.local_pointers:
+                if "P" in f and t in self.facts.local_pointers and not any(
+                        r.status == HELD and self._is_lock(r.rid) for r in st.res.values()):
                     # `if (kn) ..; return kn;`: a pointer known only to be non-NULL is the
-                    # object found (an error pointer would have been tested by IS_ERR)
+                    # object found (an error pointer would have been tested by IS_ERR); one
+                    # returned locked stays an exit the lock rules tell apart as before
                     return "normal"
                 return "error"
         if t == "NULL" and any(r.status == FAILED for r in st.res.values()):

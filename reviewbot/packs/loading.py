@@ -188,7 +188,7 @@ class _Merge:
         for rid, r in pf.resources.items():
             self.claim(f"resources.{rid}", name, over)
             p.resources[rid] = ResourceKind(rid, r.kind, r.null_ok, r.ordered, r.doc, name,
-                                            r.embedded)
+                                            r.embedded, r.nests)
         for cname, c in pf.calls.items():
             where = f"calls.{cname}"
             self.claim(where, name, over)

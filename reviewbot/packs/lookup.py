@@ -26,6 +26,7 @@ class ResourceKind:
     doc: str = ""
     pack: str = ""
     embedded: bool = False  # lives inside another object: freeing the object needs its put
+    nests: bool = False  # taken again while held: held until as many releases
 
 
 @dataclass(frozen=True)
@@ -369,7 +370,7 @@ def _call(c: CallSpec) -> tuple:
 
 def to_plain(p: Packs) -> dict:
     return {
-        "resources": [(r.id, r.kind, r.null_ok, r.ordered, r.doc, r.pack, r.embedded)
+        "resources": [(r.id, r.kind, r.null_ok, r.ordered, r.doc, r.pack, r.embedded, r.nests)
                       for r in p.resources.values()],
         "calls": {c.name: marshal.dumps(_call(c)) for c in p.calls.values()},
         "interesting": sorted(n for n, c in p.calls.items() if _interesting_spec(c)),

@@ -149,6 +149,8 @@ class Resource:
                         "(error-path.disordered)", BOOL)
     embedded: bool = key(False, "lives inside another object: freeing the object needs its "
                          "put (kobject, struct device)", BOOL)
+    nests: bool = key(False, "may be acquired again while held, and is held until as many "
+                      "releases (rcu_read_lock inside rcu_read_lock)", BOOL)
     doc: str = key("", "one line: what holding it means")
 
 
