@@ -159,8 +159,17 @@ def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
         a = [norm(text(x)) for x in args(c)]
         idxs: set[int] = set()
         spec = packs.calls.get(name)
-        if spec is not None and spec.releases:
+        if spec is not None and spec.releases and _drops_reference(packs, spec.releases):
+            # a reference or memory: an unlock (mutex_unlock(&msg_ctx->mux)) drops none
             idxs = {t.index for t in spec.targets if t.how == "arg"}
+            for t in spec.targets:  # ecryptfs_msg_ctx_alloc_to_free(): `{0}->msg`
+                if t.how == "fmt" and t.fmt.startswith("{"):
+                    try:
+                        f = field_of(t.fmt.format(*a))
+                    except (IndexError, KeyError):
+                        f = None
+                    if f:
+                        out.add(f)
         idxs |= summ.get(name, set())
         for i in idxs:
             if i < len(a):
@@ -168,6 +177,11 @@ def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
                 if f:
                     out.add(f)
     return out
+
+
+def _drops_reference(packs: Packs, rids: tuple[str, ...]) -> bool:
+    return any(packs.resources.get(r) is not None and packs.resources[r].kind in ("ref", "memory")
+               for r in rids)
 
 
 class SiblingIndex:

@@ -98,6 +98,26 @@ class FunctionFacts:
         return out
 
     @cached_property
+    def recomputed(self) -> dict[str, str]:
+        """A call expression a local is given once and never again (`irq =
+        gpiod_to_irq(udc->vbus_gpiod)`) -> that local: a release that computes the value
+        again (`free_irq(gpiod_to_irq(udc->vbus_gpiod), udc)`) names the same thing."""
+        count: dict[str, int] = {}
+        rhs_of: dict[str, str] = {}
+        for lhs, rhs in _assignments(self.fn):
+            count[lhs] = count.get(lhs, 0) + 1
+            rhs_of[lhs] = rhs
+        out: dict[str, str] = {}
+        for lhs, rhs in rhs_of.items():
+            m = re.fullmatch(r"(\w+)\(.*\)", rhs)
+            if count[lhs] != 1 or m is None or lhs not in self.locals:
+                continue
+            spec = self.packs.calls.get(m.group(1))
+            if spec is None or not (spec.acquires or spec.releases or spec.consumes):
+                out[rhs] = lhs
+        return out
+
+    @cached_property
     def callers_parts(self) -> set[str]:
         """Locals naming the caller's object through an accessor of a parameter (`gpio =
         gpiochip_get_data(chip)`, `ctx = nfs_fc2context(fc)`): memory allocated into their
@@ -396,6 +416,39 @@ class FunctionFacts:
                         out.add((rid, key))
                         lines.setdefault((rid, key), []).append(line_of(c))
         return out, lines
+
+    @cached_property
+    def holding_flags(self) -> dict[str, Pair]:
+        """Flags the function sets true right beside an acquisition, and only there
+        (`trans->removing_chunk = true; mutex_lock(&fs_info->chunk_mutex);`): testing
+        one (`if (trans->removing_chunk) mutex_unlock(..)`) asks whether the path holds
+        that resource, as a pack's test would."""
+        seen: dict[str, list[frozenset[Pair]]] = {}
+        for a in self.fn.of_type("assignment_expression"):
+            if norm(text(a.child_by_field_name("right"))) not in ("true", "1"):
+                continue
+            stmt = a.parent
+            if stmt is None or stmt.type != "expression_statement" or stmt.parent is None:
+                continue
+            flag = norm(text(a.child_by_field_name("left")))
+            kids = [k for k in stmt.parent.named_children if k.type != "comment"]
+            i = next((j for j, k in enumerate(kids) if k == stmt), -1)
+            near: set[Pair] = set()
+            for k in kids[max(i - 1, 0):i] + kids[i + 1:i + 2]:
+                c = k.named_children[0] if k.type == "expression_statement" and \
+                    k.named_child_count else None
+                spec = self.packs.calls.get(callee(c)) if c is not None and \
+                    c.type == "call_expression" else None
+                if spec is not None and spec.acquires and c is not None:
+                    near |= {(rid, key) for key in target_keys(spec, c, static_key)
+                             for rid in spec.acquires}
+            seen.setdefault(flag, []).append(frozenset(near))
+        out: dict[str, Pair] = {}
+        for flag, sets in seen.items():
+            common = frozenset.intersection(*sets) if sets else frozenset()
+            if len(common) == 1:
+                out[flag] = next(iter(common))
+        return out
 
     @property
     def static_acquires(self) -> set[Pair]:

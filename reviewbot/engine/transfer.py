@@ -471,7 +471,7 @@ class Transfer:
             rid, key, status, line, call, st.seq, nonlocal_,
             pending[0] if pending else "", pending[1] if pending else frozenset(),
             acq_after_label=st.after_label,
-            caller_owned=nonlocal_ and self.owned_by_caller(key),
+            caller_owned=nonlocal_ and (self.owned_by_caller(key) or self._in_stored(key, st)),
             depth=prev.depth + 1 if nested and prev is not None else 0,
         )
         st.note(line, f"{key} acquired by {call}()" if not call.startswith(key) else f"{call}")
@@ -491,6 +491,16 @@ class Transfer:
                 st.res[k2] = replace(r2, status=UNKNOWN)
                 st.note(line, f"{r2.key} freed with {key} by {call}()")
 
+    def _in_stored(self, key: str, st: PathState) -> bool:
+        """`key` is a field of an object the path already stored in a longer-lived place
+        (`device->zone_info = zone_info; zone_info->zone_cache = vzalloc(..)`): whoever
+        owns the object frees its fields (btrfs_destroy_dev_zone_info(device))."""
+        root = re.match(r"[A-Za-z_]\w*", key)
+        if root is None or root.group(0) == key:
+            return False
+        return any(r.key == root.group(0) and (r.status == ESCAPED or r.published)
+                   for r in st.res.values())
+
     _whole: bool | None = None
 
     def _parsed_whole(self) -> bool:
@@ -509,6 +519,10 @@ class Transfer:
             return
         k = (rid, key)
         r = st.res.get(k)
+        if r is None and key in self.facts.recomputed:
+            key = self.canon(self.facts.recomputed[key], st)  # free_irq(gpiod_to_irq(..))
+            k = (rid, key)
+            r = st.res.get(k)
         if r is None:
             # try the alias-free spelling (ip->i_gl vs GFS2_I(inode)->i_gl)
             for (rid2, key2), r2 in st.res.items():

@@ -321,6 +321,12 @@ class Walker(Transfer):
                                   if r.key == key and r.status == RELEASED]:
                             del st.res[k]
                 self.eval_expr(head, st)
+                if "for_each_entry" in callee(head) and args(head) and len(node.succ) == 2:
+                    # in the body, the cursor of list_for_each_entry*(pos, ..) is an entry:
+                    # not NULL (`dmap = pos; break; .. if (!dmap)`)
+                    body = st.copy()
+                    self.set_fact(body, self.canon(norm(text(args(head)[0])), body), P)
+                    return [(node.succ[0], body), (node.succ[1], st)]
             return [(s, st) for s in node.succ]
         self.emit("branch", st, node)
         pred = self.predicate(atom, st)
@@ -367,6 +373,9 @@ class Walker(Transfer):
         t = norm(text(a))
         if t in self.packs.tests:
             return [self.packs.tests[t]], None
+        if t in self.facts.holding_flags:
+            rid, key = self.facts.holding_flags[t]
+            return [rid], key
         if a.type == "call_expression":
             spec = self.packs.calls.get(callee(a))
             if spec is not None and spec.tests:
