@@ -486,6 +486,9 @@ class Transfer:
         of plain memory (kfree) frees no fields, so only references count."""
         heads = tuple(f"{p}->" for p in self.facts.derived.get(key, ())) + (f"({key})->",)
         for k2, r2 in list(st.res.items()):
+            kind = self.packs.resources.get(r2.rid)
+            if kind is None or kind.kind not in ("memory", "ref"):
+                continue  # a lock or a holder queued in the object is the function's to undo
             if r2.status in (HELD, PENDING) and r2.key != key and (
                     r2.key.startswith(heads) or any(h in r2.key for h in heads[-1:])):
                 st.res[k2] = replace(r2, status=UNKNOWN)
