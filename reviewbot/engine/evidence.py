@@ -63,10 +63,10 @@ def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -
     unwinding (releases after the acquisition) is by learned calls alone; otherwise, when
     the release involved is learned. A finding on what the function stored in a
     longer-lived place (while releasing it on other paths itself) is low too: the store may
-    have handed it over, or made another name for it; so is a leak of an allocation the path
-    passed whole to a call no pack or summary describes (`nfs4_proc_layoutcommit(data)`), or
-    in a member of a local struct passed to one (`ovl_get_inode(sb, &oip)`): in the audit
-    of six directories such calls mostly took the object over."""
+    have handed it over, or made another name for it; so is a leak of a reference stored in
+    a member of a local struct then passed to a call no pack or summary describes
+    (`oip.upperdentry = dget(upper); ovl_get_inode(sb, &oip)`): the callee may take it over
+    or take its own (i2c_new_client_device() and info.of_node), the code cannot tell."""
     leak = rule in LEAKS
     cands = [r for r in st.res.values() if r.key == resource]
     cands = [r for r in cands if (r.held_untested if leak else r.status == RELEASED)] or cands
@@ -77,8 +77,8 @@ def weigh(w: Walker, st: PathState, rule: str, resource: str, confidence: str) -
             kind is not None and kind.pack == LEARNED)
         if r.published:
             got = "low"  # stored where another owner (or alias) may free it
-        elif leak and (r.handed or r.lent):
-            got = "low"  # passed to a call no pack describes, which may own it now
+        elif leak and r.lent:
+            got = "low"  # in a struct passed to a call no pack describes: it may own it now
         elif leak:
             learned = acq_learned or not (w.facts.hand_releases_anywhere(r.rid, r.key)
                                           or _hand_unwound(w, st, r))
