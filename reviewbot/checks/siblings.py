@@ -134,7 +134,7 @@ def teardowns(fn: Function, packs: Packs, summ: dict[str, set[int]],
         if src is None:
             continue
         td = Teardown(fn.name, obj, line_of(c), (src[0], deleted[obj], name))
-        td.drops = _drops(fn, obj, local_src, packs, summ)
+        td.drops = _drops(fn, obj, local_src, packs, summ) | _freed_fields(packs, name)
         out.append(td)
     return out
 
@@ -162,14 +162,6 @@ def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
         if spec is not None and spec.releases and _drops_reference(packs, spec.releases):
             # a reference or memory: an unlock (mutex_unlock(&msg_ctx->mux)) drops none
             idxs = {t.index for t in spec.targets if t.how == "arg"}
-            for t in spec.targets:  # ecryptfs_msg_ctx_alloc_to_free(): `{0}->msg`
-                if t.how == "fmt" and t.fmt.startswith("{"):
-                    try:
-                        f = field_of(t.fmt.format(*a))
-                    except (IndexError, KeyError):
-                        f = None
-                    if f:
-                        out.add(f)
         idxs |= summ.get(name, set())
         for i in idxs:
             if i < len(a):
@@ -177,6 +169,16 @@ def _drops(fn: Function, obj: str, local_src: dict[str, str], packs: Packs,
                 if f:
                     out.add(f)
     return out
+
+
+def _freed_fields(packs: Packs, free: str) -> set[str]:
+    """Fields of its argument the free call itself releases (a learned helper:
+    ecryptfs_msg_ctx_alloc_to_free() frees `{0}->msg` as well as the entry)."""
+    spec = packs.calls.get(free)
+    if spec is None:
+        return set()
+    return {t.fmt[len("{0}->"):].split("->")[0] for t in spec.targets
+            if t.how == "fmt" and t.fmt.startswith("{0}->")}
 
 
 def _drops_reference(packs: Packs, rids: tuple[str, ...]) -> bool:
