@@ -115,6 +115,10 @@ class ChangeContext:
     after: Function
     packs: Packs
     backwards: bool = False  # before and after swapped: a finding is one the patch fixes
+    # the whole file's text before and after (rules that look at the file's other functions)
+    before_source: str | None = None
+    after_source: str | None = None
+    path: str = ""
 
 
 class Checker:

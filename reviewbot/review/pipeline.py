@@ -101,7 +101,8 @@ def _trust_partial(found: list[Finding], partial: set[str], img: FileImage) -> l
     return out
 
 
-def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> list[Finding]:
+def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding],
+                sources: tuple[str | None, str | None] = (None, None)) -> list[Finding]:
     """The patch-level (`change`) checkers on each touched function, merged with what the
     path rules found by the registry's policy; those that can, also read backwards (the
     post-image as the function before): what they find then, the patch fixes."""
@@ -115,7 +116,8 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> li
         if fn.name not in names:
             continue
         before = pre_fns.get(fn.name)
-        ctx = ChangeContext(before, fn, packs)
+        ctx = ChangeContext(before, fn, packs, before_source=sources[0],
+                            after_source=sources[1], path=path)
         raws = [raw for c in registry.checkers_for("change") for raw in c.check_change(ctx)]
         for raw in registry.merge_change(raws, fn.name, found):
             f = to_finding(raw, path, fn)
@@ -123,7 +125,8 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding]) -> li
             out.append(f)
         if before is None:
             continue
-        back = ChangeContext(fn, before, packs, backwards=True)  # what the patch undoes
+        back = ChangeContext(fn, before, packs, backwards=True,  # what the patch undoes
+                             before_source=sources[1], after_source=sources[0], path=path)
         raws = [raw for c in registry.checkers_for("change") if c.change_fixes
                 for raw in c.check_change(back)]
         for raw in registry.merge_change(raws, fn.name, found):
@@ -263,7 +266,8 @@ class Reviewer:
             if partial:
                 found = _trust_partial(found, partial, img)
             if post_cf is not None:
-                found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found)
+                found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found,
+                                    (img.pre, img.post))
         finally:
             for cf in (pre_cf, post_cf):
                 for fn in cf.functions if cf is not None else []:
