@@ -259,11 +259,25 @@ class Walker(Transfer):
                 # the function may return its result locked
                 self.returned_locked |= {r.key for r in st.res.values() if r.status == HELD
                                          and self._is_lock(r.rid)}
+            if ex.kind == "normal" and self._returns_failing_call(expr):
+                # `return helper(..)` where the tree's summary of helper returns an error
+                # code: on its failure this is an error exit too
+                self.emit("exit", st.copy(), Exit(node, "error", ex.expr))
             self.emit("exit", st, ex)
             return []
         return [(s, st) for s in node.succ]
 
     # ------------------------------------------------------------------ exits
+    def _returns_failing_call(self, expr: TSNode | None) -> bool:
+        """The return's value is a call no pack describes whose summary (knowledge/
+        tree_summaries.py) says it can return an error code."""
+        e = strip_parens(expr) if expr is not None else None
+        if e is None or e.type != "call_expression":
+            return False
+        name = callee(e)
+        summ = self.packs.summaries.get(name) if name not in self.packs.calls else None
+        return summ is not None and getattr(summ, "fails", False)
+
     def exit_kind(self, expr: TSNode | None, st: PathState) -> str:
         if expr is None:
             return "normal"

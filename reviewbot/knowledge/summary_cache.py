@@ -21,7 +21,7 @@ from reviewbot.knowledge.blobs import blob_id
 from reviewbot.knowledge.tree_summaries import OwnFacts, file_directs
 from reviewbot.packs import Packs
 
-FORMAT = 4
+FORMAT = 5
 _memory: dict[tuple[str, str, str], list[OwnFacts]] = {}
 
 
@@ -54,8 +54,8 @@ def _read(file: str) -> list[OwnFacts] | None:
         if fmt != FORMAT:
             return None
         return [OwnFacts(name, path, static, set(rel), set(sto), set(fields), set(cont),
-                         [tuple(p) for p in passes])
-                for name, path, static, rel, sto, fields, cont, passes in rows]
+                         [tuple(p) for p in passes], fails)
+                for name, path, static, rel, sto, fields, cont, passes, fails in rows]
     except (OSError, EOFError, ValueError, TypeError):
         return None
 
@@ -63,7 +63,7 @@ def _read(file: str) -> list[OwnFacts] | None:
 def _write(file: str, directs_: list[OwnFacts]) -> None:
     rows = [(d.name, d.path, d.static, sorted(d.releases), sorted(d.stores),
              sorted(d.releases_fields), sorted(d.releases_container),
-             [list(p) for p in d.passes]) for d in directs_]
+             [list(p) for p in d.passes], d.fails) for d in directs_]
     tmp = f"{file}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(file), mode=0o700, exist_ok=True)

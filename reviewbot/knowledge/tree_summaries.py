@@ -42,6 +42,9 @@ class Summary:
     releases_fields: frozenset[int] = frozenset()  # something it points to (`kfree(es->bh)`)
     # the object the argument is a member of (`opts = container_of(f, ..); kfree(opts)`)
     releases_container: frozenset[int] = frozenset()
+    # some return gives an error code (`return -ENODEV`, `return ERR_PTR(..)`, a variable
+    # set to one): `return f(..)` in a caller is then a failure exit on f's failure
+    fails: bool = False
 
     @property
     def hands_over(self) -> frozenset[int]:
@@ -63,6 +66,7 @@ class OwnFacts:
     # (callee, its argument, our parameter, passed whole): a field passed (`bh->b_blocknr`)
     # carries releases of what it points to, never a store of the object
     passes: list[tuple[str, int, int, bool]] = field(default_factory=list)
+    fails: bool = False
 
 
 def _whole(expr: str, params: list[str]) -> bool:
@@ -112,8 +116,29 @@ def _containers(fn: Function, params: list[str]) -> dict[str, int]:
     return out
 
 
+_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
+_ERR_VALUE = re.compile(r"^(?:-E[A-Z0-9]+|ERR_PTR\(.*|ERR_CAST\(.*|PTR_ERR\(.*)$")
+
+
+def _fails(fn: Function) -> bool:
+    """Some return gives an error code: a constant, an error pointer, or a variable that is
+    given a constant errno somewhere in the function (`ret = -ENOMEM; .. return ret`)."""
+    values = [norm(text(r.named_children[0])) for r in fn.of_type("return_statement")
+              if r.named_children]
+    if any(_ERR_VALUE.match(v) for v in values):
+        return True
+    names = {v for v in values if v.isidentifier()}
+    if not names:
+        return False
+    for asg in fn.of_type("assignment_expression"):
+        lhs = norm(text(asg.child_by_field_name("left")))
+        if lhs in names and _ERRNO.match(norm(text(asg.child_by_field_name("right")))):
+            return True
+    return False
+
+
 def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
-    d = OwnFacts(fn.name, path, fn.is_static)
+    d = OwnFacts(fn.name, path, fn.is_static, fails=_fails(fn))
     params = list(fn.params)
     if not params:
         return d
@@ -196,7 +221,7 @@ def file_directs(path: str, cf: CFile, packs: Packs) -> list[OwnFacts]:
 def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     """The fixed point over the functions of some files (`directs` are not changed)."""
     directs = [OwnFacts(d.name, d.path, d.static, set(d.releases), set(d.stores),
-                        set(d.releases_fields), set(d.releases_container), d.passes)
+                        set(d.releases_fields), set(d.releases_container), d.passes, d.fails)
                for d in directs]
     by_name: dict[str, OwnFacts] = {}
     by_static: dict[tuple[str, str], OwnFacts] = {}
@@ -233,10 +258,11 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     global_: dict[str, Summary] = {}
     static: dict[str, dict[str, Summary]] = {}
     for d in directs:
-        if not (d.releases or d.stores or d.releases_fields or d.releases_container):
+        if not (d.releases or d.stores or d.releases_fields or d.releases_container
+                or d.fails):
             continue
         s = Summary(frozenset(d.releases), frozenset(d.stores), frozenset(d.releases_fields),
-                    frozenset(d.releases_container))
+                    frozenset(d.releases_container), d.fails)
         if d.static:
             static.setdefault(d.path, {})[d.name] = s
         elif d.name not in packs.calls or packs.calls[d.name].pack == LEARNED:
