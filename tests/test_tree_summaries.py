@@ -258,3 +258,52 @@ def test_a_deeply_nested_function_is_summarised_like_any_other():
         "drivers/x/helpers.c")
     assert got["x_deep"] == Summary(releases=frozenset({0}))
     assert got["x_queue"] == Summary(stores=frozenset({1}))
+
+
+# a probe that ends in `return helper(..)` with a card it releases on its other failures
+TAIL = """
+static int x_config(struct x_link *link)
+{
+	if (x_request(link))
+		goto failed;
+	return 0;
+failed:
+	x_release(link);
+	return -ENODEV;
+}
+
+static int x_probe(struct x_link *link)
+{
+	struct snd_card *card;
+	int err;
+
+	err = snd_card_new(&link->dev, 0, NULL, THIS_MODULE, 0, &card);
+	if (err < 0)
+		return err;
+	err = x_setup(card);
+	if (err < 0) {
+		snd_card_free(card);
+		return err;
+	}
+	x_cards[0] = card;
+	return x_config(link);
+}
+"""
+
+
+def test_a_helper_that_returns_an_error_code_fails():
+    t = _table({"drivers/x/main.c": TAIL}).for_file("drivers/x/main.c")
+    assert t["x_config"] == Summary(fails=True)
+    assert not t.get("x_probe", Summary()).fails  # `return err` of a call: not seen as one
+
+
+def test_returning_a_failing_helper_is_an_error_exit_too():
+    # without the summary `return x_config(link)` is a success exit, and the card stored
+    # in x_cards[] is no leak there; on x_config()'s failure it is
+    assert ("error-path.missing-release", "card") not in _findings(TAIL, None)
+    table = _table({"drivers/x/main.c": TAIL})
+    assert ("error-path.missing-release", "card") in _findings(TAIL, table)
+    fixed = TAIL.replace("\treturn x_config(link);",
+                         "\terr = x_config(link);\n\tif (err < 0) {\n\t\tx_cards[0] = NULL;\n"
+                         "\t\tsnd_card_free(card);\n\t\treturn err;\n\t}\n\treturn 0;")
+    assert ("error-path.missing-release", "card") not in _findings(fixed, _table({"drivers/x/main.c": fixed}))
