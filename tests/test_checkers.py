@@ -12,11 +12,12 @@ from reviewbot.packs import load_packs
 
 def test_registry_finds_every_family_without_a_hand_list():
     names = [c.name for c in registry.checkers()]
-    assert names == ["sleep-in-atomic", "blocking-in-reclaim", "double-free-field",
-                     "error-path", "get-put", "get-put.change", "is-err-on-null",
+    assert names == ["get-put.acquired-argument", "sleep-in-atomic", "blocking-in-reclaim",
+                     "double-free-field", "error-path", "get-put.exit-consistency",
+                     "get-put.field-release", "get-put", "get-put.change", "is-err-on-null",
                      "leak-by-overwrite", "lock-state", "lost-errno", "lost-errno.change",
-                     "missing-undo", "ops-mismatch", "release-not-taken", "siblings",
-                     "use-after-unlock"]
+                     "missing-undo", "ops-mismatch", "release-not-taken",
+                     "get-put.scoped-release", "siblings", "use-after-unlock"]
     claimed = {r.id for c in registry.checkers() for r in c.rules}
     assert claimed == set(all_rules())
 
