@@ -252,11 +252,16 @@ def check(ctx: ChangeContext) -> list[Raw]:
         at = post_fn.end_line  # the function ends with the field still held
         sep = re.search(rf"\b{f[0]}(?:\[[^\]]*\])?\s*(->|\.)\s*{f[1]}\b", rel.expr)
         member = f"{f[0]}{sep.group(1) if sep else '->'}{f[1]}"
+        if ctx.backwards:  # `after` is the function before the patch
+            msg = (f"before the patch nothing in the file released '{member}', which "
+                   f"{g.name}() fills with {value} (line {line}); the patch adds "
+                   f"{rel.call}({rel.expr}) to {post_fn.name}()")
+        else:
+            msg = (f"the patch removes {rel.call}({rel.expr}) from {post_fn.name}(), and "
+                   f"nothing in the file releases '{member}' any more, while {g.name}() "
+                   f"stores {value} there (line {line}). Is it leaked now?")
         raws.append(Raw(
-            FIELD_RELEASE_REMOVED.id, at, rel.expr,
-            f"the patch removes {rel.call}({rel.expr}) from {post_fn.name}(), and nothing in "
-            f"the file releases '{member}' any more, while {g.name}() stores {value} there "
-            f"(line {line}). Is it leaked now?",
+            FIELD_RELEASE_REMOVED.id, at, rel.expr, msg,
             [(line, f"{g.name}() stores {value} in {member}"), (at, f"{post_fn.name}() no longer releases it")],
             [at], "medium"))
     return raws
@@ -267,6 +272,7 @@ class FieldReleaseChecker(Checker):
     name = "get-put.field-release"
     rules = (FIELD_RELEASE_REMOVED,)
     events = frozenset({"change"})
+    change_fixes = True  # a patch that adds the teardown's release fixes the leak
 
     def check_change(self, ctx: ChangeContext) -> list[Raw]:
         return check(ctx)

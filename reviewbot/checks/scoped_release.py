@@ -163,11 +163,16 @@ def check(ctx: ChangeContext) -> list[Raw]:
         if _releases(post_fn, ctx.packs) > _releases(pre_fn, ctx.packs):
             continue  # a release was added in its place
         line = line_of(acq)
+        if ctx.backwards:
+            msg = (f"before the patch nothing released '{s.var}' (the value from "
+                   f"{s.source_call}() at line {line}) on any exit; the patch gives it a "
+                   f"__free({s.cls}) cleanup")
+        else:
+            msg = (f"the patch removes the __free({s.cls}) cleanup of '{s.var}' (the value "
+                   f"from {s.source_call}() at line {line}) and adds no release: every exit "
+                   f"now keeps it. Is a {s.cls}() missing on the exits?")
         raws.append(Raw(
-            SCOPED_RELEASE_REMOVED.id, line, s.var,
-            f"the patch removes the __free({s.cls}) cleanup of '{s.var}' (the value from "
-            f"{s.source_call}() at line {line}) and adds no release: every exit now keeps it. "
-            f"Is a {s.cls}() missing on the exits?",
+            SCOPED_RELEASE_REMOVED.id, line, s.var, msg,
             [(line, f"{s.source_call}()"), (post_fn.end_line, "no release on any exit")],
             [line], "medium"))
     raws += _check_managed(ctx)
@@ -194,11 +199,16 @@ def _check_managed(ctx: ChangeContext) -> list[Raw]:
         if src is None or _releases(post_fn, ctx.packs) > _releases(pre_fn, ctx.packs):
             continue
         call, line = src
+        if ctx.backwards:
+            msg = (f"before the patch nothing released '{s.var}' (the value from {call}() "
+                   f"at line {line}); the patch adds the devm action {s.cls}() that does")
+        else:
+            msg = (f"the patch removes the devm action {s.cls}() that released '{s.var}' (the "
+                   f"value from {call}() at line {line}) and adds no release: it is never "
+                   f"released now. Is the action, or a release on the exits and in the "
+                   f"remove path, missing?")
         raws.append(Raw(
-            SCOPED_RELEASE_REMOVED.id, line, s.var.lstrip("&"),
-            f"the patch removes the devm action {s.cls}() that released '{s.var}' (the value "
-            f"from {call}() at line {line}) and adds no release: it is never released now. "
-            f"Is the action, or a release on the exits and in the remove path, missing?",
+            SCOPED_RELEASE_REMOVED.id, line, s.var.lstrip("&"), msg,
             [(line, f"{call}()"), (post_fn.end_line, "no release on any exit")],
             [line], "medium"))
     return raws
@@ -209,6 +219,7 @@ class ScopedReleaseChecker(Checker):
     name = "get-put.scoped-release"
     rules = (SCOPED_RELEASE_REMOVED,)
     events = frozenset({"change"})
+    change_fixes = True  # a patch that adds the cleanup fixes the leak
 
     def check_change(self, ctx: ChangeContext) -> list[Raw]:
         return check(ctx)
