@@ -179,3 +179,77 @@ def test_status_walk_callback_that_logs_and_goes_on_is_quiet():
     The status form's shape (a failure jumps to an exit returning the success constant
     while another failure test returns the status) with an exit that only logs."""
     assert _findings(tree_file("drivers/acpi/acpi_processor.c"), "acpi_processor_ids_walk") == []
+
+
+def test_cleanup_status_overwrites_the_failure_ath10k():
+    """drivers/net/wireless/ath/ath10k/mac.c ath10k_monitor_vdev_start(): when the vdev
+    cannot be put up, the stop that undoes the start overwrites the error; if the stop
+    works, the function reports that the monitor vdev started:
+
+        ret = ath10k_wmi_vdev_up(ar, vdev_id, 0, ar->mac_addr);
+        if (ret) {
+            ath10k_warn(ar, "failed to put up monitor vdev %i: %d\\n", vdev_id, ret);
+            goto vdev_stop;
+        }
+        ...
+    vdev_stop:
+        ret = ath10k_wmi_vdev_stop(ar, ar->monitor_vdev_id);
+        if (ret)
+            ath10k_warn(ar, "failed to stop monitor vdev %i after start failure: %d\\n", ...);
+        return ret;
+    """
+    fs = _findings(tree_file("drivers/net/wireless/ath/ath10k/mac.c"),
+                   "ath10k_monitor_vdev_start")
+    assert [(f.line, f.resource, f.confidence) for f in fs] == [(1103, "ret", "medium")]
+    assert "ath10k_wmi_vdev_up() tested at line 1090" in fs[0].message
+
+
+def test_unread_key_send_result_iwlwifi():
+    """drivers/net/wireless/intel/iwlwifi/mvm/sta.c iwl_mvm_add_pasn_sta(): the key is
+    sent and its result dropped, while the earlier steps' failures are returned:
+
+        ret = iwl_mvm_send_sta_key(mvm, sta->sta_id, keyconf, false,
+                                   0, NULL, 0, 0, true);
+        kfree(keyconf);
+        return 0;
+    """
+    fs = _findings(tree_file("drivers/net/wireless/intel/iwlwifi/mvm/sta.c"),
+                   "iwl_mvm_add_pasn_sta")
+    assert [(f.line, f.resource, f.confidence) for f in fs] == [(4188, "ret", "medium")]
+
+
+def test_a_result_the_code_says_it_need_not_check_is_quiet():
+    """drivers/media/usb/em28xx/em28xx-cards.c em28xx_usb_probe():
+
+        /*
+         * No need to check the return value, the device will still be
+         * usable without media controller API.
+         */
+        retval = media_device_register(dev->media_dev);
+    #endif
+        return 0;
+
+    and drivers/platform/x86/asus-wmi.c asus_wmi_add():
+    `err = asus_wmi_fan_init(asus); /* probably no problems on error */` overwritten
+    by the next step's result."""
+    assert _findings(tree_file("drivers/media/usb/em28xx/em28xx-cards.c"),
+                     "em28xx_usb_probe") == []
+    assert _findings(tree_file("drivers/platform/x86/asus-wmi.c"), "asus_wmi_add") == []
+
+
+def test_retry_scheduled_in_the_failure_branch_is_quiet():
+    """sound/pci/hda/hda_intel.c azx_probe_continue(): the codec probe failure schedules a
+    retry and returns 0 on purpose ("keep things up"); only the last attempt gives up:
+
+        err = azx_codec_configure(chip);
+        if (err) {
+            if ((chip->driver_caps & AZX_DCAPS_RETRY_PROBE) &&
+                ++hda->probe_retry < 60) {
+                schedule_delayed_work(&hda->probe_work, msecs_to_jiffies(1000));
+                return 0; /* keep things up */
+            }
+            dev_err(chip->card->dev, "Cannot probe codecs, giving up\\n");
+            goto out_free;
+        }
+    """
+    assert _findings(tree_file("sound/pci/hda/hda_intel.c"), "azx_probe_continue") == []

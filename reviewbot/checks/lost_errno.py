@@ -630,7 +630,22 @@ class LostErrnoChecker(Checker):
 
     def _report(self, w: Walker, st: PathState, line: int, var: str, message: str,
                 trace: list[tuple[int, str]], lines: list[int], confidence: str) -> None:
+        if _said_so(w.fn.source, [ln for ln, _ in trace[:-1]] or [line]):
+            return  # the code says the failure does not matter there
         w.report(LOST_ERRNO.id, line, var, message, st, trace, [line, *lines], confidence)
+
+
+# a comment that says a result is dropped on purpose ("No need to check the return value",
+# "probably no problems on error", "we go ahead regardless", "ignore errors")
+_ON_PURPOSE = re.compile(rb"(/\*|//|^\s*\*).*\b(ignor\w*|no need to check|don'?t care|not fatal|"
+                         rb"no problems? on error|best[- ]effort|regardless|non-?fatal)\b", re.I | re.M)
+
+
+def _said_so(source: bytes, lines: list[int]) -> bool:
+    """A comment on one of `lines` or in the six lines above it says so."""
+    text_lines = source.splitlines()
+    return any(_ON_PURPOSE.search(b) for ln in lines
+               for b in text_lines[max(ln - 7, 0):ln])
 
 
 
