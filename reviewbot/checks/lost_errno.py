@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-import re
 import weakref
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from reviewbot.checks import register, rule
-from reviewbot.cmodel import Function, Node, args, callee, line_of, norm, strip_parens, text
-from reviewbot.engine import ChangeContext, Checker, Cond, Exit, PathState, Raw, Walker
-from reviewbot.engine.facts import failure_side, plain_locals, plain_test
+from reviewbot.checks.errno_forms import (
+    INT_TYPES,
+    STATUS_TYPES,
+    SUCCESS,
+    ends_in_goto,
+    failure_test,
+    hands_on,
+    is_log,
+    logging_exits,
+    logs_only,
+    mentions,
+    rhs_call,
+    said_so,
+    status_test,
+    top_lines,
+)
+from reviewbot.cmodel import Function, Node, line_of, norm, strip_parens, text
+from reviewbot.engine import Checker, Cond, Exit, PathState, Walker
+from reviewbot.engine.facts import plain_locals, plain_test
 from reviewbot.engine.keys import walk
 from reviewbot.engine.values import ERRNO, Z
 
@@ -80,19 +95,6 @@ unread), the Clang Static Analyzer's deadcode.DeadStores; neither looks at the f
 test or the return.
 """)
 
-# a call that only logs what it is passed (reading an error there is not handling it)
-LOG_CALL = re.compile(
-    r"^(pr_\w+|printk\w*|WARN\w*|mlog\w*|\w*_(err|warn|warning|info|dbg|debug|notice|crit|"
-    r"alert|emerg|msg|printk|err_probe)(_ratelimited|_once)?)$")
-_INT_TYPES = re.compile(r"^(signed\s+)?(int|long|long\s+int|long\s+long|short|ssize_t|s8|s16|"
-                        r"s32|s64|int8_t|int16_t|int32_t|int64_t|__s32|__s64)$")
-# a status type (`acpi_status`, `efi_status_t`, `blk_status_t`, `enum iavf_status`), whose
-# success is a constant named so (AE_OK, EFI_SUCCESS, BLK_STS_OK, IAVF_SUCCESS) or 0
-_STATUS_TYPES = re.compile(r"^(enum\s+)?\w*status(_t)?$")
-_SUCCESS = re.compile(r"^\(?([A-Z][A-Z0-9_]*_(SUCCESS|OK)|0)\)?$")
-_FAILURE_MACRO = re.compile(r"^[A-Z][A-Z0-9_]*_(FAILURE|ERROR|FAILED)$")  # ACPI_FAILURE(s)
-
-
 @dataclass(frozen=True)
 class Value:
     """What one path knows of an error variable's value."""
@@ -136,7 +138,7 @@ class _Info:
 
     def success(self, expr: str) -> bool:
         """A return of success: 0, or a status type's success constant."""
-        return expr == "0" or bool(self.statuses) and _SUCCESS.match(expr) is not None
+        return expr == "0" or bool(self.statuses) and SUCCESS.match(expr) is not None
 
     def only_logged(self, test_line: int) -> bool:
         return test_line in self.logging_tests
@@ -146,40 +148,12 @@ class _Info:
 
 
 def _int_locals(w: Walker) -> set[str]:
-    return plain_locals(w.fn, lambda ty: bool(_INT_TYPES.match(norm(text(ty)))))
-
-
-def _status_test(atom, statuses: frozenset[str]) -> tuple[str, str]:
-    """(status, how) of a test that is true when a status failed: `ACPI_FAILURE(s)`,
-    `EFI_ERROR(s)` ("call"), `s != EFI_SUCCESS` ("ne"); else ("", "")."""
-    a = strip_parens(atom)
-    while a is not None and a.type == "call_expression" and callee(a) in ("unlikely", "likely") \
-            and len(args(a)) == 1:
-        a = strip_parens(args(a)[0])
-    if a is None or not statuses:
-        return "", ""
-    if a.type == "call_expression" and _FAILURE_MACRO.match(callee(a)) and len(args(a)) == 1:
-        v = norm(text(args(a)[0]))
-        return (v, "call") if v in statuses else ("", "")
-    if a.type == "binary_expression" and text(a.child_by_field_name("operator")) == "!=":
-        sides = [norm(text(a.child_by_field_name(k))) for k in ("left", "right")]
-        for v, c in (sides, sides[::-1]):
-            if v in statuses and _SUCCESS.match(c) and c != "0":
-                return v, "ne"
-    return "", ""
-
-
-def _failure_test(cond, statuses: frozenset[str]) -> str:
-    """The variable a failure test is true for: a plain one (`if (ret)`) or a status's."""
-    var = plain_test(cond)
-    if var and failure_side(cond):
-        return var
-    return _status_test(cond, statuses)[0]
+    return plain_locals(w.fn, lambda ty: bool(INT_TYPES.match(norm(text(ty)))))
 
 
 def _info(w: Walker) -> _Info:
     ints = _int_locals(w)
-    statuses = plain_locals(w.fn, lambda ty: bool(_STATUS_TYPES.match(" ".join(text(ty).split()))))
+    statuses = plain_locals(w.fn, lambda ty: bool(STATUS_TYPES.match(" ".join(text(ty).split()))))
     ints |= statuses
     returned = {norm(text(n.ast)) for n in w.fn.nodes
                 if n.kind == "return" and n.ast is not None and n.ast.type == "identifier"}
@@ -196,112 +170,21 @@ def _info(w: Walker) -> _Info:
     if carriers:
         for s in w.fn.of_type("if_statement"):
             cond = s.child_by_field_name("condition")
-            var = _failure_test(cond, status)
+            var = failure_test(cond, status)
             if var not in carriers or s.child_by_field_name("alternative") is not None:
                 continue
             body = s.child_by_field_name("consequence")
-            if var in status and _hands_on(body, var):
+            if var in status and hands_on(body, var):
                 propagated.add(var)  # `if (ACPI_FAILURE(status)) return status;`
-            if _logs_only(body):
+            if logs_only(body):
                 logging.add(line_of(cond))
-            elif _ends_in_goto(body, w.fn):
+            elif ends_in_goto(body, w.fn):
                 jumping.add(line_of(cond))
                 branches[line_of(cond)] = (line_of(body), body.end_point[0] + 1)
     return _Info(carriers, frozenset(propagated & carriers),
                  frozenset((propagated | w.facts.errno_vars) & carriers), {}, {},
-                 _top_lines(w.fn), frozenset(logging), frozenset(jumping), status,
-                 _logging_exits(w.fn), branches)
-
-
-def _hands_on(body, var: str) -> bool:
-    """A failure branch that returns the variable (its last statement)."""
-    kids = [k for k in body.named_children if k.type != "comment"] \
-        if body is not None and body.type == "compound_statement" else [body]
-    last = kids[-1] if kids else None
-    return last is not None and last.type == "return_statement" and \
-        any(text(i) == var for i in walk(last, "identifier"))
-
-
-def _logging_exits(fn: Function) -> frozenset[int]:
-    """Lines of the returns that end a label's code which only logs (`err: pr_info("not
-    a processor"); return AE_OK;`): an exit that reports the failure and succeeds on
-    purpose."""
-    body = fn.body
-    out: set[int] = set()
-    logging, logged = False, False
-    for st in body.named_children if body is not None else []:
-        if st.type == "comment":
-            continue
-        inner = st
-        if inner.type == "labeled_statement":
-            logging, logged = True, False
-            while inner.type == "labeled_statement":
-                kids = [k for k in inner.named_children if k.type not in (
-                    "statement_identifier", "comment")]
-                if not kids:
-                    break
-                inner = kids[-1]
-        if not logging:
-            continue
-        if inner.type == "return_statement" and logged:
-            out.add(line_of(inner))
-        if _is_log(inner):
-            logged = True
-        else:
-            logging = False
-    return frozenset(out)
-
-
-def _top_lines(fn: Function) -> frozenset[int]:
-    body = fn.body
-    return frozenset(line_of(k) for k in body.named_children) if body is not None \
-        else frozenset()
-
-
-def _ends_in_goto(stmt, fn: Function | None = None) -> bool:
-    """A branch that jumps to a label (with `fn`: forward, to unwind code; a backward goto
-    retries: `goto restart`)."""
-    if stmt is not None and stmt.type == "compound_statement":
-        kids = stmt.named_children
-        stmt = kids[-1] if kids else None
-    if stmt is None or stmt.type != "goto_statement":
-        return False
-    if fn is None:
-        return True
-    lab = stmt.child_by_field_name("label")
-    node = fn.labels.get(text(lab)) if lab is not None else None
-    return node is not None and node.line > line_of(stmt)
-
-
-def _logs_only(stmt) -> bool:
-    """A branch that only prints (`if (err) pr_warn(...);`)."""
-    if stmt is None:
-        return False
-    kids = stmt.named_children if stmt.type == "compound_statement" else [stmt]
-    return bool(kids) and all(_is_log(k) for k in kids)
-
-
-def _is_log(stmt) -> bool:
-    e = stmt.named_children[0] if stmt is not None and stmt.type == "expression_statement" \
-        and stmt.named_child_count else None
-    return e is not None and e.type == "call_expression" and LOG_CALL.match(callee(e)) is not None
-
-
-def _rhs_call(rhs) -> str:
-    """The callee when the assigned value is a call's result (through casts), else ''."""
-    r = strip_parens(rhs)
-    while r is not None and r.type == "cast_expression":
-        r = strip_parens(r.child_by_field_name("value"))
-    return callee(r) if r is not None and r.type == "call_expression" else ""
-
-
-def _mentions(node, names: frozenset[str]) -> frozenset[str]:
-    if node is None or not names:
-        return frozenset()
-    t = text(node)
-    if not any(n in t for n in names):
-        return frozenset()  # (the text test is much cheaper than the walk)
-    return frozenset(text(i) for i in walk(node, "identifier") if text(i) in names)
+                 top_lines(w.fn), frozenset(logging), frozenset(jumping), status,
+                 logging_exits(w.fn), branches)
 
 
 @register
@@ -321,7 +204,7 @@ class LostErrnoChecker(Checker):
             return False
         for a in fn.of_type("assignment_expression"):
             if norm(text(a.child_by_field_name("left"))) in returned and \
-                    _rhs_call(a.child_by_field_name("right")):
+                    rhs_call(a.child_by_field_name("right")):
                 return True
         return False
 
@@ -361,7 +244,7 @@ class LostErrnoChecker(Checker):
                         name = norm(text(d.child_by_field_name("declarator")))
                         if name in info.carriers:
                             var, rhs = name, d.child_by_field_name("value")
-            got = (var, rhs, _mentions(a, info.carriers))
+            got = (var, rhs, mentions(a, info.carriers))
             info.stmts[node.idx] = got
         return got
 
@@ -381,7 +264,7 @@ class LostErrnoChecker(Checker):
         slot = st.slots[self.name]
         if node.kind == "switch" and any(v.state == "assigned" for v in slot.values):
             # a switch chooses what runs next, like a test (see on_branch)
-            mentioned = _mentions(node.ast, self._infos[w].carriers)
+            mentioned = mentions(node.ast, self._infos[w].carriers)
             slot = slot._replace(values=frozenset(
                 v for v in slot.values if v.state != "assigned" or v.var in mentioned))
             st.set_slot(self.name, slot)
@@ -399,7 +282,7 @@ class LostErrnoChecker(Checker):
         for m in mentioned - {var}:
             v = self._get(new, m)
             if v is not None or self._get(new, m, True):
-                if not _is_log(node.ast):
+                if not is_log(node.ast):
                     new = self._drop(new, m)  # read: stored, passed, returned through
                 elif v is not None and v.state == "assigned":
                     # an untested result printed (`f2fs_info(.., "ret: %d", err)`) was
@@ -411,9 +294,9 @@ class LostErrnoChecker(Checker):
     def _assign(self, w: Walker, st: PathState, slot: Slot, var: str, rhs, line: int) -> Slot:
         old = self._get(slot, var)
         slot = self._drop(slot, var)
-        if rhs is None or _mentions(rhs, frozenset({var})):
+        if rhs is None or mentions(rhs, frozenset({var})):
             return slot  # `err = err ?: f()`: the old value is read
-        call = _rhs_call(rhs)
+        call = rhs_call(rhs)
         if not call or call in w.packs.idioms.ptr_err:
             # a constant or another value: a decision, not a loss; PTR_ERR(p) is tested
             # through p (`err = PTR_ERR(p); if (IS_ERR(p)) goto out;`)
@@ -507,7 +390,7 @@ class LostErrnoChecker(Checker):
     def _cond(info: _Info, node: Node) -> tuple[frozenset[str], tuple, str, str]:
         """What a condition says of the error variables (decided once per node): those
         it mentions, those it assigns (with their right sides), the one it plainly tests
-        (or a status test's variable, and how it tests: see _status_test)."""
+        (or a status test's variable, and how it tests: see status_test)."""
         got = info.conds.get(node.idx)
         if got is None:
             atom = node.ast
@@ -518,8 +401,8 @@ class LostErrnoChecker(Checker):
                 and text(a.child_by_field_name("operator")) == "=")
             plain, how = plain_test(atom), ""
             if plain not in info.carriers and info.statuses:
-                plain, how = _status_test(atom, info.statuses)
-            got = (_mentions(atom, info.carriers), assigns, plain, how)
+                plain, how = status_test(atom, info.statuses)
+            got = (mentions(atom, info.carriers), assigns, plain, how)
             info.conds[node.idx] = got
         return got
 
@@ -630,90 +513,6 @@ class LostErrnoChecker(Checker):
 
     def _report(self, w: Walker, st: PathState, line: int, var: str, message: str,
                 trace: list[tuple[int, str]], lines: list[int], confidence: str) -> None:
-        if _said_so(w.fn.source, [ln for ln, _ in trace[:-1]] or [line]):
+        if said_so(w.fn.source, [ln for ln, _ in trace[:-1]] or [line]):
             return  # the code says the failure does not matter there
         w.report(LOST_ERRNO.id, line, var, message, st, trace, [line, *lines], confidence)
-
-
-# a comment that says a result is dropped on purpose ("No need to check the return value",
-# "probably no problems on error", "we go ahead regardless", "ignore errors")
-_ON_PURPOSE = re.compile(rb"(/\*|//|^\s*\*).*\b(ignor\w*|no need to check|don'?t care|not fatal|"
-                         rb"no problems? on error|best[- ]effort|regardless|non-?fatal)\b", re.I | re.M)
-
-
-def _said_so(source: bytes, lines: list[int]) -> bool:
-    """A comment on one of `lines` or in the six lines above it says so."""
-    text_lines = source.splitlines()
-    return any(_ON_PURPOSE.search(b) for ln in lines
-               for b in text_lines[max(ln - 7, 0):ln])
-
-
-
-# ---------------------------------------------------------------------- the patch form
-
-
-@dataclass(frozen=True)
-class _Uses:
-    """How a function uses the results of the calls it makes."""
-
-    tested: frozenset[str]  # callees whose result goes to a variable a failure test hands on
-    bare: dict[str, list[int]]  # callee -> lines where its result is discarded
-
-
-def _uses(fn: Function) -> _Uses:
-    handed: set[str] = set()  # variables some failure test returns or jumps to unwind with
-    for s in fn.of_type("if_statement"):
-        cond = s.child_by_field_name("condition")
-        var = plain_test(cond)
-        body = s.child_by_field_name("consequence")
-        if var and failure_side(cond) and (_ends_in_goto(body) or any(
-                b.type == "return_statement" and text(i) == var
-                for b in walk(body, "return_statement") for i in walk(b, "identifier"))):
-            handed.add(var)
-    tested: set[str] = set()
-    for a in fn.of_type("assignment_expression"):
-        call = _rhs_call(a.child_by_field_name("right"))
-        if call and norm(text(a.child_by_field_name("left"))) in handed:
-            tested.add(call)
-    bare: dict[str, list[int]] = {}
-    for st in fn.of_type("expression_statement"):
-        e = st.named_children[0] if st.named_child_count else None
-        if e is not None and e.type == "call_expression" and not LOG_CALL.match(callee(e)):
-            bare.setdefault(callee(e), []).append(line_of(e))
-    return _Uses(frozenset(tested), bare)
-
-
-@register
-class DroppedTestChecker(Checker):
-    """The patch form of error-path.lost-errno: a call whose failure the function handed
-    on before the patch is made a bare statement by it (`err = f(); if (err) goto out;`
-    becomes `f();`), so its failure is lost from then on."""
-
-    name = "lost-errno.change"
-    rules = (LOST_ERRNO,)
-    events = frozenset({"change"})
-    change_fixes = True  # a patch that starts testing a bare call's result fixes it
-
-    def check_change(self, ctx: ChangeContext) -> list[Raw]:
-        if ctx.before is None:
-            return []
-        before, after = _uses(ctx.before), _uses(ctx.after)
-        raws = []
-        for call in sorted(before.tested - after.tested):
-            new = after.bare.get(call, [])
-            if len(new) <= len(before.bare.get(call, [])):
-                continue
-            line = new[-1]
-            if ctx.backwards:  # `after` is the function before the patch
-                msg = (f"before the patch the call of {call}() at line {line} discarded its "
-                       f"result, so the function went on, and could report success, after "
-                       f"{call}() failed; the patch tests it and hands the failure on")
-            else:
-                msg = (f"the patch stops testing the result of {call}(): before it, a failure "
-                       f"of {call}() was handed to the caller (a failure test returned it or "
-                       f"jumped to the error exit); now the call at line {line} discards it, "
-                       f"so the function goes on, and may report success, after {call}() "
-                       f"failed. Is its failure meant to be ignored now?")
-            raws.append(Raw(LOST_ERRNO.id, line, f"{call}()", msg,
-                            [(line, f"{call}() result discarded")], [line], "medium"))
-        return raws
