@@ -159,6 +159,10 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
                     if a[t.index] in containers:
                         d.releases_container.add(containers[a[t.index]])
                     _released(d, a[t.index], params)
+                    if _embedded_member(packs, spec.releases, a[t.index], params):
+                        # kobject_put(&space_info->kobj): its release callback frees the
+                        # object the member is embedded in, the parameter itself
+                        d.releases.add(params.index(a[t.index][1:].split("->")[0]))
         for _rid, fmt in spec.consumes:
             m = re.match(r"^\{(\d+)\}", fmt)
             if m and int(m.group(1)) < len(a):
@@ -187,6 +191,14 @@ def _released(d: OwnFacts, expr: str, params: list[str]) -> None:
     p = _param_of(expr, params)
     if p is not None:
         (d.releases if _whole(expr, params) else d.releases_fields).add(p)
+
+
+def _embedded_member(packs: Packs, rids: tuple[str, ...], expr: str, params: list[str]) -> bool:
+    """`expr` is `&p->member` of a parameter p, released as a resource that lives inside
+    another object (a kobject, a struct device: `embedded` in its pack)."""
+    m = re.fullmatch(r"&(\w+)->\w+", expr)
+    return m is not None and m.group(1) in params and any(
+        (k := packs.resources.get(r)) is not None and k.embedded for r in rids)
 
 
 def _owning(packs: Packs, rid: str) -> bool:
