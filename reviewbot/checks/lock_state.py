@@ -52,10 +52,20 @@ a rw_semaphore read lock may not (down_read() twice deadlocks as soon as a write
 between the two), so it is reported, at medium confidence. A read and a write acquisition
 of the same lock, in either order, deadlock: reported. Trylocks never block: not reported.
 
+Across functions (reviewbot/checks/lock_calls.py, with the directory's lock summaries of
+reviewbot/knowledge/lock_summaries.py): a call, made while every path to it holds the
+lock, to a function of the directory that takes the same lock on every one of its paths
+before dropping it (directly or deeper; the callee's parameters replaced by the call's
+arguments, so `&d->lock` in the callee is the caller's lock only for `f(d)`). Reported at
+the call, with the chain down to the acquisition, at medium confidence. A trylock (in the
+caller or the callee) never counts, nor a callee that takes the lock only on some paths
+or lets go of the caller's lock first.
+
 Known false positives: a lock whose key names a different object on the second
 acquisition although the expression is the same (a pointer reassigned through an
 out-argument of a call no pack describes); loops whose iterations the walker cannot tell
-apart (cursors of list and array walks are left out).
+apart (cursors of list and array walks are left out); across functions, a callee outside
+the directory (or called through a pointer) that drops the lock between the two.
 
 Similar public checks: smatch check_locking.c ("double lock"), Clang Static Analyzer
 alpha.unix.PthreadLock ("This lock has already been acquired").
@@ -112,7 +122,7 @@ nothing at default confidence (docs/triage-6.1.md).
 
 LOCK_ORDER = rule(
     "get-put.lock-order", "warning", "medium",
-    "two locks taken in both orders in one function",
+    "two locks taken in both orders (in one function, or across a directory's functions)",
     """
 What it finds: a function that on one path takes lock B while holding lock A, and on
 another path (or later on the same one) takes A while holding B. Reported at the
@@ -132,11 +142,17 @@ Example:
     spin_lock(&d->state_lock);      /* queue_lock, then state_lock */
 
 Known false positives: two paths that can never run at the same time on the same object
-(one runs before the object is published); locks named alike that are in fact different
-(two pointers to different objects spelled the same way on two paths).
+(one runs before the object is published, or both run under a third lock); locks named
+alike that are in fact different (two pointers to different objects spelled the same way
+on two paths).
 
-Not yet: orders across the functions of a directory (they need the lock's type to tell
-that two `x->lock` expressions are one class).
+Across functions (reviewbot/checks/lock_calls.py, the directory's lock summaries): the
+inner lock taken by a callee of the directory on all its paths (`a` held, `f()` takes
+`b`, while another path of the function holds `b` and takes `a`); and two global locks
+taken in one order by one function of the directory and in the other by another (either
+side possibly through callees). Two locks of one object in two functions that do not
+call each other are not compared (`p->a_lock` in one and `q->a_lock` in the other need the
+type to be told one class: not yet). Medium confidence.
 
 Similar public checks: Clang Static Analyzer alpha.unix.PthreadLock ("lock order
 reversal"); lockdep at run time.

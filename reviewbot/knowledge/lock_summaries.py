@@ -1,0 +1,462 @@
+"""What each function of a directory does to exclusive locks, for the lock rules across
+functions (reviewbot/checks/lock_calls.py): the locks it takes on every path before it
+drops them (`first`), the caller's locks it drops (`drops`), the locks it returns holding
+(`keeps`), and the orders it takes two locks in (`orders`), each named relative to its
+parameters (`{0}->lock`) or as a global (`foo_mutex`), with the call chain that does it.
+
+The call graph (knowledge/callgraph.py) keeps lock facts by class (the field name) and may
+sets, for the context rules; a double lock or an order reversal needs more: the same lock
+(the same expression once a callee's parameters are replaced by the caller's arguments)
+held on *every* path to the call. So the flow here is a must-analysis of exact lock
+expressions: a lock is held at a step when every path to it took it and none dropped it;
+a trylock never counts as a take (it does not wait), a *_nested acquisition neither (a
+lockdep subclass: the order or the nesting is deliberate); a call outside the graph that
+is given the lock itself, or whose name says it unlocks, lets go of what it is given.
+
+Locks are the packs' hand-written resources of kind "lock" marked `ordered` (the same set
+as reviewbot/checks/lock_state.py). Summaries are computed on demand, callees first
+(recursion is cut: a function in the middle of its own summary looks empty).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
+
+from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord
+from reviewbot.knowledge.ctxfacts import Body, CallEv
+from reviewbot.packs import Packs
+from reviewbot.packs.learned_layer import KNOWN_NORETURN
+from reviewbot.packs.lookup import LEARNED
+
+DEPTH = 10  # callee chains followed this deep (deeper: the callee looks empty)
+
+_READ = re.compile(r"(^|_)read(_|$)|_shared$")
+_UNLOCKING = re.compile(r"(?:^|_)unlock(?:_|$)")
+_ADDR_ARROW = re.compile(r"\(&([^()]+)\)->")
+_PAREN_WORD = re.compile(r"(?<![\w)\]])\(([\w>.\-]+)\)")
+_ROOT = re.compile(r"^([A-Za-z_]\w*)")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_GLOBAL = re.compile(r"[A-Za-z_]\w*(?:\.\w+)*")  # `foo_mutex`, `foo_data.lock`
+_CALLED = re.compile(r"^[A-Za-z_]\w*\(")  # a lock named by a call's result
+
+
+# ------------------------------------------------------------------ lock names
+
+
+def tidy(expr: str) -> str:
+    """A lock expression in one spelling: no `&` in front, no parentheses around a word
+    (`&(p)->lock` is `p->lock`), `(&a->b)->c` is `a->b.c`."""
+    s = expr.replace(" ", "")
+    while s.startswith("&"):
+        s = s[1:]
+    if s.startswith("(") and s.endswith(")") and s.count("(") == 1:
+        s = s[1:-1].lstrip("&")
+    prev = None
+    while prev != s:
+        prev = s
+        s = _PAREN_WORD.sub(r"\1", s)
+        s = _ADDR_ARROW.sub(r"\1.", s)
+    return s
+
+
+def canon(expr: str, aliases: dict[str, str], depth: int = 0) -> str:
+    """`expr` tidied, its root local replaced by the one value it is given (`sdp =
+    GFS2_SB(inode)`), recursively."""
+    s = tidy(expr)
+    m = _ROOT.match(s)
+    if m is None or depth > 4:
+        return s
+    root, rest = m.group(1), s[m.end():]
+    if root in aliases and not rest.startswith("("):
+        value = tidy(aliases[root])
+        if rest and not re.fullmatch(r"[\w>.\-]+", value):
+            value = f"({value})"
+        if aliases[root].lstrip().startswith("&") and rest.startswith("->"):
+            rest = "." + rest[2:]  # lock = &p->l; lock->x is p->l.x
+        return canon(value + rest, aliases, depth + 1)
+    return s
+
+
+def root_of(expr: str) -> str:
+    """The variable an expression is reached from (calls such as GFS2_SB(x) skipped)."""
+    for m in _WORD.finditer(expr):
+        if expr[m.end():m.end() + 1] != "(":
+            return m.group(0)
+    return ""
+
+
+def template(expr: str, params: tuple[str, ...], aliases: dict[str, str]) -> str | None:
+    """How a function names a lock for its callers: `{N}` for its parameter N, a global
+    as it is; None for a lock of its own locals (no caller can name it)."""
+    root = root_of(expr)
+    if root in params:
+        return re.sub(r"\b(" + "|".join(map(re.escape, params)) + r")\b",
+                      lambda m: "{" + str(params.index(m.group(1))) + "}", expr)
+    if root in aliases or not _GLOBAL.fullmatch(expr):
+        return None  # a local's (or what a local points to): the caller cannot name it
+    return expr
+
+
+def fill(tmpl: str, argv: tuple[str, ...], aliases: dict[str, str]) -> str | None:
+    """A callee's lock template as the caller names it, with the call's arguments."""
+    try:
+        s = re.sub(r"\{(\d+)\}", lambda m: "(" + argv[int(m.group(1))] + ")", tmpl)
+    except IndexError:
+        return None
+    if re.search(r"\((?:NULL|0)\)", s):
+        return None  # f(.., NULL, ..): no lock passed, none taken
+    return canon(s, aliases)
+
+
+def suffix(expr: str) -> tuple[str, str]:
+    """(root, the rest): `p->a.lock` is ("p", "->a.lock")."""
+    root = root_of(expr)
+    i = expr.find(root) if root else -1
+    return (root, expr[i + len(root):]) if i >= 0 else ("", expr)
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class Via:
+    """How a lock operation is reached from a function: the call at `line` of it, to
+    `callee` (the primitive itself at the end of the chain), then the callee's own."""
+
+    line: int
+    callee: str
+    path: str = ""
+    inner: Via | None = None
+
+    def chain(self) -> list[Via]:
+        out, v = [], self
+        while v is not None:
+            out.append(v)
+            v = v.inner
+        return out
+
+    def primitive(self) -> str:
+        return self.chain()[-1].callee
+
+
+@dataclass(frozen=True)
+class Take:
+    """A lock taken (`expr` in the function's own names; `read` for a read side)."""
+
+    expr: str
+    via: Via
+    read: bool
+
+
+@dataclass(frozen=True)
+class Order:
+    """`inner` taken while `outer` is held (every path to the take holds it)."""
+
+    outer: str
+    inner: str
+    outer_line: int
+    outer_call: str
+    inner_via: Via
+    held: frozenset[str] = frozenset()  # every lock held at the take (a common outer lock
+    # serialises the two orders)
+
+
+@dataclass(frozen=True)
+class Nest:
+    """A call that takes `lock` again, held by the function since `held_line`."""
+
+    lock: str
+    held_line: int
+    held_call: str
+    via: Via
+    read_both: bool
+
+
+@dataclass
+class LockSummary:
+    """One function's lock facts; `first`, `drops`, `keeps` in template form."""
+
+    first: dict[str, Take] = field(default_factory=dict)
+    drops: frozenset[str] = frozenset()
+    keeps: dict[str, Take] = field(default_factory=dict)
+    orders: list[Order] = field(default_factory=list)  # in the function's own names
+    nests: list[Nest] = field(default_factory=list)  # double locks through a callee
+    takes_any: bool = False
+
+
+_EMPTY = LockSummary()
+
+
+@dataclass(frozen=True)
+class _State:
+    held: frozenset[tuple[str, int, str, bool]]  # (lock, line, call, read): must be held
+    first: frozenset[str]  # the path's first operation on these was a take (must)
+    seen: frozenset[str]  # operated on (may)
+    taken: frozenset[str]  # taken on the path (may)
+
+
+def _join(a: _State, b: _State) -> _State:
+    held_b = {h[0] for h in b.held}
+    return _State(frozenset(h for h in a.held if h[0] in held_b), a.first & b.first,
+                  a.seen | b.seen, a.taken | b.taken)
+
+
+class LockSummaries:
+    """The lock summaries of one call graph's functions, computed when first asked."""
+
+    def __init__(self, g: CallGraph, packs: Packs):
+        self.g, self.packs = g, packs
+        self._done: dict[int, LockSummary] = {}
+        self._busy: set[int] = set()
+        self._kinds: dict[str, tuple[str, str, bool]] = {}
+
+    # -- what a call is
+    def kind(self, name: str) -> tuple[str, str, bool]:
+        """(what, target, read): what is "take", "try", "drop" or ""; target the
+        argument format of the lock (`{0}`, `{0}->i_rwsem`)."""
+        got = self._kinds.get(name)
+        if got is None:
+            got = self._kinds[name] = self._kind(name)
+        return got
+
+    def _kind(self, name: str) -> tuple[str, str, bool]:
+        spec = self.packs.calls.get(name)
+        if spec is None:
+            return "", "", False
+        if spec.pack == LEARNED or spec.inferred:
+            # a learned wrapper says too little to count as a take; an unlock it is
+            # said to make still lets go of the lock (when the graph has no body for it)
+            if not spec.releases or not spec.targets or spec.targets[0].how not in ("arg", "fmt"):
+                return "", "", False
+            t = spec.targets[0]
+            return "learned-drop", "{" + str(t.index) + "}" if t.how == "arg" else t.fmt, False
+        locks = [rid for rid in (*spec.acquires, *spec.releases) if self._exclusive(rid)]
+        if not locks or not spec.targets:
+            return "", "", False
+        t = spec.targets[0]
+        tgt = "{" + str(t.index) + "}" if t.how == "arg" else t.fmt if t.how == "fmt" else ""
+        if not tgt:
+            return "", "", False
+        read = bool(_READ.search(name))
+        if spec.acquires:
+            if spec.success == "true" or name.endswith("_nested"):
+                return "try", tgt, read
+            return "take", tgt, read
+        return "drop", tgt, read
+
+    def _exclusive(self, rid: str) -> bool:
+        k = self.packs.resources.get(rid)
+        return k is not None and k.kind == "lock" and k.ordered and k.pack != LEARNED
+
+    # -- summaries
+    def of(self, r: FunctionRecord, depth: int = 0) -> LockSummary:
+        k = id(r)
+        got = self._done.get(k)
+        if got is not None:
+            return got
+        if k in self._busy or depth > DEPTH:
+            return _EMPTY  # recursion, or too deep: nothing known
+        self._busy.add(k)
+        try:
+            got = _Flow(self, r, depth).run()
+        finally:
+            self._busy.discard(k)
+        self._done[k] = got
+        return got
+
+    def all_orders(self) -> list[tuple[FunctionRecord, Order]]:
+        """Every function's orders (the directory's), for the reversal across functions."""
+        got = self.__dict__.get("_orders")
+        if got is None:
+            got = [(r, o) for r in self.g.records if r.body.kind == "function"
+                   for o in self.of(r).orders]
+            self.__dict__["_orders"] = got
+        return got
+
+
+_CACHE: WeakKeyDictionary[CallGraph, LockSummaries] = WeakKeyDictionary()
+
+
+def summaries(g: CallGraph, packs: Packs) -> LockSummaries:
+    got = _CACHE.get(g)
+    if got is None or got.packs is not packs:
+        got = _CACHE[g] = LockSummaries(g, packs)
+    return got
+
+
+class _Flow:
+    """The must-flow of one function (see the module doc)."""
+
+    def __init__(self, s: LockSummaries, r: FunctionRecord, depth: int):
+        self.s, self.r, self.depth = s, r, depth
+        self.body: Body = r.body
+        self.out = LockSummary()
+        self._drops: set[str] = set()
+        self._orders: dict[tuple[str, str], Order] = {}
+        self._nests: dict[tuple[str, int], Nest] = {}
+
+    def run(self) -> LockSummary:
+        b = self.body
+        if not any(self.s.kind(ev.name)[0] or self._callee(ev) for st in b.steps
+                   for ev in st.calls):
+            return _EMPTY  # no lock operation here or below
+        start = _State(frozenset(), frozenset(), frozenset(), frozenset())
+        into = {b.entry: start}
+        todo = deque([b.entry])
+        visits = 0
+        ends: list[_State] = []
+        while todo and visits < 40 * len(b.steps) + 50:
+            visits += 1
+            i = todo.popleft()
+            st = b.steps[i]
+            out = self._step(st.calls, into[i])
+            if any(ev.name in KNOWN_NORETURN for ev in st.calls):
+                continue
+            if st.ret or not st.succ:
+                ends.append(out)
+            for s in st.succ:
+                old = into.get(s)
+                new = out if old is None else _join(old, out)
+                if new != old:
+                    into[s] = new
+                    todo.append(s)
+        self._finish(ends)
+        return self.out
+
+    def _callee(self, ev: CallEv) -> FunctionRecord | None:
+        if self.s.kind(ev.name)[0] not in ("", "learned-drop"):
+            return None  # a lock primitive: the pack says what it does
+        c = self.s.g.resolve(ev.name, self.r.path)
+        return c if c is not None and c is not self.r and c.body.kind != "macro" else None
+
+    def _lock(self, tgt: str, ev: CallEv) -> str | None:
+        return fill(tgt, ev.args, self.body.aliases) if ev.args else None
+
+    def _step(self, calls: tuple[CallEv, ...], st: _State) -> _State:
+        for ev in calls:
+            what, tgt, read = self.s.kind(ev.name)
+            if what == "take":
+                lock = self._lock(tgt, ev)
+                if lock:
+                    st = self._take(st, Take(lock, Via(ev.line, ev.name), read))
+            elif what == "try":
+                lock = self._lock(tgt, ev)
+                if lock:
+                    st = _State(st.held, st.first, st.seen | {lock}, st.taken)
+            elif what == "drop" or (what == "learned-drop" and self._callee(ev) is None):
+                lock = self._lock(tgt, ev)
+                if lock:
+                    st = self._drop(st, lock)
+            else:
+                st = self._call(ev, st)
+        return st
+
+    def _take(self, st: _State, t: Take) -> _State:
+        self.out.takes_any = True
+        for lock, line, call, read in st.held:
+            if lock == t.expr:
+                if not (read and t.read) and t.via.inner is not None:
+                    self._nests.setdefault((lock, t.via.line),
+                                           Nest(lock, line, call, t.via, read and t.read))
+            else:
+                self._orders.setdefault((lock, t.expr),
+                                        Order(lock, t.expr, line, call, t.via,
+                                              frozenset(h[0] for h in st.held)))
+        first = st.first | {t.expr} if t.expr not in st.seen else st.first
+        held = frozenset(h for h in st.held if h[0] != t.expr) | \
+            {(t.expr, t.via.line, t.via.callee, t.read)}
+        return _State(held, first, st.seen | {t.expr}, st.taken | {t.expr})
+
+    def _drop(self, st: _State, lock: str) -> _State:
+        if lock not in st.taken:
+            self._drops.add(lock)  # a lock the caller holds
+        gone = {lock}
+        if _CALLED.match(lock) and not any(h[0] == lock for h in st.held):
+            # a lock a call returns, unlocked under another name (`m =
+            # kernfs_open_file_mutex_lock(kn); .. mutex_unlock(m)`): every lock named by a
+            # call may be the one
+            gone |= {h[0] for h in st.held if _CALLED.match(h[0])}
+        return _State(frozenset(h for h in st.held if h[0] not in gone), st.first,
+                      st.seen | gone, st.taken)
+
+    def _call(self, ev: CallEv, st: _State) -> _State:
+        c = self._callee(ev)
+        if c is None:
+            spec = self.s.packs.calls.get(ev.name)
+            if spec is not None and not spec.releases:
+                return st  # the pack describes it: it lets go of no lock
+            # outside the graph: given the lock itself, or named for unlocking, it may let
+            # go of what it is given
+            given = {canon(a, self.body.aliases) for a in ev.args}
+            roots = {root_of(x) for x in given}
+            unlocking = bool(_UNLOCKING.search(ev.name.rsplit("->", 1)[-1]))
+            held = frozenset(h for h in st.held if h[0] not in given and
+                             not (unlocking and root_of(h[0]) in roots))
+            return st if held == st.held else _State(held, st.first, st.seen, st.taken)
+        cs = self.s.of(c, self.depth + 1)
+        if cs is _EMPTY:
+            return st
+        al = self.body.aliases
+        for tm, t in cs.first.items():
+            lock = fill(tm, ev.args, al)
+            if lock:
+                via = Via(ev.line, ev.name, c.path, t.via)
+                st = self._take(st, Take(lock, via, t.read))
+                # the callee lets go of it again unless it keeps it
+                if tm not in cs.keeps:
+                    st = _State(frozenset(h for h in st.held if h[0] != lock), st.first,
+                                st.seen, st.taken)
+        for tm in cs.drops:
+            lock = fill(tm, ev.args, al)
+            if lock:
+                st = self._drop(st, lock)
+        for tm, t in cs.keeps.items():
+            lock = fill(tm, ev.args, al)
+            if lock and tm not in cs.first:
+                st = self._take(st, Take(lock, Via(ev.line, ev.name, c.path, t.via), t.read))
+        return st
+
+    def _finish(self, ends: list[_State]) -> None:
+        b, out = self.body, self.out
+        if ends:
+            first = frozenset.intersection(*(e.first for e in ends))
+            held = frozenset.intersection(*(frozenset(h[0] for h in e.held) for e in ends))
+        else:
+            first = held = frozenset()
+        takes = {}
+        for e in ends:
+            for lock, line, call, read in e.held:
+                takes.setdefault(lock, Take(lock, Via(line, call), read))
+        for lock in first:
+            tm = template(lock, b.params, b.aliases)
+            if tm is not None:
+                out.first[tm] = self._first_take(lock, ends)
+        for lock in held:
+            tm = template(lock, b.params, b.aliases)
+            if tm is not None and lock in takes:
+                out.keeps[tm] = takes[lock]
+        out.drops = frozenset(tm for x in self._drops
+                              if (tm := template(x, b.params, b.aliases)) is not None)
+        out.orders = list(self._orders.values())
+        out.nests = list(self._nests.values())
+
+    def _first_take(self, lock: str, ends: list[_State]) -> Take:
+        """The witness of a lock taken on every path: its first take in the body."""
+        best: Take | None = None
+        for st in self.body.steps:
+            for ev in st.calls:
+                what, tgt, read = self.s.kind(ev.name)
+                if what == "take" and self._lock(tgt, ev) == lock:
+                    t = Take(lock, Via(ev.line, ev.name), read)
+                    if best is None or t.via.line < best.via.line:
+                        best = t
+                elif what in ("", "learned-drop") and (c := self._callee(ev)) is not None:
+                    cs = self.s.of(c, self.depth + 1)
+                    for tm, ct in cs.first.items():
+                        if fill(tm, ev.args, self.body.aliases) == lock and \
+                                (best is None or ev.line < best.via.line):
+                            best = Take(lock, Via(ev.line, ev.name, c.path, ct.via), ct.read)
+        return best if best is not None else Take(lock, Via(self.body.line, "?"), False)
