@@ -23,7 +23,7 @@ def _groups(tree: str, dirs: list[str]) -> dict[str, list[str]]:
 
 
 def main(argv: list[str]) -> int:
-    from reviewbot.checks.lock_calls import LockCallsChecker
+    from reviewbot.checks.lock_calls import AcrossFunctions
     from reviewbot.knowledge.callgraph import build_callgraph
     from reviewbot.knowledge.lock_summaries import summaries
     from reviewbot.packs import load_packs
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         return 2
     tree, dirs = argv[0], argv[1:]
     packs = load_packs()
-    checker = LockCallsChecker()
+    checker = AcrossFunctions()
     counts: Counter[tuple[str, str]] = Counter()
     t0 = time.monotonic()
     for _d, files in sorted(_groups(tree, dirs).items()):

@@ -1,4 +1,5 @@
-"""get-put.double-lock and get-put.lock-order across functions: a lock the function holds
+"""get-put.double-lock and get-put.lock-order across functions (the `function` event of
+reviewbot/checks/lock_state.py's checker): a lock the function holds
 taken again by a callee of its directory (directly or deeper), and two locks taken in one
 order here and in the other order by another function of the directory (or by this one
 through a callee). The facts come from reviewbot/knowledge/lock_summaries.py; the rules
@@ -11,9 +12,8 @@ from __future__ import annotations
 import os
 import re
 
-from reviewbot.checks import register
 from reviewbot.checks.lock_state import DOUBLE_LOCK, LOCK_ORDER, lock_class
-from reviewbot.engine import Checker, FunctionContext, Raw
+from reviewbot.engine import FunctionContext, Raw
 from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord
 from reviewbot.knowledge.lock_summaries import LockSummaries, Order, Via, suffix, summaries
 
@@ -53,11 +53,9 @@ def _order_key(o: Order, params: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
-@register
-class LockCallsChecker(Checker):
-    name = "lock-calls"
-    rules = ()
-    events = frozenset({"function"})
+class AcrossFunctions:
+    """The findings across functions of one function (a part of lock-state, not a
+    checker of its own)."""
 
     def check_function(self, ctx: FunctionContext) -> list[Raw]:
         if not any(_LOCKISH.search(c) for c in ctx.fn.callees()):

@@ -152,3 +152,80 @@ def unguarded_release(w: Walker, rid: str, key: str) -> bool:
                 not under_if(w, line_of(c), callee(c)):
             return True
     return False
+
+
+# ------------------------------------------------------------------ helpers of the directory
+
+
+def _summarised(w: Walker):
+    """(the directory's lock summaries, this function's record), or None without a graph
+    (computed once per walk)."""
+    if "_lock_record" not in w.__dict__:
+        from reviewbot.knowledge.lock_summaries import summaries
+
+        got = None
+        lazy = w.callgraph
+        g = lazy.get() if lazy is not None else None
+        if g is not None:
+            for r in g.by_name.get(w.fn.name, ()):
+                if r.path == lazy.path and r.body.kind == "function":
+                    got = (summaries(g, w.packs), r)
+                    break
+        w.__dict__["_lock_record"] = got
+    return w.__dict__["_lock_record"]
+
+
+def _helpers_between(w: Walker, a: int, b: int):
+    """The calls between lines a and b (around the loop when b <= a) of functions whose
+    lock summaries the directory has: (call, its summary, this function's aliases)."""
+    got = _summarised(w)
+    if got is None:
+        return
+    s, r = got
+    for st in r.body.steps:
+        for ev in st.calls:
+            if (a < ev.line < b) if a < b else ev.line != b:
+                c = s.callee(ev, r)
+                if c is not None:
+                    yield ev, s.of(c), r.body.aliases
+
+
+def _names(key: str, aliases: dict[str, str]) -> set[str]:
+    from reviewbot.knowledge.lock_summaries import canon, tidy
+
+    return {tidy(key), canon(key, aliases)}
+
+
+def helper_lets_go(w: Walker, key: str, a: int, b: int) -> bool:
+    """A function of the directory called between lines a and b lets go of the lock and
+    does not take it back, as its summary says (finish_permission_event(group, ..) drops
+    group->notification_lock; udf_expand_file_adinicb() drops i_data_sem)."""
+    memo = w.__dict__.setdefault("_lock_lets_go", {})
+    k = (key, a, b)
+    if k not in memo:
+        memo[k] = _lets_go(w, key, a, b)
+    return memo[k]
+
+
+def _lets_go(w: Walker, key: str, a: int, b: int) -> bool:
+    from reviewbot.knowledge.lock_summaries import fill
+
+    for ev, cs, aliases in _helpers_between(w, a, b):
+        for tm in cs.drops - set(cs.keeps):
+            lock = fill(tm, ev.args, aliases)
+            if lock and lock in _names(key, aliases):
+                return True
+    return False
+
+
+def helper_takes(w: Walker, key: str, a: int, b: int) -> bool:
+    """A function of the directory called between lines a and b returns holding the lock
+    (it takes it again for its caller)."""
+    from reviewbot.knowledge.lock_summaries import fill
+
+    for ev, cs, aliases in _helpers_between(w, a, b):
+        for tm in cs.keeps:
+            lock = fill(tm, ev.args, aliases)
+            if lock and lock in _names(key, aliases):
+                return True
+    return False

@@ -19,6 +19,8 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.get_put import DOUBLE_RELEASE, LOCK_IMBALANCE
 from reviewbot.checks.lock_guards import (
     compared,
+    helper_lets_go,
+    helper_takes,
     lock_names,
     other_guard,
     relocked_between,
@@ -26,7 +28,19 @@ from reviewbot.checks.lock_guards import (
     unguarded_release,
     unknown_calls_between,
 )
-from reviewbot.engine import ABSENT, FAILED, HELD, RELEASED, Checker, Exit, PathState, Res, Walker
+from reviewbot.engine import (
+    ABSENT,
+    FAILED,
+    HELD,
+    RELEASED,
+    Checker,
+    Exit,
+    FunctionContext,
+    PathState,
+    Raw,
+    Res,
+    Walker,
+)
 from reviewbot.packs.lookup import LEARNED
 
 DOUBLE_LOCK = rule(
@@ -248,10 +262,16 @@ _START = Slot()
 class LockStateChecker(Checker):
     name = "lock-state"
     rules = (DOUBLE_LOCK, UNLOCK_UNHELD, LOCK_ORDER)
-    events = frozenset({"acquire", "release", "exit", "end"})
+    events = frozenset({"acquire", "release", "exit", "end", "function"})
 
     def __init__(self) -> None:
         self._fns: dict[int, _Fn] = {}
+
+    def check_function(self, ctx: FunctionContext) -> list[Raw]:
+        """The forms across functions (reviewbot/checks/lock_calls.py)."""
+        from reviewbot.checks.lock_calls import AcrossFunctions
+
+        return AcrossFunctions().check_function(ctx)
 
     def events_for(self, w: Walker) -> frozenset[str]:
         kinds = w.packs.resources
@@ -259,7 +279,7 @@ class LockStateChecker(Checker):
                    for rid, _ in w.facts.static_acquires | w.facts.static_releases):
             return frozenset()
         self._fns[id(w)] = _Fn()
-        return self.events
+        return self.events - {"function"}
 
     def initial(self) -> Slot:
         return _START
@@ -315,6 +335,8 @@ class LockStateChecker(Checker):
             confidence = "medium" if a == b == "read" else "high"
         else:
             confidence = "high"
+        if helper_lets_go(w, r.key, prev.acq_line, r.acq_line):
+            return  # a function of the directory drops it in between (its summary says so)
         if unknown_calls_between(w, prev.acq_line, r.acq_line) or compared(w, r.key) or \
                 under_if(w, prev.acq_line, prev.acq_call):
             confidence = "low"  # a helper may have dropped it, two names for one lock, or
@@ -346,6 +368,8 @@ class LockStateChecker(Checker):
                                                       st.copy())
                 continue
             here = _Order(o.key, r.key, o.acq_line, r.acq_line, st)
+            if any(helper_lets_go(w, x.outer, x.outer_line, x.inner_line) for x in (here, first)):
+                continue  # the outer lock is let go of by a callee before the inner one
             # reported at the later of the two inner acquisitions, whichever the walk met first
             late, early = (here, first) if here.inner_line >= first.inner_line else (first, here)
             # a call no pack describes while the outer lock is held may drop it (a helper
@@ -408,8 +432,10 @@ class LockStateChecker(Checker):
     def _double_unlock(self, w: Walker, st: PathState, r: Res, line: int, call: str) -> None:
         if len(set(st.labels)) != len(st.labels):
             return  # unlock/relock through a retry label: too easy to get wrong
-        if not self._hand(w, r.rel_call) or relocked_between(w, r.key, r.rel_line, line):
-            return  # a helper whose name says it locks is given the lock or its object
+        if not self._hand(w, r.rel_call) or relocked_between(w, r.key, r.rel_line, line) or \
+                helper_takes(w, r.key, r.rel_line, line):
+            return  # a helper whose name says it locks is given the lock or its object, or
+            # a function of the directory returns holding it (its summary)
         # a helper no pack describes may take the lock again; two names for one lock
         sure = not (unknown_calls_between(w, r.rel_line, line) or compared(w, r.key))
         w.report(
@@ -447,6 +473,8 @@ class LockStateChecker(Checker):
                 continue
             if r.key in w.facts.annotated_locks or w.facts.entered_locked(r.rid, r.key):
                 continue
+            if self._exclusive(w, r) and helper_lets_go(w, r.key, r.acq_line, ex.node.line):
+                continue  # a function of the directory let go of it (its summary)
             d.held.setdefault((r.key, ex.node.line, ex.kind), seen)
 
     def on_end(self, w: Walker) -> None:

@@ -61,8 +61,10 @@ class Walker(Transfer):
 
     def __init__(self, fn: Function, packs: Packs, checkers: list[Checker],
                  before: Function | None = None, effort: str = "review",
-                 same_event: Callable[[list[Raw]], list[Raw]] | None = None):
+                 same_event: Callable[[list[Raw]], list[Raw]] | None = None,
+                 callgraph: object | None = None):
         self.widen_at, self.max_states, self.max_steps = EFFORT[effort]
+        self.callgraph = callgraph  # the subsystem's LazyGraph (the lock rules ask it)
         fn.cfg()  # the facts read the graph
         self.fn = fn
         self.packs = packs

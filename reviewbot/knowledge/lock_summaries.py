@@ -267,6 +267,14 @@ class LockSummaries:
         self._done[k] = got
         return got
 
+    def callee(self, ev: CallEv, r: FunctionRecord) -> FunctionRecord | None:
+        """The function of the graph a call of `r` reaches (not a lock primitive, nor a
+        macro: its text has no arguments to map)."""
+        if self.kind(ev.name)[0] not in ("", "learned-drop"):
+            return None  # a lock primitive: the pack says what it does
+        c = self.g.resolve(ev.name, r.path)
+        return c if c is not None and c is not r and c.body.kind != "macro" else None
+
     def all_orders(self) -> list[tuple[FunctionRecord, Order]]:
         """Every function's orders (the directory's), for the reversal across functions."""
         got = self.__dict__.get("_orders")
@@ -282,7 +290,8 @@ _CACHE: WeakKeyDictionary[CallGraph, LockSummaries] = WeakKeyDictionary()
 
 def summaries(g: CallGraph, packs: Packs) -> LockSummaries:
     got = _CACHE.get(g)
-    if got is None or got.packs is not packs:
+    if got is None or got.packs.calls is not packs.calls:  # (a copy with tree summaries
+        # added per file has the same calls)
         got = _CACHE[g] = LockSummaries(g, packs)
     return got
 
@@ -327,10 +336,7 @@ class _Flow:
         return self.out
 
     def _callee(self, ev: CallEv) -> FunctionRecord | None:
-        if self.s.kind(ev.name)[0] not in ("", "learned-drop"):
-            return None  # a lock primitive: the pack says what it does
-        c = self.s.g.resolve(ev.name, self.r.path)
-        return c if c is not None and c is not self.r and c.body.kind != "macro" else None
+        return self.s.callee(ev, self.r)
 
     def _lock(self, tgt: str, ev: CallEv) -> str | None:
         return fill(tgt, ev.args, self.body.aliases) if ev.args else None

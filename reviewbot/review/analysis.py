@@ -44,7 +44,7 @@ def analyze_function(fn: Function, packs: Packs, index: TreeIndex | None = None,
     raws: list[Raw] = []
     if relevant(fn, packs):
         w = Walker(fn, packs, registry.path_checkers(), before=before, effort=effort,
-                   same_event=registry.same_event)
+                   same_event=registry.same_event, callgraph=callgraph)
         raws = w.run()
         if not w.complete and incomplete is not None:
             incomplete.add(fn.name)
