@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kernel_tree import linux_tree
+from kernel_tree import linux_tree, tree_file
 
 from reviewbot.checks import all_rules
 from reviewbot.model import Finding
@@ -200,3 +200,61 @@ def test_real_unlock_under_its_own_record_is_not_a_default_unlock_unheld():
     assert _shown(fs) == []
     # both kept at low: the unlock after the failed trylock, the return that keeps it
     assert {f.rule for f in fs} == {"get-put.unlock-unheld", "get-put.lock-imbalance"}
+
+
+# ---------------------------------------------------------------------- the directory's summaries
+
+
+def _all(rel: str, fn: str) -> list[Finding]:
+    """Every lock finding of `fn`, at any confidence (the file's own graph: its helpers)."""
+    path = tree_file(rel)
+    return [f for f in analyze_source(path.read_text(errors="replace"), rel, only=[fn])
+            if f.rule in LOCK_RULES]
+
+
+def test_real_helper_the_summaries_say_drops_the_lock_gives_no_finding_at_all():
+    """fs/notify/fanotify/fanotify_user.c: finish_permission_event() ends in an unlock of
+    group->notification_lock (it is annotated `__releases(&group->notification_lock)`), so
+    its lock summary drops {0}->notification_lock, and its callers go on without it:
+
+        process_access_response():
+            spin_lock(&group->notification_lock);
+            list_for_each_entry(event, &group->fanotify_data.access_list,
+                                fae.fse.list) {
+                    ...
+                    finish_permission_event(group, event, response);
+                    wake_up(&group->fanotify_data.access_waitq);
+                    return 0;
+            }
+            spin_unlock(&group->notification_lock);
+        fanotify_read(), in its loop:
+            spin_lock(&group->notification_lock);
+            finish_permission_event(group,
+                    FANOTIFY_PERM(event), FAN_DENY);
+
+    The return "with the lock held" (a low lock-imbalance before) and the double locks
+    (low before) are not reported at all now."""
+    rel = "fs/notify/fanotify/fanotify_user.c"
+    assert not [f for f in _all(rel, "fanotify_read") if f.rule == "get-put.double-lock"]
+    assert not [f for f in _all(rel, "fanotify_release") if f.rule == "get-put.double-lock"]
+    assert not [f for f in _all(rel, "process_access_response")
+                if f.rule == "get-put.lock-imbalance"]
+
+
+def test_real_helper_that_drops_the_outer_lock_is_not_a_lock_order():
+    """fs/fs-writeback.c, wb_writeback(): inode_sleep_on_writeback() (same file) drops
+    inode->i_lock (`spin_unlock(&inode->i_lock)` before it schedules), and the loop then
+    takes wb->list_lock before i_lock again:
+
+        inode = wb_inode(wb->b_more_io.prev);
+        spin_lock(&inode->i_lock);
+        spin_unlock(&wb->list_lock);
+        /* This function drops i_lock... */
+        inode_sleep_on_writeback(inode);
+        spin_lock(&wb->list_lock);
+
+    No lock order (low before); __mark_inode_dirty()'s double lock of i_lock around
+    locked_inode_to_wb_and_lock_list() (which drops it) goes the same way."""
+    rel = "fs/fs-writeback.c"
+    assert not [f for f in _all(rel, "wb_writeback") if f.rule == "get-put.lock-order"]
+    assert not [f for f in _all(rel, "__mark_inode_dirty") if f.rule == "get-put.double-lock"]

@@ -54,3 +54,17 @@ def test_what_functions_take_keep_and_drop():
     assert set(s["through"].first) == {"{0}->lock"}
     assert s["through"].first["{0}->lock"].via.chain()[-1].callee == "mutex_lock"
     assert not s["tries"].first  # a trylock does not wait
+
+
+def test_a_callee_taking_two_locks_gives_its_caller_no_order_between_them():
+    src = """
+static void both(struct d *p) { mutex_lock(&p->big); mutex_lock(&p->small); }
+static void caller(struct d *p) { mutex_lock(&p->outer); both(p); }
+"""
+    packs = load_packs()
+    g = build_callgraph({"y.c": src}, packs.context, read_header=lambda _p: None)
+    s = summaries(g, packs)
+    rec = {r.name: s.of(r) for r in g.records}
+    assert {(o.outer, o.inner) for o in rec["both"].orders} == {("p->big", "p->small")}
+    assert {(o.outer, o.inner) for o in rec["caller"].orders} == {
+        ("p->outer", "p->big"), ("p->outer", "p->small")}

@@ -360,9 +360,11 @@ class _Flow:
                 st = self._call(ev, st)
         return st
 
-    def _take(self, st: _State, t: Take) -> _State:
+    def _take(self, st: _State, t: Take, before: frozenset | None = None) -> _State:
+        """`before`: the locks held before the call that takes it (a callee's own order
+        between two locks it takes is in its own summary)."""
         self.out.takes_any = True
-        for lock, line, call, read in st.held:
+        for lock, line, call, read in (st.held if before is None else before):
             if lock == t.expr:
                 if not (read and t.read) and t.via.inner is not None:
                     self._nests.setdefault((lock, t.via.line),
@@ -406,11 +408,12 @@ class _Flow:
         if cs is _EMPTY:
             return st
         al = self.body.aliases
+        before = st.held
         for tm, t in cs.first.items():
             lock = fill(tm, ev.args, al)
             if lock:
                 via = Via(ev.line, ev.name, c.path, t.via)
-                st = self._take(st, Take(lock, via, t.read))
+                st = self._take(st, Take(lock, via, t.read), before)
                 # the callee lets go of it again unless it keeps it
                 if tm not in cs.keeps:
                     st = _State(frozenset(h for h in st.held if h[0] != lock), st.first,
@@ -419,10 +422,12 @@ class _Flow:
             lock = fill(tm, ev.args, al)
             if lock:
                 st = self._drop(st, lock)
+                before = frozenset(h for h in before if h[0] != lock)  # let go of first
         for tm, t in cs.keeps.items():
             lock = fill(tm, ev.args, al)
             if lock and tm not in cs.first:
-                st = self._take(st, Take(lock, Via(ev.line, ev.name, c.path, t.via), t.read))
+                st = self._take(st, Take(lock, Via(ev.line, ev.name, c.path, t.via), t.read),
+                                before)
         return st
 
     def _finish(self, ends: list[_State]) -> None:
