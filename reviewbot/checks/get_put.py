@@ -144,7 +144,8 @@ Example:
 
 Known false positives: a function whose job is to return with the lock held on some
 values of its result and not others, with the same value on both (rare); a lock dropped
-by a helper no pack describes; two paths the walker cannot tell apart (a lock taken under
+by a helper no pack describes and outside the directory (a function of the directory that
+lets go of it, as its lock summary says, is followed: no finding); two paths the walker cannot tell apart (a lock taken under
 a condition that a later, differently written test repeats).
 
 Similar public checks: smatch check_locking.c ("inconsistent returns"), Clang Static

@@ -84,9 +84,11 @@ the directory (or called through a pointer) that drops the lock between the two.
 Similar public checks: smatch check_locking.c ("double lock"), Clang Static Analyzer
 alpha.unix.PthreadLock ("This lock has already been acquired").
 
-Confidence: high (medium for two read acquisitions of a rw_semaphore); low when a call no
-pack describes lies between the two acquisitions (a helper that drops the lock:
-finish_permission_event(), udf_expand_file_adinicb(), xlog_wait_on_iclog() do), when the
+Confidence: high (medium for two read acquisitions of a rw_semaphore). Nothing is reported
+when a function of the directory called between the two lets go of the lock, as its lock
+summary says (finish_permission_event() and udf_expand_file_adinicb() do); low when another
+call no pack describes lies between them (a helper outside the directory, or one reached
+under another name, may drop it: xlog_wait_on_iclog(ctx->commit_iclog->ic_prev)), when the
 first one is taken inside an if branch (a test the walker may not relate to the second),
 or when the lock's object is compared with another pointer (two names for one lock). The
 six-directory audit of linux-source-6.1 has 11 findings, all low and all false for those
@@ -171,9 +173,10 @@ type to be told one class: not yet). Medium confidence.
 Similar public checks: Clang Static Analyzer alpha.unix.PthreadLock ("lock order
 reversal"); lockdep at run time.
 
-Confidence: medium; low when a call no pack describes lies between an outer acquisition
-and the inner one (it may drop the outer lock: inode_sleep_on_writeback() drops i_lock),
-or when a lock's object is compared with another pointer.
+Confidence: medium; nothing when a function of the directory lets go of the outer lock
+before the inner one is taken (its lock summary: inode_sleep_on_writeback() drops i_lock);
+low when another call no pack describes lies between an outer acquisition and the inner
+one, or when a lock's object is compared with another pointer.
 """)
 
 _READ = re.compile(r"(^|_)read(_|$)|_shared$")
