@@ -21,12 +21,13 @@ _LOCKS = re.compile(rb"\b(?:mutex_|spin_|raw_spin_|read_|write_|down_|up_|inode_
 def main(argv: list[str]) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from lock_calls import _groups
+
     from reviewbot.checks.lock_state import LockStateChecker
     from reviewbot.cmodel import parse_c
     from reviewbot.engine import Walker
     from reviewbot.knowledge.callgraph import LazyGraph, build_callgraph
-    from reviewbot.packs import load_packs
     from reviewbot.knowledge.infer import infer_pairs
+    from reviewbot.packs import load_packs
 
     tree, dirs = argv[0], argv[1:]
     base = load_packs()
