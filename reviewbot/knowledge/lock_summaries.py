@@ -138,9 +138,6 @@ class Via:
             v = v.inner
         return out
 
-    def primitive(self) -> str:
-        return self.chain()[-1].callee
-
 
 @dataclass(frozen=True)
 class Take:
@@ -172,7 +169,6 @@ class Nest:
     held_line: int
     held_call: str
     via: Via
-    read_both: bool
 
 
 @dataclass
@@ -367,8 +363,7 @@ class _Flow:
         for lock, line, call, read in (st.held if before is None else before):
             if lock == t.expr:
                 if not (read and t.read) and t.via.inner is not None:
-                    self._nests.setdefault((lock, t.via.line),
-                                           Nest(lock, line, call, t.via, read and t.read))
+                    self._nests.setdefault((lock, t.via.line), Nest(lock, line, call, t.via))
             else:
                 self._orders.setdefault((lock, t.expr),
                                         Order(lock, t.expr, line, call, t.via,
