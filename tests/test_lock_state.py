@@ -258,3 +258,24 @@ def test_real_helper_that_drops_the_outer_lock_is_not_a_lock_order():
     rel = "fs/fs-writeback.c"
     assert not [f for f in _all(rel, "wb_writeback") if f.rule == "get-put.lock-order"]
     assert not [f for f in _all(rel, "__mark_inode_dirty") if f.rule == "get-put.double-lock"]
+
+
+def test_real_continue_of_a_loop_macro_the_graph_does_not_know_is_not_a_double_unlock():
+    """net/ncsi/ncsi-manage.c, ncsi_kick_channels(): NCSI_FOR_EACH_CHANNEL is
+    list_for_each_entry_rcu() under an upper-case name the flow graph does not read as a
+    loop, so its `continue` falls through to the unlock below:
+
+        NCSI_FOR_EACH_CHANNEL(np, nc) {
+                spin_lock_irqsave(&nc->lock, flags);
+                ...
+                if (nc->state != NCSI_CHANNEL_ACTIVE) {
+                        ...
+                        spin_unlock_irqrestore(&nc->lock, flags);
+                        continue;
+                }
+
+                spin_unlock_irqrestore(&nc->lock, flags);
+
+    (a double unlock at high before)."""
+    fs = _all("net/ncsi/ncsi-manage.c", "ncsi_kick_channels")
+    assert not [f for f in fs if f.rule == "get-put.double-release"]
