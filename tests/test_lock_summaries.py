@@ -5,7 +5,7 @@ caller's arguments."""
 from __future__ import annotations
 
 from reviewbot.knowledge.callgraph import build_callgraph
-from reviewbot.knowledge.lock_summaries import canon, fill, summaries, template, tidy
+from reviewbot.knowledge.lock_summaries import canon, fill, qualify, summaries, template, tidy
 from reviewbot.packs import load_packs
 
 SRC = """
@@ -35,7 +35,9 @@ def test_names_of_locks():
     assert tidy("(&p->a)->b") == "p->a.b"
     assert canon("&dev->lock", {"dev": "p->dev"}) == "p->dev->lock"
     assert template("p->dev->lock", ("c", "p"), {}) == "{1}->dev->lock"
-    assert template("g_mutex", ("p",), {}) == "g_mutex"
+    assert qualify("g_mutex", ("p",), {}, "x.c") == "g_mutex@x.c"  # a global: with its file
+    assert template("g_mutex@x.c", ("p",), {}) == "g_mutex@x.c"
+    assert qualify("p->lock", ("p",), {}, "x.c") == "p->lock"
     assert template("q->lock", ("p",), {"q": "get()"}) is None  # a local's: no caller names it
     assert fill("{0}->lock", ("e",), {}) == "e->lock"
     assert fill("{0}->lock", ("NULL",), {}) is None
@@ -49,7 +51,7 @@ def test_what_functions_take_keep_and_drop():
     assert not s["some_paths"].first  # not on every path
     assert not s["drops_first"].first and s["drops_first"].drops == {"{0}->lock"}
     assert set(s["keeps"].keeps) == {"{0}->lock"}
-    assert set(s["global"].first) == {"g_mutex"}
+    assert set(s["global"].first) == {"g_mutex@x.c"}
     assert not s["local"].first
     assert set(s["through"].first) == {"{0}->lock"}
     assert s["through"].first["{0}->lock"].via.chain()[-1].callee == "mutex_lock"
@@ -68,3 +70,26 @@ static void caller(struct d *p) { mutex_lock(&p->outer); both(p); }
     assert {(o.outer, o.inner) for o in rec["both"].orders} == {("p->big", "p->small")}
     assert {(o.outer, o.inner) for o in rec["caller"].orders} == {
         ("p->outer", "p->big"), ("p->outer", "p->small")}
+
+
+def test_two_files_static_locks_of_one_name_are_two_locks():
+    """drivers/irqchip: irq-hip04.c and irq-gic-common.c each have a static
+    irq_controller_lock; hip04_irq_set_type() holds its own while gic_configure_irq()
+    takes the other's: no double lock. The same lock in one file is one."""
+    a = """
+static DEFINE_RAW_SPINLOCK(ctl_lock);
+static void set_type(int irq) { raw_spin_lock(&ctl_lock); configure(irq); raw_spin_unlock(&ctl_lock); }
+static void local_twice(int irq) { raw_spin_lock(&ctl_lock); take_local(); raw_spin_unlock(&ctl_lock); }
+static void take_local(void) { raw_spin_lock(&ctl_lock); raw_spin_unlock(&ctl_lock); }
+"""
+    b = """
+static DEFINE_RAW_SPINLOCK(ctl_lock);
+void configure(int irq) { unsigned long f; raw_spin_lock_irqsave(&ctl_lock, f); raw_spin_unlock_irqrestore(&ctl_lock, f); }
+"""
+    packs = load_packs()
+    g = build_callgraph({"d/a.c": a, "d/b.c": b}, packs.context, read_header=lambda _p: None)
+    s = summaries(g, packs)
+    rec = {r.name: s.of(r) for r in g.records}
+    assert set(rec["configure"].first) == {"ctl_lock@d/b.c"}
+    assert not rec["set_type"].nests
+    assert [n.lock for n in rec["local_twice"].nests] == ["ctl_lock@d/a.c"]

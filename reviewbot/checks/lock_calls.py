@@ -15,7 +15,14 @@ import re
 from reviewbot.checks.lock_state import DOUBLE_LOCK, LOCK_ORDER, lock_class
 from reviewbot.engine import FunctionContext, Raw
 from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord
-from reviewbot.knowledge.lock_summaries import LockSummaries, Order, Via, suffix, summaries
+from reviewbot.knowledge.lock_summaries import (
+    GLOBAL_AT,
+    LockSummaries,
+    Order,
+    Via,
+    shown,
+    summaries,
+)
 
 _LOCKISH = re.compile(r"(?:^|_)(?:try)?lock(?:_|$)|^down_")
 
@@ -46,9 +53,9 @@ def _order_key(o: Order, params: tuple[str, ...]) -> tuple[str, str] | None:
     """What names an order across functions: two globals, as they are. Two locks of one
     object (`p->a_lock`, `p->b_lock`) are the same expression in two functions only when
     one is the other's caller (mapped through the call): those are this function's own."""
-    if lock_class(o.outer) == lock_class(o.inner):
+    if lock_class(shown(o.outer)) == lock_class(shown(o.inner)):
         return None  # one class: the order is chosen at run time (by address)
-    if all(suffix(x)[1] == "" and x not in params for x in (o.outer, o.inner)):
+    if GLOBAL_AT in o.outer and GLOBAL_AT in o.inner:
         return (o.outer, o.inner)
     return None
 
@@ -73,14 +80,14 @@ class AcrossFunctions:
 
     @staticmethod
     def _nest(n, here: str) -> Raw:
-        callee = n.via.callee
-        msg = (f"'{n.lock}' is held here ({n.held_call}() at line {n.held_line}) and "
+        callee, lock = n.via.callee, shown(n.lock)
+        msg = (f"'{lock}' is held here ({n.held_call}() at line {n.held_line}) and "
                f"{callee}() takes it again ({_chain(n.via, here)}): the second acquisition "
                f"waits for this path itself and never returns. Should the lock be dropped "
                f"before the call, or the callee be given a variant that expects it held?")
-        trace = [(n.held_line, f"{n.held_call}() takes '{n.lock}'"),
-                 (n.via.line, f"{callee}() takes '{n.lock}' again: {_chain(n.via, here)}")]
-        return Raw(DOUBLE_LOCK.id, n.via.line, n.lock, msg, trace, [n.via.line, n.held_line],
+        trace = [(n.held_line, f"{n.held_call}() takes '{lock}'"),
+                 (n.via.line, f"{callee}() takes '{lock}' again: {_chain(n.via, here)}")]
+        return Raw(DOUBLE_LOCK.id, n.via.line, lock, msg, trace, [n.via.line, n.held_line],
                    confidence="medium")
 
     def _orders(self, s: LockSummaries, r: FunctionRecord, here: str) -> list[Raw]:
@@ -91,7 +98,7 @@ class AcrossFunctions:
         out: list[Raw] = []
         done: set[tuple[str, str]] = set()
         for o in mine:
-            if lock_class(o.outer) == lock_class(o.inner):
+            if lock_class(shown(o.outer)) == lock_class(shown(o.inner)):
                 continue  # one class: the order is chosen at run time (by address)
             # the reverse in this function, with a callee on one side (the walk of one
             # function reports the reversals it sees itself)
@@ -114,16 +121,17 @@ class AcrossFunctions:
 
     @staticmethod
     def _raw(o: Order, p: Order, r: FunctionRecord, r2: FunctionRecord, here: str) -> Raw:
+        inner, outer = shown(o.inner), shown(o.outer)
         other = "this function" if r2 is r else \
             f"{r2.name}() ({os.path.basename(r2.path)}:{p.inner_via.line})"
-        msg = (f"'{o.inner}' is taken here ({_chain(o.inner_via, here)}) while '{o.outer}' "
-               f"is held (line {o.outer_line}), but {other} takes '{p.inner}' while "
-               f"'{p.outer}' is held: two threads on the two paths can deadlock. Should both "
+        msg = (f"'{inner}' is taken here ({_chain(o.inner_via, here)}) while '{outer}' "
+               f"is held (line {o.outer_line}), but {other} takes '{outer}' while "
+               f"'{inner}' is held: two threads on the two paths can deadlock. Should both "
                f"take them in one order?")
-        trace = [(o.outer_line, f"'{o.outer}' held"),
-                 (o.inner_via.line, f"'{o.inner}' taken: {_chain(o.inner_via, here)}")]
+        trace = [(o.outer_line, f"'{outer}' held"),
+                 (o.inner_via.line, f"'{inner}' taken: {_chain(o.inner_via, here)}")]
         if r2 is r:
-            trace.insert(0, (p.inner_via.line, f"'{p.inner}' taken while '{p.outer}' is held"))
+            trace.insert(0, (p.inner_via.line, f"'{outer}' taken while '{inner}' is held"))
         lines = [o.inner_via.line, o.outer_line]
-        return Raw(LOCK_ORDER.id, o.inner_via.line, o.inner, msg, trace, lines,
+        return Raw(LOCK_ORDER.id, o.inner_via.line, inner, msg, trace, lines,
                    confidence="medium")

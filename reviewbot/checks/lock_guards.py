@@ -190,10 +190,13 @@ def _helpers_between(w: Walker, a: int, b: int):
                     yield ev, s.of(c), r.body.aliases
 
 
-def _names(key: str, aliases: dict[str, str]) -> set[str]:
-    from reviewbot.knowledge.lock_summaries import canon, tidy
+def _names(key: str, w: Walker) -> set[str]:
+    """The lock as the summaries name it (a global with this file)."""
+    from reviewbot.knowledge.lock_summaries import canon, qualify, tidy
 
-    return {tidy(key), canon(key, aliases)}
+    _s, r = _summarised(w)
+    b = r.body
+    return {qualify(x, b.params, b.aliases, b.path) for x in (tidy(key), canon(key, b.aliases))}
 
 
 def helper_lets_go(w: Walker, key: str, a: int, b: int) -> bool:
@@ -213,7 +216,7 @@ def _lets_go(w: Walker, key: str, a: int, b: int) -> bool:
     for ev, cs, aliases in _helpers_between(w, a, b):
         for tm in cs.drops - set(cs.keeps):
             lock = fill(tm, ev.args, aliases)
-            if lock and lock in _names(key, aliases):
+            if lock and lock in _names(key, w):
                 return True
     return False
 
@@ -226,7 +229,7 @@ def helper_takes(w: Walker, key: str, a: int, b: int) -> bool:
     for ev, cs, aliases in _helpers_between(w, a, b):
         for tm in cs.keeps:
             lock = fill(tm, ev.args, aliases)
-            if lock and lock in _names(key, aliases):
+            if lock and lock in _names(key, w):
                 return True
     return False
 

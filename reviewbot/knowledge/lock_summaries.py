@@ -90,14 +90,33 @@ def root_of(expr: str) -> str:
 
 def template(expr: str, params: tuple[str, ...], aliases: dict[str, str]) -> str | None:
     """How a function names a lock for its callers: `{N}` for its parameter N, a global
-    as it is; None for a lock of its own locals (no caller can name it)."""
+    as it is (with its file: see `qualify`); None for a lock of its own locals (no caller
+    can name it)."""
+    if GLOBAL_AT in expr:
+        return expr
     root = root_of(expr)
     if root in params:
         return re.sub(r"\b(" + "|".join(map(re.escape, params)) + r")\b",
                       lambda m: "{" + str(params.index(m.group(1))) + "}", expr)
-    if root in aliases or not _GLOBAL.fullmatch(expr):
-        return None  # a local's (or what a local points to): the caller cannot name it
-    return expr
+    return None  # a local's (or what a local points to): the caller cannot name it
+
+
+GLOBAL_AT = "@"
+
+
+def qualify(expr: str, params: tuple[str, ...], aliases: dict[str, str], path: str) -> str:
+    """A global lock named with the file that names it (`irq_controller_lock@x.c`): two
+    files may each have a static lock of one name, and which are one object is not
+    known here, so a global matches only in the file that names it."""
+    root = root_of(expr)
+    if root in params or root in aliases or not _GLOBAL.fullmatch(expr):
+        return expr
+    return f"{expr}{GLOBAL_AT}{path}"
+
+
+def shown(expr: str) -> str:
+    """A lock as a message names it (a global without its file)."""
+    return expr.split(GLOBAL_AT, 1)[0]
 
 
 def fill(tmpl: str, argv: tuple[str, ...], aliases: dict[str, str]) -> str | None:
@@ -335,7 +354,9 @@ class _Flow:
         return self.s.callee(ev, self.r)
 
     def _lock(self, tgt: str, ev: CallEv) -> str | None:
-        return fill(tgt, ev.args, self.body.aliases) if ev.args else None
+        b = self.body
+        lock = fill(tgt, ev.args, b.aliases) if ev.args else None
+        return qualify(lock, b.params, b.aliases, b.path) if lock else None
 
     def _step(self, calls: tuple[CallEv, ...], st: _State) -> _State:
         for ev in calls:
