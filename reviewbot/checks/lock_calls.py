@@ -31,7 +31,10 @@ def _record(ctx: FunctionContext) -> tuple[CallGraph, FunctionRecord] | None:
     lazy = ctx.callgraph
     if lazy is None:
         return None
-    g = lazy.get()
+    try:
+        g = lazy.get()
+    except IndexError:  # see lock_guards._summarised
+        return None
     if g is None:
         return None
     for r in g.by_name.get(ctx.fn.name, ()):

@@ -277,6 +277,8 @@ class LockSummaries:
         self._busy.add(k)
         try:
             got = _Flow(self, r, depth).run()
+        except IndexError:  # a body whose steps do not fit together: nothing known of it
+            got = _EMPTY
         finally:
             self._busy.discard(k)
         self._done[k] = got
