@@ -20,6 +20,7 @@ from reviewbot.knowledge.lock_summaries import (
     LockSummaries,
     Order,
     Via,
+    fill,
     shown,
     summaries,
 )
@@ -63,6 +64,19 @@ def _order_key(o: Order, params: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
+def _spelling(s: LockSummaries, r: FunctionRecord, line: int, call: str, lock: str) -> str:
+    """The lock as the function writes it where it takes it (`dlm->spinlock`, where the
+    summaries name it through `dlm = data`: `data->spinlock`)."""
+    for st in r.body.steps:
+        for ev in st.calls:
+            what, tgt, _read = s.kind(ev.name)
+            if ev.line == line and ev.name == call and what == "take" and ev.args:
+                own = fill(tgt, ev.args, {})
+                if own:
+                    return own
+    return shown(lock)
+
+
 class AcrossFunctions:
     """The findings across functions of one function (a part of lock-state, not a
     checker of its own)."""
@@ -79,11 +93,13 @@ class AcrossFunctions:
         """The findings of one function of the graph (bench/lock_calls.py asks directly)."""
         if not s.of(r).takes_any:
             return []
-        return [self._nest(n, r.path) for n in s.of(r).nests] + self._orders(s, r, r.path)
+        return [self._nest(n, r, _spelling(s, r, n.held_line, n.held_call, n.lock))
+                for n in s.of(r).nests] + self._orders(s, r, r.path)
 
     @staticmethod
-    def _nest(n, here: str) -> Raw:
-        callee, lock = n.via.callee, shown(n.lock)
+    def _nest(n, r: FunctionRecord, lock: str) -> Raw:
+        here = r.path
+        callee = n.via.callee
         msg = (f"'{lock}' is held here ({n.held_call}() at line {n.held_line}) and "
                f"{callee}() takes it again ({_chain(n.via, here)}): the second acquisition "
                f"waits for this path itself and never returns. Should the lock be dropped "
