@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 
 from reviewbot.checks import register, rule
-from reviewbot.checks.context_common import down, record_of, spell, trace_of
+from reviewbot.checks.context_common import record_of, spell, trace_of
 from reviewbot.engine import Checker, FunctionContext, Raw
-from reviewbot.knowledge.callgraph import key_class, lock_class
+from reviewbot.knowledge.callgraph import Witness, key_class
+from reviewbot.knowledge.sleeps import Sleep, sleeps_at
 
 SLEEP_IN_ATOMIC = rule(
     "context.sleep-in-atomic", "error", "high",
@@ -64,6 +65,15 @@ that drops the lock before it sleeps, a lock wrapper whose unlock is not matched
 """)
 
 
+def _confidence(s: Sleep) -> str:
+    """high: the sleeping primitive is called here; medium: through callees, a primitive
+    that always sleeps, reached with no condition the call cannot see (strong evidence);
+    low: anything weaker (see the rule's doc)."""
+    if not s.chain:
+        return "high"
+    return "low" if s.weak else "medium"
+
+
 _LOCKISH = re.compile(r"(?:^|_)(?:try)?lock(?:_|$)")
 
 
@@ -83,26 +93,26 @@ class SleepInAtomicChecker(Checker):
         here = ctx.callgraph.path
         out = []
         for ev, held in r.locked_calls:
-            w = g.sleeping(ev, r.path)
-            if w is None:
+            spins = [h for h in held if h.spin]
+            found = None
+            for s in sleeps_at(g, ev, r):  # the best evidence first
+                # a callee (or wait) that lets go of the lock to sleep (unlock; schedule();
+                # lock) is fine for that lock
+                let_go = {key_class(k, r.body.params) for k in s.drops}
+                left = [h for h in spins if h.cls not in let_go]
+                if left:
+                    found = (s, left[-1])
+                    break
+            if found is None:
                 continue
-            callee = None if w.primitive else g.resolve(ev.name, r.path)
-            # a callee that lets go of the lock to sleep (unlock; schedule(); lock) is fine
-            let_go = {key_class(k, ev.args) for k in callee.sleep_drops} if callee else set()
-            dropped = g.ctx.dropped_while_sleeping(ev.name, ev.args) if w.primitive else None
-            if dropped is not None:  # wait_event_interruptible_locked(wq, ...) drops wq.lock
-                let_go.add(lock_class(dropped))
-            spins = [h for h in held if h.spin and h.cls not in let_go]
-            if not spins:
-                continue
-            lock = spins[-1]
-            steps = down(g, r, w, "sleeps")
+            s, lock = found
+            w = Witness(ev.line, ev.name, not s.chain, "sleeps")
+            steps = [(r, w), *s.chain]
             msg = (f"{ev.name}() may sleep, and {lock.expr} is held (taken by {lock.via}() at "
                    f"line {lock.line}); chain: {spell(steps, here)}. Move the call out of the "
                    f"locked region, or use a variant that does not sleep?")
             trace = [(lock.line, f"{lock.via}() takes {lock.expr}")]
             trace += trace_of(steps, here, ev.line)
             out.append(Raw(SLEEP_IN_ATOMIC.id, ev.line, lock.expr, msg, trace,
-                           [ev.line, lock.line],
-                           confidence="high" if w.primitive else "low"))
+                           [ev.line, lock.line], confidence=_confidence(s)))
         return out

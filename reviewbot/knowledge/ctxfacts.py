@@ -46,6 +46,7 @@ class Step:
     ret: bool = False
     value: str = ""  # a return: what it returns
     assign: tuple[str, str] = ("", "")  # `x = f(...)`: (x, f)
+    warn: int = -1  # a condition inside WARN_ON(): the successor where the warning fires
 
 
 @dataclass
@@ -65,6 +66,11 @@ class Body:
     # local -> the call whose result it holds, when that call's arguments are plain
     # (`lock = ext4_group_lock_ptr(sb, group)`): the lock such a call returns is named by it
     call_aliases: dict[str, str] = field(default_factory=dict)
+    # parameters the body assigns: the values given (None: also `++`, `&p`, a non-constant)
+    assigned: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    # a macro: the argument texts of each call of its one step (its CallEvs carry none, so
+    # that what a macro's calls take or allocate is not read from its arguments)
+    margs: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 2  # of the records below: a cache of another version is not read
+VERSION = 3  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -223,6 +229,64 @@ def _assigned_call(ts) -> tuple[str, str]:
     return text(left), callee(right)
 
 
+_WARNS = frozenset({"WARN_ON", "WARN_ON_ONCE", "WARN", "WARN_ONCE"})
+_THROUGH = frozenset({"likely", "unlikely", "unlikely_notrace"})
+
+
+def _warn_side(ts) -> int:
+    """For the atom of a condition: the successor (0 true, 1 false) on which the WARN_ON()
+    it sits in fires, -1 if it is in none (the flow graph unwraps WARN_ON and `!`)."""
+    if ts.type == "call_expression" and callee(ts) in _WARNS:
+        return 0  # WARN(cond, fmt) is the atom itself
+    flips, n = 0, ts
+    while n.parent is not None:
+        up = n.parent
+        if up.type == "unary_expression" and text(up.child_by_field_name("operator")) == "!":
+            flips ^= 1
+        elif up.type == "argument_list" and up.parent is not None and \
+                up.parent.type == "call_expression":
+            name = callee(up.parent)
+            if name in _WARNS:
+                return flips
+            if name not in _THROUGH:
+                return -1
+            up = up.parent
+        elif up.type not in ("parenthesized_expression", "binary_expression"):
+            return -1
+        n = up
+    return -1
+
+
+_CONST_TEXT = re.compile(r"^(?:-?\d\w*|true|false|NULL|[A-Z_][A-Z0-9_]*)$")
+
+
+def _assigned_params(fn: Function) -> dict[str, frozenset[str] | None]:
+    """The parameters the body changes: the constants assigned, None for anything else."""
+    params = set(fn.params)
+    out: dict[str, set[str] | None] = {}
+    for a in fn.of_type("assignment_expression"):
+        left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
+        if left is None or left.type != "identifier" or text(left) not in params:
+            continue
+        v = norm(text(right)) if right is not None else ""
+        op = text(a.child_by_field_name("operator"))
+        got = out.setdefault(text(left), set())
+        if got is not None and op == "=" and _CONST_TEXT.match(v):
+            got.add(v)
+        else:
+            out[text(left)] = None
+    for u in fn.of_type("update_expression"):
+        arg = u.child_by_field_name("argument")
+        if arg is not None and arg.type == "identifier" and text(arg) in params:
+            out[text(arg)] = None
+    for p in fn.of_type("pointer_expression"):
+        arg = p.child_by_field_name("argument")
+        if arg is not None and arg.type == "identifier" and text(arg) in params and \
+                text(p.child_by_field_name("operator")) == "&":
+            out[text(arg)] = None
+    return {k: (frozenset(v) if v is not None else None) for k, v in out.items()}
+
+
 def _body(fn: Function, path: str, kind: str) -> Body:
     entry = fn.cfg()
     every, starts = _calls(fn)
@@ -234,10 +298,11 @@ def _body(fn: Function, path: str, kind: str) -> Body:
         cond = norm(text(n.ts)) if n.kind == "cond" and n.ts is not None else ""
         value = norm(text(n.ts)) if n.kind == "return" and n.ts is not None else ""
         steps.append(Step(calls, tuple(s.idx for s in n.succ), cond, n.kind == "return",
-                          value, _assigned_call(n.ts) if n.kind == "stmt" else ("", "")))
+                          value, _assigned_call(n.ts) if n.kind == "stmt" else ("", ""),
+                          _warn_side(n.ts) if cond else -1))
     aliases, call_aliases = _aliases(fn)
     return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
-                entry.idx, aliases, call_aliases)
+                entry.idx, aliases, call_aliases, _assigned_params(fn))
 
 
 # ------------------------------------------------------------------ macros
@@ -254,14 +319,36 @@ def _macros(src: str, path: str) -> list[Body]:
     for m in _DEFINE.finditer(src):
         name, params, body = m.group(1), m.group(2), m.group(3)
         line = src.count("\n", 0, m.start()) + 1
-        calls = []
+        calls, margs = [], []
         for c in _CALL.finditer(body):
             if c.group(1) not in _NOT_CALLS and c.group(1) != name:
                 calls.append(CallEv(c.group(1), line, ()))
+                margs.append(_macro_args(body, c.end()))
         ps = tuple(p.strip() for p in params.split(",") if p.strip())
         out.append(Body(name, path, line, False, "macro", ps,
-                        [Step(tuple(calls), (), "", True)], 0))
+                        [Step(tuple(calls), (), "", True)], 0, margs=tuple(margs)))
     return out
+
+
+def _macro_args(body: str, start: int) -> tuple[str, ...]:
+    """The argument texts (white space removed) of the call whose `(` ends at `start`."""
+    out, depth, cur = [], 0, []
+    for ch in body[start:]:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    last = "".join(cur)
+    if out or last.strip():
+        out.append(last)
+    return tuple(norm(a.replace("\\\n", " ")) for a in out)
 
 
 # ------------------------------------------------------------------ ops members

@@ -10,7 +10,7 @@ from functools import cached_property
 CONTEXT_KEYS = ("reclaim_members", "reclaim_functions", "reclaim_tests", "reclaim_false",
                 "cluster_calls",
                 "final_puts", "extra_refs", "safe_calls", "remedies", "sleeping_calls",
-                "sleeping_gfp", "reclaim_unsafe_gfp", "nofs_begin", "nofs_end",
+                "sleeping_rarely", "sleeping_gfp", "reclaim_unsafe_gfp", "nofs_begin", "nofs_end",
                 "spin_acquire", "spin_try", "spin_release", "mutex_acquire", "mutex_release",
                 "reclaim_locks", "sleeps_dropping")
 
@@ -45,6 +45,7 @@ class ContextKnowledge:
     safe_calls: tuple[str, ...] = ()
     remedies: tuple[tuple[str, str], ...] = ()
     sleeping_calls: tuple[str, ...] = ()
+    sleeping_rarely: tuple[str, ...] = ()
     sleeping_gfp: tuple[str, ...] = ()
     reclaim_unsafe_gfp: tuple[str, ...] = ()
     nofs_begin: tuple[str, ...] = ()
@@ -91,6 +92,10 @@ class ContextKnowledge:
     @cached_property
     def sleeping(self) -> Names:
         return Names(self.sleeping_calls)
+
+    @cached_property
+    def rarely(self) -> Names:
+        return Names(self.sleeping_rarely)
 
     @cached_property
     def spin_on(self) -> Names:

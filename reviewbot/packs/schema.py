@@ -320,6 +320,11 @@ class Context:
                                                 NAME_MAP)
     sleeping_calls: tuple[str, ...] = key((), "calls that may sleep (`wait_event*`, "
                                           "`mutex_lock*`, `msleep`)", TEXTS)
+    sleeping_rarely: tuple[str, ...] = key((), "sleeping calls that sleep only now and "
+                                           "then (a reschedule point, a page fault, a final "
+                                           "put): a chain through callees that ends in one "
+                                           "is weak evidence (`cond_resched`, "
+                                           "`copy_to_user`)", TEXTS)
     sleeping_gfp: tuple[str, ...] = key((), "allocation flags that let a call sleep "
                                         "(`GFP_KERNEL`, `GFP_NOFS`)", TEXTS)
     reclaim_unsafe_gfp: tuple[str, ...] = key((), "allocation flags that let an allocation "

@@ -1,0 +1,294 @@
+"""Whether a call may sleep given what its caller passes it, and how strong the evidence is
+(context.sleep-in-atomic through callees).
+
+The call graph's `sleeps` fact (callgraph.py) says a function may sleep if any call in its
+code may: a superset, computed once. Here one call is evaluated with the constants it
+passes (literals, `true`/`false`, `NULL`, enum constants, `GFP_*` masks; also a constant
+its caller got as a parameter, so one passed on through a macro argument): in the callee, a
+condition on a bound parameter takes only the side the constant decides (`if (wait)`,
+`if (!on)`, `gfpflags_allow_blocking(mask)`, `mode == K`), and an allocation gets its flags
+from the binding. A parameter the body assigns keeps its binding only if every value given
+is that same constant (gfs2_assert_withdraw_i()'s `delayed = false`).
+
+What is left is strong evidence when its primitive sleeps whenever it runs (not one the
+packs say sleeps rarely, such as `cond_resched()`, nor an allocation) and no condition on
+the chain makes it depend on what the caller cannot see: a put that may be the last
+(`refcount_dec_and_test()`, `kref_put()`), a `WARN_ON()` branch (a bug path), a test of a
+flag parameter no constant decides. Each (function, bindings) is evaluated once per graph,
+to a bounded depth (below it the graph's own fact stands, as weak evidence).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord, Witness, _key, _rekey
+from reviewbot.knowledge.ctxfacts import CallEv
+from reviewbot.packs.learned_layer import KNOWN_NORETURN
+
+__all__ = ["Sleep", "sleeps_at"]
+
+MAX_DEPTH = 10
+
+_ATOM = r"(?:-?\d\w*|true|false|NULL|[A-Z_][A-Z0-9_]*)"
+_CONSTANT = re.compile(rf"^\(*{_ATOM}(?:\|{_ATOM})*\)*$")
+_GFP = re.compile(r"\b(__GFP_\w+|GFP_\w+)\b")
+_EQ = re.compile(r"^(.+?)(==|!=)(.+)$")
+_BLOCKING = re.compile(r"^gfpflags_allow_blocking\((.+)\)$|^\(*(.+?)\)*&__GFP_DIRECT_RECLAIM$")
+_PUT = re.compile(r"^(?:\w*_(?:dec|sub)_and_(?:test|lock)\w*|kref_put\w*|\w*put_testzero)$")
+# a condition that tests a parameter's own value (a flag): `wait`, `mode==K`, `gfp&F`
+_FLAG = re.compile(r"^(\w+)$|^(\w+)(?:==|!=|&)-?\w+$|^gfpflags_allow_blocking\((\w+)\)$")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sleep:
+    """One way a call may sleep: the chain below it (each callee and the call it makes,
+    down to the primitive; empty when the call is the primitive), why it is weak evidence
+    ("" when it is not: "rarely", "alloc", "put", "warn", "flag", "deep"), and the locks
+    of the calling function let go before that sleep (keys, as callgraph._key names them)."""
+
+    chain: tuple[tuple[FunctionRecord, Witness], ...]
+    weak: str
+    drops: frozenset[str]
+
+
+Binds = tuple[tuple[str, str], ...]  # (parameter, constant), sorted
+
+
+def sleeps_at(g: CallGraph, ev: CallEv, caller: FunctionRecord, binds: Binds = (),
+              depth: int = 0) -> tuple[Sleep, ...]:
+    """The ways the call `ev` of `caller` may sleep (none: it does not), the best first;
+    `binds` are the constants `caller`'s own parameters are known to hold."""
+    if depth == 0:
+        _memo(g).scratch.clear()
+    env = dict(binds)
+    args = tuple(_subst(a, env) for a in ev.args) if env else ev.args
+    kind = g.primitive(ev)
+    if kind in ("sleeps", "mutex", "cluster"):
+        lock = g.ctx.dropped_while_sleeping(ev.name, ev.args)
+        drops = frozenset({_key(lock, caller.body.params)}) if lock is not None else frozenset()
+        return (Sleep((), "rarely" if ev.name in g.ctx.rarely else "", drops),)
+    if kind in ("spin", "unlock", "try", "safe", "hold", "put"):
+        return ()  # a put sleeps only when final: the reclaim rule's business
+    if g.gfp(CallEv(ev.name, ev.line, args))[0]:
+        return (Sleep((), "alloc", frozenset()),)
+    c = g.resolve(ev.name, caller.path)
+    if c is None or c is caller or c.sleeps is None:
+        return ()
+    got = _evaluate(g, c, _bind(c, args), depth + 1)
+    ps = caller.body.params
+    return tuple(Sleep(s.chain, s.weak, frozenset(k for k in (_rekey(x, ev.args, ps)
+                                                             for x in s.drops) if k))
+                 for s in got)
+
+
+def _bind(c: FunctionRecord, args: tuple[str, ...]) -> Binds:
+    out = {}
+    for p, a in zip(c.body.params, args, strict=False):
+        if p == "..." or not _CONSTANT.match(a):
+            continue
+        a = a.strip("()")
+        if p in c.body.assigned and c.body.assigned[p] != frozenset({a}):
+            continue  # the body gives it another value (or an unknown one)
+        out[p] = a
+    return tuple(sorted(out.items()))
+
+
+@dataclass
+class _Memo:
+    """The evaluations of one graph. A call back into a function being evaluated adds
+    nothing (what it may do, its own walk finds); a result that rested on such a call of
+    a function further up is kept only for the current question (`scratch`)."""
+
+    done: dict = field(default_factory=dict)
+    scratch: dict = field(default_factory=dict)
+    stack: dict = field(default_factory=dict)  # in progress -> its position
+    low: int = 1 << 30  # the highest position a call back reached, in this subtree
+
+
+def _evaluate(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int
+              ) -> tuple[Sleep, ...]:
+    m = _memo(g)
+    k = (id(c), binds)
+    got = m.done.get(k)
+    if got is None:
+        got = m.scratch.get(k)
+    if got is not None:
+        return got
+    if k in m.stack:
+        m.low = min(m.low, m.stack[k])
+        return ()
+    if depth > MAX_DEPTH:
+        return _fallback(g, c)
+    pos = len(m.stack)
+    m.stack[k] = pos
+    saved, m.low = m.low, 1 << 30
+    got = _walk(g, c, binds, depth)
+    del m.stack[k]
+    (m.done if m.low >= pos else m.scratch)[k] = got
+    m.low = min(saved, m.low)
+    return got
+
+
+def _memo(g: CallGraph) -> _Memo:
+    got = g.__dict__.get("_sleep_memo")
+    if got is None:
+        got = g.__dict__["_sleep_memo"] = _Memo()
+    return got
+
+
+def _fallback(g: CallGraph, c: FunctionRecord) -> tuple[Sleep, ...]:
+    """The graph's own fact, as weak evidence (a cycle, or too deep to follow)."""
+    assert c.sleeps is not None
+    chain = ((c, c.sleeps), *g.chain(c.sleeps, c.path, "sleeps"))
+    return (Sleep(tuple(chain), "deep", c.sleep_drops),)
+
+
+def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sleep, ...]:
+    body = c.body
+    env = dict(binds)
+    steps = body.steps
+    taken: dict[int, int] = {}  # a condition the bindings decide: the successor taken
+    if env:
+        for i, st in enumerate(steps):
+            if st.cond and len(st.succ) == 2:
+                v = _decide(_subst(st.cond, env), g)
+                if v is not None:
+                    taken[i] = 0 if v else 1
+    every = _reach(steps, body.entry, taken, None)
+    tags = _tags(steps, body, every, taken, env)
+    dropped = {id(ev): d for ev, d in c.more.get("dropped_at", [])}
+    best: dict[frozenset[str], tuple[int, Sleep]] = {}  # per set of locks let go: the best
+    order = 0
+    for i in sorted(every):
+        st = steps[i]
+        for n, ev in enumerate(st.calls):
+            call = CallEv(ev.name, ev.line, body.margs[n]) if body.margs else ev
+            for s in sleeps_at(g, call, c, binds, depth):
+                order += 1
+                weak = s.weak or tags.get(i, "")
+                drops = dropped.get(id(ev), frozenset()) | s.drops
+                mine = Sleep(((c, Witness(ev.line, ev.name, not s.chain,
+                                          "alloc" if s.weak == "alloc" else "sleeps")),
+                              *s.chain), weak, drops)
+                rank = (1 if weak else 0, order)
+                old = best.get(drops)
+                if old is None or rank < old[0]:
+                    best[drops] = (rank, mine)
+    return tuple(s for _r, s in sorted(best.values(), key=lambda x: x[0]))
+
+
+def _reach(steps, entry: int, taken: dict[int, int], avoid: tuple[int, int] | None
+           ) -> set[int]:
+    seen = {entry}
+    todo = [entry]
+    while todo:
+        i = todo.pop()
+        st = steps[i]
+        if any(ev.name in KNOWN_NORETURN for ev in st.calls):
+            continue  # BUG(): the path ends here
+        for k, s in enumerate(st.succ):
+            if (i in taken and k != taken[i]) or (i, k) == avoid or s in seen:
+                continue
+            seen.add(s)
+            todo.append(s)
+    return seen
+
+
+_RANK = {"put": 0, "warn": 1, "flag": 2}
+
+
+def _tags(steps, body, every: set[int], taken: dict[int, int], env: dict[str, str]
+          ) -> dict[int, str]:
+    """The steps reached only through a put that may be the last, a WARN_ON() branch or a
+    test of an unbound flag parameter (the edge is cut: what is no longer reached)."""
+    putvars = {st.assign[0] for st in steps if st.assign[0] and _PUT.match(st.assign[1])}
+    flags = _flags(steps, body.params)
+    edges: list[tuple[int, int, str]] = []
+    for i in every:
+        st = steps[i]
+        if not st.cond or len(st.succ) != 2 or i in taken:
+            continue
+        if st.warn >= 0:
+            edges.append((i, st.warn, "warn"))
+        head = st.cond.split("(", 1)[0]
+        if (st.cond.endswith(")") and _PUT.match(head)) or st.cond in putvars:
+            edges.append((i, 0, "put"))
+        m = _FLAG.match(st.cond)
+        p = next((x for x in m.groups() if x), None) if m else None
+        if p is not None and p in flags and p not in env:
+            edges += [(i, 0, "flag"), (i, 1, "flag")]
+    out: dict[int, str] = {}
+    for i, k, tag in edges:
+        for n in every - _reach(steps, body.entry, taken, (i, k)):
+            if n not in out or _RANK[tag] < _RANK[out[n]]:
+                out[n] = tag
+    return out
+
+
+def _flags(steps, params: tuple[str, ...]) -> set[str]:
+    """The parameters the body never dereferences (`p->`, `p[`, `*p`): flags and values,
+    not objects whose NULL test is only a guard."""
+    texts = " ".join(" ".join((st.cond, *(a for ev in st.calls for a in ev.args)))
+                     for st in steps)
+    return {p for p in params if p != "..." and not re.search(
+        rf"(?<![\w.>]){re.escape(p)}\s*(?:->|\[|\.)|\*\(*{re.escape(p)}\b", texts)}
+
+
+def _subst(text: str, env: dict[str, str]) -> str:
+    """`text` with the bound parameters replaced by their constants (not a field or a
+    callee of the same name)."""
+    if not env:
+        return text
+    return re.sub(r"(?<![\w.>])([A-Za-z_]\w*)\b(?!\()",
+                  lambda m: env.get(m.group(1), m.group(1)), text)
+
+
+def _decide(cond: str, g: CallGraph) -> bool | None:
+    """The value of a condition atom made of constants, or None."""
+    m = _BLOCKING.match(cond)
+    if m is not None:
+        return _blocking(m.group(1) or m.group(2), g)
+    if _CONSTANT.match(cond):
+        return _truth(cond.strip("()"))
+    m = _EQ.match(cond)
+    if m is not None:
+        a, op, b = (x.strip("()") for x in m.groups())
+        if not (_CONSTANT.match(a) and _CONSTANT.match(b)):
+            return None
+        same = a == b or (_number(a) is not None and _number(a) == _number(b))
+        if not same and (_number(a) is None or _number(b) is None):
+            return None  # two names: they may be equal
+        return same if op == "==" else not same
+    return None
+
+
+def _number(s: str) -> int | None:
+    if s in ("true", "false", "NULL"):
+        return int(s == "true")
+    try:
+        return int(s.rstrip("uUlL"), 0)
+    except ValueError:
+        return None
+
+
+def _truth(s: str) -> bool | None:
+    n = _number(s)
+    if n is not None:
+        return n != 0
+    return True if _GFP.fullmatch(s) else None
+
+
+def _blocking(mask: str, g: CallGraph) -> bool | None:
+    """gfpflags_allow_blocking() of a constant mask."""
+    mask = mask.strip("()")
+    if not _CONSTANT.match(mask):
+        return None
+    if mask == "0":
+        return False
+    flags = set(_GFP.findall(mask))
+    if not flags:
+        return None
+    return bool(flags & (set(g.ctx.sleeping_gfp) | {"__GFP_DIRECT_RECLAIM"}))
+
