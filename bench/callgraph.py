@@ -8,6 +8,8 @@ directory of linux-source-6.1 (default fs/gfs2) and the headers they include, th
 - disk: the file facts read back from that cache (a new process on a tree seen before);
 - warm: the facts in memory (a second graph in one process: what a review's image costs);
 - derive: one file replaced (a patch's post-image), derived from the warm graph;
+- calls: every call made under a lock evaluated with its arguments, as
+  context.sleep-in-atomic asks (reviewbot/knowledge/sleeps.py), on the cold graph;
 
 and prints CPU seconds (process time, not disturbed by other load) and wall seconds of
 each, the records and their facts (how many may sleep, return holding a lock, are reached
@@ -76,6 +78,13 @@ def main() -> int:
         first = next(iter(src))
         changed = ctxfacts.file_facts(src[first] + b"\n/* changed */\n", first)
         _g, xcpu, xwall = _timed(lambda: g.derive([changed]))
+        from reviewbot.knowledge.sleeps import sleeps_at
+
+        def evaluate():
+            return sum(1 for r in g.records for ev, _held in r.locked_calls
+                       if sleeps_at(g, ev, r))
+
+        asked, ecpu, ewall = _timed(evaluate)
     files = len({r.path for r in g.records})
     sleeps = sum(1 for r in g.records if r.sleeps is not None)
     locks = sum(1 for r in g.records if r.acquires)
@@ -86,6 +95,9 @@ def main() -> int:
     print(f"  disk   {dcpu:6.2f} s CPU {dwall:6.2f} s wall (file facts from the cache)")
     print(f"  warm   {wcpu:6.2f} s CPU {wwall:6.2f} s wall (file facts in memory)")
     print(f"  derive {xcpu:6.2f} s CPU {xwall:6.2f} s wall (one file changed)")
+    locked = sum(len(r.locked_calls) for r in g.records)
+    print(f"  calls  {ecpu:6.2f} s CPU {ewall:6.2f} s wall ({locked} calls under a lock "
+          f"evaluated with their arguments, {asked} may sleep)")
     print(f"  facts: {sleeps} may sleep, {locks} return holding a lock, {reach} reached in "
           f"reclaim from {len(g.entries)} entry points")
     return 0

@@ -275,3 +275,31 @@ def test_a_lazy_graph_computes_what_is_asked_as_the_full_graph_does():
     derived = lazy.derive([file_facts(edited, log)])
     fresh = build_callgraph({**src, log: edited}, ctx)
     assert [seen(derived, *a) for a in asked] == [seen(fresh, *a) for a in asked]
+
+
+ARGS_FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "context.sleep-in-atomic.arguments.c"
+
+
+def test_confidence_through_callees_is_the_evidence_of_the_chain():
+    """Through callees, medium needs a primitive that always sleeps, reached on no
+    condition the call cannot see; a final put, a WARN_ON() branch, a flag nobody bound,
+    debugging code, an allocation or a rare sleep leave it low; a primitive called here is
+    high."""
+    from reviewbot.review.analysis import analyze_source
+
+    got = {f.function: f.confidence for f in analyze_source(ARGS_FIXTURE.read_text(),
+                                                            ARGS_FIXTURE.name)
+           if f.rule == ATOMIC}
+    assert got == {
+        "fx_recover_wait": "medium",  # wait_on_bit() under `if (wait)`, wait = true
+        "fx_ail_flush": "medium",  # the macro passes withdraw = true
+        "fx_assert_now": "medium",  # delayed = false, the value the body gives it too
+        "fx_assert_both": "low",  # delayed = true is not kept: the body may change it
+        "fx_add_lease": "low",  # an allocation far down
+        "fx_drop_some": "high",  # GFP_KERNEL passed here: an allocation of this function
+        "fx_peek": "low",  # only if the put is the last, and only on a WARN_ON() branch
+        "fx_drop_cookie": "low",  # `zero = atomic_dec_and_test()`; if (zero)
+        "fx_checked": "low",  # only on a WARN_ON() branch
+        "fx_update_iface": "low",  # only if `--server->count > 0` is false
+        "fx_sync_super": "low",  # only with FX_DEBUG defined
+    }

@@ -555,8 +555,12 @@ class CallGraph:
         acq = flow.held_on_return()
         facts = tuple(sorted({LockFact(_template(h.expr, r.body.params), h.cls, h.spin)
                               for h in acq}, key=lambda f: f.cls))
-        changed = facts != r.acquires or flow.released != r.releases
-        r.acquires, r.releases = facts, frozenset(flow.released)
+        # `__releases(x)` without `__acquires(x)`: it returns with its caller's x let go,
+        # even where the unlock is made through a function pointer (fiq->ops->..._unlock)
+        released = flow.released | {_key(e, r.body.params) for e in r.body.ann_releases
+                                     if e not in r.body.ann_acquires}
+        changed = facts != r.acquires or released != r.releases
+        r.acquires, r.releases = facts, frozenset(released)
         r.locked_calls = flow.locked_calls
         r.more["dropped_at"] = flow.dropped_at
         return changed

@@ -47,6 +47,7 @@ class Step:
     value: str = ""  # a return: what it returns
     assign: tuple[str, str] = ("", "")  # `x = f(...)`: (x, f)
     warn: int = -1  # a condition inside WARN_ON(): the successor where the warning fires
+    debug: bool = False  # compiled only for debugging (`#ifdef EXT2FS_DEBUG`, `#if 0`)
 
 
 @dataclass
@@ -71,6 +72,11 @@ class Body:
     # a macro: the argument texts of each call of its one step (its CallEvs carry none, so
     # that what a macro's calls take or allocate is not read from its arguments)
     margs: tuple[tuple[str, ...], ...] = ()
+    # sparse's context annotations of the definition: the locks it `__releases(x)` and
+    # `__acquires(x)` (both: it lets go of x inside, as a wait does; only the first: it
+    # returns with x released)
+    ann_releases: tuple[str, ...] = ()
+    ann_acquires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,27 @@ def _warn_side(ts) -> int:
     return -1
 
 
+def _debug_only(ts) -> bool:
+    """Whether a statement is built only with a debugging macro defined (`#ifdef
+    FOO_DEBUG`, the `#else` of `#ifndef FOO_DEBUG`) or never (`#if 0`)."""
+    n, in_else = ts, False
+    while n.parent is not None:
+        up = n.parent
+        if n.type in ("preproc_else", "preproc_elif", "preproc_elifdef"):
+            in_else = True
+        elif up.type in ("preproc_ifdef", "preproc_if"):
+            name = up.child_by_field_name("name") or up.child_by_field_name("condition")
+            word = text(name) if name is not None else ""
+            negated = up.type == "preproc_ifdef" and text(up.children[0]).strip() == "#ifndef"
+            if ("DEBUG" in word and in_else == negated) or (word.strip() == "0" and not in_else):
+                return True
+            in_else = False
+        elif up.type == "function_definition":
+            return False
+        n = up
+    return False
+
+
 _CONST_TEXT = re.compile(r"^(?:-?\d\w*|true|false|NULL|[A-Z_][A-Z0-9_]*)$")
 
 
@@ -299,10 +326,30 @@ def _body(fn: Function, path: str, kind: str) -> Body:
         value = norm(text(n.ts)) if n.kind == "return" and n.ts is not None else ""
         steps.append(Step(calls, tuple(s.idx for s in n.succ), cond, n.kind == "return",
                           value, _assigned_call(n.ts) if n.kind == "stmt" else ("", ""),
-                          _warn_side(n.ts) if cond else -1))
+                          _warn_side(n.ts) if cond else -1,
+                          n.ts is not None and _debug_only(n.ts)))
     aliases, call_aliases = _aliases(fn)
+    rel, acq = _annotations(fn)
     return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
-                entry.idx, aliases, call_aliases, _assigned_params(fn))
+                entry.idx, aliases, call_aliases, _assigned_params(fn),
+                ann_releases=rel, ann_acquires=acq)
+
+
+_ANNOTATION = re.compile(r"\b__(releases|acquires)\s*\(((?:[^()]|\([^()]*\))*)\)")
+
+
+def _annotations(fn: Function) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The `__releases()`/`__acquires()` between the declarator and the body."""
+    body = fn.body
+    if body is None:
+        return (), ()
+    head = fn.source[fn.node.start_byte:body.start_byte].decode("utf-8", "replace")
+    if "__" not in head:
+        return (), ()
+    found = {"releases": [], "acquires": []}
+    for m in _ANNOTATION.finditer(head):
+        found[m.group(1)].append(norm(m.group(2)))
+    return tuple(found["releases"]), tuple(found["acquires"])
 
 
 # ------------------------------------------------------------------ macros

@@ -37,6 +37,8 @@ _GFP = re.compile(r"\b(__GFP_\w+|GFP_\w+)\b")
 _EQ = re.compile(r"^(.+?)(==|!=)(.+)$")
 _BLOCKING = re.compile(r"^gfpflags_allow_blocking\((.+)\)$|^\(*(.+?)\)*&__GFP_DIRECT_RECLAIM$")
 _PUT = re.compile(r"^(?:\w*_(?:dec|sub)_and_(?:test|lock)\w*|kref_put\w*|\w*put_testzero)$")
+# a count decremented in the condition, or a decrement's result tested (either side)
+_DECREMENT = re.compile(r"--|\b\w*_(?:dec|sub)_return\w*\(")
 # a condition that tests a parameter's own value (a flag): `wait`, `mode==K`, `gfp&F`
 _FLAG = re.compile(r"^(\w+)$|^(\w+)(?:==|!=|&)-?\w+$|^gfpflags_allow_blocking\((\w+)\)$")
 
@@ -159,16 +161,21 @@ def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sl
     every = _reach(steps, body.entry, taken, None)
     tags = _tags(steps, body, every, taken, env)
     dropped = {id(ev): d for ev, d in c.more.get("dropped_at", [])}
+    # sparse's `__releases(x)`: the function lets go of its caller's x (before it sleeps)
+    annotated = frozenset(_key(e, body.params) for e in body.ann_releases)
     best: dict[frozenset[str], tuple[int, Sleep]] = {}  # per set of locks let go: the best
     order = 0
+    unlocked: frozenset[str] = frozenset()  # a macro's unlocks so far (no flow of its own)
     for i in sorted(every):
         st = steps[i]
         for n, ev in enumerate(st.calls):
             call = CallEv(ev.name, ev.line, body.margs[n]) if body.margs else ev
+            if body.margs and call.args and g.primitive(call) == "unlock":
+                unlocked = unlocked | {_key(call.args[0], body.params)}
             for s in sleeps_at(g, call, c, binds, depth):
                 order += 1
                 weak = s.weak or tags.get(i, "")
-                drops = dropped.get(id(ev), frozenset()) | s.drops
+                drops = dropped.get(id(ev), frozenset()) | s.drops | annotated | unlocked
                 mine = Sleep(((c, Witness(ev.line, ev.name, not s.chain,
                                           "alloc" if s.weak == "alloc" else "sleeps")),
                               *s.chain), weak, drops)
@@ -196,7 +203,7 @@ def _reach(steps, entry: int, taken: dict[int, int], avoid: tuple[int, int] | No
     return seen
 
 
-_RANK = {"put": 0, "warn": 1, "flag": 2}
+_RANK = {"debug": 0, "put": 1, "warn": 2, "flag": 3}
 
 
 def _tags(steps, body, every: set[int], taken: dict[int, int], env: dict[str, str]
@@ -215,11 +222,13 @@ def _tags(steps, body, every: set[int], taken: dict[int, int], env: dict[str, st
         head = st.cond.split("(", 1)[0]
         if (st.cond.endswith(")") and _PUT.match(head)) or st.cond in putvars:
             edges.append((i, 0, "put"))
+        elif _DECREMENT.search(st.cond):  # `if (--server->srv_count > 0) return;`
+            edges += [(i, 0, "put"), (i, 1, "put")]
         m = _FLAG.match(st.cond)
         p = next((x for x in m.groups() if x), None) if m else None
         if p is not None and p in flags and p not in env:
             edges += [(i, 0, "flag"), (i, 1, "flag")]
-    out: dict[int, str] = {}
+    out: dict[int, str] = {i: "debug" for i in every if steps[i].debug}
     for i, k, tag in edges:
         for n in every - _reach(steps, body.entry, taken, (i, k)):
             if n not in out or _RANK[tag] < _RANK[out[n]]:
