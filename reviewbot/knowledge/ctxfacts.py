@@ -102,7 +102,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 3  # of the records below: a cache of another version is not read
+VERSION = 4  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
