@@ -220,6 +220,16 @@ def test_gfs2_of_6_1_its_sleep_under_the_log_lock_and_its_queued_puts():
     atomic = {(f["file"], f["line"], f["function"]) for f in found if f["rule"] == ATOMIC}
     # the withdraw check under the log spinlock, on the frozen-filesystem error branch
     assert ("fs/gfs2/trans.c", 272, "gfs2_trans_add_meta") in atomic
+    # each a withdraw under the log spinlock, at default confidence (the chain ends in a
+    # wait of gfs2_withdraw()); the flag arguments that switch the withdraw or the wait off
+    # (gfs2_io_error_bh()'s withdraw = false, gfs2_recover_journal(jd, false)) leave nothing
+    assert {(f["file"], f["function"], f["confidence"]) for f in found
+            if f["rule"] == ATOMIC} == {
+        ("fs/gfs2/trans.c", "gfs2_trans_add_meta", "medium"),
+        ("fs/gfs2/trans.c", "gfs2_trans_remove_revoke", "medium"),
+        ("fs/gfs2/trans.c", "gfs2_trans_add_data", "medium"),
+        ("fs/gfs2/log.c", "log_refund", "medium"),
+        ("fs/gfs2/log.c", "gfs2_flush_revokes", "medium")}
     meta = next(f for f in found if f["line"] == 272)
     assert "gfs2_log_lock() at line 243" in meta["message"]
     assert "gfs2_assert_withdraw() (util.h:" in meta["message"]
