@@ -312,4 +312,6 @@ def test_confidence_through_callees_is_the_evidence_of_the_chain():
         "fx_checked": "low",  # only on a WARN_ON() branch
         "fx_update_iface": "low",  # only if `--server->count > 0` is false
         "fx_sync_super": "low",  # only with FX_DEBUG defined
+        "fx_four_down": "medium",  # mutex_lock() four functions down
+        "fx_five_down": "low",  # five down: too far to be strong evidence
     }

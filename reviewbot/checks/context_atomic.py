@@ -65,20 +65,27 @@ function calls the sleeping primitive itself; medium through callees when the pr
 always sleeps (not one the pack's `sleeping_rarely` names, such as `cond_resched()`, nor
 an allocation) and no condition on the chain hides it from the call: not a put that may be
 the last (`refcount_dec_and_test()`, `kref_put()`), not a `WARN_ON()` branch, not a test
-of a flag parameter that no constant decides; low for every other chain (shown by
+of a flag parameter that no constant decides, not code built only for debugging, and at
+most four functions deep (the callee included); low for every other chain (shown by
 `review`, by `audit --min-confidence low`). Session 5 sampled 20 through-callee findings
 outside fs/gfs2 and fs/ocfs2 when all were medium: 19 false; the re-sample of what the
 evidence rule keeps at medium is in docs/triage-6.1.md.
 """)
 
 
+# the functions a strong chain may pass through, the callee included: each one more is one
+# more condition the chain does not show (ext4's ext4_get_group_desc() -> ext4_error() ->
+# ... -> ext4_commit_super() reports an invariant that cannot break there, 5 and more deep)
+STRONG_HOPS = 4
+
+
 def _confidence(s: Sleep) -> str:
-    """high: the sleeping primitive is called here; medium: through callees, a primitive
-    that always sleeps, reached with no condition the call cannot see (strong evidence);
-    low: anything weaker (see the rule's doc)."""
+    """high: the sleeping primitive is called here; medium: through at most STRONG_HOPS
+    callees, a primitive that always sleeps, reached with no condition the call cannot see
+    (strong evidence); low: anything weaker (see the rule's doc)."""
     if not s.chain:
         return "high"
-    return "low" if s.weak else "medium"
+    return "low" if s.weak or len(s.chain) > STRONG_HOPS else "medium"
 
 
 def _family(cls: str | None) -> str | None:
