@@ -163,8 +163,10 @@ def _read(raw: bytes, path: str) -> FileFacts:
     for fn in cf.functions:
         if header and not fn.is_static:
             continue  # a header's code the includer sees: static inlines
+        built = fn._cfg is None  # parse_c is cached: a walk in progress may own this graph
         bodies.append(_body(fn, path, "inline" if header else "function"))
-        fn.drop_cfg()
+        if built:
+            fn.drop_cfg()
     known = {b.name for b in bodies}
     bodies += [m for m in _macros(src, path) if m.name not in known]
     return FileFacts(path, bodies, _entries(src), _INCLUDE.findall(src))
