@@ -14,34 +14,19 @@ import re
 
 from reviewbot.checks.lock_state import DOUBLE_LOCK, LOCK_ORDER, lock_class
 from reviewbot.engine import FunctionContext, Raw
-from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord
+from reviewbot.knowledge.callgraph import FunctionRecord
 from reviewbot.knowledge.lock_summaries import (
     GLOBAL_AT,
     LockSummaries,
     Order,
     Via,
     fill,
+    function_in,
     shown,
     summaries,
 )
 
 _LOCKISH = re.compile(r"(?:^|_)(?:try)?lock(?:_|$)|^down_")
-
-
-def _record(ctx: FunctionContext) -> tuple[CallGraph, FunctionRecord] | None:
-    lazy = ctx.callgraph
-    if lazy is None:
-        return None
-    try:
-        g = lazy.get()
-    except IndexError:  # see lock_guards._summarised
-        return None
-    if g is None:
-        return None
-    for r in g.by_name.get(ctx.fn.name, ()):
-        if r.path == lazy.path and r.body.kind == "function":
-            return g, r
-    return None
 
 
 def _chain(v: Via, here: str) -> str:
@@ -84,7 +69,7 @@ class AcrossFunctions:
     def check_function(self, ctx: FunctionContext) -> list[Raw]:
         if not any(_LOCKISH.search(c) for c in ctx.fn.callees()):
             return []  # nothing here takes a lock (a lock taker's name says so)
-        got = _record(ctx)
+        got = function_in(ctx.callgraph, ctx.fn.name)
         if got is None:
             return []
         return self.raws(summaries(got[0], ctx.packs), got[1])

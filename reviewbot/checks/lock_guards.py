@@ -161,20 +161,10 @@ def _summarised(w: Walker):
     """(the directory's lock summaries, this function's record), or None without a graph
     (computed once per walk)."""
     if "_lock_record" not in w.__dict__:
-        from reviewbot.knowledge.lock_summaries import summaries
+        from reviewbot.knowledge.lock_summaries import function_in, summaries
 
-        got = None
-        lazy = w.callgraph
-        try:
-            g = lazy.get() if lazy is not None else None
-        except IndexError:  # a graph the image cannot be given (seen once in the 1,000-patch
-            g = None  # batch): the walk goes on without summaries, the review complete
-        if g is not None:
-            for r in g.by_name.get(w.fn.name, ()):
-                if r.path == lazy.path and r.body.kind == "function":
-                    got = (summaries(g, w.packs), r)
-                    break
-        w.__dict__["_lock_record"] = got
+        got = function_in(w.callgraph, w.fn.name)
+        w.__dict__["_lock_record"] = (summaries(got[0], w.packs), got[1]) if got else None
     return w.__dict__["_lock_record"]
 
 

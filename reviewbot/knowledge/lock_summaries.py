@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
-from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord
+from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord, LazyGraph
 from reviewbot.knowledge.ctxfacts import Body, CallEv
 from reviewbot.packs import Packs
 from reviewbot.packs.learned_layer import KNOWN_NORETURN
@@ -303,6 +303,21 @@ class LockSummaries:
 
 
 _CACHE: WeakKeyDictionary[CallGraph, LockSummaries] = WeakKeyDictionary()
+
+
+def function_in(lazy: LazyGraph | None, name: str) -> tuple[CallGraph, FunctionRecord] | None:
+    """The directory's graph and the record of the function `name` of its file, without
+    solving the context facts (the lock summaries need only the steps), or None."""
+    try:
+        g = lazy.get() if lazy is not None else None
+    except IndexError:  # a graph the image cannot be given (seen once in the 1,000-patch
+        return None  # batch): the walk goes on without summaries, the review complete
+    if g is None:
+        return None
+    for r in g.by_name.get(name, ()):
+        if r.path == lazy.path and r.body.kind == "function":
+            return g, r
+    return None
 
 
 def summaries(g: CallGraph, packs: Packs) -> LockSummaries:
