@@ -260,10 +260,10 @@ def test_real_helper_that_drops_the_outer_lock_is_not_a_lock_order():
     assert not [f for f in _all(rel, "__mark_inode_dirty") if f.rule == "get-put.double-lock"]
 
 
-def test_real_continue_of_a_loop_macro_the_graph_does_not_know_is_not_a_double_unlock():
+def test_real_continue_of_an_upper_case_loop_macro_is_not_a_double_unlock():
     """net/ncsi/ncsi-manage.c, ncsi_kick_channels(): NCSI_FOR_EACH_CHANNEL is
-    list_for_each_entry_rcu() under an upper-case name the flow graph does not read as a
-    loop, so its `continue` falls through to the unlock below:
+    list_for_each_entry_rcu() under an upper-case name; read as anything but a loop, its
+    `continue` falls through to the unlock below:
 
         NCSI_FOR_EACH_CHANNEL(np, nc) {
                 spin_lock_irqsave(&nc->lock, flags);

@@ -225,15 +225,3 @@ def helper_takes(w: Walker, key: str, a: int, b: int) -> bool:
             if lock and lock in _names(key, w):
                 return True
     return False
-
-
-def loopless_continue_between(w: Walker, a: int, b: int) -> bool:
-    """A `continue` between lines a and b that the flow graph sends to the next statement:
-    its loop is a macro the graph does not know as one (`NCSI_FOR_EACH_CHANNEL(np, nc) {`),
-    so the path past it is not one the code runs (an unlock, `continue`, then the unlock
-    written below it)."""
-    for n in w.fn.nodes:
-        if n.kind == "continue" and a <= n.line <= b and n.succ and \
-                all(s.line > n.line for s in n.succ):
-            return True
-    return False

@@ -22,7 +22,6 @@ from reviewbot.checks.lock_guards import (
     helper_lets_go,
     helper_takes,
     lock_names,
-    loopless_continue_between,
     other_guard,
     relocked_between,
     under_if,
@@ -438,11 +437,9 @@ class LockStateChecker(Checker):
         if len(set(st.labels)) != len(st.labels):
             return  # unlock/relock through a retry label: too easy to get wrong
         if not self._hand(w, r.rel_call) or relocked_between(w, r.key, r.rel_line, line) or \
-                helper_takes(w, r.key, r.rel_line, line) or \
-                loopless_continue_between(w, r.rel_line, line):
-            return  # a helper whose name says it locks is given the lock or its object, a
-            # function of the directory returns holding it (its summary), or the path went
-            # through a `continue` of a loop macro the graph does not know
+                helper_takes(w, r.key, r.rel_line, line):
+            return  # a helper whose name says it locks is given the lock or its object, or
+            # a function of the directory returns holding it (its summary)
         # a helper no pack describes may take the lock again; two names for one lock
         sure = not (unknown_calls_between(w, r.rel_line, line) or compared(w, r.key))
         w.report(

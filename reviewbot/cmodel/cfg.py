@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LOOP_MACRO", "Node", "build_cfg"]
 
-LOOP_MACRO = re.compile(r"(for_each|_foreach|foreach_|^for_|_for_|each_entry|_each$)")
+# any case: drivers spell their own iterators in capitals (`NCSI_FOR_EACH_CHANNEL(np, nc) {`)
+LOOP_MACRO = re.compile(r"(for_each|_foreach|foreach_|^for_|_for_|each_entry|_each$)", re.I)
 
 
 @dataclass(eq=False)
