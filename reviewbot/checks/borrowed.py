@@ -169,6 +169,9 @@ def _locals(fn: TSNode) -> set[str]:
 
 
 _CACHE: dict[bytes, FieldFacts] = {}
+# a function's own facts, by its text: the image after a patch shares all but the changed
+# functions with the image before, so their scan is done once (lines are kept relative)
+_FN_CACHE: dict[bytes, FieldFacts] = {}
 
 
 def field_facts(fn: Function, packs: Packs) -> FieldFacts:
@@ -181,32 +184,50 @@ def field_facts(fn: Function, packs: Packs) -> FieldFacts:
         body = f.child_by_field_name("body")
         if body is None:
             continue
-        loc = _locals(f)
-        for a in walk(body, "assignment_expression"):
-            lhs = a.child_by_field_name("left")
-            rhs = a.child_by_field_name("right")
-            if lhs is None or rhs is None or lhs.type != "field_expression":
-                continue
-            name = field_name(norm(text(lhs)))
-            if not name:
-                continue
-            kind = _store_kind(rhs, f, line_of(a), packs, loc)
-            if kind == "owning":
-                facts.owning.add(name)
-            elif kind == "borrowing":
-                facts.borrowing.setdefault(name, (line_of(a), _name_of(f)))
-        for c in walk(body, "call_expression"):
-            spec = packs.calls.get(callee(c))
-            if spec is None or not spec.acquires:
-                continue
-            for t in spec.targets:
-                if t.how == "arg" and 0 <= t.index < len(args(c)):
-                    name = field_name(static_key(text(args(c)[t.index])))
-                    if name:
-                        facts.got.add(name)  # of_node_get(p->np): the field may be a reference
+        key = fn.source[f.start_byte:f.end_byte]
+        own = _FN_CACHE.get(key)
+        if own is None:
+            own = _FN_CACHE[key] = _function_facts(f, body, packs)
+        facts.owning |= own.owning
+        facts.got |= own.got
+        base = line_of(f)
+        for name, (rel, fname) in own.borrowing.items():
+            facts.borrowing.setdefault(name, (base + rel, fname))
     if len(_CACHE) > 8:
         _CACHE.clear()
+    if len(_FN_CACHE) > 20000:
+        _FN_CACHE.clear()
     _CACHE[fn.source] = facts
+    return facts
+
+
+def _function_facts(f: TSNode, body: TSNode, packs: Packs) -> FieldFacts:
+    """One function's stores and gets of fields; borrowing lines relative to its start."""
+    facts = FieldFacts()
+    base = line_of(f)
+    loc = _locals(f)
+    for a in walk(body, "assignment_expression"):
+        lhs = a.child_by_field_name("left")
+        rhs = a.child_by_field_name("right")
+        if lhs is None or rhs is None or lhs.type != "field_expression":
+            continue
+        name = field_name(norm(text(lhs)))
+        if not name:
+            continue
+        kind = _store_kind(rhs, f, line_of(a), packs, loc)
+        if kind == "owning":
+            facts.owning.add(name)
+        elif kind == "borrowing":
+            facts.borrowing.setdefault(name, (line_of(a) - base, _name_of(f)))
+    for c in walk(body, "call_expression"):
+        spec = packs.calls.get(callee(c))
+        if spec is None or not spec.acquires:
+            continue
+        for t in spec.targets:
+            if t.how == "arg" and 0 <= t.index < len(args(c)):
+                name = field_name(static_key(text(args(c)[t.index])))
+                if name:
+                    facts.got.add(name)  # of_node_get(p->np): the field may be a reference
     return facts
 
 
