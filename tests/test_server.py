@@ -287,3 +287,16 @@ def test_endless_stdin_is_not_read_whole_by_the_client(runtime) -> None:
                                   "for one patch (max_message_mb in [review] of the "
                                   "configuration)")
     assert "reviewbot: review for" not in log  # never sent to the server
+
+
+def test_the_warm_up_patch_walks_the_path_checkers(tmp_path) -> None:
+    """The server's warm-up review must reach the path checkers (a finding proves the walk
+    ran): otherwise each forked child would import and compile them again."""
+    from reviewbot.serve.server import _WARM_PATCH
+
+    p = tmp_path / "warm.patch"
+    p.write_text(_WARM_PATCH)
+    out = subprocess.run([str(BIN), "review", str(p), "--no-tree", "--format", "terse"],
+                         capture_output=True, text=True,
+                         env=dict(os.environ, REVIEWBOT_SERVER="off"))
+    assert "error-path.missing-release" in out.stdout, out.stdout + out.stderr
