@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine import callee_locks
 from reviewbot.engine.checker import Call
 from reviewbot.engine.facts import active_kids
 from reviewbot.engine.keys import (
@@ -262,6 +263,7 @@ class Transfer:
                                if r.key == out_key and r.status == RELEASED]:
                         del st.res[k2]
         if spec is None:
+            self._callee_locks(name, c, st, line, result)
             self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))
             return
         if spec.acquires_nothing:
@@ -319,6 +321,43 @@ class Transfer:
                 if spec.may_be_null:
                     st.values.pop(key, None)
 
+    def _callee_locks(self, name: str, c: TSNode, st: PathState, line: int,
+                      result: str | None) -> None:
+        """A function of the directory whose lock summary says it drops a lock of the
+        caller's (on some path: the lock is no longer known to be held) or returns holding
+        one (on every path: the call acquires it); reviewbot/engine/callee_locks.py."""
+        eff = callee_locks.at(self, c)
+        if eff is None:
+            return
+        for tm, success in [(tm, "") for tm in eff.drops] + \
+                [(k.template, k.success) for k in eff.fail_drops]:
+            names = callee_locks.caller_names(self, tm, c, st, eff)
+            for k, r in list(st.res.items()):
+                kind = self.packs.resources.get(r.rid)
+                if r.status not in (HELD, PENDING) or kind is None or kind.kind != "lock" \
+                        or not callee_locks.same_lock(self, r.key, names, st, eff):
+                    continue
+                if success and result:
+                    # dropped on the call's failure only: held again where it worked
+                    possible, ok = SUCCESS_SETS[success]
+                    st.res[k] = replace(r, status=PENDING, pending_var=result, pending_ok=ok)
+                    if st.value(result) == ALL or result.startswith("#"):
+                        self.set_fact(st, result, possible)
+                else:
+                    st.res[k] = replace(r, status=UNKNOWN)
+                st.note(line, f"{r.key} may be dropped by {name}()")
+        for kept in eff.keeps:
+            key = callee_locks.held_name(self, kept.template, c, st)
+            if not key:
+                continue
+            pending = None
+            if kept.success and result:  # held where the call worked, as its result says
+                possible, ok = SUCCESS_SETS[kept.success]
+                pending = (result, ok)
+                if st.value(result) == ALL or result.startswith("#"):
+                    self.set_fact(st, result, possible)
+            self.acquire(kept.rid, key, st, line, name, self.is_nonlocal(key, None), pending)
+
     def _local_place(self, lhs_raw: str) -> bool:
         """A local variable, or a member of a struct or array declared in the function
         (`info.of_node`): storing there hands nothing over."""
@@ -349,7 +388,7 @@ class Transfer:
         return (root in self.fn.params or root not in self.facts.locals or root in self.facts.borrowed
                 or root in self.facts.callers_parts)
 
-    def is_nonlocal(self, key: str, t: Target) -> bool:
+    def is_nonlocal(self, key: str, t: Target | None) -> bool:
         root = re.match(r"^[A-Za-z_]\w*", key)
         if root is None:
             return True

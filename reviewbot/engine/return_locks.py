@@ -1,0 +1,136 @@
+"""The locks a function of the directory returns holding, return by return: on every
+return, or on every return that is not an error (add_block_entry() returns
+`ERR_PTR(-ENOMEM)` before it takes ref_verify_lock and holds it on its other returns), so
+that its caller acquires the lock by the call, on the call's success
+(reviewbot/engine/callee_locks.py). The flow is the lock summaries' must-flow
+(reviewbot/knowledge/lock_summaries.py) with each return kept apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reviewbot.engine.callee_locks import Kept, lock_rid
+from reviewbot.engine.values import ERRNO
+from reviewbot.knowledge.lock_summaries import LockSummaries, _Flow, _join, _State, template
+from reviewbot.packs.learned_layer import KNOWN_NORETURN
+
+if TYPE_CHECKING:
+    from reviewbot.engine.walker import Walker
+    from reviewbot.knowledge.callgraph import FunctionRecord
+
+
+@dataclass(frozen=True)
+class ReturnLocks:
+    """What a function's returns say about locks: those it returns holding (`keeps`), and
+    the caller's locks it drops only on its error returns (`fail_drops`: held again
+    where the call worked, as `success` says)."""
+
+    keeps: tuple[Kept, ...] = ()
+    fail_drops: tuple[Kept, ...] = ()
+
+
+_NONE = ReturnLocks()
+
+
+def return_locks(w: Walker, s: LockSummaries, c: FunctionRecord) -> ReturnLocks:
+    """(cached per summaries object)"""
+    memo = s.__dict__.setdefault("_return_locks", {})
+    got = memo.get(id(c))
+    if got is None:
+        got = memo[id(c)] = _return_locks(w, s, c)
+    return got
+
+
+def _return_locks(w: Walker, s: LockSummaries, c: FunctionRecord) -> ReturnLocks:
+    ends = ReturnsFlow(s, c, 0).ends()
+    if not ends:
+        return _NONE
+    b = c.body
+    errs = [e for e in ends if _error_value(e.value)]
+    oks = [e for e in ends if not _error_value(e.value)]
+    if not oks:
+        return _NONE
+    success = _success([e.value for e in errs]) if errs else ""
+    keeps: list[Kept] = []
+    for lock, call in sorted(set.intersection(*(set(e.held) for e in oks))):
+        on_errors = [lock in dict(e.held) for e in errs]
+        if any(on_errors) and not all(on_errors):
+            continue  # some error returns keep it, some do not: no contract to follow
+        tm = template(lock, b.params, b.aliases)
+        rid = lock_rid(w, call) or _kept_rid(w, s, c, tm)
+        if tm is not None and rid:
+            keeps.append(Kept(rid, tm, "" if all(on_errors) else success))
+    fail_drops: list[Kept] = []
+    if errs:
+        def seen(e: End) -> set[str]:
+            return {t for x in e.seen if (t := template(x, b.params, b.aliases)) is not None}
+        for tm in sorted(s.of(c).drops):
+            if not any(tm in seen(e) for e in oks) and any(tm in seen(e) for e in errs):
+                fail_drops.append(Kept("", tm, success))
+    return ReturnLocks(tuple(keeps), tuple(fail_drops))
+
+
+def _error_value(v: str) -> bool:
+    v = v.replace(" ", "")
+    return v.startswith("ERR_PTR(") or v == "NULL" or ERRNO.match(v) is not None
+
+
+def _success(errors: list[str]) -> str:
+    """How a caller tells the success of a call from the error returns' values."""
+    e = any(v.replace(" ", "").startswith("ERR_PTR(") for v in errors)
+    z = "NULL" in errors
+    return "nonnull_not_err" if e and z else "not_err" if e else "nonnull" if z else "nonneg"
+
+
+def _kept_rid(w: Walker, s: LockSummaries, c: FunctionRecord, tm: str | None) -> str:
+    """The resource kind of a lock a callee of `c` returns holding (the primitive at the
+    end of its summary's chain)."""
+    t = s.of(c).keeps.get(tm) if tm else None
+    return lock_rid(w, t.via.chain()[-1].callee) if t is not None else ""
+
+
+
+
+@dataclass(frozen=True)
+class End:
+    """One return of a function: what it returns and the locks held there (with the call
+    that took each)."""
+
+    value: str
+    held: tuple[tuple[str, str], ...]
+    seen: frozenset[str]  # the locks operated on by the path (taken or dropped)
+
+
+class ReturnsFlow(_Flow):
+    """The lock summaries' must-flow, keeping each return apart (with its value)."""
+
+    def ends(self) -> list[End]:
+        b = self.body
+        if not any(self.s.kind(ev.name)[0] or self._callee(ev) for st in b.steps
+                   for ev in st.calls):
+            return []
+        into = {b.entry: _State(frozenset(), frozenset(), frozenset(), frozenset())}
+        todo = [b.entry]
+        visits, out = 0, []
+        while todo and visits < 40 * len(b.steps) + 50:
+            visits += 1
+            i = todo.pop(0)
+            st = b.steps[i]
+            now = self._step(st.calls, into[i])
+            if any(ev.name in KNOWN_NORETURN for ev in st.calls):
+                continue
+            if st.ret or not st.succ:
+                out.append((i, st.value, now))
+            for n in st.succ:
+                old = into.get(n)
+                new = now if old is None else _join(old, now)
+                if new != old:
+                    into[n] = new
+                    todo.append(n)
+        last: dict[int, End] = {}
+        for i, value, now in out:  # the last visit of a return is its fixed point
+            last[i] = End(value, tuple(sorted({(h[0], h[2]) for h in now.held})), now.seen)
+        return list(last.values())
+
+
