@@ -56,3 +56,11 @@ def test_fixed_double_put_is_reported_fixed(tmp_path):
     case = pair(RULE, "fixed-double-put")
     found = review(tmp_path, case.before, case.after)
     assert [(f.status, f.rule) for f in found] == [("fixed", "get-put.double-release")]
+
+
+def test_reference_taken_inside_the_call_of_a_keeping_helper(tmp_path):
+    """`ret = demo_add_dep(job, dma_fence_get(fence))` where the same-file helper stores
+    the fence or puts it when it fails: the helper's summary takes the reference that the
+    call's argument acquires, so neither a path rule nor the change rule reports it."""
+    case = pair(RULE, "acquisition-into-consuming-helper")
+    assert _review(tmp_path, case.before, case.after) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reviewbot.checks import register, rule
-from reviewbot.cmodel import Function, callee, line_of, norm, text
+from reviewbot.cmodel import Function, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import (
     HELD,
     RELEASED,
@@ -19,6 +19,7 @@ from reviewbot.engine import (
     static_key,
 )
 from reviewbot.engine.evidence import unchecked_evidence
+from reviewbot.engine.keys import base_of_field
 from reviewbot.packs import CallSpec, Packs
 from reviewbot.packs.lookup import LEARNED
 
@@ -414,6 +415,42 @@ def _static_calls(fn: Function, packs: Packs) -> dict[tuple[str, str, str], list
     return out
 
 
+def _handed_over(fn: Function, packs: Packs) -> set[str]:
+    """What the function gives to calls that release or keep it by other means than a
+    pack pair: a tree function whose summary releases or stores the argument (or the
+    object it is a member of), with an acquisition written inside the call naming what it
+    acquires (`add_dependency(job, dma_fence_get(fence))`); a put of the address of an
+    embedded member (`put_device(&mc_dev->dev)`: the release callback frees the object)."""
+    out: set[str] = set()
+    summaries = packs.summaries or {}
+    for c in fn.of_type("call_expression"):
+        a = args(c)
+        spec = packs.calls.get(callee(c))
+        if spec is not None and spec.releases:
+            for t in spec.targets:
+                if t.how == "arg" and 0 <= t.index < len(a) and \
+                        norm(text(a[t.index])).startswith("&"):
+                    member = static_key(norm(text(a[t.index]))[1:])
+                    if base_of_field(member) != member:
+                        out.add(base_of_field(member))
+        summ = summaries.get(callee(c))
+        if summ is None:
+            continue
+        for i in sorted(summ.hands_over | summ.releases_container):
+            if i >= len(a):
+                continue
+            x = strip_parens(a[i]) or a[i]
+            inner = packs.calls.get(callee(x)) if x.type == "call_expression" else None
+            if inner is not None and inner.acquires:
+                ia = args(x)
+                out |= {static_key(text(ia[t.index])) for t in inner.targets
+                        if t.how == "arg" and 0 <= t.index < len(ia)}
+                continue
+            key = static_key(norm(text(x)).lstrip("&"))
+            out.add(base_of_field(key) if i in summ.releases_container else key)
+    return out
+
+
 @register
 class UnbalancedChangeChecker(Checker):
     name = "get-put.change"
@@ -428,9 +465,10 @@ def check_change(pre_fn: Function | None, post_fn: Function, packs: Packs) -> li
     """get-put.unbalanced-change: compare the pack calls of a function before and after."""
     before = _static_calls(pre_fn, packs) if pre_fn is not None else {}
     after = _static_calls(post_fn, packs)
+    handed = _handed_over(post_fn, packs)
     raws = []
     for (what, rid, key), lines in after.items():
-        if what != "acq":
+        if what != "acq" or key in handed:
             continue
         n_acq_before = len(before.get(("acq", rid, key), []))
         n_rel_before = len(before.get(("rel", rid, key), []))

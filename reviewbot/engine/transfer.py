@@ -292,6 +292,11 @@ class Transfer:
             # a learned release names one thing it frees (sesInfoFree: `{0}->serverOS`);
             # the tree's summary of its body says what else (ses->password, ses->user_name)
             self._summarised(name, c, st, line, whole_too=True)
+        elif (st.res and not spec.acquires and not spec.releases and not spec.consumes
+              and spec.escapes is None and spec.maybe_consumes is None):
+            # an entry that says only how its result is tested (a learned must-check)
+            # says nothing of what it does to its arguments: the tree's summary does
+            self._summarised(name, c, st, line, whole_too=True)
         if spec.acquires:
             keys = self.target_keys(spec, c, st, lhs=lhs_raw)
             if (spec.returns_arg is not None and lhs_raw and lhs_raw in self.facts.locals
@@ -463,7 +468,7 @@ class Transfer:
         whole = summ.hands_over if whole_too else frozenset()
         for i in sorted(whole | summ.releases_fields):
             if i < len(a):
-                key = self.canon(norm(text(a[i])).lstrip("&"), st)
+                key = self._arg_key(a[i], st)
                 below = (key + "->", key + ".")
                 for k, r in list(st.res.items()):
                     if r.status in (HELD, PENDING) and (
@@ -477,6 +482,20 @@ class Transfer:
                     if r.status in (HELD, PENDING) and r.key == owner:
                         st.res[k] = replace(r, status=UNKNOWN)
                         st.note(line, f"{r.key} released by {name}()")
+
+    def _arg_key(self, arg: TSNode, st: PathState) -> str:
+        """The key an argument names; an acquisition written inside the call names what it
+        acquires (`add_dependency(job, dma_fence_get(fence))` hands `fence` over)."""
+        inner = strip_parens(arg) or arg
+        if inner.type == "call_expression":
+            spec = self.packs.calls.get(callee(inner))
+            if spec is not None and spec.acquires:
+                ia = args(inner)
+                keys = [self.canon(norm(text(ia[t.index])).lstrip("&"), st)
+                        for t in spec.targets if t.how == "arg" and 0 <= t.index < len(ia)]
+                if len(keys) == 1:
+                    return keys[0]
+        return self.canon(norm(text(arg)).lstrip("&"), st)
 
     def escape(self, key: str, st: PathState, line: int, how: str,
                argv: tuple[str, ...] = ()) -> None:

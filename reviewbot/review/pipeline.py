@@ -102,7 +102,8 @@ def _trust_partial(found: list[Finding], partial: set[str], img: FileImage) -> l
 
 
 def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding],
-                sources: tuple[str | None, str | None] = (None, None)) -> list[Finding]:
+                sources: tuple[str | None, str | None] = (None, None),
+                back_packs=None) -> list[Finding]:
     """The patch-level (`change`) checkers on each touched function, merged with what the
     path rules found by the registry's policy; those that can, also read backwards (the
     post-image as the function before): what they find then, the patch fixes."""
@@ -125,7 +126,7 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding],
             out.append(f)
         if before is None:
             continue
-        back = ChangeContext(fn, before, packs, backwards=True,  # what the patch undoes
+        back = ChangeContext(fn, before, back_packs or packs, backwards=True,  # undone
                              before_source=sources[1], after_source=sources[0], path=path)
         raws = [raw for c in registry.checkers_for("change") if c.change_fixes
                 for raw in c.check_change(back)]
@@ -250,24 +251,30 @@ class Reviewer:
             # the file's own functions must not vote for themselves
             index = _without(img.path, self)
         partial: set[str] = set()
+        summ = {k: self.summaries_for(img.path, cf) if cf is not None else None
+                for k, cf in (("pre", pre_cf), ("post", post_cf))}
         try:
             pre = (analyze_cfile(pre_cf, img.path, names, self.packs, index, siblings=sib[0],
                                  incomplete=partial, failed=failed,
-                                 summaries=self.summaries_for(img.path, pre_cf),
+                                 summaries=summ["pre"],
                                  callgraph=self._graph(img, img.pre))
                    if pre_cf else [])
             post = (analyze_cfile(post_cf, img.path, names, self.packs, index,
                                   infer_from=pre_cf, siblings=sib[1], incomplete=partial,
                                   failed=failed,
-                                  summaries=self.summaries_for(img.path, post_cf),
+                                  summaries=summ["post"],
                                   callgraph=self._graph(img, img.post))
                     if post_cf else [])
             found = diff_findings(pre, post, img.changed_pre, img.changed_post)
             if partial:
                 found = _trust_partial(found, partial, img)
             if post_cf is not None:
-                found += _unbalanced(pre_cf, post_cf, names, img.path, self.packs, found,
-                                    (img.pre, img.post))
+                # the patch-level rules know the tree's summaries too: a release moved
+                # into a helper of the file is a release
+                packs = {k: self.packs.with_summaries(t.for_file(img.path)) if t else self.packs
+                         for k, t in summ.items()}
+                found += _unbalanced(pre_cf, post_cf, names, img.path, packs["post"], found,
+                                    (img.pre, img.post), back_packs=packs["pre"])
         finally:
             for cf in (pre_cf, post_cf):
                 for fn in cf.functions if cf is not None else []:
