@@ -64,3 +64,10 @@ def test_reference_taken_inside_the_call_of_a_keeping_helper(tmp_path):
     call's argument acquires, so neither a path rule nor the change rule reports it."""
     case = pair(RULE, "acquisition-into-consuming-helper")
     assert _review(tmp_path, case.before, case.after) == []
+
+
+def test_put_of_a_member_taken_through_an_alias(tmp_path):
+    """`dd = &db->dd; .. put_device(&dd->dev)`: the device's release callback frees the
+    object the member is in (db), so the kfree()s the patch removes are not missing."""
+    case = pair(RULE, "put-of-member-through-alias")
+    assert _review(tmp_path, case.before, case.after) == []

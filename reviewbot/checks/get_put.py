@@ -448,6 +448,13 @@ def _handed_over(fn: Function, packs: Packs) -> set[str]:
                 continue
             key = static_key(norm(text(x)).lstrip("&"))
             out.add(base_of_field(key) if i in summ.releases_container else key)
+    # `mc_dev = &mc_bus->mc_dev`: what is handed over as mc_dev is inside mc_bus
+    for a in fn.of_type("assignment_expression"):
+        rhs = norm(text(a.child_by_field_name("right")))
+        if rhs.startswith("&") and "->" in rhs:
+            lhs = static_key(norm(text(a.child_by_field_name("left"))))
+            if lhs in out:
+                out.add(base_of_field(static_key(rhs[1:])))
     return out
 
 

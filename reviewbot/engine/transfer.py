@@ -598,6 +598,11 @@ class Transfer:
         if kind is not None and kind.embedded:
             # kobject_put(&obj->kobj), put_device(dev): the release callback frees the object
             owners = {key, base_of_field(key)}
+            base = base_of_field(key)
+            if base in st.alias.values() and not any(r2.key == base for r2 in st.res.values()):
+                # mc_dev = &mc_bus->mc_dev; put_device(&mc_dev->dev): the member the alias
+                # names is inside the object it was taken from, which the callback frees
+                owners.add(base_of_field(base))
             for k2, r2 in list(st.res.items()):
                 if r2.key in owners and r2.rid != rid and r2.status in (HELD, PENDING):
                     st.res[k2] = replace(r2, status=UNKNOWN)
