@@ -193,9 +193,8 @@ def field_facts(fn: Function, packs: Packs) -> FieldFacts:
         base = line_of(f)
         for name, (rel, fname) in own.borrowing.items():
             facts.borrowing.setdefault(name, (base + rel, fname))
-    if len(_CACHE) > 8:
+    if len(_CACHE) > 8:  # the functions of the files seen last go with them
         _CACHE.clear()
-    if len(_FN_CACHE) > 20000:
         _FN_CACHE.clear()
     _CACHE[fn.source] = facts
     return facts
