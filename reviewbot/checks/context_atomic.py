@@ -17,6 +17,7 @@ from reviewbot.checks import register, rule
 from reviewbot.checks.context_common import record_of, spell, trace_of
 from reviewbot.engine import Checker, FunctionContext, Raw
 from reviewbot.knowledge.callgraph import Witness, key_class
+from reviewbot.knowledge.lockconds import shown, step_of
 from reviewbot.knowledge.sleeps import Sleep, sleeps_at
 
 SLEEP_IN_ATOMIC = rule(
@@ -82,19 +83,20 @@ lock in a callee; docs/triage-6.1.md), short of 4 real per false positive.
 STRONG_HOPS = 4
 
 
-def _confidence(s: Sleep) -> str:
+def _confidence(s: Sleep, cond: bool = False) -> str:
     """high: the sleeping primitive is called here; medium: through at most STRONG_HOPS
     callees, a primitive that always sleeps, reached with no condition the call cannot see
-    (strong evidence); low: anything weaker (see the rule's doc)."""
+    (strong evidence); low: anything weaker (see the rule's doc). A lock held only under a
+    test the path does not show takes one step off (high to medium; a chain is low)."""
     if not s.chain:
-        return "high"
-    return "low" if not strong(s) else STRONG
+        return "medium" if cond else "high"
+    return "low" if cond or not strong(s) else STRONG
 
 
 # what a strong chain through callees is reported at: low until a re-sample of them outside
 # fs/gfs2 and fs/ocfs2 is >= 4 real per false positive (session 6: 2 real of 12,
 # docs/triage-6.1.md); the message says that the chain is strong
-STRONG = "low"
+STRONG = "medium"
 
 
 def strong(s: Sleep) -> bool:
@@ -135,21 +137,31 @@ class SleepInAtomicChecker(Checker):
                 let_go = {_family(key_class(k, r.body.params)) for k in s.drops}
                 left = [h for h in spins if _family(h.cls) not in let_go]
                 if left:
-                    found = (s, left[-1])
+                    found = (s, left)
                     break
             if found is None:
                 continue
-            s, lock = found
+            s, left = found
+            # a lock a wrapper takes only under a test (a spinlock for some clients, a mutex
+            # for the others) that this path does not show
+            at = step_of(r.body, ev, g.cond_cache) if any(h.given for h in left) else -1
+            plain = [h for h in left if shown(h.given, r.body, at, g.cond_cache)]
+            lock = (plain or left)[-1]
+            cond = not plain
             w = Witness(ev.line, ev.name, not s.chain, "sleeps")
             steps = [(r, w), *s.chain]
             msg = (f"{ev.name}() may sleep, and {lock.expr} is held (taken by {lock.via}() at "
                    f"line {lock.line}); chain: {spell(steps, here)}. Move the call out of the "
                    f"locked region, or use a variant that does not sleep?")
-            if strong(s):
+            if cond:
+                tests = " and ".join(c if v else f"!({c})" for c, v in lock.given)
+                msg += (f" ({lock.via}() takes {lock.expr} only when {tests}, which this path "
+                        f"does not test: the callers that reach the sleep may be the others.)")
+            elif strong(s):
                 msg += " (The chain is strong evidence: a sleep that always happens, on no "\
                        "condition this call cannot see.)"
             trace = [(lock.line, f"{lock.via}() takes {lock.expr}")]
             trace += trace_of(steps, here, ev.line)
             out.append(Raw(SLEEP_IN_ATOMIC.id, ev.line, lock.expr, msg, trace,
-                           [ev.line, lock.line], confidence=_confidence(s)))
+                           [ev.line, lock.line], confidence=_confidence(s, cond)))
         return out

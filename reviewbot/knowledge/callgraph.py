@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from reviewbot.knowledge.ctxfacts import Body, CallEv, FileFacts, file_facts, name_graph
+from reviewbot.knowledge.lockconds import Atom, guards, stable, templatable, truth
 from reviewbot.packs.context import ContextKnowledge
 from reviewbot.packs.learned_layer import KNOWN_NORETURN
 
@@ -53,6 +54,11 @@ class Held:
     line: int
     via: str = ""
     spin: bool = True
+    # the tests it is held under (knowledge/lockconds.py): a later test of one lets it go on
+    # the other side; `given` are those a callee's lock fact says (a wrapper that takes it
+    # only for some callers), which the path to a sleep may not show
+    when: tuple[Atom, ...] = ()
+    given: tuple[Atom, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class LockFact:
     template: str
     cls: str
     spin: bool
+    when: tuple[Atom, ...] = ()  # held only under these tests ({N} for parameter N)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +182,8 @@ def _root_param(key: str, params: tuple[str, ...]) -> int:
 
 
 def _template(key: str, params: tuple[str, ...]) -> str:
-    return re.sub(r"\b(" + "|".join(map(re.escape, params)) + r")\b",
+    # a parameter, not a field of the same name (`&dev->lock` of f(dev, lock))
+    return re.sub(r"(?<!->)(?<![\w.])(" + "|".join(map(re.escape, params)) + r")\b",
                   lambda m: "{" + str(params.index(m.group(1))) + "}", key) if params else key
 
 
@@ -239,6 +247,7 @@ class CallGraph:
         lock and sleep facts are computed when `record()` asks for it (with those of what
         it calls), not all at once (a review asks for the few functions it touches)."""
         self.ctx = ctx
+        self.cond_cache: dict = {}  # knowledge/lockconds.py's, per body
         self._kinds: dict[str, str] = {}
         self._resolved: dict[tuple[str, str], FunctionRecord | None] = {}
         self.leaf_only = leaf_only  # audit: report where blocking is decided, once
@@ -553,7 +562,10 @@ class CallGraph:
         flow = _Flow(self, r, reclaim=False)
         flow.run()
         acq = flow.held_on_return()
-        facts = tuple(sorted({LockFact(_template(h.expr, r.body.params), h.cls, h.spin)
+        ps = r.body.params
+        facts = tuple(sorted({LockFact(_template(h.expr, ps), h.cls, h.spin,
+                                       tuple((_template(c, ps), v) for c, v in h.when
+                                             if templatable(c, r.body)))
                               for h in acq}, key=lambda f: f.cls))
         # `__releases(x)` without `__acquires(x)`: it returns with its caller's x let go,
         # even where the unlock is made through a function pointer (fiq->ops->..._unlock)
@@ -682,6 +694,7 @@ class _Flow:
         self.values: list[str] = []  # what the reachable returns return
         self.dropped_at: list[tuple[CallEv, frozenset[str]]] = []  # caller's locks let go
         self._last_released: set[str] = set()
+        self._at = 0  # the step whose calls are being made
 
     def _simple(self) -> bool:
         """Whether no state can change along a path (no lock taken or dropped, no extra
@@ -714,7 +727,7 @@ class _Flow:
         steps = self.body.steps
         start = (frozenset(), frozenset(), False, frozenset(), frozenset())
         if self._simple():
-            self._collect({i: self._transfer(st, start)[1] for i, st in enumerate(steps)})
+            self._collect({i: self._transfer(i, st, start)[1] for i, st in enumerate(steps)})
             return
         into: dict[int, tuple] = {self.body.entry: start}
         todo = deque([self.body.entry])
@@ -725,7 +738,7 @@ class _Flow:
             i = todo.popleft()
             state = into[i]
             st = steps[i]
-            out_true, out = self._transfer(st, state)
+            out_true, out = self._transfer(i, st, state)
             final[i] = out
             if any(ev.name in KNOWN_NORETURN for ev in st.calls):
                 continue  # BUG(): the path ends here
@@ -764,9 +777,10 @@ class _Flow:
             side = not side
         return equal_possible if side else other_possible
 
-    def _transfer(self, st, state) -> tuple[tuple, tuple]:
+    def _transfer(self, i: int, st, state) -> tuple[tuple, tuple]:
         locks, refs, nofs, vals, dropped = state
         try_lock = None
+        self._at = i
         for ev in st.calls:
             if dropped and not self.reclaim:
                 self.dropped_at.append((ev, dropped))
@@ -790,7 +804,14 @@ class _Flow:
             self.values.append(st.value)
         if try_lock is not None and st.cond:
             return (locks | {try_lock}, refs, nofs, vals, dropped), out
+        if st.cond and any(h.when for h in locks):
+            # a lock held under this very test: not held on its other side
+            return ((frozenset(h for h in locks if (st.cond, False) not in h.when), *out[1:]),
+                    (frozenset(h for h in locks if (st.cond, True) not in h.when), *out[1:]))
         return out, out
+
+    def _guards(self) -> tuple[Atom, ...]:
+        return guards(self.body, self._at, self.g.cond_cache)
 
     def constants(self) -> frozenset[str] | None:
         """The constants this function returns in reclaim context, or None if it may
@@ -805,10 +826,12 @@ class _Flow:
         kind = g.primitive(ev)
         arg0 = ev.args[0] if ev.args else ""
         if kind in ("spin", "mutex", "unlock", "try"):
+            arg0 = g.ctx.lock_arg(ev.name, ev.args)  # pte_unmap_unlock(pte, ptl): {1}
             arg0 = self.body.call_aliases.get(arg0, arg0)  # lock = ext4_group_lock_ptr(..)
         held = locks
         if kind in ("spin", "mutex") and arg0:
-            locks = locks | {Held(lock_class(arg0), arg0, ev.line, ev.name, kind == "spin")}
+            locks = locks | {Held(lock_class(arg0), arg0, ev.line, ev.name, kind == "spin",
+                                  self._guards())}
         elif kind == "unlock" and arg0:
             cls = lock_class(arg0)
             if not any(h.cls == cls for h in locks):
@@ -817,7 +840,8 @@ class _Flow:
                 self._last_released.add(k)
             locks = frozenset(h for h in locks if h.cls != cls)
         elif kind == "try" and arg0:
-            return locks, refs, nofs, Held(lock_class(arg0), arg0, ev.line, ev.name, True)
+            return locks, refs, nofs, Held(lock_class(arg0), arg0, ev.line, ev.name, True,
+                                           self._guards())
         elif kind == "hold" and arg0:
             refs = refs | {_canon(arg0, self.body.aliases)}
         elif kind == "nofs":
@@ -833,7 +857,12 @@ class _Flow:
                         continue  # add_to_chunk(.., NULL, ..): no lock passed, none taken
                     if e is not None:  # a lock a call names is named with the caller's args
                         cls = lock_class(e) if _CALLED.match(e.lstrip("&*(")) else f.cls
-                        locks = locks | {Held(cls, e, ev.line, ev.name, f.spin)}
+                        given = self._given(f, ev.args)
+                        if given is None:
+                            continue  # held only under a test this call's constants fail
+                        locks = locks | {Held(cls, e, ev.line, ev.name, f.spin,
+                                              tuple(dict.fromkeys(self._guards() + given)),
+                                              given)}
                 for k in c.releases:
                     cls = key_class(k, ev.args)
                     if cls is None:
@@ -853,8 +882,25 @@ class _Flow:
         if self.reclaim:
             refs = self._reclaim_call(ev, kind, locks, refs, nofs)
         elif any(h.spin for h in held) and kind not in ("spin", "unlock", "try"):
-            self.locked_calls.append((ev, tuple(sorted(held, key=lambda h: h.line))))
+            self.locked_calls.append((ev, tuple(sorted(held, key=lambda h: (h.line, h.cls, h.expr)))))
         return locks, refs, nofs, None
+
+    def _given(self, f: LockFact, args: tuple[str, ...]) -> tuple[Atom, ...] | None:
+        """The tests a callee's lock is held under, as this function writes them (those it
+        may change on the way are left out: the lock is then taken as held); None when a
+        constant argument fails one (`unlist(dev, false)`: not taken)."""
+        out = []
+        for c, v in f.when:
+            e = _fill(c, args)
+            if e is None:
+                continue
+            known = truth(e)
+            if known is not None:
+                if known != v:
+                    return None
+            elif stable(e, self.body):
+                out.append((e, v))
+        return tuple(out)
 
     def _reclaim_call(self, ev: CallEv, kind: str, locks, refs, nofs):
         g, body = self.g, self.body
@@ -911,11 +957,19 @@ class _Flow:
         self.returns = rets
 
     def held_on_return(self) -> frozenset[Held]:
-        """Locks held on every return (by class), taken in this function."""
+        """Locks held on every return (by class), taken in this function; held under the
+        tests all of its ways of being held share."""
         if not self.returns:
             return frozenset()
         common = set.intersection(*({h.cls for h in s} for s in self.returns))
-        return frozenset(h for h in self.returns[0] if h.cls in common)
+        out = set()
+        for h in self.returns[0]:
+            if h.cls not in common:
+                continue
+            ways = [x for s in self.returns for x in s if x.cls == h.cls]
+            when = tuple(a for a in h.when if all(a in x.when for x in ways))
+            out.add(replace(h, when=when, given=()))
+        return frozenset(out)
 
 
 # ------------------------------------------------------------------ building

@@ -48,6 +48,7 @@ class Step:
     assign: tuple[str, str] = ("", "")  # `x = f(...)`: (x, f)
     warn: int = -1  # a condition inside WARN_ON(): the successor where the warning fires
     debug: bool = False  # compiled only for debugging (`#ifdef EXT2FS_DEBUG`, `#if 0`)
+    loop: bool = False  # the condition of a loop (it is tested again each round)
 
 
 @dataclass
@@ -77,6 +78,11 @@ class Body:
     # returns with x released)
     ann_releases: tuple[str, ...] = ()
     ann_acquires: tuple[str, ...] = ()
+    # what the body may change: the texts assigned, incremented or whose address it takes
+    # (`x`, `c->no_sleep`), and the names it declares; a condition on none of them means
+    # the same wherever it is tested (knowledge/lockconds.py)
+    written: frozenset[str] = frozenset()
+    local_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 4  # of the records below: a cache of another version is not read
+VERSION = 6  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -213,6 +219,12 @@ def _aliases(fn: Function) -> tuple[dict[str, str], dict[str, str]]:
         left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
         if left is not None and left.type == "identifier" and right is not None:
             seen.setdefault(text(left), set()).add(norm(text(right)))
+    # a local whose address is passed on may be given another value there (`&ptl`)
+    for p in fn.of_type("pointer_expression"):
+        arg = p.child_by_field_name("argument")
+        if arg is not None and arg.type == "identifier" and \
+                text(p.child_by_field_name("operator")) == "&":
+            seen.setdefault(text(arg), set()).add("&")
     single = {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k not in fn.params}
     return ({k: v for k, v in single.items() if _SIMPLE_RHS.match(v)},
             {k: v for k, v in single.items() if _CALL_RHS.match(v)})
@@ -329,12 +341,40 @@ def _body(fn: Function, path: str, kind: str) -> Body:
         steps.append(Step(calls, tuple(s.idx for s in n.succ), cond, n.kind == "return",
                           value, _assigned_call(n.ts) if n.kind == "stmt" else ("", ""),
                           _warn_side(n.ts) if cond else -1,
-                          n.ts is not None and _debug_only(n.ts)))
+                          n.ts is not None and _debug_only(n.ts), n.kind == "cond" and n.loop))
     aliases, call_aliases = _aliases(fn)
     rel, acq = _annotations(fn)
+    written, declared = _written(fn)
     return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
                 entry.idx, aliases, call_aliases, _assigned_params(fn),
-                ann_releases=rel, ann_acquires=acq)
+                ann_releases=rel, ann_acquires=acq, written=written, local_names=declared)
+
+
+def _written(fn: Function) -> tuple[frozenset[str], frozenset[str]]:
+    """The texts the body assigns, increments or takes the address of, and the names it
+    declares."""
+    out: set[str] = set()
+    for a in fn.of_type("assignment_expression"):
+        left = a.child_by_field_name("left")
+        if left is not None:
+            out.add(norm(text(left)))
+    for u in fn.of_type("update_expression"):
+        arg = u.child_by_field_name("argument")
+        if arg is not None:
+            out.add(norm(text(arg)))
+    for p in fn.of_type("pointer_expression"):
+        arg = p.child_by_field_name("argument")
+        if arg is not None and text(p.child_by_field_name("operator")) == "&":
+            out.add(norm(text(arg)))
+    declared: set[str] = set()
+    for d in fn.of_type("declaration"):
+        for c in d.named_children:
+            n = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
+            while n is not None and n.type in ("pointer_declarator", "array_declarator"):
+                n = n.child_by_field_name("declarator")
+            if n is not None and n.type == "identifier":
+                declared.add(text(n))
+    return frozenset(out), frozenset(declared)
 
 
 _ANNOTATION = re.compile(r"\b__(releases|acquires)\s*\(((?:[^()]|\([^()]*\))*)\)")

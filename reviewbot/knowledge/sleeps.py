@@ -171,7 +171,7 @@ def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sl
         for n, ev in enumerate(st.calls):
             call = CallEv(ev.name, ev.line, body.margs[n]) if body.margs else ev
             if body.margs and call.args and g.primitive(call) == "unlock":
-                unlocked = unlocked | {_key(call.args[0], body.params)}
+                unlocked = unlocked | {_key(g.ctx.lock_arg(call.name, call.args), body.params)}
             for s in sleeps_at(g, call, c, binds, depth):
                 order += 1
                 weak = s.weak or tags.get(i, "")

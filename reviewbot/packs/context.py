@@ -12,7 +12,7 @@ CONTEXT_KEYS = ("reclaim_members", "reclaim_functions", "reclaim_tests", "reclai
                 "final_puts", "extra_refs", "safe_calls", "remedies", "sleeping_calls",
                 "sleeping_rarely", "sleeping_gfp", "reclaim_unsafe_gfp", "nofs_begin", "nofs_end",
                 "spin_acquire", "spin_try", "spin_release", "mutex_acquire", "mutex_release",
-                "reclaim_locks", "sleeps_dropping")
+                "reclaim_locks", "sleeps_dropping", "lock_args")
 
 
 class Names:
@@ -57,13 +57,14 @@ class ContextKnowledge:
     mutex_release: tuple[str, ...] = ()
     reclaim_locks: tuple[str, ...] = ()
     sleeps_dropping: tuple[tuple[str, str], ...] = ()
+    lock_args: tuple[tuple[str, str], ...] = ()
 
     def merged(self, later: object) -> ContextKnowledge:
         """This knowledge with a later pack's `[context]` (a schema.Context) added."""
         out = {}
         for f in fields(self):
             mine, theirs = getattr(self, f.name), tuple(getattr(later, f.name))
-            if f.name in ("remedies", "sleeps_dropping"):
+            if f.name in ("remedies", "sleeps_dropping", "lock_args"):
                 out[f.name] = tuple(sorted({**dict(mine), **dict(theirs)}.items()))
             else:
                 out[f.name] = mine + tuple(x for x in theirs if x not in mine)
@@ -157,6 +158,16 @@ class ContextKnowledge:
                 except IndexError:
                     return None
         return None
+
+    @cached_property
+    def _lock_at(self) -> dict[str, int]:
+        return {k: int(m.group(1)) for k, v in self.lock_args
+                if (m := re.fullmatch(r"\s*\{(\d+)\}\s*", v))}
+
+    def lock_arg(self, name: str, args: tuple[str, ...]) -> str:
+        """The lock a locking call `name(args)` takes or drops ("" if it has no argument)."""
+        n = self._lock_at.get(name, 0)
+        return args[n] if n < len(args) else ""
 
     def to_plain(self) -> list:
         return [getattr(self, k) for k in CONTEXT_KEYS]

@@ -349,6 +349,10 @@ class Context:
                                                        "template of its arguments, {0} the "
                                                        "first (`\"wait_event_lock_irq*\" = "
                                                        "\"{2}\"`)", NAME_MAP)
+    lock_args: tuple[tuple[str, str], ...] = key((), "calls of the lists above whose lock "
+                                                 "is not their first argument: the call -> "
+                                                 "that argument, {N} the N-th from 0 "
+                                                 "(`pte_unmap_unlock = \"{1}\"`)", NAME_MAP)
     reclaim_locks: tuple[str, ...] = key((), "locks reclaim itself may take, by field name: "
                                          "an allocation that may recurse into reclaim while "
                                          "one is held is reported at medium confidence, "
