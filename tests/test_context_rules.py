@@ -316,3 +316,43 @@ def test_confidence_through_callees_is_the_evidence_of_the_chain():
         "fx_four_down": "medium",  # mutex_lock() four functions down
         "fx_five_down": "low",  # five down: too far to be strong evidence
     }
+
+
+COND_FIXTURE = Path(__file__).parent / "fixtures" / "rules" / \
+    "context.sleep-in-atomic.conditional.c"
+
+
+def test_a_lock_held_only_under_a_test_is_weaker_where_the_path_does_not_show_it():
+    """A wrapper that takes a spinlock for some clients and a mutex for the others: a sleep
+    on a path that tests nothing is one step less sure (high to medium, a chain low); on a
+    path under the wrapper's own test it is as sure as any; the page-table lock of
+    pte_offset_map_lock() is a lock like another."""
+    from reviewbot.review.analysis import analyze_source
+
+    got = {f.function: f.confidence
+           for f in analyze_source(COND_FIXTURE.read_text(), COND_FIXTURE.name)
+           if f.rule == ATOMIC}
+    assert got == {
+        "fx_hold_then_wait": "high",  # fx_maybe_lock(dev, true): held, no test left
+        "fx_client_write": "low",  # a strong chain, but under a lock of some clients only
+        "fx_client_wait": "medium",  # msleep() here, the same lock
+        "fx_client_nosleep_wait": "high",  # under `c->no_sleep`: the spinlock's clients
+        "fx_walk_pte": "high",
+        "fx_wait_ctx": "high",  # the context found: its lock is held
+        "fx_nanosleep": "medium",  # the helper retakes the lock, then sleeps
+    }
+    msg = next(f.message for f in analyze_source(COND_FIXTURE.read_text(), COND_FIXTURE.name)
+               if f.function == "fx_client_write")
+    assert "only when c->no_sleep and static_branch_unlikely(&fx_no_sleep_enabled)" in msg
+
+
+def test_lock_facts_say_the_tests_a_lock_is_held_under(tmp_path):
+    src = COND_FIXTURE.read_text()
+    path = str(tmp_path / "cond.c")
+    g = build_callgraph({path: src}, load_packs().context)
+    assert g.resolve("fx_unlist", path).acquires == ()  # `if (lock)` twice: let go
+    spin = [f for f in g.resolve("fx_client_lock", path).acquires if f.spin]
+    assert [(f.cls, f.when) for f in spin] == [
+        ("spinlock", (("{0}->no_sleep", True),
+                      ("static_branch_unlikely(&fx_no_sleep_enabled)", True)))]
+    assert [f.when for f in g.resolve("fx_maybe_lock", path).acquires] == [(("{1}", True),)]

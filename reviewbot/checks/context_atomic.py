@@ -55,25 +55,35 @@ where the argument is not a constant at the call (a constant is carried into the
 tested by `gfpflags_allow_blocking()`, the `false` a macro such as `gfs2_io_error_bh()`
 passes); a sleep behind a put that cannot be the last or a `WARN_ON()` that cannot fire
 (kept at low confidence); a lock released on every path before the call where the release
-is made through a function pointer or a callee outside the graph; conditional locking
-(`if (x) spin_lock(); ... if (x) spin_unlock();`), where the walk of the flow graph does
-not correlate the two tests; an invariant of the data (a state that cannot hold while the
-lock is held). Waits that drop a lock to sleep (`wait_event_interruptible_locked()`,
+is made through a function pointer or a callee outside the graph; a wrapper that takes a
+spinlock for some clients and a mutex for the others (dm-bufio's `dm_bufio_lock()`: `if
+(c->no_sleep) spin_lock_bh(); else mutex_lock();`) where the sleeping path does not test
+the client's kind — the sleep is then reported one step lower (a direct sleep medium, a
+chain low), as the clients that reach it may all be the mutex's; an invariant of the data
+(a state that cannot hold while the lock is held). Conditional locking is followed
+(reviewbot/knowledge/lockconds.py): a lock taken under a test is let go on the other side
+of a later test of the same condition (`if (lock) write_lock(); ... if (lock)
+write_unlock();`, also in a caller of the wrapper, and with a constant argument such as
+`unlist_netdevice(dev, true)`), when nothing in the function changes what the test reads.
+Waits that drop a lock to sleep (`wait_event_interruptible_locked()`,
 `wait_event_lock_irq()`: the pack's `sleeps_dropping`) are not reported for the lock they
-drop, at the call or through a helper that makes it.
-Confidence: high when this function calls the sleeping primitive itself; low through
-callees (shown by `review`, by `audit --min-confidence low`). The evidence of the chain
-(reviewbot/knowledge/sleeps.py) is said in the message: a chain is strong when its
-primitive always sleeps (not one the pack's `sleeping_rarely` names, such as
-`cond_resched()`, nor an allocation), no condition on it hides the sleep from the call (a
-put that may be the last, `refcount_dec_and_test()`, `kref_put()`, a decremented count; a
-`WARN_ON()` branch; a test of a flag parameter that no constant decides; code built only
-for debugging), and it is at most four functions deep. Strong chains are not yet medium:
-session 5 sampled 20 through-callee findings outside fs/gfs2 and fs/ocfs2 (19 false);
-session 6 read the 12 strong ones of kernel/, mm/, block/, net/core, net/ipv4, drivers/md,
-drivers/block, drivers/char, drivers/i2c, drivers/gpio and the six audit directories
-outside fs/gfs2: 2 real, 10 false (conditional locking, waits that drop the page-table
-lock in a callee; docs/triage-6.1.md), short of 4 real per false positive.
+drop, at the call or through a helper that makes it; locking calls whose lock is not the
+first argument say which (the pack's `lock_args`: `pte_offset_map_lock(mm, pmd, addr,
+&ptl)` takes `ptl`, `pte_unmap_unlock(pte, ptl)` drops it, so mm's helpers that drop the
+page-table lock before they sleep are seen to).
+Confidence: high when this function calls the sleeping primitive itself; through callees,
+medium when the chain is strong evidence, low otherwise (shown by `review`, by `audit
+--min-confidence low`). The evidence of the chain (reviewbot/knowledge/sleeps.py) is said
+in the message: a chain is strong when its primitive always sleeps (not one the pack's
+`sleeping_rarely` names, such as `cond_resched()`, nor an allocation), no condition on it
+hides the sleep from the call (a put that may be the last, `refcount_dec_and_test()`,
+`kref_put()`, a decremented count; a `WARN_ON()` branch; a test of a flag parameter that
+no constant decides; code built only for debugging), it is at most four functions deep,
+and the lock is not one a wrapper takes only under a test the path does not show. History
+of that rule: session 5 sampled 20 through-callee findings outside fs/gfs2 and fs/ocfs2
+(19 false); session 6 read the 12 strong ones of its pool (2 real, 10 false: conditional
+locking, waits that drop the page-table lock in a callee), so strong chains stayed low;
+session 7 fixed those classes and re-sampled (docs/triage-6.1.md, last section).
 """)
 
 

@@ -225,6 +225,41 @@ _EQ = re.compile(r"^([\w.>\-]+)(==|!=)([\w.>\-]+)$")
 _CONST = re.compile(r"^-?(?:[A-Z_][A-Z0-9_]*|\d+)$")
 
 
+def _returned(body: Body) -> str:
+    """The local every return of `body` returns (`return ctx;`), or ""."""
+    vals = {st.value.removeprefix("return").strip("(); ") for st in body.steps
+            if st.ret and st.value}
+    one = next(iter(vals)) if len(vals) == 1 else ""
+    return one if _WORD.fullmatch(one) and one not in body.params else ""
+
+
+def _returned_template(template: str, ret: str) -> str:
+    """A lock of the returned object (`&ctx->lock`, ctx returned): `&{R}->lock`."""
+    if not ret:
+        return template
+    m = _ROOT.match(template)
+    if m is None or m.group(2) != ret or template[m.end():m.end() + 1] == "(":
+        return template
+    return m.group(1) + "{R}" + template[m.end():]
+
+
+_NULL_TEST = re.compile(r"^(\w+)$|^(\w+)!=NULL$|^NULL!=(\w+)$")
+
+
+def _non_null(cond: str, out_true: tuple, out_false: tuple) -> tuple[tuple, tuple]:
+    """On the side where a pointer is NULL no lock of its object is held
+    (`ctx = perf_lock_task_context(...); if (ctx) ...`: the lock was taken only for a
+    context found)."""
+    m = _NULL_TEST.match(cond)
+    v = next((x for x in m.groups() if x), None) if m else None
+    if v is None or not any(_ROOT.match(h.expr) and _ROOT.match(h.expr).group(2) == v
+                            and "->" in h.expr for h in out_false[0]):
+        return out_true, out_false
+    kept = frozenset(h for h in out_false[0] if not (
+        (m2 := _ROOT.match(h.expr)) and m2.group(2) == v and "->" in h.expr))
+    return out_true, (kept, *out_false[1:])
+
+
 def _join(a: tuple, b: tuple) -> tuple:
     """Locks that may be held; references and a NOFS scope that must be; values known on
     both sides (their constants added up); the caller's locks dropped on both."""
@@ -563,7 +598,9 @@ class CallGraph:
         flow.run()
         acq = flow.held_on_return()
         ps = r.body.params
-        facts = tuple(sorted({LockFact(_template(h.expr, ps), h.cls, h.spin,
+        ret = _returned(r.body)
+        facts = tuple(sorted({LockFact(_returned_template(_template(h.expr, ps), ret), h.cls,
+                                       h.spin,
                                        tuple((_template(c, ps), v) for c, v in h.when
                                              if templatable(c, r.body)))
                               for h in acq}, key=lambda f: f.cls))
@@ -695,6 +732,7 @@ class _Flow:
         self.dropped_at: list[tuple[CallEv, frozenset[str]]] = []  # caller's locks let go
         self._last_released: set[str] = set()
         self._at = 0  # the step whose calls are being made
+        self._assign = ""  # and the variable it assigns the call's result to
 
     def _simple(self) -> bool:
         """Whether no state can change along a path (no lock taken or dropped, no extra
@@ -781,6 +819,7 @@ class _Flow:
         locks, refs, nofs, vals, dropped = state
         try_lock = None
         self._at = i
+        self._assign = st.assign[0]
         for ev in st.calls:
             if dropped and not self.reclaim:
                 self.dropped_at.append((ev, dropped))
@@ -806,9 +845,10 @@ class _Flow:
             return (locks | {try_lock}, refs, nofs, vals, dropped), out
         if st.cond and any(h.when for h in locks):
             # a lock held under this very test: not held on its other side
-            return ((frozenset(h for h in locks if (st.cond, False) not in h.when), *out[1:]),
-                    (frozenset(h for h in locks if (st.cond, True) not in h.when), *out[1:]))
-        return out, out
+            out_true = (frozenset(h for h in locks if (st.cond, False) not in h.when), *out[1:])
+            out = (frozenset(h for h in locks if (st.cond, True) not in h.when), *out[1:])
+            return _non_null(st.cond, out_true, out)
+        return _non_null(st.cond, out, out) if st.cond else (out, out)
 
     def _guards(self) -> tuple[Atom, ...]:
         return guards(self.body, self._at, self.g.cond_cache)
@@ -853,10 +893,17 @@ class _Flow:
             if c is not None and c is not self.r:
                 for f in c.acquires:
                     e = _fill(f.template, ev.args)
+                    if e is not None and "{R}" in e:
+                        # a lock of the object it returns: named by what holds the result
+                        e = _tidy(e.replace("{R}", f"({self._assign})")) if self._assign \
+                            else None
                     if e is not None and e.strip("()&* ") in ("NULL", "0"):
                         continue  # add_to_chunk(.., NULL, ..): no lock passed, none taken
                     if e is not None:  # a lock a call names is named with the caller's args
-                        cls = lock_class(e) if _CALLED.match(e.lstrip("&*(")) else f.cls
+                        # (the class as this function names its own locks: `&timer.it_lock`
+                        # taken here and by a callee given `&timer` is one lock)
+                        cls = lock_class(e) if _CALLED.match(e.lstrip("&*(")) or \
+                            "{" in f.template else f.cls
                         given = self._given(f, ev.args)
                         if given is None:
                             continue  # held only under a test this call's constants fail

@@ -108,7 +108,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 6  # of the records below: a cache of another version is not read
+VERSION = 7  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -350,6 +350,19 @@ def _body(fn: Function, path: str, kind: str) -> Body:
                 ann_releases=rel, ann_acquires=acq, written=written, local_names=declared)
 
 
+def _in_test(n) -> bool:
+    """Whether a node is part of an `if`'s condition (an address given to a test is read:
+    `static_branch_unlikely(&key)`, `test_bit(F, &x->flags)`)."""
+    while n.parent is not None:
+        up = n.parent
+        if up.type == "if_statement":
+            return up.child_by_field_name("condition") == n
+        if up.type in ("compound_statement", "function_definition"):
+            return False
+        n = up
+    return False
+
+
 def _written(fn: Function) -> tuple[frozenset[str], frozenset[str]]:
     """The texts the body assigns, increments or takes the address of, and the names it
     declares."""
@@ -364,7 +377,8 @@ def _written(fn: Function) -> tuple[frozenset[str], frozenset[str]]:
             out.add(norm(text(arg)))
     for p in fn.of_type("pointer_expression"):
         arg = p.child_by_field_name("argument")
-        if arg is not None and text(p.child_by_field_name("operator")) == "&":
+        if arg is not None and text(p.child_by_field_name("operator")) == "&" and \
+                not _in_test(p):
             out.add(norm(text(arg)))
     declared: set[str] = set()
     for d in fn.of_type("declaration"):
