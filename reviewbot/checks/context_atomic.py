@@ -106,7 +106,7 @@ def _confidence(s: Sleep, cond: bool = False) -> str:
 # what a strong chain through callees is reported at: low until a re-sample of them outside
 # fs/gfs2 and fs/ocfs2 is >= 4 real per false positive (session 6: 2 real of 12,
 # docs/triage-6.1.md); the message says that the chain is strong
-STRONG = "medium"
+STRONG = "low"
 
 
 def strong(s: Sleep) -> bool:
