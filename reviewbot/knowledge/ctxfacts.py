@@ -108,7 +108,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 7  # of the records below: a cache of another version is not read
+VERSION = 9  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -219,15 +219,14 @@ def _aliases(fn: Function) -> tuple[dict[str, str], dict[str, str]]:
         left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
         if left is not None and left.type == "identifier" and right is not None:
             seen.setdefault(text(left), set()).add(norm(text(right)))
-    # a local whose address is passed on may be given another value there (`&ptl`)
-    for p in fn.of_type("pointer_expression"):
-        arg = p.child_by_field_name("argument")
-        if arg is not None and arg.type == "identifier" and \
-                text(p.child_by_field_name("operator")) == "&":
-            seen.setdefault(text(arg), set()).add("&")
+    # a local whose address is passed on may be given another value there (`&ptl`): the
+    # lock it names is not the one its call returned
+    passed = {text(arg) for p in fn.of_type("pointer_expression")
+              if (arg := p.child_by_field_name("argument")) is not None and
+              arg.type == "identifier" and text(p.child_by_field_name("operator")) == "&"}
     single = {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k not in fn.params}
     return ({k: v for k, v in single.items() if _SIMPLE_RHS.match(v)},
-            {k: v for k, v in single.items() if _CALL_RHS.match(v)})
+            {k: v for k, v in single.items() if _CALL_RHS.match(v) and k not in passed})
 
 
 def _assigned_call(ts) -> tuple[str, str]:
