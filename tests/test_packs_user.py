@@ -207,7 +207,7 @@ def test_rules_packs_lists_the_packs_in_load_order(tmp_path, capsys):
         "2 assignment patterns, 1 tests, 1 ops families",
     ]
     # without the learned layer, the totals are the hand-written packs' alone
-    assert (len(hand.calls), len(hand.resources)) == (207, 26)
+    assert (len(hand.calls), len(hand.resources)) == (208, 26)
 
 
 def _served_audit_like(env, patch: Path, *extra: str):
