@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 
+import pytest
+
 from reviewbot import cli
 from reviewbot.cmodel import parse_c
 from reviewbot.knowledge import summary_cache
@@ -307,3 +309,104 @@ def test_returning_a_failing_helper_is_an_error_exit_too():
                          "\terr = x_config(link);\n\tif (err < 0) {\n\t\tx_cards[0] = NULL;\n"
                          "\t\tsnd_card_free(card);\n\t\treturn err;\n\t}\n\treturn 0;")
     assert ("error-path.missing-release", "card") not in _findings(fixed, _table({"drivers/x/main.c": fixed}))
+
+
+# helpers whose hand-over the first summaries missed (docs/triage-6.1.md, issue 11): a
+# release callback that names its parameter through a local copy, a submit helper that
+# stores the pages in an object it allocates (a local pointer, not a local struct)
+COPIES = """
+static void x_release(void *calldata)
+{
+	struct x_data *data = calldata;
+
+	x_put_cred(data->cred);
+	kfree(data);
+}
+
+int x_commit(struct x_data *data, int sync)
+{
+	if (!sync) {
+		x_release(data);
+		return -EAGAIN;
+	}
+	return x_run(data);
+}
+
+int x_submit(struct x_dev *xd, struct page **pages, int nr)
+{
+	struct x_cb *cb = kmalloc(sizeof(*cb), GFP_NOFS);
+	struct x_cb local;
+
+	if (!cb)
+		return -ENOMEM;
+	cb->pages = pages;
+	local.pages = pages;
+	return x_queue_cb(xd, cb);
+}
+
+int x_peek(struct x_dev *xd, struct page **pages)
+{
+	struct x_cb local;
+
+	local.pages = pages;
+	return x_look(xd, &local);
+}
+"""
+
+HEADER = """
+static inline void x_set_private(struct file *file, struct x_info *info)
+{
+	file->private_data = info;
+}
+
+static inline int x_count(struct x_info *info)
+{
+	return info->n;
+}
+"""
+
+def test_a_parameter_released_through_a_local_copy_of_it():
+    t = _table({"fs/x/proc.c": COPIES}).for_file("fs/x/proc.c")
+    assert t["x_release"].releases == frozenset({0})  # kfree(data), data = calldata
+    assert t["x_commit"].releases == frozenset({0})  # through x_release
+    assert 1 in t["x_submit"].stores  # cb->pages = pages: cb goes where it is queued
+    assert "x_peek" not in t  # a local struct's member is no hand-over
+
+
+def test_a_header_inline_that_stores_its_argument_is_seen_from_the_directory():
+    from reviewbot.knowledge.tree_summaries import inline_directs
+
+    packs = load_packs()
+    extra = inline_directs("fs/x/x.h", HEADER, packs)
+    table = summarize([("fs/x/file.c", parse_c("int x_f(void) { return 0; }", "fs/x/file.c"))],
+                      packs, extra)
+    assert table.for_file("fs/x/file.c")["x_set_private"].stores == frozenset({1})
+    assert "x_count" not in table.for_file("fs/x/file.c")
+    assert inline_directs("fs/x/decls.h", "int x_count(struct x_info *info);\n", packs) == []
+
+
+def test_ecryptfs_open_hands_file_info_to_the_file_through_a_header_setter():
+    """fs/ecryptfs/file.c ecryptfs_open() (read at test time): ecryptfs_set_file_private()
+    of ecryptfs_kernel.h stores file_info in file->private_data, and the unwind code frees
+    it from there; the audit of docs/triage-6.1.md reported it leaked."""
+    from kernel_tree import linux_tree
+
+    from reviewbot.input.limits import MAX_C_FILE
+    from reviewbot.knowledge.tree_summaries import dir_header_directs
+
+    tree = linux_tree("fs/ecryptfs")
+    if tree is None:
+        pytest.skip("linux-source-6.1 not available")
+    d = tree / "fs/ecryptfs"
+    packs = load_packs()
+    files = [(str(f), parse_c(f.read_text(errors="replace"), str(f))) for f in sorted(d.glob("*.c"))]
+    path = str(d / "file.c")
+
+    def leaks(table) -> set[str]:
+        cf = parse_c((d / "file.c").read_text(errors="replace"), path)
+        return {f.resource for f in analyze_cfile(cf, path, packs=packs, summaries=table)
+                if f.function == "ecryptfs_open" and f.confidence != "low"}
+
+    assert "file_info" in leaks(summarize(files, packs))
+    assert "file_info" not in leaks(summarize(files, packs,
+                                              dir_header_directs(str(d), packs, MAX_C_FILE)))

@@ -258,11 +258,11 @@ def _dir_state(d: str):
             group[f] = data.decode("utf-8", "replace")
         siblings = SiblingIndex(group, packs) if len(group) > 1 else None
         from reviewbot.cmodel import parse_c
-        from reviewbot.knowledge.tree_summaries import summarize
+        from reviewbot.knowledge.tree_summaries import dir_header_directs, summarize
 
         # parsed once: for the directory's summaries, then for each file's walk
         parsed = {f: parse_c(text, f) for f, text in group.items()}
-        summaries = summarize(parsed.items(), packs)
+        summaries = summarize(parsed.items(), packs, dir_header_directs(d, packs, MAX_C_FILE))
         _DIRS.clear()  # one directory at a time keeps memory flat
         got = _DIRS[d] = (group, siblings, packs, parsed, summaries, _dir_graph(group, packs))
     return got

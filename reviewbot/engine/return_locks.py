@@ -54,13 +54,21 @@ def _return_locks(w: Walker, s: LockSummaries, c: FunctionRecord) -> ReturnLocks
     success = _success([e.value for e in errs]) if errs else ""
     keeps: list[Kept] = []
     for lock, call in sorted(set.intersection(*(set(e.held) for e in oks))):
+        tm = template(lock, b.params, b.aliases)
+        rid = lock_rid(w, call) or _kept_rid(w, s, c, tm)
+        if tm is None or not rid:
+            continue
+        may_fail = _may_fail(w, s, c, call)
+        if may_fail:
+            # mutex_lock_interruptible(): held where it worked, which the flow does not
+            # tell apart; the function's error returns (or, with none, its result passed
+            # on) say where
+            keeps.append(Kept(rid, tm, success or may_fail))
+            continue
         on_errors = [lock in dict(e.held) for e in errs]
         if any(on_errors) and not all(on_errors):
             continue  # some error returns keep it, some do not: no contract to follow
-        tm = template(lock, b.params, b.aliases)
-        rid = lock_rid(w, call) or _kept_rid(w, s, c, tm)
-        if tm is not None and rid:
-            keeps.append(Kept(rid, tm, "" if all(on_errors) else success))
+        keeps.append(Kept(rid, tm, "" if all(on_errors) else success))
     fail_drops: list[Kept] = []
     if errs:
         def seen(e: End) -> set[str]:
@@ -81,6 +89,19 @@ def _success(errors: list[str]) -> str:
     e = any(v.replace(" ", "").startswith("ERR_PTR(") for v in errors)
     z = "NULL" in errors
     return "nonnull_not_err" if e and z else "not_err" if e else "nonnull" if z else "nonneg"
+
+
+def _may_fail(w: Walker, s: LockSummaries, c: FunctionRecord, call: str) -> str:
+    """How the take by `call` (a primitive, or a helper of the graph) tells its success,
+    when it may fail: a key of SUCCESS_SETS, or ""."""
+    spec = w.packs.calls.get(call)
+    if spec is not None:
+        return spec.success if spec.success != "always" else ""
+    ev = next((e for st in c.body.steps for e in st.calls if e.name == call), None)
+    inner = s.callee(ev, c) if ev is not None else None
+    if inner is None:
+        return ""
+    return next((k.success for k in return_locks(w, s, inner).keeps if k.success), "")
 
 
 def _kept_rid(w: Walker, s: LockSummaries, c: FunctionRecord, tm: str | None) -> str:

@@ -262,6 +262,12 @@ class Transfer:
                     for k2 in [k2 for k2, r in st.res.items()
                                if r.key == out_key and r.status == RELEASED]:
                         del st.res[k2]
+                    # a held pointer given by address (`iter(hdr, &data, &arr, fill)`): the
+                    # callee may advance it and store it where the caller cannot see
+                    for k2, r in list(st.res.items()):
+                        if r.key == out_key and r.status in (HELD, PENDING) and not r.lent:
+                            st.res[k2] = replace(r, lent=True)
+                            st.note(line, f"{r.key} given by address to {name}()")
         if spec is None:
             self._callee_locks(name, c, st, line, result)
             self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))

@@ -116,6 +116,32 @@ def _containers(fn: Function, params: list[str]) -> dict[str, int]:
     return out
 
 
+_CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|unsigned\s+)*[A-Za-z_]\w*[\s*]*\)\s*")
+
+
+def _param_copies(fn: Function, params: list[str]) -> dict[str, str]:
+    """Locals given one value, a parameter whole (`data = calldata`, `p = (struct x
+    *)arg`): another name for it, so that `kfree(data)` releases the parameter."""
+    seen: dict[str, set[str]] = {}
+    for node in (*fn.of_type("assignment_expression"), *fn.of_type("init_declarator")):
+        left = node.child_by_field_name("left" if node.type != "init_declarator" else "declarator")
+        right = node.child_by_field_name("right" if node.type != "init_declarator" else "value")
+        while left is not None and left.type == "pointer_declarator":
+            left = left.child_by_field_name("declarator")
+        if left is not None and left.type == "identifier" and right is not None:
+            seen.setdefault(text(left), set()).add(_CAST.sub("", norm(text(right))))
+    return {name: v for name, values in seen.items() if len(values) == 1
+            and (v := next(iter(values))) in params and name not in params}
+
+
+def _renamed(expr: str, copies: dict[str, str]) -> str:
+    """`expr` with a leading copy of a parameter named as the parameter."""
+    m = re.match(r"^([&*(\s]*)([A-Za-z_]\w*)", expr)
+    if m is None or m.group(2) not in copies:
+        return expr
+    return m.group(1) + copies[m.group(2)] + expr[m.end():]
+
+
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _ERR_VALUE = re.compile(r"^(?:-E[A-Z0-9]+|ERR_PTR\(.*|ERR_CAST\(.*|PTR_ERR\(.*)$")
 
@@ -143,9 +169,10 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
     if not params:
         return d
     containers = _containers(fn, params) if "container_of" in fn.callees() else {}
+    copies = _param_copies(fn, params)
     for c in fn.of_type("call_expression"):
         name = callee(c)
-        a = [norm(text(x)) for x in args(c)]
+        a = [_renamed(norm(text(x)), copies) for x in args(c)]
         spec = packs.calls.get(name)
         if spec is None:
             for i, x in enumerate(a):
@@ -172,17 +199,18 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
                 p = _param_of(a[t.index], params)
                 if p is not None:
                     d.stores.add(p)
-    locals_ = set(local_kinds(fn))
+    kinds = local_kinds(fn)
     for asg in fn.of_type("assignment_expression"):
         lhs = norm(text(asg.child_by_field_name("left")))
-        rhs = norm(text(asg.child_by_field_name("right")))
+        rhs = _renamed(norm(text(asg.child_by_field_name("right"))), copies)
         if rhs not in params:
             continue  # a field of a parameter stored elsewhere stays the caller's
         root = _ROOT.match(lhs)
         if root is None or lhs == root.group(1):
             continue  # a plain variable: a local copy, not a hand-over
-        if root.group(1) in locals_ and root.group(1) not in params:
-            continue  # into a local object
+        if kinds.get(root.group(1)) == "object" and root.group(1) not in params:
+            continue  # into a local struct or array; through a local pointer (`cb =
+            # kmalloc(..); cb->pages = pages`) it goes where that object goes
         d.stores.add(params.index(rhs))
     return d
 
@@ -238,9 +266,9 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
     by_name: dict[str, OwnFacts] = {}
     by_static: dict[tuple[str, str], OwnFacts] = {}
     for d in directs:
-        if d.static:
+        if d.static and not d.path.endswith(".h"):
             by_static[(d.path, d.name)] = d
-        else:
+        else:  # a static inline of a header is every including file's
             by_name.setdefault(d.name, d)
 
     def target(d: OwnFacts, name: str) -> OwnFacts | None:
@@ -275,13 +303,50 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
             continue
         s = Summary(frozenset(d.releases), frozenset(d.stores), frozenset(d.releases_fields),
                     frozenset(d.releases_container), d.fails)
-        if d.static:
+        if d.static and not d.path.endswith(".h"):
             static.setdefault(d.path, {})[d.name] = s
         elif d.name not in packs.calls or packs.calls[d.name].pack == LEARNED:
             global_.setdefault(d.name, s)  # a learned entry names one release; this, all
     return SummaryTable(global_, static)
 
 
-def summarize(files: Iterable[tuple[str, CFile]], packs: Packs) -> SummaryTable:
-    """Summaries of every function defined in `files` ((path, parsed file) pairs)."""
-    return build([d for path, cf in files for d in file_directs(path, cf, packs)], packs)
+def summarize(files: Iterable[tuple[str, CFile]], packs: Packs,
+              extra: Iterable[OwnFacts] = ()) -> SummaryTable:
+    """Summaries of every function defined in `files` ((path, parsed file) pairs); the
+    functions of a header (`.h`: its static inlines, such as a setter that stores its
+    argument in `file->private_data`) are seen from every file given; `extra`: more
+    functions' facts (a directory's headers: inline_directs)."""
+    return build([d for path, cf in files for d in file_directs(path, cf, packs)]
+                 + list(extra), packs)
+
+
+def inline_directs(path: str, source: str, packs: Packs) -> list[OwnFacts]:
+    """A header's static inline functions, before the fixed point (nothing when it has
+    none: most headers are only declarations and macros)."""
+    if "inline" not in source:
+        return []
+    from reviewbot.cmodel import parse_c
+
+    return file_directs(path, parse_c(source, path), packs)
+
+
+def dir_header_directs(d: str, packs: Packs, limit: int) -> list[OwnFacts]:
+    """The static inlines of the headers directly in directory `d` of a tree on disk
+    (a header larger than `limit` bytes, or unreadable, is left out)."""
+    import os
+
+    out: list[OwnFacts] = []
+    try:
+        names = sorted(f for f in os.listdir(d) if f.endswith(".h"))
+    except OSError:
+        return out
+    for f in names:
+        path = os.path.join(d, f)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError:
+            continue
+        if len(data) <= limit:
+            out += inline_directs(path, data.decode("utf-8", "replace"), packs)
+    return out

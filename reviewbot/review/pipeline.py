@@ -162,7 +162,7 @@ class Reviewer:
         base = self._directs.get(d)
         if base is None:
             base = {f: summary_cache.directs(f, text, self.packs)
-                    for f, text in self.dir_files(d).items()}
+                    for f, text in {**self.dir_files(d), **self._inline_headers(d)}.items()}
             self._directs = {d: base}  # one directory at a time: memory stays flat
         own = file_directs(path, cf, self.packs) if cf is not None else []
         mine = {x.name for x in own}
@@ -315,6 +315,11 @@ class Reviewer:
     def _header(self, path: str) -> str | None:
         d = str(PurePosixPath(path).parent)
         return _cached(self._headers, d, lambda: self.ctx.dir_files(d, (".h",))).get(path)
+
+    def _inline_headers(self, d: str) -> dict[str, str]:
+        """The headers of directory `d` that may define static inlines (the summaries')."""
+        got = _cached(self._headers, d, lambda: self.ctx.dir_files(d, (".h",)))
+        return {f: t for f, t in got.items() if "inline" in t}
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
         if patch.unreviewable:  # named in the output; the series' later patches go on
