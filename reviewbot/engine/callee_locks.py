@@ -12,10 +12,12 @@ drops one): the directory's graph is not built for the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from reviewbot.cmodel import args, callee, line_of, norm, text
+from reviewbot.engine.state import HELD, PENDING, UNKNOWN, PathState
+from reviewbot.engine.values import ALL, SUCCESS_SETS
 
 if TYPE_CHECKING:
     from tree_sitter import Node as TSNode
@@ -113,7 +115,7 @@ def at(w: Walker, c: TSNode) -> CalleeLocks | None:
     return sites.get((line_of(c), callee(c))) if sites else None
 
 
-def caller_names(w: Walker, tm: str, c: TSNode, st, eff: CalleeLocks) -> set[str]:
+def caller_names(w: Walker, tm: str, c: TSNode, st: PathState, eff: CalleeLocks) -> set[str]:
     """A template as the caller may name the lock: filled with the walker's keys of the
     call's arguments, and with the graph's argument texts through the body's aliases."""
     from reviewbot.knowledge.lock_summaries import canon, fill, shown
@@ -127,14 +129,14 @@ def caller_names(w: Walker, tm: str, c: TSNode, st, eff: CalleeLocks) -> set[str
     return out
 
 
-def same_lock(w: Walker, key: str, names: set[str], st, eff: CalleeLocks) -> bool:
+def same_lock(w: Walker, key: str, names: set[str], st: PathState, eff: CalleeLocks) -> bool:
     """The walker's key of a held lock is one of the names the callee's template gives."""
     from reviewbot.knowledge.lock_summaries import canon
 
     return key in names or canon(key, eff.aliases) in names
 
 
-def held_name(w: Walker, tm: str, c: TSNode, st) -> str:
+def held_name(w: Walker, tm: str, c: TSNode, st: PathState) -> str:
     """The walker's key of a lock the callee returns holding (its template filled with
     the walker's keys of the call's arguments), or "" when it cannot be named."""
     from reviewbot.knowledge.lock_summaries import fill, shown
@@ -142,3 +144,42 @@ def held_name(w: Walker, tm: str, c: TSNode, st) -> str:
     filled = fill(tm, tuple(w.canon(norm(text(x)), st) for x in args(c)), {})
     return w.canon(shown(filled), st) if filled else ""
 
+
+
+def apply(w: Walker, name: str, c: TSNode, st: PathState, line: int,
+          result: str | None) -> None:
+    """The call `c` of a function of the directory: a caller's lock its summary says it
+    may drop is no longer known to be held (held again where the call worked, when it
+    drops it on its error returns only); a lock it returns holding is acquired by the
+    call (where the call worked, when it holds it only on its returns that are not
+    errors)."""
+    eff = at(w, c)
+    if eff is None:
+        return
+    for tm, success in [(tm, "") for tm in eff.drops] + \
+            [(k.template, k.success) for k in eff.fail_drops]:
+        names = caller_names(w, tm, c, st, eff)
+        for k, r in list(st.res.items()):
+            kind = w.packs.resources.get(r.rid)
+            if r.status not in (HELD, PENDING) or kind is None or kind.kind != "lock" \
+                    or not same_lock(w, r.key, names, st, eff):
+                continue
+            if success and result:
+                possible, ok = SUCCESS_SETS[success]
+                st.res[k] = replace(r, status=PENDING, pending_var=result, pending_ok=ok)
+                if st.value(result) == ALL or result.startswith("#"):
+                    w.set_fact(st, result, possible)
+            else:
+                st.res[k] = replace(r, status=UNKNOWN)
+            st.note(line, f"{r.key} may be dropped by {name}()")
+    for kept in eff.keeps:
+        key = held_name(w, kept.template, c, st)
+        if not key:
+            continue
+        pending = None
+        if kept.success and result:
+            possible, ok = SUCCESS_SETS[kept.success]
+            pending = (result, ok)
+            if st.value(result) == ALL or result.startswith("#"):
+                w.set_fact(st, result, possible)
+        w.acquire(kept.rid, key, st, line, name, w.is_nonlocal(key, None), pending)

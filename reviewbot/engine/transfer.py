@@ -133,7 +133,9 @@ class Transfer:
                 self.emit("overwrite", st, r, line, " ".join(text(rhs).split()))
         if simple:
             st.alias.pop(lhs_raw, None)
-            for v in [v for v, tgt in st.alias.items() if tgt == lhs]:
+            # the names copied from this variable die with its value; a copy of what it
+            # only named (`fsn_mark = new_fsn_mark` of a member) still names that
+            for v in [v for v, tgt in st.alias.items() if tgt == lhs and lhs == lhs_raw]:
                 st.alias.pop(v, None)
         rt = rhs.type
         rtext = norm(text(rhs))
@@ -211,6 +213,14 @@ class Transfer:
                 return
         held = [r for r in st.res.values() if src_key and r.key == src_key]
         local_lhs = simple and lhs_raw in self.facts.locals
+        if not held and local_lhs and rt == "identifier" and rtext in st.alias \
+                and lhs_raw in self.facts.local_pointers and self._member_held(src_key, st):
+            # fsn_mark = new_fsn_mark, itself &new_dn_mark->fsn_mark: a copy of the
+            # member's name, so that a put of the copy is one of the member
+            self._drop_key(lhs, st, line)
+            st.alias[lhs_raw] = src_key
+            st.values[src_key] = P
+            return
         if held and local_lhs:
             # a local copy: another name for the same resource
             self._drop_key(lhs, st, line)
@@ -231,6 +241,12 @@ class Transfer:
             # `buf = of->prealloc_buf; .. if (buf == of->prealloc_buf)`: equal until either
             # is assigned again (_drop_key forgets the fact then)
             st.values[equal_key(lhs, src_key)] = P
+
+    def _member_held(self, key: str, st: PathState) -> bool:
+        """`key` is a member of an object the path holds (`x->m` of a held `x`)."""
+        owner = base_of_field(key)
+        return bool(owner) and owner != key and any(
+            r.key == owner and r.status in (HELD, PENDING) for r in st.res.values())
 
     def _drop_key(self, key: str, st: PathState, line: int) -> None:
         """The variable naming a resource gets a new value: stop tracking the old one."""
@@ -269,7 +285,7 @@ class Transfer:
                             st.res[k2] = replace(r, lent=True)
                             st.note(line, f"{r.key} given by address to {name}()")
         if spec is None:
-            self._callee_locks(name, c, st, line, result)
+            callee_locks.apply(self, name, c, st, line, result)
             self.unknown_call(name, c, st, line, assigned=bool(result) and not result.startswith("#"))
             return
         if spec.acquires_nothing:
@@ -331,43 +347,6 @@ class Transfer:
                             st.res[(rid, key)] = replace(st.res[(rid, key)], parked=obj.group(0))
                 if spec.may_be_null:
                     st.values.pop(key, None)
-
-    def _callee_locks(self, name: str, c: TSNode, st: PathState, line: int,
-                      result: str | None) -> None:
-        """A function of the directory whose lock summary says it drops a lock of the
-        caller's (on some path: the lock is no longer known to be held) or returns holding
-        one (on every path: the call acquires it); reviewbot/engine/callee_locks.py."""
-        eff = callee_locks.at(self, c)
-        if eff is None:
-            return
-        for tm, success in [(tm, "") for tm in eff.drops] + \
-                [(k.template, k.success) for k in eff.fail_drops]:
-            names = callee_locks.caller_names(self, tm, c, st, eff)
-            for k, r in list(st.res.items()):
-                kind = self.packs.resources.get(r.rid)
-                if r.status not in (HELD, PENDING) or kind is None or kind.kind != "lock" \
-                        or not callee_locks.same_lock(self, r.key, names, st, eff):
-                    continue
-                if success and result:
-                    # dropped on the call's failure only: held again where it worked
-                    possible, ok = SUCCESS_SETS[success]
-                    st.res[k] = replace(r, status=PENDING, pending_var=result, pending_ok=ok)
-                    if st.value(result) == ALL or result.startswith("#"):
-                        self.set_fact(st, result, possible)
-                else:
-                    st.res[k] = replace(r, status=UNKNOWN)
-                st.note(line, f"{r.key} may be dropped by {name}()")
-        for kept in eff.keeps:
-            key = callee_locks.held_name(self, kept.template, c, st)
-            if not key:
-                continue
-            pending = None
-            if kept.success and result:  # held where the call worked, as its result says
-                possible, ok = SUCCESS_SETS[kept.success]
-                pending = (result, ok)
-                if st.value(result) == ALL or result.startswith("#"):
-                    self.set_fact(st, result, possible)
-            self.acquire(kept.rid, key, st, line, name, self.is_nonlocal(key, None), pending)
 
     def _local_place(self, lhs_raw: str) -> bool:
         """A local variable, or a member of a struct or array declared in the function
