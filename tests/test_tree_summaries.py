@@ -410,3 +410,25 @@ def test_ecryptfs_open_hands_file_info_to_the_file_through_a_header_setter():
     assert "file_info" in leaks(summarize(files, packs))
     assert "file_info" not in leaks(summarize(files, packs,
                                               dir_header_directs(str(d), packs, MAX_C_FILE)))
+
+
+def test_review_with_a_tree_reads_the_directory_headers_inlines(make_repo, commit, tmp_path,
+                                                                monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("REVIEWBOT_SERVER", "off")
+    keep = "static inline void x_keep(struct x_dev *xd, struct inode *inode)\n" \
+           "{\n\txd->inode = inode;\n}\n"
+    before = CALLER.replace("\terr = x_new_inode(xd, inode);\n\tif (err)\n\t\tgoto out;\n",
+                            "")
+    after = CALLER.replace("\terr = x_new_inode(xd, inode);\n",
+                           "\tx_keep(xd, inode);\n\terr = x_more(xd);\n")
+    repo = make_repo({"drivers/x/x.h": keep, "drivers/x/main.c": before})
+    patch = tmp_path / "0001.patch"
+    patch.write_text(_patch(before, after))
+    args = ["review", str(patch), "--tree", repo.workdir, "--format", "terse"]
+    assert cli.main(args) == 0, capsys.readouterr()  # x_keep() of x.h stores the inode
+    capsys.readouterr()
+    commit(repo, {"drivers/x/x.h": keep.replace("xd->inode = inode;", "xd->n++;")},
+           "x_keep keeps nothing")
+    assert cli.main(args) == 1
+    assert "inode" in capsys.readouterr().out
