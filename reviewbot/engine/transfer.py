@@ -213,6 +213,14 @@ class Transfer:
                 return
         held = [r for r in st.res.values() if src_key and r.key == src_key]
         local_lhs = simple and lhs_raw in self.facts.locals
+        inner = re.fullmatch(r"&([A-Za-z_]\w*)\[.+\]", rtext)
+        if inner is not None and local_lhs and lhs_raw in self.facts.local_pointers:
+            root = self.canon(inner.group(1), st)
+            if any(r.key == root and r.status in (HELD, PENDING) for r in st.res.values()):
+                # label = &labels[i * n]: a pointer into a held buffer, stored for it
+                self._drop_key(lhs, st, line)
+                st.alias[lhs_raw] = root
+                return
         if not held and local_lhs and rt == "identifier" and rtext in st.alias \
                 and lhs_raw in self.facts.local_pointers and self._member_held(src_key, st):
             # fsn_mark = new_fsn_mark, itself &new_dn_mark->fsn_mark: a copy of the

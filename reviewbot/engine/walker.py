@@ -22,6 +22,7 @@ from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, args, callee, norm, strip_parens, text
 from reviewbot.engine.checker import HOOKS, PATH_EVENTS, Checker, Cond
+from reviewbot.engine.counted import EMPTY, empty_when_zero
 from reviewbot.engine.evidence import weigh
 from reviewbot.engine.facts import FunctionFacts
 from reviewbot.engine.keys import HEAD, has_call, mentions, ptr_key, target_keys
@@ -363,7 +364,10 @@ class Walker(Transfer):
                 if seen is not None and not (seen & now):
                     continue  # infeasible
                 s2.values[retest] = now
-            if subject and taken is not None:
+            if subject.startswith(EMPTY):
+                if i == 1:
+                    empty_when_zero(self, s2, subject[len(EMPTY):])
+            elif subject and taken is not None:
                 cur = s2.value(subject)
                 new = cur & taken
                 if not new:
@@ -475,6 +479,9 @@ class Walker(Transfer):
                     if op in ("==", "!=") and same in st.values:
                         # assigned one from the other on this path (Transfer._assign)
                         return (same, P, Z, False) if op == "==" else (same, Z, P, False)
+                    if op == "<" and st.values.get(self.canon(lt, st)) == Z:
+                        # `i < n` with i still 0: false says n is 0 (see empty_when_zero)
+                        return EMPTY + self.canon(rt, st), P, Z, False
                     for side_ in (lt, rt):  # `if (pph != tmp) kfree(pph)`: can't tell
                         self.forget(self.canon(side_, st), st, exact=True)
                     if op in ("==", "!=") and not has_call(a) and norm(text(a)) in self.facts.retested_atoms:
