@@ -18,6 +18,7 @@ from reviewbot.cmodel import args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import callee_locks
 from reviewbot.engine.checker import Call
 from reviewbot.engine.facts import active_kids
+from reviewbot.engine.held_names import names_of_held
 from reviewbot.engine.keys import (
     INDEXED,
     alias_pair,
@@ -213,21 +214,11 @@ class Transfer:
                 return
         held = [r for r in st.res.values() if src_key and r.key == src_key]
         local_lhs = simple and lhs_raw in self.facts.locals
-        inner = re.fullmatch(r"&([A-Za-z_]\w*)\[.+\]", rtext)
-        if inner is not None and local_lhs and lhs_raw in self.facts.local_pointers:
-            root = self.canon(inner.group(1), st)
-            if any(r.key == root and r.status in (HELD, PENDING) for r in st.res.values()):
-                # label = &labels[i * n]: a pointer into a held buffer, stored for it
-                self._drop_key(lhs, st, line)
-                st.alias[lhs_raw] = root
-                return
-        if not held and local_lhs and rt == "identifier" and rtext in st.alias \
-                and lhs_raw in self.facts.local_pointers and self._member_held(src_key, st):
-            # fsn_mark = new_fsn_mark, itself &new_dn_mark->fsn_mark: a copy of the
-            # member's name, so that a put of the copy is one of the member
+        named = names_of_held(self, lhs_raw, rt, rtext, src_key, st) \
+            if not held and local_lhs and lhs_raw in self.facts.local_pointers else ""
+        if named:
             self._drop_key(lhs, st, line)
-            st.alias[lhs_raw] = src_key
-            st.values[src_key] = P
+            st.alias[lhs_raw] = named
             return
         if held and local_lhs:
             # a local copy: another name for the same resource
@@ -249,12 +240,6 @@ class Transfer:
             # `buf = of->prealloc_buf; .. if (buf == of->prealloc_buf)`: equal until either
             # is assigned again (_drop_key forgets the fact then)
             st.values[equal_key(lhs, src_key)] = P
-
-    def _member_held(self, key: str, st: PathState) -> bool:
-        """`key` is a member of an object the path holds (`x->m` of a held `x`)."""
-        owner = base_of_field(key)
-        return bool(owner) and owner != key and any(
-            r.key == owner and r.status in (HELD, PENDING) for r in st.res.values())
 
     def _drop_key(self, key: str, st: PathState, line: int) -> None:
         """The variable naming a resource gets a new value: stop tracking the old one."""
