@@ -733,6 +733,7 @@ class _Flow:
         self._last_released: set[str] = set()
         self._at = 0  # the step whose calls are being made
         self._assign = ""  # and the variable it assigns the call's result to
+        self._line = 0  # and its line
 
     def _simple(self) -> bool:
         """Whether no state can change along a path (no lock taken or dropped, no extra
@@ -820,6 +821,7 @@ class _Flow:
         try_lock = None
         self._at = i
         self._assign = st.assign[0]
+        self._line = st.line
         for ev in st.calls:
             if dropped and not self.reclaim:
                 self.dropped_at.append((ev, dropped))
@@ -945,7 +947,7 @@ class _Flow:
             if known is not None:
                 if known != v:
                     return None
-            elif stable(e, self.body):
+            elif stable(e, self.body, self._line):
                 out.append((e, v))
         return tuple(out)
 

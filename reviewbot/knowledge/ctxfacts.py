@@ -49,6 +49,7 @@ class Step:
     warn: int = -1  # a condition inside WARN_ON(): the successor where the warning fires
     debug: bool = False  # compiled only for debugging (`#ifdef EXT2FS_DEBUG`, `#if 0`)
     loop: bool = False  # the condition of a loop (it is tested again each round)
+    line: int = 0
 
 
 @dataclass
@@ -79,9 +80,10 @@ class Body:
     ann_releases: tuple[str, ...] = ()
     ann_acquires: tuple[str, ...] = ()
     # what the body may change: the texts assigned, incremented or whose address it takes
-    # (`x`, `c->no_sleep`), and the names it declares; a condition on none of them means
-    # the same wherever it is tested (knowledge/lockconds.py)
-    written: frozenset[str] = frozenset()
+    # (`x`, `c->no_sleep`), each with the last line that does, and the names it declares; a
+    # condition on none of them changed after a line means the same wherever it is tested
+    # below that line (knowledge/lockconds.py)
+    written: dict[str, int] = field(default_factory=dict)
     local_names: frozenset[str] = frozenset()
 
 
@@ -108,7 +110,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 9  # of the records below: a cache of another version is not read
+VERSION = 10  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -340,7 +342,7 @@ def _body(fn: Function, path: str, kind: str) -> Body:
         steps.append(Step(calls, tuple(s.idx for s in n.succ), cond, n.kind == "return",
                           value, _assigned_call(n.ts) if n.kind == "stmt" else ("", ""),
                           _warn_side(n.ts) if cond else -1,
-                          n.ts is not None and _debug_only(n.ts), n.kind == "cond" and n.loop))
+                          n.ts is not None and _debug_only(n.ts), n.kind == "cond" and n.loop, n.line))
     aliases, call_aliases = _aliases(fn)
     rel, acq = _annotations(fn)
     written, declared = _written(fn)
@@ -362,23 +364,28 @@ def _in_test(n) -> bool:
     return False
 
 
-def _written(fn: Function) -> tuple[frozenset[str], frozenset[str]]:
-    """The texts the body assigns, increments or takes the address of, and the names it
-    declares."""
-    out: set[str] = set()
+def _written(fn: Function) -> tuple[dict[str, int], frozenset[str]]:
+    """The texts the body assigns, increments or takes the address of (each with the last
+    line that does), and the names it declares."""
+    out: dict[str, int] = {}
+
+    def put(n) -> None:
+        k = norm(text(n))
+        out[k] = max(out.get(k, 0), line_of(n))
+
     for a in fn.of_type("assignment_expression"):
         left = a.child_by_field_name("left")
         if left is not None:
-            out.add(norm(text(left)))
+            put(left)
     for u in fn.of_type("update_expression"):
         arg = u.child_by_field_name("argument")
         if arg is not None:
-            out.add(norm(text(arg)))
+            put(arg)
     for p in fn.of_type("pointer_expression"):
         arg = p.child_by_field_name("argument")
         if arg is not None and text(p.child_by_field_name("operator")) == "&" and \
                 not _in_test(p):
-            out.add(norm(text(arg)))
+            put(arg)
     declared: set[str] = set()
     for d in fn.of_type("declaration"):
         for c in d.named_children:
@@ -387,7 +394,7 @@ def _written(fn: Function) -> tuple[frozenset[str], frozenset[str]]:
                 n = n.child_by_field_name("declarator")
             if n is not None and n.type == "identifier":
                 declared.add(text(n))
-    return frozenset(out), frozenset(declared)
+    return out, frozenset(declared)
 
 
 _ANNOTATION = re.compile(r"\b__(releases|acquires)\s*\(((?:[^()]|\([^()]*\))*)\)")

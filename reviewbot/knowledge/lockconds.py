@@ -13,7 +13,8 @@ that does not itself show the lock's condition is weak evidence (the design may 
 the clients of one kind never reach it).
 
 Only atoms that mean the same wherever they are tested are kept: not a loop's condition,
-and none of whose variables (or field paths) the function changes (Body.written).
+and none of whose variables (or field paths) the function changes at or below the test
+(Body.written: the last line that changes each).
 """
 
 from __future__ import annotations
@@ -54,12 +55,14 @@ def shown(lock_given: tuple[Atom, ...], body: Body, i: int, cache: dict) -> bool
     return set(lock_given) <= set(guards(body, i, cache))
 
 
-def stable(cond: str, body: Body) -> bool:
+def stable(cond: str, body: Body, line: int) -> bool:
     """Whether the condition `cond` (of `body`'s code) means the same wherever `body` tests
-    it: none of its variables, nor a field path it reads, is changed in the body."""
-    if not cond or any(r in body.written for r in _roots(cond)):
+    it from `line` on: none of its variables, nor a field path it reads, is changed at or
+    after that line (`exists = err;` above both `if (exists)` tests is fine)."""
+    w = body.written
+    if not cond or any(w.get(r, 0) >= line for r in _roots(cond)):
         return False
-    return not any(w in cond for w in body.written if "->" in w or "." in w)
+    return not any(n >= line and t in cond for t, n in w.items() if "->" in t or "." in t)
 
 
 def templatable(cond: str, body: Body) -> bool:
@@ -84,7 +87,8 @@ def _guards(body: Body, i: int) -> tuple[Atom, ...]:
     steps = body.steps
     out = []
     for c, st in enumerate(steps):
-        if not st.cond or len(st.succ) != 2 or st.loop or c == i or not stable(st.cond, body):
+        if not st.cond or len(st.succ) != 2 or st.loop or c == i or \
+                not stable(st.cond, body, st.line):
             continue
         for k in (0, 1):
             if i not in _reach(steps, body.entry, (c, k)):
