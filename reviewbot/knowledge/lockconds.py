@@ -91,22 +91,25 @@ def _guards(body: Body, i: int) -> tuple[Atom, ...]:
                 not stable(st.cond, body, st.line):
             continue
         for k in (0, 1):
-            if i not in _reach(steps, body.entry, (c, k)):
+            if not _reaches(steps, body.entry, i, (c, k)):
                 out.append((st.cond, k == 0))
                 break
     return tuple(out)
 
 
-def _reach(steps, entry: int, cut: tuple[int, int]) -> set[int]:
+def _reaches(steps, entry: int, target: int, cut: tuple[int, int]) -> bool:
+    """Whether `target` is reached from `entry` without the edge `cut`."""
     seen = {entry}
     todo = [entry]
     while todo:
         n = todo.pop()
+        if n == target:
+            return True
         for k, s in enumerate(steps[n].succ):
             if (n, k) != cut and s not in seen:
                 seen.add(s)
                 todo.append(s)
-    return seen
+    return False
 
 
 def step_of(body: Body, ev: CallEv, cache: dict) -> int:
