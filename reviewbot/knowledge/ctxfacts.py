@@ -84,6 +84,9 @@ class Body:
     # condition on none of them changed after a line means the same wherever it is tested
     # below that line (knowledge/lockconds.py)
     written: dict[str, int] = field(default_factory=dict)
+    # a field the body sets only from a parameter (`ctrl->state = new_state;`): the field
+    # -> (the parameter, the line); a test of the field below it tests the parameter
+    copies: dict[str, tuple[str, int]] = field(default_factory=dict)
     local_names: frozenset[str] = frozenset()
 
 
@@ -110,7 +113,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 10  # of the records below: a cache of another version is not read
+VERSION = 11  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -346,9 +349,39 @@ def _body(fn: Function, path: str, kind: str) -> Body:
     aliases, call_aliases = _aliases(fn)
     rel, acq = _annotations(fn)
     written, declared = _written(fn)
+    copies = _copies(fn)
     return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
                 entry.idx, aliases, call_aliases, _assigned_params(fn),
-                ann_releases=rel, ann_acquires=acq, written=written, local_names=declared)
+                ann_releases=rel, ann_acquires=acq, written=written, local_names=declared, copies=copies)
+
+
+def _copies(fn: Function) -> dict[str, tuple[str, int]]:
+    """The fields (`a->b`, `a.b`) every assignment of which in the body gives them the
+    same parameter, itself never assigned."""
+    params = set(fn.params)
+    got: dict[str, tuple[str, int] | None] = {}
+    for a in fn.of_type("assignment_expression"):
+        left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
+        if left is None:
+            continue
+        if left.type == "identifier" and text(left) in params:
+            got = {k: (v if v is None or v[0] != text(left) else None) for k, v in got.items()}
+            params.discard(text(left))
+            continue
+        if left.type != "field_expression":
+            continue
+        k = norm(text(left))
+        op = text(a.child_by_field_name("operator"))
+        v = text(right) if right is not None and right.type == "identifier" else ""
+        if op != "=" or v not in params or (k in got and (got[k] is None or got[k][0] != v)):
+            got[k] = None
+        else:
+            got[k] = (v, line_of(a))
+    for u in fn.of_type("update_expression"):
+        arg = u.child_by_field_name("argument")
+        if arg is not None:
+            got[norm(text(arg))] = None
+    return {k: v for k, v in got.items() if v is not None and v[0] in params}
 
 
 def _in_test(n) -> bool:

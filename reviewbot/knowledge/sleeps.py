@@ -6,7 +6,9 @@ code may: a superset, computed once. Here one call is evaluated with the constan
 passes (literals, `true`/`false`, `NULL`, enum constants, `GFP_*` masks; also a constant
 its caller got as a parameter, so one passed on through a macro argument): in the callee, a
 condition on a bound parameter takes only the side the constant decides (`if (wait)`,
-`if (!on)`, `gfpflags_allow_blocking(mask)`, `mode == K`), and an allocation gets its flags
+`if (!on)`, `gfpflags_allow_blocking(mask)`, `mode == K`, also a field the body sets only
+from such a parameter and tests below: `ctrl->state = new_state; ... if (ctrl->state ==
+NVME_CTRL_LIVE)`, where two names of one enumeration differ), and an allocation gets its flags
 from the binding. A parameter the body assigns keeps its binding only if every value given
 is that same constant (gfs2_assert_withdraw_i()'s `delayed = false`).
 
@@ -153,9 +155,14 @@ def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sl
     steps = body.steps
     taken: dict[int, int] = {}  # a condition the bindings decide: the successor taken
     if env:
+        copies = [(f, env[p], line) for f, (p, line) in body.copies.items() if p in env]
         for i, st in enumerate(steps):
             if st.cond and len(st.succ) == 2:
-                v = _decide(_subst(st.cond, env), g)
+                cond = st.cond
+                for f, k, line in copies:  # `ctrl->state = new_state;` above the test
+                    if line < st.line:
+                        cond = _field(cond, f, k)
+                v = _decide(_subst(cond, env), g)
                 if v is not None:
                     taken[i] = 0 if v else 1
     every = _reach(steps, body.entry, taken, None)
@@ -254,6 +261,11 @@ def _subst(text: str, env: dict[str, str]) -> str:
                   lambda m: env.get(m.group(1), m.group(1)), text)
 
 
+def _field(text: str, f: str, value: str) -> str:
+    """`text` with the field path `f` (not a longer path it starts) replaced by `value`."""
+    return re.sub(rf"(?<![\w.>]){re.escape(f)}(?![\w.\[(]|->)", value, text)
+
+
 def _decide(cond: str, g: CallGraph) -> bool | None:
     """The value of a condition atom made of constants, or None."""
     m = _BLOCKING.match(cond)
@@ -267,10 +279,17 @@ def _decide(cond: str, g: CallGraph) -> bool | None:
         if not (_CONSTANT.match(a) and _CONSTANT.match(b)):
             return None
         same = a == b or (_number(a) is not None and _number(a) == _number(b))
-        if not same and (_number(a) is None or _number(b) is None):
+        if not same and (_number(a) is None or _number(b) is None) and not _members(a, b):
             return None  # two names: they may be equal
         return same if op == "==" else not same
     return None
+
+
+def _members(a: str, b: str) -> bool:
+    """Two names of one enumeration (`NVME_CTRL_DELETING`, `NVME_CTRL_LIVE`: the same
+    prefix of two words or more): different names, different values."""
+    pa, pb = a.rsplit("_", 1)[0], b.rsplit("_", 1)[0]
+    return pa == pb and pa.count("_") >= 1 and a.isupper() and b.isupper()
 
 
 def _number(s: str) -> int | None:
