@@ -316,6 +316,7 @@ def test_confidence_through_callees_is_the_evidence_of_the_chain():
         "fx_four_down": "medium",  # mutex_lock() four functions down
         "fx_five_down": "low",  # five down: too far to be strong evidence
         "fx_revive_ctrl": "medium",  # ctrl->state = new_state, then == FX_CTRL_LIVE
+        "fx_add_entry_locked": "medium",  # the request's ->waiting is the true passed
     }
 
 

@@ -80,11 +80,70 @@ def sleeps_at(g: CallGraph, ev: CallEv, caller: FunctionRecord, binds: Binds = (
     c = g.resolve(ev.name, caller.path)
     if c is None or c is caller or c.sleeps is None:
         return ()
-    got = _evaluate(g, c, _bind(c, args), depth + 1)
+    binds_c = _bind(c, args)
+    fields = _passed_fields(c, ev.args, env)
+    if fields:
+        binds_c = tuple(sorted({**dict(binds_c), **fields}.items()))
+    got = _evaluate(g, c, binds_c, depth + 1)
     ps = caller.body.params
     return tuple(Sleep(s.chain, s.weak, frozenset(k for k in (_rekey(x, ev.args, ps)
                                                              for x in s.drops) if k))
                  for s in got)
+
+
+def _passed_fields(c: FunctionRecord, args: tuple[str, ...], env: dict[str, str]
+                   ) -> dict[str, str]:
+    """The fields of what the call passes that the caller knows to hold a constant
+    (`cqp_request->waiting`), as the callee names them (`p->waiting`), unless it changes
+    them."""
+    out = {}
+    for k, v in env.items():
+        if "->" not in k:
+            continue
+        root, rest = k.split("->", 1)
+        for p, a in zip(c.body.params, args, strict=False):
+            if a == root and f"{p}->{rest}" not in c.body.written:
+                out[f"{p}->{rest}"] = v
+    return out
+
+
+def _made_fields(g: CallGraph, c: FunctionRecord, env: dict[str, str]
+                 ) -> list[tuple[str, str, int]]:
+    """Fields of objects `c` gets from a call that sets them from a constant it is passed
+    (`cqp_request = alloc_request(cqp, wait)`, whose returned object's `->waiting` is
+    `wait`): (`cqp_request->waiting`, the constant, the line of the call)."""
+    out = []
+    for st in c.body.steps:
+        x, fn = st.assign
+        if not x or x in c.body.params:
+            continue
+        ev = next((e for e in st.calls if e.name == fn), None)
+        r = g.resolve(fn, c.path) if ev is not None else None
+        if r is None or r is c:
+            continue
+        rf = _memo(g).fields
+        got = rf.get(id(r))
+        if got is None:
+            got = rf[id(r)] = _returned_fields(r.body)
+        for f, p in got.items():
+            n = r.body.params.index(p)
+            a = _subst(ev.args[n], env) if n < len(ev.args) else ""
+            if _CONSTANT.match(a):
+                out.append((f"{x}->{f}", a.strip("()"), ev.line))
+    return out
+
+
+def _returned_fields(body) -> dict[str, str]:
+    """The fields of the object `body` returns (its one local returned, NULL aside) that it
+    sets only from a parameter: field -> parameter."""
+    vals = {st.value.strip("() ") for st in body.steps if st.ret and st.value}
+    vals -= {"NULL", "0"}
+    ret = next(iter(vals)) if len(vals) == 1 else ""
+    if not re.fullmatch(r"[A-Za-z_]\w*", ret) or ret in body.params:
+        return {}
+    pre = ret + "->"
+    return {f[len(pre):]: p for f, (p, _line) in body.copies.items()
+            if f.startswith(pre) and re.fullmatch(r"\w+", f[len(pre):])}
 
 
 def _bind(c: FunctionRecord, args: tuple[str, ...]) -> Binds:
@@ -109,6 +168,7 @@ class _Memo:
     scratch: dict = field(default_factory=dict)
     stack: dict = field(default_factory=dict)  # in progress -> its position
     low: int = 1 << 30  # the highest position a call back reached, in this subtree
+    fields: dict = field(default_factory=dict)  # per callee: _returned_fields
 
 
 def _evaluate(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int
@@ -154,8 +214,12 @@ def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sl
     env = dict(binds)
     steps = body.steps
     taken: dict[int, int] = {}  # a condition the bindings decide: the successor taken
-    if env:
+    made = _made_fields(g, c, env)
+    if env or made:
         copies = [(f, env[p], line) for f, (p, line) in body.copies.items() if p in env]
+        copies += made
+        # fields the caller passed known (`p->waiting`): all along, if this body keeps them
+        copies += [(k, v, -1) for k, v in env.items() if "->" in k]
         for i, st in enumerate(steps):
             if st.cond and len(st.succ) == 2:
                 cond = st.cond
@@ -179,7 +243,11 @@ def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sl
             call = CallEv(ev.name, ev.line, body.margs[n]) if body.margs else ev
             if body.margs and call.args and g.primitive(call) == "unlock":
                 unlocked = unlocked | {_key(g.ctx.lock_arg(call.name, call.args), body.params)}
-            for s in sleeps_at(g, call, c, binds, depth):
+            here = binds
+            known = {f: k for f, k, line in made if line < ev.line}
+            if known:
+                here = tuple(sorted({**dict(binds), **known}.items()))
+            for s in sleeps_at(g, call, c, here, depth):
                 order += 1
                 weak = s.weak or tags.get(i, "")
                 drops = dropped.get(id(ev), frozenset()) | s.drops | annotated | unlocked
