@@ -37,6 +37,7 @@ _ATOM = r"(?:-?\d\w*|true|false|NULL|[A-Z_][A-Z0-9_]*)"
 _CONSTANT = re.compile(rf"^\(*{_ATOM}(?:\|{_ATOM})*\)*$")
 _GFP = re.compile(r"\b(__GFP_\w+|GFP_\w+)\b")
 _EQ = re.compile(r"^(.+?)(==|!=)(.+)$")
+_ORDER = re.compile(r"^([^<>=!]+?)(<=|>=|<|>)([^<>=]+)$")
 _BLOCKING = re.compile(r"^gfpflags_allow_blocking\((.+)\)$|^\(*(.+?)\)*&__GFP_DIRECT_RECLAIM$")
 _PUT = re.compile(r"^(?:\w*_(?:dec|sub)_and_(?:test|lock)\w*|kref_put\w*|\w*put_testzero)$")
 # a count decremented in the condition, or a decrement's result tested (either side)
@@ -341,6 +342,13 @@ def _decide(cond: str, g: CallGraph) -> bool | None:
         return _blocking(m.group(1) or m.group(2), g)
     if _CONSTANT.match(cond):
         return _truth(cond.strip("()"))
+    m = _ORDER.match(cond)
+    if m is not None:  # `wait_ms > 0` with wait_ms = 0
+        x, op, y = m.group(1).strip("()"), m.group(2), m.group(3).strip("()")
+        a, b = _number(x), _number(y)
+        if a is None or b is None or {x, y} & {"true", "false", "NULL"}:
+            return None
+        return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
     m = _EQ.match(cond)
     if m is not None:
         a, op, b = (x.strip("()") for x in m.groups())
