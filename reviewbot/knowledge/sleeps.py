@@ -362,10 +362,11 @@ def _decide(cond: str, g: CallGraph) -> bool | None:
 
 
 def _members(a: str, b: str) -> bool:
-    """Two names of one enumeration (`NVME_CTRL_DELETING`, `NVME_CTRL_LIVE`: the same
-    prefix of two words or more): different names, different values."""
-    pa, pb = a.rsplit("_", 1)[0], b.rsplit("_", 1)[0]
-    return pa == pb and pa.count("_") >= 1 and a.isupper() and b.isupper()
+    """Two names of one enumeration (`NVME_CTRL_DELETING`, `NVME_CTRL_LIVE`;
+    `WLAN_TDLS_SETUP_CONFIRM`, `WLAN_TDLS_DISCOVERY_REQUEST`: two first words or more in
+    common): different names, different values."""
+    wa, wb = a.split("_"), b.split("_")
+    return a.isupper() and b.isupper() and len(wa) > 2 and len(wb) > 2 and wa[:2] == wb[:2]
 
 
 def _number(s: str) -> int | None:
