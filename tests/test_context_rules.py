@@ -319,6 +319,7 @@ def test_confidence_through_callees_is_the_evidence_of_the_chain():
         "fx_add_entry_locked": "medium",  # the request's ->waiting is the true passed
         "fx_wake_and_wait": "medium",  # wait_ms = 10: `wait_ms > 0` holds
         "fx_tdls_teardown": "medium",  # FX_TDLS_TEARDOWN, one of the two that wait
+        "fx_set_key_sync": "medium",  # the command's .flags = FX_CMD_SYNC: it waits
     }
 
 

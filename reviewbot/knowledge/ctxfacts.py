@@ -113,7 +113,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 11  # of the records below: a cache of another version is not read
+VERSION = 12  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -356,10 +356,12 @@ def _body(fn: Function, path: str, kind: str) -> Body:
 
 
 def _copies(fn: Function) -> dict[str, tuple[str, int]]:
-    """The fields (`a->b`, `a.b`) every assignment of which in the body gives them the
-    same parameter, itself never assigned."""
+    """The fields (`a->b`, `a.b`, also a local's designated initializer `.b = p`) every
+    assignment of which in the body gives them the same parameter, itself never assigned
+    (a parameter followed by `|` when the body also adds constant bits: `f |= K`)."""
     params = set(fn.params)
     got: dict[str, tuple[str, int] | None] = {}
+    ored: set[str] = set()
     for a in fn.of_type("assignment_expression"):
         left, right = a.child_by_field_name("left"), a.child_by_field_name("right")
         if left is None:
@@ -373,6 +375,9 @@ def _copies(fn: Function) -> dict[str, tuple[str, int]]:
         k = norm(text(left))
         op = text(a.child_by_field_name("operator"))
         v = text(right) if right is not None and right.type == "identifier" else ""
+        if op == "|=" and right is not None and re.fullmatch(r"[A-Z_][A-Z0-9_]*", text(right)):
+            ored.add(k)  # bits added: a test that a given bit is set still holds
+            continue
         if op != "=" or v not in params or (k in got and (got[k] is None or got[k][0] != v)):
             got[k] = None
         else:
@@ -381,7 +386,24 @@ def _copies(fn: Function) -> dict[str, tuple[str, int]]:
         arg = u.child_by_field_name("argument")
         if arg is not None:
             got[norm(text(arg))] = None
-    return {k: v for k, v in got.items() if v is not None and v[0] in params}
+    # `struct il_host_cmd cmd = { .flags = flags, ... }`: the local's field, from its line
+    for d in fn.of_type("init_declarator"):
+        name, value = d.child_by_field_name("declarator"), d.child_by_field_name("value")
+        if name is None or name.type != "identifier" or value is None or \
+                value.type != "initializer_list":
+            continue
+        for pair in value.named_children:
+            if pair.type != "initializer_pair" or pair.named_child_count != 2:
+                continue
+            des, val = pair.named_children
+            if des.type == "field_designator" and val.type == "identifier" and \
+                    text(val) in params:
+                k = f"{text(name)}.{text(des).lstrip('.').strip()}"
+                if k not in got:
+                    got[k] = (text(val), line_of(d))
+    # a field bits were added to is kept as `|`: only a test of a bit it holds is decided
+    return {k: (v[0] + ("|" if k in ored else ""), v[1]) for k, v in got.items()
+            if v is not None and v[0] in params}
 
 
 def _in_test(n) -> bool:

@@ -99,11 +99,13 @@ def _passed_fields(c: FunctionRecord, args: tuple[str, ...], env: dict[str, str]
     them."""
     out = {}
     for k, v in env.items():
-        if "->" not in k:
+        m = re.match(r"^(\w+)(->|\.)(\w+)$", k)
+        if m is None:
             continue
-        root, rest = k.split("->", 1)
+        root, how, rest = m.groups()
+        passed = root if how == "->" else "&" + root  # `p->f`, or `&cmd` of `cmd.f`
         for p, a in zip(c.body.params, args, strict=False):
-            if a == root and f"{p}->{rest}" not in c.body.written:
+            if a == passed and f"{p}->{rest}" not in c.body.written:
                 out[f"{p}->{rest}"] = v
     return out
 
@@ -216,9 +218,12 @@ def _walk(g: CallGraph, c: FunctionRecord, binds: Binds, depth: int) -> tuple[Sl
     steps = body.steps
     taken: dict[int, int] = {}  # a condition the bindings decide: the successor taken
     made = _made_fields(g, c, env)
+    # fields set from a bound parameter (`ctrl->state = new_state`, `.flags = flags`); one
+    # bits were added to is `(K|more)`: only a test of a bit it holds is decided
+    made += [(f, env[p.rstrip("|")] if not p.endswith("|") else f"({env[p[:-1]]}|more)", line)
+             for f, (p, line) in body.copies.items() if p.rstrip("|") in env]
     if env or made:
-        copies = [(f, env[p], line) for f, (p, line) in body.copies.items() if p in env]
-        copies += made
+        copies = list(made)
         # fields the caller passed known (`p->waiting`): all along, if this body keeps them
         copies += [(k, v, -1) for k, v in env.items() if "->" in k]
         for i, st in enumerate(steps):
@@ -332,11 +337,22 @@ def _subst(text: str, env: dict[str, str]) -> str:
 
 def _field(text: str, f: str, value: str) -> str:
     """`text` with the field path `f` (not a longer path it starts) replaced by `value`."""
+    value = f"({value})" if "|" in value and not value.startswith("(") else value
     return re.sub(rf"(?<![\w.>]){re.escape(f)}(?![\w.\[(]|->)", value, text)
+
+
+_BIT = re.compile(r"^\(?([\w|]+)\)?&(\w+)$")
 
 
 def _decide(cond: str, g: CallGraph) -> bool | None:
     """The value of a condition atom made of constants, or None."""
+    m = _BIT.match(cond)
+    if m is not None and (_CONSTANT.match(m.group(1)) or "more" in m.group(1).split("|")):
+        bits = m.group(1).split("|")
+        if m.group(2) in bits and _CONSTANT.match(m.group(2)):
+            return True  # `(CMD_ASYNC|more) & CMD_ASYNC`: that bit is set
+        if bits == ["0"]:
+            return False
     m = _BLOCKING.match(cond)
     if m is not None:
         return _blocking(m.group(1) or m.group(2), g)
