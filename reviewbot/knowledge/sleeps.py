@@ -8,8 +8,11 @@ its caller got as a parameter, so one passed on through a macro argument): in th
 condition on a bound parameter takes only the side the constant decides (`if (wait)`,
 `if (!on)`, `gfpflags_allow_blocking(mask)`, `mode == K`, also a field the body sets only
 from such a parameter and tests below: `ctrl->state = new_state; ... if (ctrl->state ==
-NVME_CTRL_LIVE)`, where two names of one enumeration differ), and an allocation gets its flags
-from the binding. A parameter the body assigns keeps its binding only if every value given
+NVME_CTRL_LIVE)`, where two names of one enumeration differ; a field of an object a callee
+makes from such a constant, `req = alloc_request(cqp, wait)` setting `req->waiting`, or of a
+local's designated initializer `.flags = flags`, goes with the object into the functions it
+is handed to; a bit a constant holds stays set after `|= K`; `n > 0` of numbers is
+decided), and an allocation gets its flags from the binding. A parameter the body assigns keeps its binding only if every value given
 is that same constant (gfs2_assert_withdraw_i()'s `delayed = false`).
 
 What is left is strong evidence when its primitive sleeps whenever it runs (not one the
