@@ -20,7 +20,7 @@ used only for calls no pack describes; a pack entry always wins.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reviewbot.cmodel import CFile, Function, args, callee, norm, text
@@ -97,9 +97,10 @@ def _param_of(expr: str, params: list[str]) -> int | None:
 _CONTAINER = re.compile(r"^container_of\(([A-Za-z_]\w*),")
 
 
-def _containers(fn: Function, params: list[str]) -> dict[str, int]:
-    """Locals given the object a parameter is a member of, and nothing else:
-    `opts = container_of(f, struct f_ncm_opts, func_inst)` -> {"opts": index of f}."""
+def _local_values(fn: Function,
+                  strip: Callable[[str], str] = lambda v: v) -> dict[str, set[str]]:
+    """Each plain local (or pointer) the function assigns or initialises: the values it is
+    given, normalised (and passed through `strip`)."""
     seen: dict[str, set[str]] = {}
     for node in (*fn.of_type("assignment_expression"), *fn.of_type("init_declarator")):
         left = node.child_by_field_name("left" if node.type != "init_declarator" else "declarator")
@@ -107,9 +108,15 @@ def _containers(fn: Function, params: list[str]) -> dict[str, int]:
         while left is not None and left.type == "pointer_declarator":
             left = left.child_by_field_name("declarator")
         if left is not None and left.type == "identifier" and right is not None:
-            seen.setdefault(text(left), set()).add(norm(text(right)))
+            seen.setdefault(text(left), set()).add(strip(norm(text(right))))
+    return seen
+
+
+def _containers(fn: Function, params: list[str]) -> dict[str, int]:
+    """Locals given the object a parameter is a member of, and nothing else:
+    `opts = container_of(f, struct f_ncm_opts, func_inst)` -> {"opts": index of f}."""
     out = {}
-    for name, values in seen.items():
+    for name, values in _local_values(fn).items():
         m = _CONTAINER.match(next(iter(values))) if len(values) == 1 else None
         if m is not None and m.group(1) in params and name not in params:
             out[name] = params.index(m.group(1))
@@ -122,14 +129,7 @@ _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|unsigned\s+)*[A-Za-z_]\w*[\s*]*
 def _param_copies(fn: Function, params: list[str]) -> dict[str, str]:
     """Locals given one value, a parameter whole (`data = calldata`, `p = (struct x
     *)arg`): another name for it, so that `kfree(data)` releases the parameter."""
-    seen: dict[str, set[str]] = {}
-    for node in (*fn.of_type("assignment_expression"), *fn.of_type("init_declarator")):
-        left = node.child_by_field_name("left" if node.type != "init_declarator" else "declarator")
-        right = node.child_by_field_name("right" if node.type != "init_declarator" else "value")
-        while left is not None and left.type == "pointer_declarator":
-            left = left.child_by_field_name("declarator")
-        if left is not None and left.type == "identifier" and right is not None:
-            seen.setdefault(text(left), set()).add(_CAST.sub("", norm(text(right))))
+    seen = _local_values(fn, lambda v: _CAST.sub("", v))
     return {name: v for name, values in seen.items() if len(values) == 1
             and (v := next(iter(values))) in params and name not in params}
 
