@@ -539,9 +539,40 @@ class CallGraph:
         self._reach()
         self._entry_puts()
 
+    def _callees_first(self) -> list[int]:
+        """The records in post-order of the calls (a callee before its callers, cycles cut):
+        a worklist taken in this order recomputes a caller once its callees are settled."""
+        got = getattr(self, "_order", None)
+        if got is not None and len(got) == len(self.records):
+            return got
+        index: dict[str, list[int]] = {}
+        for i, r in enumerate(self.records):
+            index.setdefault(r.name, []).append(i)
+        callees = [sorted({j for st in r.body.steps for ev in st.calls
+                           for j in index.get(ev.name, ())}) for r in self.records]
+        order: list[int] = []
+        seen: set[int] = set()
+        for root in range(len(self.records)):
+            if root in seen:
+                continue
+            seen.add(root)
+            stack = [(root, iter(callees[root]))]
+            while stack:
+                node, it = stack[-1]
+                nxt = next((j for j in it if j not in seen), None)
+                if nxt is None:
+                    stack.pop()
+                    order.append(node)
+                else:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(callees[nxt])))
+        self._order = order
+        return order
+
     def _worklist(self, update, seed: set[int] | None, within: set[int] | None = None
                   ) -> None:
-        todo = deque(sorted(seed) if seed is not None else range(len(self.records)))
+        order = self._callees_first()
+        todo = deque(order if seed is None else [i for i in order if i in seed])
         queued = set(todo)
         rounds = 0
         limit = 20 * len(self.records) + 100
