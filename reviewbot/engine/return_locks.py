@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from reviewbot.engine.callee_locks import Kept, lock_rid
 from reviewbot.engine.values import ERRNO
-from reviewbot.knowledge.lock_summaries import LockSummaries, _Flow, _join, _State, template
-from reviewbot.packs.learned_layer import KNOWN_NORETURN
+from reviewbot.knowledge.lock_summaries import LockSummaries, _Flow, template
 
 if TYPE_CHECKING:
     from reviewbot.engine.walker import Walker
@@ -127,31 +126,13 @@ class ReturnsFlow(_Flow):
     """The lock summaries' must-flow, keeping each return apart (with its value)."""
 
     def ends(self) -> list[End]:
-        b = self.body
-        if not any(self.s.kind(ev.name)[0] or self._callee(ev) for st in b.steps
-                   for ev in st.calls):
+        got = self.returns()
+        if got is None:
             return []
-        into = {b.entry: _State(frozenset(), frozenset(), frozenset(), frozenset())}
-        todo = [b.entry]
-        visits, out = 0, []
-        while todo and visits < 40 * len(b.steps) + 50:
-            visits += 1
-            i = todo.pop(0)
-            st = b.steps[i]
-            now = self._step(st.calls, into[i])
-            if any(ev.name in KNOWN_NORETURN for ev in st.calls):
-                continue
-            if st.ret or not st.succ:
-                out.append((i, st.value, now))
-            for n in st.succ:
-                old = into.get(n)
-                new = now if old is None else _join(old, now)
-                if new != old:
-                    into[n] = new
-                    todo.append(n)
         last: dict[int, End] = {}
-        for i, value, now in out:  # the last visit of a return is its fixed point
-            last[i] = End(value, tuple(sorted({(h[0], h[2]) for h in now.held})), now.seen)
+        for i, now in got:  # the last visit of a return is its fixed point
+            last[i] = End(self.body.steps[i].value,
+                          tuple(sorted({(h[0], h[2]) for h in now.held})), now.seen)
         return list(last.values())
 
 

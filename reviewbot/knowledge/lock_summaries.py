@@ -340,15 +340,23 @@ class _Flow:
         self._nests: dict[tuple[str, int], Nest] = {}
 
     def run(self) -> LockSummary:
+        got = self.returns()
+        if got is None:
+            return _EMPTY  # no lock operation here or below
+        self._finish([st for _i, st in got])
+        return self.out
+
+    def returns(self) -> list[tuple[int, _State]] | None:
+        """Each visit of a return (its step and the state there) by the flow over the
+        body; None when nothing here or below operates on a lock."""
         b = self.body
         if not any(self.s.kind(ev.name)[0] or self._callee(ev) for st in b.steps
                    for ev in st.calls):
-            return _EMPTY  # no lock operation here or below
-        start = _State(frozenset(), frozenset(), frozenset(), frozenset())
-        into = {b.entry: start}
+            return None
+        into = {b.entry: _State(frozenset(), frozenset(), frozenset(), frozenset())}
         todo = deque([b.entry])
         visits = 0
-        ends: list[_State] = []
+        ends: list[tuple[int, _State]] = []
         while todo and visits < 40 * len(b.steps) + 50:
             visits += 1
             i = todo.popleft()
@@ -357,15 +365,14 @@ class _Flow:
             if any(ev.name in KNOWN_NORETURN for ev in st.calls):
                 continue
             if st.ret or not st.succ:
-                ends.append(out)
+                ends.append((i, out))
             for s in st.succ:
                 old = into.get(s)
                 new = out if old is None else _join(old, out)
                 if new != old:
                     into[s] = new
                     todo.append(s)
-        self._finish(ends)
-        return self.out
+        return ends
 
     def _callee(self, ev: CallEv) -> FunctionRecord | None:
         return self.s.callee(ev, self.r)
