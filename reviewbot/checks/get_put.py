@@ -19,7 +19,7 @@ from reviewbot.engine import (
     static_key,
 )
 from reviewbot.engine.evidence import unchecked_evidence
-from reviewbot.engine.keys import base_of_field
+from reviewbot.engine.keys import base_of_field, target_keys
 from reviewbot.packs import CallSpec, Packs
 from reviewbot.packs.lookup import LEARNED
 
@@ -442,9 +442,7 @@ def _handed_over(fn: Function, packs: Packs) -> set[str]:
             x = strip_parens(a[i]) or a[i]
             inner = packs.calls.get(callee(x)) if x.type == "call_expression" else None
             if inner is not None and inner.acquires:
-                ia = args(x)
-                out |= {static_key(text(ia[t.index])) for t in inner.targets
-                        if t.how == "arg" and 0 <= t.index < len(ia)}
+                out |= set(target_keys(inner, x, static_key))  # no lhs: the targets it is given
                 continue
             key = static_key(norm(text(x)).lstrip("&"))
             out.add(base_of_field(key) if i in summ.releases_container else key)

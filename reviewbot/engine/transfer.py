@@ -468,9 +468,7 @@ class Transfer:
         if inner.type == "call_expression":
             spec = self.packs.calls.get(callee(inner))
             if spec is not None and spec.acquires:
-                ia = args(inner)
-                keys = [self.canon(norm(text(ia[t.index])).lstrip("&"), st)
-                        for t in spec.targets if t.how == "arg" and 0 <= t.index < len(ia)]
+                keys = self.target_keys(spec, inner, st)  # no lhs: the targets it is given
                 if len(keys) == 1:
                     return keys[0]
         return self.canon(norm(text(arg)).lstrip("&"), st)
