@@ -251,16 +251,19 @@ def _warm_review() -> None:
 
     from reviewbot import cli
 
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "warm.patch")
-        with open(path, "w") as f:
-            f.write(_WARM_PATCH)
-        out, err = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = io.StringIO()
-        try:
-            cli.main(["review", path, "--no-tree", "--format", "json"], served=True)
-        finally:
-            sys.stdout, sys.stderr = out, err
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "warm.patch")
+            with open(path, "w") as f:
+                f.write(_WARM_PATCH)
+            out, err = sys.stdout, sys.stderr
+            sys.stdout = sys.stderr = io.StringIO()
+            try:
+                cli.main(["review", path, "--no-tree", "--format", "json"], served=True)
+            finally:
+                sys.stdout, sys.stderr = out, err
+    except OSError:
+        pass  # no temporary directory: the children pay for the warm-up, nothing else
 
 
 def _run_child(conn, req: dict, stdin: bytes) -> None:
