@@ -47,6 +47,22 @@ def cache_dir() -> Path:
     return d
 
 
+def drop_kept_results(env: dict | None = None) -> None:
+    """Remove the findings reviewbot keeps between runs (review/result_cache.py) in the cache
+    directory `env` (default: this process's) names: the next review is of a patch never
+    reviewed before, with the packs and the tree's summaries still cached."""
+    import shutil
+
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = env.get("HOME", "")
+        if not os.path.isabs(home):
+            return
+        base = os.path.join(home, ".cache")
+    shutil.rmtree(os.path.join(base, "reviewbot", "results"), ignore_errors=True)
+
+
 def log(*a) -> None:
     print(*a, file=sys.stderr, flush=True)
 

@@ -4,7 +4,8 @@
 The mbox holds N single-patch mails generated from linux-source-6.1 fs/ (real functions
 with goto labels, one small error-path edit each, correct `index` lines); --tree is the
 extracted git tree. Prints patches per second and the child's peak RSS.
-Targets: >= 100 patches/s, peak memory < 200 MB.
+Targets: >= 100 patches/s, peak memory < 200 MB. Each run reviews the patches as new: the
+findings kept from an earlier run (review/result_cache.py) are dropped before it.
 
     .venv/bin/python bench/batch.py [-n 1000] [--format json] [--repeat 1]
 """
@@ -35,6 +36,7 @@ def main() -> int:
     walls, rss = [], []
     findings = None
     for _ in range(args.repeat):
+        c.drop_kept_results()
         r = c.run(cmd, capture=True)
         if r.rc not in (0, 1):
             raise SystemExit("reviewbot review failed")

@@ -62,6 +62,10 @@ def main() -> int:
                     help="only the corpus cases whose name starts with PREFIX (repeatable)")
     ap.add_argument("--mode", choices=["both", "cold", "served"], default="both",
                     help="without a server, with `reviewbot serve` running, or both")
+    ap.add_argument("--fresh", action="store_true",
+                    help="drop the findings kept from earlier runs (review/result_cache.py) "
+                         "before each timed review: the cost of a patch not reviewed before, "
+                         "with the packs and the tree's summaries cached")
     args = ap.parse_args()
 
     tree = c.kernel_tree()
@@ -87,15 +91,16 @@ def main() -> int:
           f"(PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})")
     print(f"patches: {len(jobs)} ({sum(1 for j in jobs if not j[0].startswith('gen-'))} "
           f"corpus cases, {sum(1 for j in jobs if j[0].startswith('gen-'))} generated "
-          f"from linux-source-6.1 fs/), {args.repeat} run(s) each, alternating")
+          f"from linux-source-6.1 fs/), {args.repeat} run(s) each, alternating"
+          f"{'; kept findings dropped before each review (--fresh)' if args.fresh else ''}")
     modes = ["cold", "served"] if args.mode == "both" else [args.mode]
     for mode in modes:
         if mode == "served":
             with _server() as env:
-                _measure(jobs, checkpatch, tree, args.repeat, env, mode)
+                _measure(jobs, checkpatch, tree, args.repeat, env, mode, args.fresh)
         else:
             _measure(jobs, checkpatch, tree, args.repeat, dict(os.environ, REVIEWBOT_SERVER="off"),
-                     mode)
+                     mode, args.fresh)
     return 0
 
 
@@ -129,7 +134,8 @@ def _server():
                 proc.kill()
 
 
-def _measure(jobs, checkpatch: Path, tree: Path, repeat: int, env: dict, mode: str) -> None:
+def _measure(jobs, checkpatch: Path, tree: Path, repeat: int, env: dict, mode: str,
+             fresh: bool = False) -> None:
     rb_times, cp_times, rb_rss, cp_rss = [], [], [], []
     rb_cmd = lambda patch, t: [c.REVIEWBOT, "review", str(patch), "--tree", str(t)]  # noqa: E731
     cp_cmd = lambda patch: ["perl", str(checkpatch), "--no-tree", str(patch)]  # noqa: E731
@@ -144,6 +150,8 @@ def _measure(jobs, checkpatch: Path, tree: Path, repeat: int, env: dict, mode: s
                 pair.reverse()
             k += 1
             for tool, cmd, cwd in pair:
+                if tool == "rb" and fresh:
+                    c.drop_kept_results(env)
                 r = c.run(cmd, cwd=cwd, env=env if tool == "rb" else None)
                 if tool == "rb":
                     if r.rc not in (0, 1):

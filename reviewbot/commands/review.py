@@ -81,7 +81,7 @@ def run(args) -> int:
         series = load_series(args, cfg)
     if tree is None and not args.no_tree:
         tree = found_tree(series)
-    results = review_all(series, tree, base, args.jobs, packs=packs)
+    results = review_all(series, tree, base, args.jobs, packs=packs, keep_results=True)
     reviewed = sum(1 for r in results for p in r.patches if p.files)
     if reviewed == 0:
         raise InputError("nothing could be reviewed: no file changes found in the input")

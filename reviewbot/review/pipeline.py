@@ -8,19 +8,23 @@ introduced = only after, fixed = only before, preexisting = both.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from reviewbot import gctune
-from reviewbot.checks.ops_mismatch import TreeIndex
-from reviewbot.checks.siblings import SiblingIndex, teardowns
-from reviewbot.cmodel import CFile, parse_c, parse_region
 from reviewbot.context.tree import NO_TREE_NOTE, CodeContext, discover_repo
-from reviewbot.knowledge import summary_cache
-from reviewbot.knowledge.tree_summaries import SummaryTable, build, file_directs
 from reviewbot.model import FileImage, Finding, Patch, PatchResult, Series, SeriesResult, Site
 from reviewbot.packs import Packs, load_packs
-from reviewbot.review.analysis import analyze_cfile
+from reviewbot.review import result_cache
+
+if TYPE_CHECKING:  # the analysis is imported where a file is analysed: a review whose
+    # files were all kept from a run before (result_cache.py) does without it
+    from reviewbot.checks.ops_mismatch import TreeIndex
+    from reviewbot.checks.siblings import SiblingIndex
+    from reviewbot.cmodel import CFile
+    from reviewbot.knowledge.tree_summaries import SummaryTable
 
 C_SUFFIXES = (".c", ".h")
 
@@ -140,8 +144,13 @@ def _unbalanced(pre_cf, post_cf, names, path, packs, found: list[Finding],
 class Reviewer:
     """Holds what is shared across the patches of a run: packs and the tree index."""
 
-    def __init__(self, tree: str | None = None, base: str = "HEAD", packs: Packs | None = None):
+    def __init__(self, tree: str | None = None, base: str = "HEAD", packs: Packs | None = None,
+                 keep_results: bool = False):
         self.ctx = CodeContext(tree, base)
+        # files' findings kept between runs (review/result_cache.py): a command's choice
+        self.keep_results = keep_results
+        self._reads: dict[str, str] | None = None  # what of the tree this file's review read
+        self._digests: dict[str, str] = {}
         self.tree = tree
         self.packs = packs or load_packs()
         gctune.tune()
@@ -156,6 +165,9 @@ class Reviewer:
     def summaries_for(self, path: str, cf: CFile | None) -> SummaryTable | None:
         """The summaries of the functions of `path`'s directory in the tree, with those of
         `cf` (this image of the file) in place of the tree's; None without a tree."""
+        from reviewbot.knowledge import summary_cache
+        from reviewbot.knowledge.tree_summaries import build, file_directs
+
         if self.ctx.kind == "none":
             return None
         d = str(PurePosixPath(path).parent)
@@ -171,7 +183,33 @@ class Reviewer:
 
     def dir_files(self, d: str) -> dict[str, str]:
         """The tree's C files of one directory (a subsystem), read once."""
-        return _cached(self._dirs, ("dir", d), lambda: self.ctx.dir_files(d, (".c",)))
+        return self._noted(f"c:{d}", _cached(self._dirs, ("dir", d),
+                                              lambda: self.ctx.dir_files(d, (".c",))))
+
+    def _dir_headers(self, d: str) -> dict[str, str]:
+        return self._noted(f"h:{d}", _cached(self._headers, d,
+                                              lambda: self.ctx.dir_files(d, (".h",))))
+
+    def _noted(self, rid: str, texts: dict[str, str]) -> dict[str, str]:
+        """`texts`, read from the tree: listed in the reads of the file under review."""
+        if self._reads is not None and rid not in self._reads:
+            self._reads[rid] = self._digest(rid, texts)
+        return texts
+
+    def _digest(self, rid: str, texts: dict[str, str]) -> str:
+        got = self._digests.get(rid)
+        if got is None:
+            got = self._digests[rid] = result_cache.texts_digest(texts)  # type: ignore[arg-type]
+        return got
+
+    def _reads_same(self, reads: dict[str, str]) -> bool:
+        """Whether the tree still reads as it did for a kept result."""
+        for rid, digest in reads.items():
+            kind, d = rid.split(":", 1)
+            texts = self.dir_files(d) if kind == "c" else self._dir_headers(d)
+            if self._digest(rid, texts) != digest:
+                return False
+        return True
 
     def worlds(self, images: list[FileImage], before: dict[str, str | None],
                after: dict[str, str | None]) -> tuple[SiblingIndex | None, SiblingIndex | None]:
@@ -199,6 +237,8 @@ class Reviewer:
     def _sibling_base(self, dirs: frozenset[str]) -> SiblingIndex:
         """The tree's sibling index of some directories, built once per reviewer: a patch's
         worlds are derived from it by re-reading only the files the series changes."""
+        from reviewbot.checks.siblings import SiblingIndex
+
         def build() -> SiblingIndex:
             files: dict[str, str] = {}
             for d in sorted(dirs):
@@ -209,6 +249,8 @@ class Reviewer:
 
     def _touches_teardown(self, img: FileImage) -> bool:
         """A touched function frees an object it took off a list (before or after)."""
+        from reviewbot.checks.siblings import teardowns
+
         pre_cf, post_cf, names = self._parsed(img)
         for cf in (post_cf, pre_cf):
             for fn in cf.functions if cf is not None else []:
@@ -220,6 +262,8 @@ class Reviewer:
     def _parsed(self, img: FileImage) -> tuple[CFile | None, CFile | None, set[str]]:
         """The functions a patch touches, before and after, and their names; only those
         are parsed (parse_region), each once per patch."""
+        from reviewbot.cmodel import parse_c, parse_region
+
         got = self._images.get(id(img))
         if got is not None and got[0] is img:
             return got[1]
@@ -243,6 +287,8 @@ class Reviewer:
 
     def review_file(self, img: FileImage, sib: tuple = (None, None),
                     failed: list[str] | None = None) -> list[Finding]:
+        from reviewbot.review.analysis import analyze_cfile
+
         pre_cf, post_cf, names = self._parsed(img)
         if not names:
             return []
@@ -313,13 +359,11 @@ class Reviewer:
         return base.derive([file_facts(text, img.path)], removed)
 
     def _header(self, path: str) -> str | None:
-        d = str(PurePosixPath(path).parent)
-        return _cached(self._headers, d, lambda: self.ctx.dir_files(d, (".h",))).get(path)
+        return self._dir_headers(str(PurePosixPath(path).parent)).get(path)
 
     def _inline_headers(self, d: str) -> dict[str, str]:
         """The headers of directory `d` that may define static inlines (the summaries')."""
-        got = _cached(self._headers, d, lambda: self.ctx.dir_files(d, (".h",)))
-        return {f: t for f, t in got.items() if "inline" in t}
+        return {f: t for f, t in self._dir_headers(d).items() if "inline" in t}
 
     def review_patch(self, patch: Patch, overlay: dict[str, str | None]) -> PatchResult:
         if patch.unreviewable:  # named in the output; the series' later patches go on
@@ -331,7 +375,13 @@ class Reviewer:
         res = PatchResult(patch=patch, context="tree" if self.ctx.kind != "none" else "hunks")
         res.files = images
         c_images = [i for i in images if i.path.endswith(C_SUFFIXES)]
-        sib = self.worlds(c_images, before, overlay)
+        sib: list[tuple] = []  # the worlds, made at the first file not kept from a run before
+
+        def worlds() -> tuple:
+            if not sib:
+                sib.append(self.worlds(c_images, before, overlay))
+            return sib[0]
+
         for img in images:
             if img.note:
                 res.notes.append(img.note)
@@ -343,10 +393,38 @@ class Reviewer:
                     res.unresolved.append(img.path)
             if img.pre is None and img.post is None:
                 continue
-            res.findings.extend(self.review_file(img, sib, res.not_analysed))
+            res.findings.extend(self._file_result(img, c_images, before, worlds,
+                                                  res.not_analysed))
         res.not_analysed = list(dict.fromkeys(res.not_analysed))  # before and after: once
         res.notes += res.not_analysed
         return res
+
+    def _file_result(self, img: FileImage, c_images: list[FileImage],
+                     before: dict[str, str | None], worlds, failed: list[str]) -> list[Finding]:
+        """review_file(), or what it gave in a run before for the same inputs."""
+        key = result_cache.file_key(self.packs.signature, img,
+                                    [i for i in c_images if i is not img], before,
+                                    self.ctx.kind) if self.keep_results else None
+        if key is not None:
+            got = result_cache.load(key)
+            if got is not None and self._reads_same(got.reads):
+                for line in got.failed:
+                    sys.stderr.write(f"reviewbot: {line}\n")
+                failed += got.failed
+                return got.findings
+        self._reads = {} if key is not None else None
+        mine: list[str] = []
+        try:
+            for d in {str(PurePosixPath(i.path).parent) for i in c_images}:
+                self.dir_files(d)  # the worlds read them (made once for all files)
+            found = self.review_file(img, worlds(), mine)
+            reads = self._reads
+        finally:
+            self._reads = None
+        failed += mine
+        if key is not None and reads is not None:
+            result_cache.store(key, result_cache.Entry(found, mine, reads))
+        return found
 
     def review_series(self, series: Series) -> SeriesResult:
         overlay: dict[str, str | None] = {}
@@ -374,6 +452,8 @@ def _has_getter(text: str, packs: Packs) -> bool:
 
 def _without(path: str, rv: Reviewer) -> TreeIndex:
     """Ops-table usage mined from the other files of the file's directory (its subsystem)."""
+    from reviewbot.checks.ops_mismatch import TreeIndex
+
     key = ("without", path)
     cache = rv._index
     if key in cache:
@@ -438,7 +518,7 @@ def incomplete_files(results: list[SeriesResult], hunks_asked: bool = False
 
 _WORK: list[Series] = []
 _WORKER: Reviewer | None = None
-_WORKER_ARGS: tuple[str | None, str, Packs | None] = (None, "HEAD", None)
+_WORKER_ARGS: tuple[str | None, str, Packs | None, bool] = (None, "HEAD", None, False)
 
 
 def _review_index(i: int) -> list[tuple]:
@@ -464,19 +544,21 @@ def _trimmed(res: SeriesResult) -> SeriesResult:
 
 
 def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD",
-               jobs: int = 0, packs: Packs | None = None) -> list[SeriesResult]:
-    """Review many series; independent series go to one worker process per core."""
+               jobs: int = 0, packs: Packs | None = None,
+               keep_results: bool = False) -> list[SeriesResult]:
+    """Review many series; independent series go to one worker process per core. With
+    `keep_results`, each file's findings are kept for the next run (result_cache.py)."""
     import os
 
     jobs = jobs or (os.cpu_count() or 1)
     if jobs <= 1 or len(series) < 8:
-        rv = Reviewer(tree, base, packs)
+        rv = Reviewer(tree, base, packs, keep_results)
         return [_trimmed(rv.review_series(s)) for s in series]
     Reviewer(tree, base, packs)  # bad --tree/--base: fail here, with one line, not in a worker
     import multiprocessing
 
     global _WORK, _WORKER_ARGS
-    _WORK, _WORKER_ARGS = series, (tree, base, packs)
+    _WORK, _WORKER_ARGS = series, (tree, base, packs, keep_results)
     results: list[SeriesResult] = []
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:

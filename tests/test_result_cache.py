@@ -1,0 +1,120 @@
+"""Findings kept between runs (reviewbot/review/result_cache.py): a second review of the
+same patch reads them; a change of what the review read (the tree's files of the
+directory, the packs) makes it review again; what a kept review said on stderr is said
+again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MAIN = """#include <linux/spinlock.h>
+
+int update(struct dev *d)
+{
+\tspin_lock(&d->lock);
+\td->count++;
+\tspin_unlock(&d->lock);
+\treturn 0;
+}
+"""
+HELPER = "void settle(struct dev *d)\n{\n\tmsleep(10);\n}\n"
+
+
+def _tree(tmp_path: Path) -> tuple[Path, Path]:
+    """A directory tree (drivers/x: main.c, helper.c) and a patch that calls helper.c's
+    settle() under main.c's spinlock."""
+    tree = tmp_path / "tree"
+    (tree / "drivers" / "x").mkdir(parents=True)
+    (tree / "drivers" / "x" / "main.c").write_text(MAIN)
+    (tree / "drivers" / "x" / "helper.c").write_text(HELPER)
+    post = MAIN.replace("\td->count++;\n", "\td->count++;\n\tsettle(d);\n")
+    patch = tmp_path / "p.patch"
+    patch.write_text("--- a/drivers/x/main.c\n+++ b/drivers/x/main.c\n"
+                     "@@ -4,6 +4,7 @@\n {\n \tspin_lock(&d->lock);\n \td->count++;\n"
+                     "+\tsettle(d);\n \tspin_unlock(&d->lock);\n \treturn 0;\n }\n")
+    assert post.count("settle") == 1
+    return tree, patch
+
+
+def _review(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), REVIEWBOT_SERVER="off")
+    return subprocess.run([sys.executable, "-m", "reviewbot.cli", "review", "--format",
+                           "terse", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def _entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "reviewbot" / "results").glob("*/*.marshal"))
+
+
+def test_a_second_review_reads_the_kept_findings(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # for load() and store()
+    tree, patch = _tree(tmp_path)
+    first = _review(tmp_path, str(patch), "--tree", str(tree))
+    assert first.returncode == 1, first.stderr
+    assert "context.sleep-in-atomic: settle() may sleep" in first.stdout
+    (entry,) = _entries(tmp_path)
+    # what the next review prints is the entry: change its message, and it is printed
+    from reviewbot.review import result_cache
+
+    key = entry.stem
+    kept = result_cache.load(key)
+    assert kept is not None and [f.function for f in kept.findings] == ["update"]
+    assert set(kept.reads) >= {"c:drivers/x"}  # the directory the callee came from
+    kept.findings[0].message = "kept from the run before"
+    result_cache.store(key, kept)
+    second = _review(tmp_path, str(patch), "--tree", str(tree))
+    assert second.returncode == 1
+    assert "context.sleep-in-atomic: kept from the run before" in second.stdout
+
+
+def test_a_changed_file_of_the_directory_is_reviewed_again(tmp_path):
+    tree, patch = _tree(tmp_path)
+    assert _review(tmp_path, str(patch), "--tree", str(tree)).returncode == 1
+    # the callee no longer sleeps: the kept finding must not be printed
+    (tree / "drivers" / "x" / "helper.c").write_text(HELPER.replace("msleep", "udelay"))
+    again = _review(tmp_path, str(patch), "--tree", str(tree))
+    assert again.returncode == 0, again.stdout
+    assert "sleep-in-atomic" not in again.stdout
+    assert len(_entries(tmp_path)) == 1  # the same key: the entry is replaced
+    # and back: reviewed again, the first finding again
+    (tree / "drivers" / "x" / "helper.c").write_text(HELPER)
+    assert _review(tmp_path, str(patch), "--tree", str(tree)).returncode == 1
+
+
+def test_another_pack_is_another_review(tmp_path):
+    tree, patch = _tree(tmp_path)
+    assert _review(tmp_path, str(patch), "--tree", str(tree)).returncode == 1
+    pack = tmp_path / "local.toml"
+    pack.write_text('[pack]\nname = "local"\n')
+    with_pack = _review(tmp_path, str(patch), "--tree", str(tree), "--pack", str(pack))
+    assert with_pack.returncode == 1, with_pack.stderr
+    assert len(_entries(tmp_path)) == 2
+
+
+def _deep(n: int) -> str:
+    arms = "".join(f"\telse if (n == {i})\n\t\tm = {i};\n" for i in range(n))
+    return ("#include <linux/slab.h>\n\nint big(int n)\n{\n\tchar *p;\n\tint m = 0;\n\n"
+            "\tp = kmalloc(n, GFP_KERNEL);\n\tif (!p)\n\t\treturn -ENOMEM;\n\tif (n == -1)\n"
+            f"\t\tm = 1;\n{arms}\tkfree(p);\n\treturn m;\n}}\n")
+
+
+def test_a_kept_review_says_again_what_it_could_not_analyse(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "drivers").mkdir(parents=True)
+    src = _deep(1000)
+    (tree / "drivers" / "y.c").write_text(src)
+    at = src.split("\n").index("\tkfree(p);") + 1
+    patch = tmp_path / "p.patch"
+    patch.write_text(f"--- a/drivers/y.c\n+++ b/drivers/y.c\n@@ -{at},2 +{at},4 @@\n"
+                     "+\tif (n > 4)\n+\t\treturn -EINVAL;\n \tkfree(p);\n \treturn m;\n")
+    runs = [_review(tmp_path, str(patch), "--tree", str(tree)) for _ in range(2)]
+    why = "drivers/y.c: big(): not analysed (too deeply nested for the analyser)"
+    for r in runs:
+        assert r.returncode == 3, r.stderr
+        assert f"reviewbot: {why}\n" in r.stderr
+    assert runs[0].stderr == runs[1].stderr and runs[0].stdout == runs[1].stdout
+    assert len(_entries(tmp_path)) == 1
