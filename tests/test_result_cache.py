@@ -118,3 +118,36 @@ def test_a_kept_review_says_again_what_it_could_not_analyse(tmp_path):
         assert f"reviewbot: {why}\n" in r.stderr
     assert runs[0].stderr == runs[1].stderr and runs[0].stdout == runs[1].stdout
     assert len(_entries(tmp_path)) == 1
+
+
+def test_a_header_read_for_one_file_is_a_dependency_of_the_next(tmp_path, monkeypatch):
+    """Two files of one directory call a sleeping inline of its header under a spinlock:
+    the call graph that read the header is built once, for the first file; the second
+    file's kept result must still depend on the header."""
+    tree = tmp_path / "tree"
+    d = tree / "drivers" / "x"
+    d.mkdir(parents=True)
+    header = "static inline void settle(struct dev *d)\n{\n\tmsleep(10);\n}\n"
+    (d / "x.h").write_text(header)
+    body = MAIN.replace("#include <linux/spinlock.h>\n", '#include <linux/spinlock.h>\n'
+                        '#include "x.h"\n')
+    hunk = ("@@ -5,6 +5,7 @@\n {\n \tspin_lock(&d->lock);\n \td->count++;\n"
+            "+\tsettle(d);\n \tspin_unlock(&d->lock);\n \treturn 0;\n }\n")
+    text = ""
+    for name in ("a.c", "b.c"):
+        (d / name).write_text(body.replace("update", f"update_{name[0]}"))
+        text += f"--- a/drivers/x/{name}\n+++ b/drivers/x/{name}\n{hunk}"
+    patch = tmp_path / "p.patch"
+    patch.write_text(text)
+    first = _review(tmp_path, str(patch), "--tree", str(tree))
+    assert first.returncode == 1, first.stderr
+    assert first.stdout.count("context.sleep-in-atomic") == 2, first.stdout
+    from reviewbot.review import result_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for entry in _entries(tmp_path):
+        kept = result_cache.load(entry.stem)
+        assert kept is not None and "h:drivers/x" in kept.reads
+    (d / "x.h").write_text(header.replace("msleep", "udelay"))
+    again = _review(tmp_path, str(patch), "--tree", str(tree))
+    assert again.returncode == 0 and "sleep-in-atomic" not in again.stdout, again.stdout

@@ -149,7 +149,10 @@ class Reviewer:
         self.ctx = CodeContext(tree, base)
         # files' findings kept between runs (review/result_cache.py): a command's choice
         self.keep_results = keep_results
-        self._reads: dict[str, str] | None = None  # what of the tree this file's review read
+        # everything this reviewer read of the tree (read id -> digest): the call graphs,
+        # summaries and sibling indexes it keeps are built from it, some lazily, so a
+        # kept file's result lists all of it (more than it needs, never less)
+        self._reads: dict[str, str] | None = {} if keep_results else None
         self._digests: dict[str, str] = {}
         self.tree = tree
         self.packs = packs or load_packs()
@@ -191,7 +194,7 @@ class Reviewer:
                                               lambda: self.ctx.dir_files(d, (".h",))))
 
     def _noted(self, rid: str, texts: dict[str, str]) -> dict[str, str]:
-        """`texts`, read from the tree: listed in the reads of the file under review."""
+        """`texts`, read from the tree: listed in the reads a kept result depends on."""
         if self._reads is not None and rid not in self._reads:
             self._reads[rid] = self._digest(rid, texts)
         return texts
@@ -412,18 +415,13 @@ class Reviewer:
                     sys.stderr.write(f"reviewbot: {line}\n")
                 failed += got.failed
                 return got.findings
-        self._reads = {} if key is not None else None
         mine: list[str] = []
-        try:
-            for d in {str(PurePosixPath(i.path).parent) for i in c_images}:
-                self.dir_files(d)  # the worlds read them (made once for all files)
-            found = self.review_file(img, worlds(), mine)
-            reads = self._reads
-        finally:
-            self._reads = None
+        for d in {str(PurePosixPath(i.path).parent) for i in c_images}:
+            self.dir_files(d)  # the worlds read them (made once for all files)
+        found = self.review_file(img, worlds(), mine)
         failed += mine
-        if key is not None and reads is not None:
-            result_cache.store(key, result_cache.Entry(found, mine, reads))
+        if key is not None and self._reads is not None:
+            result_cache.store(key, result_cache.Entry(found, mine, dict(self._reads)))
         return found
 
     def review_series(self, series: Series) -> SeriesResult:
