@@ -16,14 +16,15 @@ from reviewbot.checks.lock_state import DOUBLE_LOCK, LOCK_ORDER, lock_class
 from reviewbot.engine import FunctionContext, Raw
 from reviewbot.knowledge.callgraph import FunctionRecord
 from reviewbot.knowledge.lock_summaries import (
-    GLOBAL_AT,
     LockSummaries,
     Order,
     Via,
     fill,
     function_in,
+    root_of,
     shown,
     summaries,
+    tidy,
 )
 
 _LOCKISH = re.compile(r"(?:^|_)(?:try)?lock(?:_|$)|^down_")
@@ -38,15 +39,51 @@ def _chain(v: Via, here: str) -> str:
     return " -> ".join(out)
 
 
-def _order_key(o: Order, params: tuple[str, ...]) -> tuple[str, str] | None:
-    """What names an order across functions: two globals, as they are. Two locks of one
-    object (`p->a_lock`, `p->b_lock`) are the same expression in two functions only when
-    one is the other's caller (mapped through the call): those are this function's own."""
-    if lock_class(shown(o.outer)) == lock_class(shown(o.inner)):
-        return None  # one class: the order is chosen at run time (by address)
-    if GLOBAL_AT in o.outer and GLOBAL_AT in o.inner:
-        return (o.outer, o.inner)
-    return None
+def _one_class(o: Order) -> bool:
+    """Two instances of one class (hand-over-hand, parent and child): their order is
+    chosen at run time (by address, by the tree's shape), not by the code's text."""
+    if o.outer_cls and o.inner_cls:
+        return o.outer_cls == o.inner_cls
+    return lock_class(shown(o.outer)) == lock_class(shown(o.inner))
+
+
+def _order_key(o: Order) -> tuple[str, str] | None:
+    """What names an order across functions: the classes of its two locks (a global is
+    its own class, `struct inode.i_rwsem` is every inode's), when both are known."""
+    if not o.outer_cls or not o.inner_cls or _one_class(o):
+        return None
+    return (o.outer_cls, o.inner_cls)
+
+
+_CAST = re.compile(r"\((?:const)?(?:struct|union)?\w+\*+\)")
+_CMP = re.compile(r"(?<![-<>])([<>])=?(?![<>=])")
+
+
+def _by_address(r: FunctionRecord, o: Order) -> bool:
+    """The function compares the two locks' objects (`if (a < b)`): it orders them by
+    address, the deliberate way to take two locks in either order."""
+    objs = {x for e in (shown(o.outer), shown(o.inner))
+            for x in (root_of(e), re.split(r"->|\.(?=[A-Za-z_])", e)[0])}
+    for st in r.body.steps:
+        if not st.cond or not _CMP.search(st.cond):
+            continue
+        cond = _CAST.sub("", st.cond)  # `(void *)a < (void *)b`
+        sides = [tidy(x).strip("()&") for x in _CMP.split(cond)[::2]]
+        if sum(1 for x in sides if x in objs or root_of(x) in objs) >= 2:
+            return True
+    return False
+
+
+def _both(s: LockSummaries, r: FunctionRecord, key: tuple[str, str]) -> bool:
+    """`r` takes the two classes in both orders itself: the cycle is reported there, in
+    its own terms (the path walk, or the reversal through a callee above), not again
+    from every other function that takes one of the two orders."""
+    ks = {_order_key(o) for o in s.of(r).orders}
+    return key in ks and key[::-1] in ks
+
+
+def _where(r: FunctionRecord, o: Order) -> tuple[str, int, str]:
+    return (r.path, o.inner_via.line, r.name)
 
 
 def _spelling(s: LockSummaries, r: FunctionRecord, line: int, call: str, lock: str) -> str:
@@ -98,44 +135,72 @@ class AcrossFunctions:
         mine = s.of(r).orders
         if not mine:
             return []
-        params = r.body.params
         out: list[Raw] = []
         done: set[tuple[str, str]] = set()
         for o in mine:
-            if lock_class(shown(o.outer)) == lock_class(shown(o.inner)):
-                continue  # one class: the order is chosen at run time (by address)
+            if _one_class(o):
+                continue
             # the reverse in this function, with a callee on one side (the walk of one
             # function reports the reversals it sees itself)
             for p in mine:
                 if (p.outer, p.inner) == (o.inner, o.outer) and \
                         (o.inner_via.inner is not None or p.inner_via.inner is not None) and \
-                        o.inner_via.line >= p.inner_via.line and (o.outer, o.inner) not in done:
+                        o.inner_via.line >= p.inner_via.line and (o.outer, o.inner) not in done \
+                        and not _by_address(r, o):
                     done.add((o.outer, o.inner))
                     out.append(self._raw(o, p, r, r, here))
-            key = _order_key(o, params)
-            if key is None or (o.outer, o.inner) in done:
+            key = _order_key(o)
+            if key is None or (o.outer, o.inner) in done or key in done:
                 continue
-            for r2, p in s.all_orders():
-                if r2 is not r and _order_key(p, r2.body.params) == (key[1], key[0]) and \
-                        not (o.held & p.held) - {o.outer, o.inner}:  # no common outer lock
-                    done.add((o.outer, o.inner))
-                    out.append(self._raw(o, p, r, r2, here))
-                    break
+            raw = self._cycle(s, r, o, key, here)
+            if raw is not None:
+                done.add(key)
+                out.append(raw)
         return out
+
+    def _cycle(self, s: LockSummaries, r: FunctionRecord, o: Order, key: tuple[str, str],
+               here: str) -> Raw | None:
+        """The two classes of `o` taken in the other order by another function of the
+        directory: one finding per function and pair of classes, at its first
+        acquisition that closes the cycle, with the first of the other order (by file and
+        line) in the trace. Each of the two functions gets its own (a patch's review
+        reads only the functions it touches)."""
+        if _by_address(r, o) or _both(s, r, key):
+            return None
+        others = sorted(((r2, p) for r2, p in s.all_orders() if r2 is not r and
+                         _order_key(p) == key[::-1] and not _by_address(r2, p) and
+                         not (o.held_cls & p.held_cls) - set(key)  # a common outer lock
+                         and not _both(s, r2, key)),  # serialises the two
+                        key=lambda y: _where(*y))
+        if not others:
+            return None
+        r2, p = others[0]
+        return self._raw(o, p, r, r2, here)
 
     @staticmethod
     def _raw(o: Order, p: Order, r: FunctionRecord, r2: FunctionRecord, here: str) -> Raw:
         inner, outer = shown(o.inner), shown(o.outer)
         other = "this function" if r2 is r else \
             f"{r2.name}() ({os.path.basename(r2.path)}:{p.inner_via.line})"
+        spelled = ""
+        if r2 is not r and (shown(p.inner), shown(p.outer)) != (outer, inner):
+            spelled = (f" (there '{shown(p.inner)}' while '{shown(p.outer)}' is held: the "
+                       f"classes {shown(o.outer_cls)} and {shown(o.inner_cls)})")
         msg = (f"'{inner}' is taken here ({_chain(o.inner_via, here)}) while '{outer}' "
                f"is held (line {o.outer_line}), but {other} takes '{outer}' while "
-               f"'{inner}' is held: two threads on the two paths can deadlock. Should both "
-               f"take them in one order?")
+               f"'{inner}' is held{spelled}: two threads on the two paths can deadlock. "
+               f"Should both take them in one order?")
         trace = [(o.outer_line, f"'{outer}' held"),
                  (o.inner_via.line, f"'{inner}' taken: {_chain(o.inner_via, here)}")]
         if r2 is r:
             trace.insert(0, (p.inner_via.line, f"'{outer}' taken while '{inner}' is held"))
+        else:
+            trace.append((o.inner_via.line, f"the other order, in {r2.name}() "
+                          f"({os.path.basename(r2.path)}): '{shown(p.outer)}' held (line "
+                          f"{p.outer_line}), '{shown(p.inner)}' taken at line "
+                          f"{p.inner_via.line}: {_chain(p.inner_via, r2.path)}"))
         lines = [o.inner_via.line, o.outer_line]
+        # both orders taken by the functions' own lock calls, or one through summaries
+        direct = o.direct and p.direct
         return Raw(LOCK_ORDER.id, o.inner_via.line, inner, msg, trace, lines,
-                   confidence="medium")
+                   confidence="medium" if direct else "low")

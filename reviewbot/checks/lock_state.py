@@ -158,26 +158,59 @@ Example:
     spin_lock(&d->queue_lock);
     spin_lock(&d->state_lock);      /* queue_lock, then state_lock */
 
+Across functions (reviewbot/checks/lock_calls.py, the directory's lock summaries of
+reviewbot/knowledge/lock_summaries.py): the inner lock taken by a callee of the directory
+on all its paths (`a` held, `f()` takes `b`, while another path of the function holds `b`
+and takes `a`); and two lock *classes* taken in one order by one function of the
+directory and in the other by another (either side possibly through callees: an edge
+A->B is a take of B on a step where every path holds A). A lock's class is the struct type
+of its object and the field chain (reviewbot/knowledge/lock_classes.py: `struct
+lc_dev.a_lock` for `p->a_lock` with `struct lc_dev *p`, through the declared types of
+parameters and locals, `container_of()` and casts; a global lock is its own class, in its
+file), so `p->a_lock` in one function and `q->a_lock` in another are one class. Reported
+once per function and pair of classes, in each of the two functions (a patch's review reads
+only the functions it touches), with the other function's order in the trace.
+
+Example across functions:
+    static void lc_ab(struct lc_dev *p)
+    {
+        mutex_lock(&p->a_lock);
+        mutex_lock(&p->b_lock);     /* struct lc_dev.a_lock, then .b_lock */
+        ...
+    static void lc_ba(struct lc_dev *q)
+    {
+        mutex_lock(&q->b_lock);
+        mutex_lock(&q->a_lock);     /* .b_lock, then .a_lock: reported in both */
+
+Not reported (the known false-positive classes of an order check): two instances of one
+class (hand over hand, parent and child: the order is the data's); a `*_nested`
+acquisition (a lockdep subclass, `SINGLE_DEPTH_NESTING`, declares the nesting); a
+trylock (the reverse order by trylock, backing off when it fails, is the standard way to
+avoid the deadlock); a function that compares the two objects (`if (a < b)`: ordered by
+address); two orders both taken under a common third lock (it serialises them); a lock
+whose object's type the function does not declare (no class); a function that takes both
+orders itself (the cycle is reported there, by the path walk, not again from every
+function with one of the two orders).
+
 Known false positives: two paths that can never run at the same time on the same object
-(one runs before the object is published, or both run under a third lock); locks named
-alike that are in fact different (two pointers to different objects spelled the same way
-on two paths).
+(one runs before the object is published, or both run in one single-threaded phase:
+probe and remove, suspend and resume); locks named alike that are in fact different (two
+pointers to different objects spelled the same way on two paths); across functions, two
+objects of one type that are never the same pair (a parent's lock then a child's of one
+struct type is left out, but two struct types used in two roles are not told apart).
 
-Across functions (reviewbot/checks/lock_calls.py, the directory's lock summaries): the
-inner lock taken by a callee of the directory on all its paths (`a` held, `f()` takes
-`b`, while another path of the function holds `b` and takes `a`); and two global locks
-taken in one order by one function of the directory and in the other by another (either
-side possibly through callees). Two locks of one object in two functions that do not
-call each other are not compared (`p->a_lock` in one and `q->a_lock` in the other need the
-type to be told one class: not yet). Medium confidence.
+Similar public checks: lockdep at run time (one class per lock declaration, the order
+graph of every acquisition: "possible circular locking dependency"); Clang's
+thread-safety analysis (`ACQUIRED_BEFORE`/`ACQUIRED_AFTER` annotations, checked at compile
+time) and the Clang Static Analyzer's alpha.unix.PthreadLock ("lock order reversal");
+smatch's check_locking.c tracks held locks but not order.
 
-Similar public checks: Clang Static Analyzer alpha.unix.PthreadLock ("lock order
-reversal"); lockdep at run time.
-
-Confidence: medium; nothing when a function of the directory lets go of the outer lock
-before the inner one is taken (its lock summary: inode_sleep_on_writeback() drops i_lock);
-low when another call no pack describes lies between an outer acquisition and the inner
-one, or when a lock's object is compared with another pointer.
+Confidence: medium when both orders are taken by each function's own lock calls; low
+when one of them is through a callee's summary (a cycle through summaries only), when a
+function of the directory lets go of the outer lock before the inner one is taken
+(nothing is reported then: its lock summary; inode_sleep_on_writeback() drops i_lock),
+when another call no pack describes lies between an outer acquisition and the inner one,
+or when a lock's object is compared with another pointer.
 """)
 
 _READ = re.compile(r"(^|_)read(_|$)|_shared$")

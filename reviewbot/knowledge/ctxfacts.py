@@ -22,6 +22,7 @@ from reviewbot import cachelimit
 from reviewbot.cmodel import Function, args, callee, line_of, norm, parse_c, text
 from reviewbot.datafiles import user_cache_dir
 from reviewbot.knowledge.blobs import blob_id
+from reviewbot.knowledge.lock_classes import declared_types
 
 __all__ = ["Body", "CallEv", "Entry", "FileFacts", "Step", "blob_id", "file_facts"]
 
@@ -88,6 +89,8 @@ class Body:
     # -> (the parameter, the line); a test of the field below it tests the parameter
     copies: dict[str, tuple[str, int]] = field(default_factory=dict)
     local_names: frozenset[str] = frozenset()
+    # parameters and locals of a struct or typedef type -> the type (knowledge/lock_classes.py)
+    types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ _CACHE: dict[tuple[str, str], FileFacts] = {}
 _CACHE_MAX = 2048
 
 
-VERSION = 12  # of the records below: a cache of another version is not read
+VERSION = 13  # of the records below: a cache of another version is not read
 
 
 def cache_dir() -> str:
@@ -352,7 +355,8 @@ def _body(fn: Function, path: str, kind: str) -> Body:
     copies = _copies(fn)
     return Body(fn.name, path, fn.start_line, fn.is_static, kind, tuple(fn.params), steps,
                 entry.idx, aliases, call_aliases, _assigned_params(fn),
-                ann_releases=rel, ann_acquires=acq, written=written, local_names=declared, copies=copies)
+                ann_releases=rel, ann_acquires=acq, written=written, local_names=declared, copies=copies,
+                types=declared_types(fn))
 
 
 def _copies(fn: Function) -> dict[str, tuple[str, int]]:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord, LazyGraph
 from reviewbot.knowledge.ctxfacts import Body, CallEv
+from reviewbot.knowledge.lock_classes import lock_class
 from reviewbot.packs import Packs
 from reviewbot.packs.learned_layer import KNOWN_NORETURN
 from reviewbot.packs.lookup import LEARNED
@@ -165,6 +167,7 @@ class Take:
     expr: str
     via: Via
     read: bool
+    cls: str = ""  # its class (knowledge/lock_classes.py), "" when not known
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,10 @@ class Order:
     inner_via: Via
     held: frozenset[str] = frozenset()  # every lock held at the take (a common outer lock
     # serialises the two orders)
+    outer_cls: str = ""  # the classes of the two (knowledge/lock_classes.py)
+    inner_cls: str = ""
+    held_cls: frozenset[str] = frozenset()
+    direct: bool = False  # both taken by this function's own calls of a lock primitive
 
 
 @dataclass(frozen=True)
@@ -205,17 +212,30 @@ class LockSummary:
 _EMPTY = LockSummary()
 
 
+class _Held(NamedTuple):
+    """A lock every path to a step holds: where it was taken, its class, and whether this
+    function's own call of a primitive took it (`direct`) rather than a callee (a tuple:
+    engine/return_locks.py reads its first and third)."""
+
+    lock: str
+    line: int
+    call: str
+    read: bool
+    cls: str
+    direct: bool
+
+
 @dataclass(frozen=True)
 class _State:
-    held: frozenset[tuple[str, int, str, bool]]  # (lock, line, call, read): must be held
+    held: frozenset[_Held]  # must be held
     first: frozenset[str]  # the path's first operation on these was a take (must)
     seen: frozenset[str]  # operated on (may)
     taken: frozenset[str]  # taken on the path (may)
 
 
 def _join(a: _State, b: _State) -> _State:
-    held_b = {h[0] for h in b.held}
-    return _State(frozenset(h for h in a.held if h[0] in held_b), a.first & b.first,
+    held_b = {h.lock for h in b.held}
+    return _State(frozenset(h for h in a.held if h.lock in held_b), a.first & b.first,
                   a.seen | b.seen, a.taken | b.taken)
 
 
@@ -382,13 +402,23 @@ class _Flow:
         lock = fill(tgt, ev.args, b.aliases) if ev.args else None
         return qualify(lock, b.params, b.aliases, b.path) if lock else None
 
+    def _cls(self, tmpl: str, args: tuple[str, ...], lock: str) -> str:
+        """The class of `lock`, a template filled with a call's arguments, from the
+        function's own spelling of it (its locals' declared types); a global is its own
+        class."""
+        if GLOBAL_AT in lock:
+            return lock
+        own = fill(tmpl, args, {})
+        return lock_class(own, self.body.types, self.body.aliases) if own else ""
+
     def _step(self, calls: tuple[CallEv, ...], st: _State) -> _State:
         for ev in calls:
             what, tgt, read = self.s.kind(ev.name)
             if what == "take":
                 lock = self._lock(tgt, ev)
                 if lock:
-                    st = self._take(st, Take(lock, Via(ev.line, ev.name), read))
+                    st = self._take(st, Take(lock, Via(ev.line, ev.name), read,
+                                             self._cls(tgt, ev.args, lock)))
             elif what == "try":
                 lock = self._lock(tgt, ev)
                 if lock:
@@ -405,29 +435,31 @@ class _Flow:
         """`before`: the locks held before the call that takes it (a callee's own order
         between two locks it takes is in its own summary)."""
         self.out.takes_any = True
-        for lock, line, call, read in (st.held if before is None else before):
-            if lock == t.expr:
-                if not (read and t.read) and t.via.inner is not None:
-                    self._nests.setdefault((lock, t.via.line), Nest(lock, line, call, t.via))
+        for h in (st.held if before is None else before):
+            if h.lock == t.expr:
+                if not (h.read and t.read) and t.via.inner is not None:
+                    self._nests.setdefault((h.lock, t.via.line),
+                                           Nest(h.lock, h.line, h.call, t.via))
             else:
-                self._orders.setdefault((lock, t.expr),
-                                        Order(lock, t.expr, line, call, t.via,
-                                              frozenset(h[0] for h in st.held)))
+                self._orders.setdefault((h.lock, t.expr), Order(
+                    h.lock, t.expr, h.line, h.call, t.via, frozenset(x.lock for x in st.held),
+                    h.cls, t.cls, frozenset(x.cls for x in st.held if x.cls),
+                    h.direct and t.via.inner is None))
         first = st.first | {t.expr} if t.expr not in st.seen else st.first
-        held = frozenset(h for h in st.held if h[0] != t.expr) | \
-            {(t.expr, t.via.line, t.via.callee, t.read)}
+        held = frozenset(h for h in st.held if h.lock != t.expr) | \
+            {_Held(t.expr, t.via.line, t.via.callee, t.read, t.cls, t.via.inner is None)}
         return _State(held, first, st.seen | {t.expr}, st.taken | {t.expr})
 
     def _drop(self, st: _State, lock: str) -> _State:
         if lock not in st.taken:
             self._drops.add(lock)  # a lock the caller holds
         gone = {lock}
-        if _CALLED.match(lock) and not any(h[0] == lock for h in st.held):
+        if _CALLED.match(lock) and not any(h.lock == lock for h in st.held):
             # a lock a call returns, unlocked under another name (`m =
             # kernfs_open_file_mutex_lock(kn); .. mutex_unlock(m)`): every lock named by a
             # call may be the one
-            gone |= {h[0] for h in st.held if _CALLED.match(h[0])}
-        return _State(frozenset(h for h in st.held if h[0] not in gone), st.first,
+            gone |= {h.lock for h in st.held if _CALLED.match(h.lock)}
+        return _State(frozenset(h for h in st.held if h.lock not in gone), st.first,
                       st.seen | gone, st.taken)
 
     def _call(self, ev: CallEv, st: _State) -> _State:
@@ -441,8 +473,8 @@ class _Flow:
             given = {canon(a, self.body.aliases) for a in ev.args}
             roots = {root_of(x) for x in given}
             unlocking = bool(_UNLOCKING.search(ev.name.rsplit("->", 1)[-1]))
-            held = frozenset(h for h in st.held if h[0] not in given and
-                             not (unlocking and root_of(h[0]) in roots))
+            held = frozenset(h for h in st.held if h.lock not in given and
+                             not (unlocking and root_of(h.lock) in roots))
             return st if held == st.held else _State(held, st.first, st.seen, st.taken)
         cs = self.s.of(c, self.depth + 1)
         if cs is _EMPTY:
@@ -453,34 +485,35 @@ class _Flow:
             lock = fill(tm, ev.args, al)
             if lock:
                 via = Via(ev.line, ev.name, c.path, t.via)
-                st = self._take(st, Take(lock, via, t.read), before)
+                st = self._take(st, Take(lock, via, t.read, t.cls or self._cls(tm, ev.args, lock)),
+                                before)
                 # the callee lets go of it again unless it keeps it
                 if tm not in cs.keeps:
-                    st = _State(frozenset(h for h in st.held if h[0] != lock), st.first,
+                    st = _State(frozenset(h for h in st.held if h.lock != lock), st.first,
                                 st.seen, st.taken)
         for tm in cs.drops:
             lock = fill(tm, ev.args, al)
             if lock:
                 st = self._drop(st, lock)
-                before = frozenset(h for h in before if h[0] != lock)  # let go of first
+                before = frozenset(h for h in before if h.lock != lock)  # let go of first
         for tm, t in cs.keeps.items():
             lock = fill(tm, ev.args, al)
             if lock and tm not in cs.first:
-                st = self._take(st, Take(lock, Via(ev.line, ev.name, c.path, t.via), t.read),
-                                before)
+                st = self._take(st, Take(lock, Via(ev.line, ev.name, c.path, t.via), t.read,
+                                         t.cls or self._cls(tm, ev.args, lock)), before)
         return st
 
     def _finish(self, ends: list[_State]) -> None:
         b, out = self.body, self.out
         if ends:
             first = frozenset.intersection(*(e.first for e in ends))
-            held = frozenset.intersection(*(frozenset(h[0] for h in e.held) for e in ends))
+            held = frozenset.intersection(*(frozenset(h.lock for h in e.held) for e in ends))
         else:
             first = held = frozenset()
         takes = {}
         for e in ends:
-            for lock, line, call, read in e.held:
-                takes.setdefault(lock, Take(lock, Via(line, call), read))
+            for h in e.held:
+                takes.setdefault(h.lock, Take(h.lock, Via(h.line, h.call), h.read, h.cls))
         for lock in first:
             tm = template(lock, b.params, b.aliases)
             if tm is not None:
@@ -501,7 +534,7 @@ class _Flow:
             for ev in st.calls:
                 what, tgt, read = self.s.kind(ev.name)
                 if what == "take" and self._lock(tgt, ev) == lock:
-                    t = Take(lock, Via(ev.line, ev.name), read)
+                    t = Take(lock, Via(ev.line, ev.name), read, self._cls(tgt, ev.args, lock))
                     if best is None or t.via.line < best.via.line:
                         best = t
                 elif what in ("", "learned-drop") and (c := self._callee(ev)) is not None:
@@ -509,5 +542,6 @@ class _Flow:
                     for tm, ct in cs.first.items():
                         if fill(tm, ev.args, self.body.aliases) == lock and \
                                 (best is None or ev.line < best.via.line):
-                            best = Take(lock, Via(ev.line, ev.name, c.path, ct.via), ct.read)
+                            best = Take(lock, Via(ev.line, ev.name, c.path, ct.via), ct.read,
+                                        ct.cls or self._cls(tm, ev.args, lock))
         return best if best is not None else Take(lock, Via(self.body.line, "?"), False)
