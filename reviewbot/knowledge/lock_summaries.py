@@ -358,6 +358,10 @@ class _Flow:
         self._drops: set[str] = set()
         self._orders: dict[tuple[str, str], Order] = {}
         self._nests: dict[tuple[str, int], Nest] = {}
+        # orders and nests are read from the states the flow ends with, not from the
+        # visits before a join let go of a lock (a switch's no-case edge reaching the
+        # code after it first, with the lock its cases drop still held)
+        self._record = False
 
     def run(self) -> LockSummary:
         got = self.returns()
@@ -392,6 +396,9 @@ class _Flow:
                 if new != old:
                     into[s] = new
                     todo.append(s)
+        self._record = True
+        for i, st_in in into.items():
+            self._step(b.steps[i].calls, st_in)
         return ends
 
     def _callee(self, ev: CallEv) -> FunctionRecord | None:
@@ -435,7 +442,7 @@ class _Flow:
         """`before`: the locks held before the call that takes it (a callee's own order
         between two locks it takes is in its own summary)."""
         self.out.takes_any = True
-        for h in (st.held if before is None else before):
+        for h in (st.held if before is None else before) if self._record else ():
             if h.lock == t.expr:
                 if not (h.read and t.read) and t.via.inner is not None:
                     self._nests.setdefault((h.lock, t.via.line),
@@ -480,7 +487,10 @@ class _Flow:
         if cs is _EMPTY:
             return st
         al = self.body.aliases
-        before = st.held
+        # a caller's lock the callee drops may be dropped before its own takes
+        # (grab_super() unlocks sb_lock, then takes s_umount): no order from it
+        gone = {x for tm in cs.drops if (x := fill(tm, ev.args, al))}
+        before = frozenset(h for h in st.held if h.lock not in gone)
         for tm, t in cs.first.items():
             lock = fill(tm, ev.args, al)
             if lock:
