@@ -99,6 +99,9 @@ def test_cycle_by_class_confidence_and_both_traces():
     # one side through a callee's lock summary: low
     assert [f.confidence for f in got["lc_ef"]] == ["low"]
     assert [f.confidence for f in got["lc_fe"]] == ["low"]
+    # a reader on both sides of one lock: low
+    assert [f.confidence for f in got["lc_rw_then_s"]] == ["low"]
+    assert [f.confidence for f in got["lc_s_then_rw"]] == ["low"]
     # one finding per function and pair of classes
     assert all(len(v) == 1 for v in got.values())
     for quiet in ("lc_other_ba", "lc_hand_back", "lc_lk_try", "lc_nm_by_address", "lc_big_qp",

@@ -200,7 +200,10 @@ class AcrossFunctions:
                           f"{p.outer_line}), '{shown(p.inner)}' taken at line "
                           f"{p.inner_via.line}: {_chain(p.inner_via, r2.path)}"))
         lines = [o.inner_via.line, o.outer_line]
-        # both orders taken by the functions' own lock calls, or one through summaries
+        # both orders taken by the functions' own lock calls, or one through summaries;
+        # a lock held on one side and waited for on the other as a reader both times
+        # closes the cycle only with a writer queued in between
         direct = o.direct and p.direct
+        readers = (o.outer_read and p.inner_read) or (o.inner_read and p.outer_read)
         return Raw(LOCK_ORDER.id, o.inner_via.line, inner, msg, trace, lines,
-                   confidence="medium" if direct else "low")
+                   confidence="medium" if direct and not readers else "low")

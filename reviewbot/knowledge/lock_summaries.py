@@ -185,6 +185,8 @@ class Order:
     inner_cls: str = ""
     held_cls: frozenset[str] = frozenset()
     direct: bool = False  # both taken by this function's own calls of a lock primitive
+    outer_read: bool = False  # read sides (readers do not wait for readers)
+    inner_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -451,7 +453,7 @@ class _Flow:
                 self._orders.setdefault((h.lock, t.expr), Order(
                     h.lock, t.expr, h.line, h.call, t.via, frozenset(x.lock for x in st.held),
                     h.cls, t.cls, frozenset(x.cls for x in st.held if x.cls),
-                    h.direct and t.via.inner is None))
+                    h.direct and t.via.inner is None, h.read, t.read))
         first = st.first | {t.expr} if t.expr not in st.seen else st.first
         held = frozenset(h for h in st.held if h.lock != t.expr) | \
             {_Held(t.expr, t.via.line, t.via.callee, t.read, t.cls, t.via.inner is None)}
