@@ -14,6 +14,7 @@ from functools import cached_property
 from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
+from reviewbot.engine import places
 from reviewbot.engine.keys import (
     INDEXED,
     array_base,
@@ -466,8 +467,9 @@ class FunctionFacts:
         return bool(acq and rel and min(rel) < min(acq))
 
     def released_by_loop(self, rid: str, key: str) -> bool:
-        """The function releases elements of this array in a loop (ghs + x)."""
-        return (rid, "@base:" + array_base(key)) in self.static_releases
+        """The function releases elements of this array in a loop (ghs + x). Not of a
+        place the path stored in (engine/places.py): the walk sees that loop's releases."""
+        return (rid, "@base:" + array_base(key)) in self.static_releases and not places.is_place(key)
 
     def removed_release(self, rid: str, key: str) -> bool:
         """The patch removed a release of this resource from the function."""
@@ -487,10 +489,32 @@ class FunctionFacts:
 
     def hand_releases_anywhere(self, rid: str, key: str) -> bool:
         """Like releases_anywhere, by calls of hand-written packs only."""
-        return (rid, key) in self._hand_releases or (rid, strip_alias(key)) in self._hand_releases
+        return (rid, key) in self._hand_releases or (rid, strip_alias(key)) in self._hand_releases \
+            or (rid, key) in self.hand_released_places
 
     def releases_anywhere(self, rid: str, key: str) -> bool:
-        return (rid, key) in self.static_releases or (rid, strip_alias(key)) in self.static_releases
+        return (rid, key) in self.static_releases or (rid, strip_alias(key)) in self.static_releases \
+            or (rid, key) in self.hand_released_places
+
+    # ------------------------------------------------------------------ places
+    @cached_property
+    def assignments(self) -> list[tuple[str, str]]:
+        return _assignments(self.fn)
+
+    @cached_property
+    def member_pointers(self) -> dict[str, str]:
+        return places.member_pointers(self)
+
+    @cached_property
+    def hand_released_places(self) -> dict[Pair, list[int]]:
+        """(resource id, place) of fields the function releases by hand -> the lines
+        (engine/places.py)."""
+        return places.hand_released_places(self)
+
+    @cached_property
+    def loop_released(self) -> dict[int, frozenset[Pair]]:
+        """Loop test node -> places its body releases elements of (engine/places.py)."""
+        return places.loop_released(self)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -28,6 +28,7 @@ from reviewbot.engine.keys import (
     mentions,
     walk,
 )
+from reviewbot.engine.places import place_of, stored_place
 from reviewbot.engine.state import (
     ABSENT,
     ESCAPED,
@@ -359,6 +360,14 @@ class Transfer:
         if r is None or r.status not in (HELD, PENDING):
             return
         self.emit("publish", st, r, line, "store", (where,))
+        place = stored_place(self.facts, r.rid, self.canon(where, st), line)
+        if place and not self.facts.releases_anywhere(r.rid, r.key):
+            # the function releases that place itself (engine/places.py): it still owns
+            # the reference on its error exits, under the place's name
+            del st.res[k]
+            st.res[(r.rid, place)] = replace(r, key=place, handed=True)
+            st.note(line, f"{r.key} stored in {where}")
+            return
         if self.facts.releases_anywhere(r.rid, r.key):
             st.res[k] = replace(r, handed=True, published=True)
         else:
@@ -392,7 +401,7 @@ class Transfer:
         looks_release = release_re is not None and release_re.search(name) is not None
         for x in args(c):
             key = self.canon(text(x), st)
-            raw = norm(text(x))
+            raw = self.expand(norm(text(x)))
             self._unpark(raw.lstrip("&"), name, st, line)
             # fsnotify_put_mark(&mark->fsn_mark) (or a local naming that member): the put
             # of a reference counted member, whose release callback frees the container
@@ -566,6 +575,10 @@ class Transfer:
                 if rid2 == rid and alias_pair(key2, key):
                     k, r = (rid2, key2), r2
                     break
+        if r is None and ("[" in key or "->" in key) and (rid, place_of(self.facts, key)) in st.res:
+            # a[0].f, or port->np of port = &a[n], of a place stored as a[*].f (engine/places.py)
+            k = (rid, place_of(self.facts, key))
+            r = st.res[k]
         self.emit("release", st, r if r is not None else Res(rid, key, ABSENT, 0, "", 0), line,
                   call, consume)
         kind = self.packs.resources.get(rid)

@@ -21,11 +21,13 @@ from typing import Any
 from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, args, callee, norm, strip_parens, text
+from reviewbot.cmodel.macros import MEMBER, accessor_macros, expand
 from reviewbot.engine.checker import HOOKS, PATH_EVENTS, Checker, Cond
 from reviewbot.engine.counted import EMPTY, empty_when_zero
 from reviewbot.engine.evidence import weigh
 from reviewbot.engine.facts import FunctionFacts
 from reviewbot.engine.keys import HEAD, has_call, mentions, ptr_key, target_keys
+from reviewbot.engine.places import forget_loop_released
 from reviewbot.engine.state import (
     ESCAPED,
     FAILED,
@@ -71,6 +73,8 @@ class Walker(Transfer):
         self.packs = packs
         self.checkers = checkers
         self.facts = FunctionFacts(fn, packs, before)
+        # the file's member-address macros (`KSMBD_TRANS(t)`: `&(t)->transport`) name keys
+        self._members = {n: m for n, m in accessor_macros(fn.source).items() if m.kind == MEMBER}
         self.raw: dict[tuple[str, str, int], Raw] = {}
         self.steps = 0
         self.complete = True
@@ -145,13 +149,16 @@ class Walker(Transfer):
 
     # ------------------------------------------------------------------ keys
     def canon(self, s: str, st: PathState | None) -> str:
-        s = norm(s)
-        s = ptr_key(s)
+        s = ptr_key(self.expand(norm(s)))
         if st is not None and st.alias:
             m = HEAD.match(s)
             if m and m.group(1) in st.alias:
                 s = st.alias[m.group(1)] + m.group(2)
         return s
+
+    def expand(self, s: str) -> str:
+        """`s` (normalised) with a member-address macro call that is all of it written out."""
+        return expand(s, self._members) if self._members and s[-1:] == ")" else s
 
     def target_keys(self, spec: CallSpec, call: TSNode, st: PathState | None,
                     lhs: str | None = None) -> list[str]:
@@ -346,6 +353,8 @@ class Walker(Transfer):
                     return [(node.succ[0], body), (node.succ[1], st)]
             return [(s, st) for s in node.succ]
         self.emit("branch", st, node)
+        if node.loop and st.res:
+            forget_loop_released(self, st, node.idx)
         pred = self.predicate(atom, st)
         if pred is not None:
             return self.branch_on_held(node, st, *pred)

@@ -21,7 +21,7 @@ from reviewbot.knowledge.blobs import blob_id
 from reviewbot.knowledge.tree_summaries import OwnFacts, file_directs
 from reviewbot.packs import Packs
 
-FORMAT = 6
+FORMAT = 7
 _memory: dict[tuple[str, str, str], list[OwnFacts]] = {}
 
 

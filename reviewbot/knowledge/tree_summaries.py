@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from reviewbot.cmodel import CFile, Function, args, callee, norm, text
+from reviewbot.cmodel.macros import CONTAINER, accessor_macros, expand
 from reviewbot.engine.facts import local_kinds
 from reviewbot.packs import Packs
 from reviewbot.packs.lookup import LEARNED
@@ -64,8 +65,9 @@ class OwnFacts:
     releases_fields: set[int] = field(default_factory=set)
     releases_container: set[int] = field(default_factory=set)
     # (callee, its argument, our parameter, passed whole): a field passed (`bh->b_blocknr`)
-    # carries releases of what it points to, never a store of the object
-    passes: list[tuple[str, int, int, bool]] = field(default_factory=list)
+    # carries releases of what it points to, never a store of the object; CONTAINER
+    # instead of a bool: the object the parameter is a member of (`f(TCP_TRANS(t))`)
+    passes: list[tuple[str, int, int, bool | str]] = field(default_factory=list)
     fails: bool = False
 
 
@@ -100,7 +102,9 @@ _CONTAINER = re.compile(r"^container_of\(([A-Za-z_]\w*),")
 def _local_values(fn: Function,
                   strip: Callable[[str], str] = lambda v: v) -> dict[str, set[str]]:
     """Each plain local (or pointer) the function assigns or initialises: the values it is
-    given, normalised (and passed through `strip`)."""
+    given, normalised, accessor macros written out (cmodel/macros.py), and passed through
+    `strip`."""
+    macros = accessor_macros(fn.source)
     seen: dict[str, set[str]] = {}
     for node in (*fn.of_type("assignment_expression"), *fn.of_type("init_declarator")):
         left = node.child_by_field_name("left" if node.type != "init_declarator" else "declarator")
@@ -108,7 +112,7 @@ def _local_values(fn: Function,
         while left is not None and left.type == "pointer_declarator":
             left = left.child_by_field_name("declarator")
         if left is not None and left.type == "identifier" and right is not None:
-            seen.setdefault(text(left), set()).add(strip(norm(text(right))))
+            seen.setdefault(text(left), set()).add(strip(expand(norm(text(right)), macros)))
     return seen
 
 
@@ -121,6 +125,12 @@ def _containers(fn: Function, params: list[str]) -> dict[str, int]:
         if m is not None and m.group(1) in params and name not in params:
             out[name] = params.index(m.group(1))
     return out
+
+
+def _container_param(expr: str, params: list[str]) -> int | None:
+    """The parameter whose container an argument is (`container_of(t, T, m)`), or None."""
+    m = _CONTAINER.match(expr)
+    return params.index(m.group(1)) if m is not None and m.group(1) in params else None
 
 
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|unsigned\s+)*[A-Za-z_]\w*[\s*]*\)\s*")
@@ -168,14 +178,19 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
     params = list(fn.params)
     if not params:
         return d
-    containers = _containers(fn, params) if "container_of" in fn.callees() else {}
+    macros = accessor_macros(fn.source)
+    containers = _containers(fn, params) if "container_of" in fn.callees() or macros else {}
     copies = _param_copies(fn, params)
     for c in fn.of_type("call_expression"):
         name = callee(c)
-        a = [_renamed(norm(text(x)), copies) for x in args(c)]
+        a = [_renamed(expand(norm(text(x)), macros), copies) for x in args(c)]
         spec = packs.calls.get(name)
         if spec is None:
             for i, x in enumerate(a):
+                p = _container_param(x, params)
+                if p is not None:  # free_transport(TCP_TRANS(t)): t's container
+                    d.passes.append((name, i, p, CONTAINER))
+                    continue
                 p = _param_of(x, params)
                 if p is not None:
                     d.passes.append((name, i, p, _whole(x, params)))
@@ -185,6 +200,9 @@ def _direct(fn: Function, path: str, packs: Packs) -> OwnFacts:
                 if t.how == "arg" and 0 <= t.index < len(a):
                     if a[t.index] in containers:
                         d.releases_container.add(containers[a[t.index]])
+                    p = _container_param(a[t.index], params)
+                    if p is not None:
+                        d.releases_container.add(p)
                     _released(d, a[t.index], params)
                     if _embedded_member(packs, spec.releases, a[t.index], params):
                         # kobject_put(&space_info->kobj): its release callback frees the
@@ -281,6 +299,15 @@ def build(directs: Iterable[OwnFacts], packs: Packs) -> SummaryTable:
                 g = target(d, name)
                 if g is None or g is d:
                     continue
+                if whole == CONTAINER:
+                    # g(container_of(p, ..)) releasing its argument frees p's container
+                    if i in g.releases and p not in d.releases_container:
+                        d.releases_container.add(p)
+                        changed = True
+                    continue
+                if whole and i in g.releases_container and p not in d.releases_container:
+                    d.releases_container.add(p)  # g(p) frees the object p is a member of
+                    changed = True
                 # g(p) releasing its argument releases p; g(p->x), or g(p) releasing
                 # what its argument points to, releases something p points to
                 if i in g.releases and whole and p not in d.releases:
