@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from reviewbot.checks import register, rule
-from reviewbot.cmodel import Node
+from reviewbot.cmodel import Node, norm, text
 from reviewbot.engine import (
     ABSENT,
     FAILED,
@@ -148,7 +148,9 @@ Example:
 
 Known false positives: an error variable set through a pointer by a helper
 (`get_status(&err)`); a deliberate success return after an optional step whose test looks
-like a failure test.
+like a failure test. Where the function itself sets the variable to 0 right before
+another goto to the same label after a failure (`if (ret) { ret = 0; goto out; }`), it
+skips failures on purpose there: the finding is low.
 
 Not reported for a goto whose condition is not a failure test (`if (undo) goto out;` with
 the error deliberately 0 is a cleanup path that returns success).
@@ -168,6 +170,25 @@ Similar public check: smatch check_missing_error_code.c ("missing error code").
 
 def _what(r: Res) -> str:
     return f"'{r.key}'"
+
+
+def _zeroed_before_goto(w: Walker, var: str, label: str) -> bool:
+    """The function itself sets `var = 0` right before another `goto label` (`if (ret) {
+    ret = 0; goto out; }`): it skips failures there on purpose, and a 0 on the way to that
+    label may be meant too (ext4_fc_replay_create(): a missing parent directory)."""
+    for g in w.fn.of_type("goto_statement"):
+        if text(g.child_by_field_name("label")) != label:
+            continue
+        prev = g.prev_named_sibling
+        while prev is not None and prev.type == "comment":
+            prev = prev.prev_named_sibling
+        e = prev.named_children[0] if prev is not None and prev.type == "expression_statement" \
+            and prev.named_child_count else None
+        if e is not None and e.type == "assignment_expression" and \
+                norm(text(e.child_by_field_name("left"))) == var and \
+                norm(text(e.child_by_field_name("right"))) == "0":
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -411,7 +432,8 @@ class ErrorPathChecker(Checker):
                     f"when the function returns, so it reports success; should '{ret}' be set "
                     f"to an error code first?",
                     st, [(line, f"{jump} with {ret} == 0"), (ex.node.line, f"return {ret}")],
-                    [line],
+                    [line], confidence="low" if label and _zeroed_before_goto(w, ret, label)
+                    else "high",
                 )
         if ex.kind != "error":
             return

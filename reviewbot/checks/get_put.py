@@ -19,7 +19,7 @@ from reviewbot.engine import (
     static_key,
 )
 from reviewbot.engine.evidence import unchecked_evidence
-from reviewbot.engine.keys import base_of_field, target_keys
+from reviewbot.engine.keys import base_of_field, mentions, target_keys
 from reviewbot.packs import CallSpec, Packs
 from reviewbot.packs.lookup import LEARNED
 
@@ -74,7 +74,10 @@ fail:
     iget_failed(inode);        /* evict puts ip->i_gl again */
 
 Known false positives: a call the pack marks as consuming that drops the reference only on
-some of its paths; an expression reassigned through an out-argument of a call no pack
+some of its paths (where the first release is under a flag, `if (free_vfs_inode)
+gfs2_glock_put(ip->i_gl)`, and a call between the two is given that flag, `set_bit(
+free_vfs_inode ? GIF_FREE_VFS_INODE : GIF_ALLOC_FAILED, &ip->i_flags)`, the flag decides
+who puts: the finding is low); an expression reassigned through an out-argument of a call no pack
 describes, so that the two releases name different objects; a lock taken again by a
 helper no pack describes and whose name does not say so.
 
@@ -267,6 +270,7 @@ class GetPutChecker(Checker):
             f"'{r.key}' is dropped twice on this path: {r.rel_call}() at line {r.rel_line} "
             f"already dropped it and {how}. Is one of the two releases redundant?",
             st, [(line, f"{call}() releases '{r.key}' again")], [r.rel_line, line],
+            confidence="low" if consume and _flag_passed_on(w, r, line) else "high",
         )
 
     def on_store(self, w: Walker, st: PathState, r: Res, line: int, lhs: str) -> None:
@@ -413,6 +417,30 @@ def _static_calls(fn: Function, packs: Packs) -> dict[tuple[str, str, str], list
                 continue
             out.setdefault(("rel", rid, "*" + key.split(")", 1)[-1]), []).append(line_of(c))
     return out
+
+
+def _flag_passed_on(w: Walker, r: Res, line: int) -> bool:
+    """The release of `r` is under a test of a plain variable (`if (free_vfs_inode)`), and
+    a call between it and `line` is given that variable: the object records the flag, and
+    the consuming call's own release may follow it (evict skips the put it was told the
+    caller did)."""
+    flag = ""
+    for c in w.fn.of_type("call_expression"):
+        if line_of(c) != r.rel_line or callee(c) != r.rel_call:
+            continue
+        p = c.parent
+        while p is not None and p.type in ("expression_statement", "compound_statement"):
+            p = p.parent
+        cond = strip_parens(p.child_by_field_name("condition")) if p is not None \
+            and p.type == "if_statement" else None
+        if cond is not None and cond.type == "unary_expression":
+            cond = strip_parens(cond.child_by_field_name("argument"))
+        if cond is not None and cond.type == "identifier" and text(cond) in w.facts.locals:
+            flag = text(cond)
+    if not flag:
+        return False
+    return any(r.rel_line < line_of(c) < line and any(mentions(norm(text(a)), flag) for a in args(c))
+               for c in w.fn.of_type("call_expression"))
 
 
 def _handed_over(fn: Function, packs: Packs) -> set[str]:

@@ -15,6 +15,7 @@ from tree_sitter import Node as TSNode
 
 from reviewbot.cmodel import Function, Node, PNode, args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import places
+from reviewbot.engine.held_names import interior_pointers
 from reviewbot.engine.keys import (
     INDEXED,
     array_base,
@@ -500,6 +501,11 @@ class FunctionFacts:
     @cached_property
     def assignments(self) -> list[tuple[str, str]]:
         return _assignments(self.fn)
+
+    @cached_property
+    def interior(self) -> dict[str, str]:
+        """Local pointers into a local buffer a call returned them from (held_names.py)."""
+        return interior_pointers(self)
 
     @cached_property
     def member_pointers(self) -> dict[str, str]:

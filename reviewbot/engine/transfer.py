@@ -18,7 +18,7 @@ from reviewbot.cmodel import args, callee, line_of, norm, strip_parens, text
 from reviewbot.engine import callee_locks
 from reviewbot.engine.checker import Call
 from reviewbot.engine.facts import active_kids
-from reviewbot.engine.held_names import names_of_held
+from reviewbot.engine.held_names import names_of_held, stored_interior
 from reviewbot.engine.keys import (
     INDEXED,
     alias_pair,
@@ -215,6 +215,8 @@ class Transfer:
                 return
         held = [r for r in st.res.values() if src_key and r.key == src_key]
         local_lhs = simple and lhs_raw in self.facts.locals
+        if not held and not local_lhs:
+            held = stored_interior(self, rhs, st)  # `qstr.name = ++p` of p into a buffer
         named = names_of_held(self, lhs_raw, rt, rtext, src_key, st) \
             if not held and local_lhs and lhs_raw in self.facts.local_pointers else ""
         if named:

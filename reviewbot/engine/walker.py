@@ -24,6 +24,7 @@ from reviewbot.cmodel import Function, Node, args, callee, norm, strip_parens, t
 from reviewbot.cmodel.macros import MEMBER, accessor_macros, expand
 from reviewbot.engine.checker import HOOKS, PATH_EVENTS, Checker, Cond
 from reviewbot.engine.counted import EMPTY, empty_when_zero
+from reviewbot.engine.entry import empty_slots
 from reviewbot.engine.evidence import weigh
 from reviewbot.engine.facts import FunctionFacts
 from reviewbot.engine.keys import HEAD, has_call, mentions, ptr_key, target_keys
@@ -170,6 +171,8 @@ class Walker(Transfer):
         joins = self.facts.joins
         seen: dict[int, set] = {}
         start = PathState(slots={c.name: c.initial() for c in self.checkers})
+        for slot in empty_slots(self.fn):
+            start.values[slot] = Z  # the caller's empty out-parameter (engine/entry.py)
         work: list[tuple[Node, PathState]] = [(entry, start)]
         while work:
             node, st = work.pop()
