@@ -10,7 +10,10 @@ as `cci->master[*].adap.dev.of_node`: a release of any element of that array (IN
 reviewbot/engine/transfer.py) makes it unknown, and only paths that release none leak it.
 
 Only a release by a hand-written pack call counts as the function's own (a learned one
-says what an unwind ladder undoes, not that the place is the owner's to drop).
+says what an unwind ladder undoes, not that the place is the owner's to drop), and only a
+place in an object of the function's own (a local, not what the caller passed: fman's
+memac_initialization() puts `mac_dev->phy_node` on one failure, and its caller puts it on
+the others).
 """
 
 from __future__ import annotations

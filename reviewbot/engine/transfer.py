@@ -363,9 +363,10 @@ class Transfer:
             return
         self.emit("publish", st, r, line, "store", (where,))
         place = stored_place(self.facts, r.rid, self.canon(where, st), line)
-        if place and not self.facts.releases_anywhere(r.rid, r.key):
-            # the function releases that place itself (engine/places.py): it still owns
-            # the reference on its error exits, under the place's name
+        if place and not self.owned_by_caller(place) and not self.facts.releases_anywhere(r.rid, r.key):
+            # the function releases that place of its own object itself (engine/places.py):
+            # it still owns the reference on its error exits, under the place's name (a
+            # place in the caller's object is the caller's to release on the failure)
             del st.res[k]
             st.res[(r.rid, place)] = replace(r, key=place, handed=True)
             st.note(line, f"{r.key} stored in {where}")
