@@ -162,3 +162,22 @@ def test_a_release_of_the_container_through_accessor_macros():
     assert "x_disconnect" not in table.for_file(path)
     assert ("x_new_connection", "error-path.direct-return", "t", "high") in \
         _found(plain, path, table)
+
+
+def test_a_header_inline_reads_the_header_own_macros():
+    from reviewbot.knowledge.tree_summaries import inline_directs
+
+    header = """
+#define X_OPTS(f) container_of(f, struct x_opts, func_inst)
+
+static inline void x_free_inst(struct usb_function_instance *f)
+{
+	kfree(X_OPTS(f));
+}
+"""
+    packs = load_packs()
+    table = summarize([], packs, inline_directs("drivers/x/x.h", header, packs))
+    assert table.for_file("drivers/x/main.c")["x_free_inst"].releases_container == frozenset({0})
+    hidden = header.replace("#define X_OPTS(f) container_of(f, struct x_opts, func_inst)\n", "")
+    table = summarize([], packs, inline_directs("drivers/x/x.h", hidden, packs))
+    assert "x_free_inst" not in table.for_file("drivers/x/main.c")
