@@ -10,41 +10,51 @@ caller can cause. The slot starts NULL instead.
 
 from __future__ import annotations
 
-from reviewbot.cmodel import Function, line_of, text
+from reviewbot.cmodel import Function, line_of, strip_parens, text
 from reviewbot.engine.keys import static_key
 
 
-def _is_test(n) -> bool:
-    """`*p` is what a condition tests: `!*p`, `*p == NULL`, `if (*p)`."""
-    p = n.parent
-    while p is not None and p.type == "parenthesized_expression":
-        p = p.parent
-    if p is None:
-        return False
-    if p.type == "unary_expression" and text(p.child_by_field_name("operator")) == "!":
-        return True
-    if p.type == "binary_expression" and text(p.child_by_field_name("operator")) in ("==", "!="):
-        return any(text(p.child_by_field_name(s)) == "NULL" for s in ("left", "right"))
-    return p.type in ("if_statement", "while_statement")
+def _deref(n, params: set[str]) -> str:
+    """The parameter p of `*p` (parentheses stripped), or ""."""
+    n = strip_parens(n)
+    if n is None or n.type != "pointer_expression" or \
+            text(n.child_by_field_name("operator")) != "*":
+        return ""
+    arg = n.child_by_field_name("argument")
+    return text(arg) if arg is not None and arg.type == "identifier" and text(arg) in params else ""
+
+
+def _tested(atom, params: set[str]) -> str:
+    """The parameter p a condition atom tests the slot of: `!*p`, `*p == NULL`, `*p`."""
+    a = strip_parens(atom)
+    if a is not None and a.type == "unary_expression" and \
+            text(a.child_by_field_name("operator")) == "!":
+        a = a.child_by_field_name("argument")
+    elif a is not None and a.type == "binary_expression" and \
+            text(a.child_by_field_name("operator")) in ("==", "!="):
+        sides = [a.child_by_field_name("left"), a.child_by_field_name("right")]
+        if not any(text(x) == "NULL" for x in sides):
+            return ""
+        a = next((x for x in sides if text(x) != "NULL"), None)
+    return _deref(a, params)
 
 
 def empty_slots(fn: Function) -> list[str]:
     """The keys of out-parameter slots (`*raw_super`) the function tests before it first
     assigns them, and assigns somewhere."""
     params = set(fn.params)
-    tested: dict[str, int] = {}
     stored: dict[str, int] = {}
-    for n in fn.of_type("pointer_expression"):
-        arg = n.child_by_field_name("argument")
-        if text(n.child_by_field_name("operator")) != "*" or arg is None \
-                or arg.type != "identifier" or text(arg) not in params:
-            continue
-        name, ln = text(arg), line_of(n)
-        p = n.parent
-        if p is not None and p.type == "assignment_expression" and \
-                p.child_by_field_name("left") is not None and \
-                p.child_by_field_name("left").start_byte == n.start_byte:
-            stored[name] = min(stored.get(name, ln), ln)
-        elif _is_test(n):
-            tested[name] = min(tested.get(name, ln), ln)
+    for a in fn.of_type("assignment_expression"):
+        p = _deref(a.child_by_field_name("left"), params)
+        if p:
+            stored[p] = min(stored.get(p, line_of(a)), line_of(a))
+    if not stored:
+        return []
+    tested: dict[str, int] = {}
+    fn.cfg()
+    for n in fn.nodes:
+        if n.kind == "cond" and n.ts is not None:
+            p = _tested(n.ts, params)
+            if p:
+                tested[p] = min(tested.get(p, n.line), n.line)
     return [static_key(f"*{p}") for p in sorted(tested) if p in stored and tested[p] <= stored[p]]

@@ -106,8 +106,8 @@ def loop_released(facts: FunctionFacts) -> dict[int, frozenset[tuple[str, str]]]
     """Loop test node -> the places whose elements the loop's body releases by a variable
     index (`for (i = 1; i < n; i++) bforget(branch[i].bh)`): how many rounds run, so
     which elements it releases, the walk cannot count."""
-    if not facts.hand_released_places:
-        return {}
+    if not any(is_place(key) for _rid, key in facts.hand_released_places):
+        return {}  # no element of an array released: no such loop
     out: dict[int, frozenset[tuple[str, str]]] = {}
     for n in facts.fn.nodes:
         if n.kind != "cond" or not n.loop or n.ts is None:
