@@ -8,6 +8,7 @@ introduced = only after, fixed = only before, preexisting = both.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -355,7 +356,7 @@ class Reviewer:
 
         base = _cached(self._graphs, d, lambda: build_callgraph(
             self.dir_files(d), self.packs.context, self._header, leaf_only=False,
-            lazy=True), 128)
+            lazy=True), 4)  # series come a directory at a time (_groups)
         if self.dir_files(d).get(img.path) == text and img.old_path == img.path:
             return base
         removed = [img.old_path] if img.old_path != img.path else []
@@ -519,14 +520,40 @@ _WORKER: Reviewer | None = None
 _WORKER_ARGS: tuple[str | None, str, Packs | None, bool] = (None, "HEAD", None, False)
 
 
-def _review_index(i: int) -> list[tuple]:
-    """In a worker: review series i; return what the parent cannot recompute cheaply."""
+def _review_group(group: list[int]) -> list[tuple[int, list[tuple]]]:
+    """In a worker: review the series of one group; return what the parent cannot
+    recompute cheaply."""
     global _WORKER
     if _WORKER is None:
         _WORKER = Reviewer(*_WORKER_ARGS)
-    res = _WORKER.review_series(_WORK[i])
-    return [(pr.context, pr.findings, pr.unresolved, pr.notes, pr.files, pr.not_analysed)
-            for pr in _trimmed(res).patches]
+    out = []
+    for i in group:
+        res = _WORKER.review_series(_WORK[i])
+        out.append((i, [(pr.context, pr.findings, pr.unresolved, pr.notes, pr.files,
+                         pr.not_analysed) for pr in _trimmed(res).patches]))
+    return out
+
+
+_DIFF_PATH = re.compile(r"^\+\+\+ b/(\S+)", re.M)
+GROUP_MAX = 16  # series per task: a directory's run of series, cut for the balance
+
+
+def _groups(series: list[Series]) -> list[list[int]]:
+    """The indexes of `series` in tasks of up to GROUP_MAX, each of series that change
+    files of one directory: a worker then builds a directory's call graph and summaries
+    once for all of them, and keeps only the last few directories (memory stays flat)."""
+    def where(s: Series) -> str:
+        for p in s.patches:
+            m = _DIFF_PATH.search(p.diff)
+            if m:
+                return str(PurePosixPath(m.group(1)).parent)
+        return ""
+
+    by_dir: dict[str, list[int]] = {}
+    for i, s in enumerate(series):
+        by_dir.setdefault(where(s), []).append(i)
+    return [idx[k:k + GROUP_MAX] for _d, idx in sorted(by_dir.items())
+            for k in range(0, len(idx), GROUP_MAX)]
 
 
 def _trimmed(res: SeriesResult) -> SeriesResult:
@@ -551,23 +578,27 @@ def review_all(series: list[Series], tree: str | None = None, base: str = "HEAD"
     jobs = jobs or (os.cpu_count() or 1)
     if jobs <= 1 or len(series) < 8:
         rv = Reviewer(tree, base, packs, keep_results)
-        return [_trimmed(rv.review_series(s)) for s in series]
+        done = {i: _trimmed(rv.review_series(series[i]))
+                for group in _groups(series) for i in group}  # a directory at a time
+        return [done[i] for i in range(len(series))]
     Reviewer(tree, base, packs)  # bad --tree/--base: fail here, with one line, not in a worker
     import multiprocessing
 
     global _WORK, _WORKER_ARGS
     _WORK, _WORKER_ARGS = series, (tree, base, packs, keep_results)
-    results: list[SeriesResult] = []
+    parts_of: dict[int, list[tuple]] = {}
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for s, parts in zip(series, pool.imap(_review_index, range(len(series)), chunksize=4),
-                                strict=True):
-                sr = SeriesResult(series=s)
-                for p, (ctx, findings, unresolved, notes, files, left) in zip(
-                        s.patches, parts, strict=True):
-                    sr.patches.append(PatchResult(p, ctx, findings, unresolved, notes, files,
-                                                  left))
-                results.append(sr)
+            for done in pool.imap_unordered(_review_group, _groups(series)):
+                parts_of.update(done)
+        results: list[SeriesResult] = []
+        for i, s in enumerate(series):
+            sr = SeriesResult(series=s)
+            for p, (ctx, findings, unresolved, notes, files, left) in zip(
+                    s.patches, parts_of.pop(i), strict=True):
+                sr.patches.append(PatchResult(p, ctx, findings, unresolved, notes, files,
+                                              left))
+            results.append(sr)
     finally:
         _WORK = []
     return results
