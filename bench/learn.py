@@ -190,17 +190,25 @@ def review_figures(tree: Path) -> bool:
     ok = r.returncode == 0 and cold_ms is not None and cold_ms < 1000
     print(f"summaries of fs/gfs2, cold: {cold_ms} ms (issue 11 target < 1000: "
           f"{'met' if ok else 'MISSED'})")
-    r = subprocess.run([sys.executable, str(here / "vs_checkpatch.py"), "--case", "002",
-                        "--generated", "0", "--repeat", "10"],
-                       capture_output=True, text=True, check=False)
-    print(r.stdout.rstrip())
-    for mode, target in (("cold", 1.0), ("served", 0.5)):
-        ratio = next((float(ln.split(": ", 1)[1].split()[0]) for ln in r.stdout.splitlines()
-                      if ln.startswith(f"[{mode}] ratio")), None)
-        met = ratio is not None and ratio <= target
-        ok = ok and met
-        print(f"case 002, {mode}: ratio {ratio} (issue 11 target <= {target}: "
-              f"{'met' if met else 'MISSED'})")
+    # the target is judged on a patch not reviewed before (the tree's summaries cached, the
+    # findings of earlier runs dropped); a re-review of the same patch is printed beside it
+    for kept in (False, True):
+        r = subprocess.run([sys.executable, str(here / "vs_checkpatch.py"), "--case", "002",
+                            "--generated", "0", "--repeat", "10", *(["--kept"] if kept else [])],
+                           capture_output=True, text=True, check=False)
+        print(r.stdout.rstrip())
+        for mode, target in (("cold", 1.0), ("served", 0.5)):
+            ratio = next((float(ln.split(": ", 1)[1].split()[0]) for ln in r.stdout.splitlines()
+                          if ln.startswith(f"[{mode}] ratio")), None)
+            met = ratio is not None and ratio <= target
+            if kept:
+                print(f"case 002 reviewed again (findings kept), {mode}: ratio {ratio} "
+                      f"(for information; target <= {target} would be "
+                      f"{'met' if met else 'missed'})")
+                continue
+            ok = ok and met
+            print(f"case 002, {mode}: ratio {ratio} (issue 11 target <= {target}: "
+                  f"{'met' if met else 'MISSED'})")
     return ok
 
 

@@ -13,12 +13,15 @@ two modes: "cold" (no server: every run starts Python and imports everything) an
 is still a new process, which hands its command line to the warm server). The package's
 bytecode is compiled once before timing, as pip does on a normal install (an editable install
 under PYTHONDONTWRITEBYTECODE, as in this environment, would otherwise compile every module
-in every cold run, ~50 ms), and the untimed warm-up run leaves the parsed rule packs in the
-user's cache directory, as any first run does (packs.py). Target: reviewbot at most half of
+in every cold run, ~50 ms), and the untimed warm-up run leaves the parsed rule packs and the
+tree's summaries in the user's cache directory, as any first run does (packs.py). The
+findings a review keeps for the next review of the same change (review/result_cache.py) are
+dropped before each timed review unless --kept is given (then every timed review but the
+first of each patch is a re-review). Target: reviewbot at most half of
 checkpatch.pl (ratio <= 0.5).
 
     .venv/bin/python bench/vs_checkpatch.py [--generated 25] [--repeat 2] [--corpus DIR]
-                                            [--mode both|cold|served] [--case 002]
+                                            [--mode both|cold|served] [--case 002] [--kept]
 """
 
 from __future__ import annotations
@@ -62,10 +65,11 @@ def main() -> int:
                     help="only the corpus cases whose name starts with PREFIX (repeatable)")
     ap.add_argument("--mode", choices=["both", "cold", "served"], default="both",
                     help="without a server, with `reviewbot serve` running, or both")
-    ap.add_argument("--fresh", action="store_true",
-                    help="drop the findings kept from earlier runs (review/result_cache.py) "
-                         "before each timed review: the cost of a patch not reviewed before, "
-                         "with the packs and the tree's summaries cached")
+    ap.add_argument("--kept", action="store_true",
+                    help="keep the findings of earlier runs (review/result_cache.py): the "
+                         "cost of reviewing a patch again (default: they are dropped before "
+                         "each timed review, the cost of a patch not reviewed before, with "
+                         "the packs and the tree's summaries cached)")
     args = ap.parse_args()
 
     tree = c.kernel_tree()
@@ -92,15 +96,15 @@ def main() -> int:
     print(f"patches: {len(jobs)} ({sum(1 for j in jobs if not j[0].startswith('gen-'))} "
           f"corpus cases, {sum(1 for j in jobs if j[0].startswith('gen-'))} generated "
           f"from linux-source-6.1 fs/), {args.repeat} run(s) each, alternating"
-          f"{'; kept findings dropped before each review (--fresh)' if args.fresh else ''}")
+          f"{'; findings kept from the run before (--kept)' if args.kept else '; findings of earlier runs dropped before each review'}")
     modes = ["cold", "served"] if args.mode == "both" else [args.mode]
     for mode in modes:
         if mode == "served":
             with _server() as env:
-                _measure(jobs, checkpatch, tree, args.repeat, env, mode, args.fresh)
+                _measure(jobs, checkpatch, tree, args.repeat, env, mode, not args.kept)
         else:
             _measure(jobs, checkpatch, tree, args.repeat, dict(os.environ, REVIEWBOT_SERVER="off"),
-                     mode, args.fresh)
+                     mode, not args.kept)
     return 0
 
 
