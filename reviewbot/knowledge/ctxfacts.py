@@ -113,7 +113,7 @@ class FileFacts:
 
 
 _CACHE: dict[tuple[str, str], FileFacts] = {}
-_CACHE_MAX = 2048
+_CACHE_MAX = 256
 
 
 VERSION = 13  # of the records below: a cache of another version is not read

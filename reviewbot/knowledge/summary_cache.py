@@ -41,7 +41,7 @@ def directs(path: str, source: str, packs: Packs) -> list[OwnFacts]:
         got = file_directs(path, parse_c(source, path), packs)
         if file:
             _write(file, got)
-    if len(_memory) > 4096:
+    if len(_memory) > 512:
         _memory.clear()
     _memory[key] = got
     return got

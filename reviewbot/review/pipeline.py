@@ -249,7 +249,7 @@ class Reviewer:
                 files.update(self.dir_files(d))
             return SiblingIndex(files, self.packs)
 
-        return _cached(self._siblings, dirs, build)
+        return _cached(self._siblings, dirs, build, 4)  # it holds the directories' texts
 
     def _touches_teardown(self, img: FileImage) -> bool:
         """A touched function frees an object it took off a list (before or after)."""
@@ -453,16 +453,14 @@ def _without(path: str, rv: Reviewer) -> TreeIndex:
     """Ops-table usage mined from the other files of the file's directory (its subsystem)."""
     from reviewbot.checks.ops_mismatch import TreeIndex
 
-    key = ("without", path)
-    cache = rv._index
-    if key in cache:
-        return cache[key]
-    idx = TreeIndex()
-    for p, text in rv.dir_files(str(PurePosixPath(path).parent)).items():
-        if p != path:
-            idx.add_file(p, text, rv.packs)
-    cache[key] = idx
-    return idx
+    def build() -> TreeIndex:
+        idx = TreeIndex()
+        for p, text in rv.dir_files(str(PurePosixPath(path).parent)).items():
+            if p != path:
+                idx.add_file(p, text, rv.packs)
+        return idx
+
+    return _cached(rv._index, ("without", path), build, 16)
 
 
 def review_series(series: Series, tree: str | None = None, base: str = "HEAD",
