@@ -1,7 +1,8 @@
 """Bounds on the caches kept between runs (under datafiles.user_cache_dir()).
 
-The context facts, the summaries and the learned facts are kept per file content, and the
-pack cache per list of pack roots: every kernel version reviewed, every pack change and
+The context facts, the summaries and the learned facts are kept per file content, the
+findings of a review per change (review/result_cache.py), and the pack cache per list of
+pack roots: every kernel version reviewed, every pack change and
 every format bump adds files, and nothing else ever removes them. So, at most once an hour
 (a stamp file in the cache's directory says when it was last done), the first process that
 writes to a cache removes the directories of its other format versions (`context/v1` once
