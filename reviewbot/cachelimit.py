@@ -117,3 +117,20 @@ def keep_newest(directory: str, prefix: str, suffix: str, keep: int) -> int:
         except OSError:
             pass
     return removed
+
+
+def write_file(file: str, data: bytes, root: str) -> None:
+    """`data` into the cache file `file` atomically (a reader sees the old file or the new
+    one), then after_write(root); any failure is silent: the cache is only a cache."""
+    tmp = f"{file}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(file), mode=0o700, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, file)
+        after_write(root)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

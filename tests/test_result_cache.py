@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from test_silent_clean import _chain
+
 MAIN = """#include <linux/spinlock.h>
 
 int update(struct dev *d)
@@ -95,17 +97,10 @@ def test_another_pack_is_another_review(tmp_path):
     assert len(_entries(tmp_path)) == 2
 
 
-def _deep(n: int) -> str:
-    arms = "".join(f"\telse if (n == {i})\n\t\tm = {i};\n" for i in range(n))
-    return ("#include <linux/slab.h>\n\nint big(int n)\n{\n\tchar *p;\n\tint m = 0;\n\n"
-            "\tp = kmalloc(n, GFP_KERNEL);\n\tif (!p)\n\t\treturn -ENOMEM;\n\tif (n == -1)\n"
-            f"\t\tm = 1;\n{arms}\tkfree(p);\n\treturn m;\n}}\n")
-
-
 def test_a_kept_review_says_again_what_it_could_not_analyse(tmp_path):
     tree = tmp_path / "tree"
     (tree / "drivers").mkdir(parents=True)
-    src = _deep(1000)
+    src = _chain(1000)
     (tree / "drivers" / "y.c").write_text(src)
     at = src.split("\n").index("\tkfree(p);") + 1
     patch = tmp_path / "p.patch"

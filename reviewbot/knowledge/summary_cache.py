@@ -64,15 +64,5 @@ def _write(file: str, directs_: list[OwnFacts]) -> None:
     rows = [(d.name, d.path, d.static, sorted(d.releases), sorted(d.stores),
              sorted(d.releases_fields), sorted(d.releases_container),
              [list(p) for p in d.passes], d.fails) for d in directs_]
-    tmp = f"{file}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(file), mode=0o700, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(marshal.dumps((FORMAT, rows)))
-        os.replace(tmp, file)
-        cachelimit.after_write(os.path.dirname(os.path.dirname(file)))
-    except (OSError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    cachelimit.write_file(file, marshal.dumps((FORMAT, rows)),
+                          os.path.dirname(os.path.dirname(file)))

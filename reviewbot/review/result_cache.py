@@ -106,18 +106,7 @@ def store(key: str, entry: Entry) -> None:
         return
     data = marshal.dumps((FORMAT, [_row(f) for f in entry.findings], entry.failed,
                           entry.reads))
-    tmp = f"{file}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(file), mode=0o700, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, file)
-        cachelimit.after_write(os.path.dirname(os.path.dirname(file)))
-    except (OSError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    cachelimit.write_file(file, data, os.path.dirname(os.path.dirname(file)))
 
 
 def _trace(steps: list[TraceStep]) -> list[tuple[int, str]]:
