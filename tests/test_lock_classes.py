@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from kernel_tree import linux_tree
+
+from reviewbot.checks.lock_calls import AcrossFunctions
 from reviewbot.cmodel import parse_c
 from reviewbot.knowledge.callgraph import build_callgraph
 from reviewbot.knowledge.lock_classes import declared_types, lock_class
@@ -107,3 +111,116 @@ def test_cycle_by_class_confidence_and_both_traces():
     for quiet in ("lc_other_ba", "lc_hand_back", "lc_lk_try", "lc_nm_by_address", "lc_big_qp",
                   "lc_sr", "lc_other_hg_nested"):
         assert quiet not in got, quiet
+
+
+# ---------------------------------------------------------------------- real functions
+
+
+def _directory(rel_dir: str) -> tuple:
+    """The lock summaries of a directory of linux-source-6.1 (its .c files and the local
+    headers they include), read at test time."""
+    tree = linux_tree(rel_dir)
+    if tree is None:
+        pytest.skip("linux-source-6.1 not available")
+    group = {f"{rel_dir}/{p.name}": p.read_bytes() for p in sorted((tree / rel_dir).glob("*.c"))}
+
+    def header(path: str) -> bytes | None:
+        p = tree / path
+        return p.read_bytes() if p.is_file() else None
+
+    packs = load_packs()
+    g = build_callgraph(group, packs.context, read_header=header)
+    return g, summaries(g, packs)
+
+
+def _orders_found(rel_dir: str, *names: str) -> dict[str, list]:
+    """get-put.lock-order across functions of the functions named, by name."""
+    g, s = _directory(rel_dir)
+    out: dict[str, list] = {}
+    for r in g.records:
+        if r.name in names and r.body.kind == "function":
+            out[r.name] = [x for x in AcrossFunctions().raws(s, r) if x.rule == "get-put.lock-order"]
+    return out
+
+
+def test_real_callee_that_drops_the_callers_lock_before_its_own_take_is_quiet():
+    """fs/super.c: sget_fc() holds sb_lock when it calls grab_super(old), and grab_super()
+    (`__releases(sb_lock)`) drops it before it takes s_umount:
+
+        static int grab_super(struct super_block *s) __releases(sb_lock)
+        {
+                s->s_count++;
+                spin_unlock(&sb_lock);
+                down_write(&s->s_umount);
+                ...
+        sget_fc():
+                spin_lock(&sb_lock);
+                ...
+                hlist_for_each_entry(old, &fc->fs_type->fs_supers, s_instances) {
+                        ...
+                        if (!grab_super(old))
+                                goto retry;
+
+    so sb_lock is not held at the take: no sb_lock -> s_umount order (the first version of
+    the classes reported it against grab_super()'s own s_umount -> sb_lock, put_super(),
+    in sget_fc, sget, get_active_super and grab_super)."""
+    got = _orders_found("fs", "sget_fc", "sget", "get_active_super", "grab_super")
+    assert set(got) == {"sget_fc", "sget", "get_active_super", "grab_super"}
+    assert all(v == [] for v in got.values()), got
+
+
+def test_real_switch_whose_cases_all_unlock_is_quiet():
+    """fs/ocfs2/dlm/dlmrecovery.c, dlm_finalize_reco_handler(): both cases of
+    `switch (stage)` drop dlm->spinlock before the dlm_put() below (which takes the global
+    dlm_domain_lock); the switch's edge past every case reaches dlm_put() first in the
+    flow, with the lock still held, before the cases' paths join it:
+
+        spin_lock(&dlm->spinlock);
+        ...
+        switch (stage) {
+                case 1:
+                        ...
+                        spin_unlock(&dlm->spinlock);
+                        break;
+                case 2:
+                        ...
+                        spin_unlock(&dlm->spinlock);
+                        dlm_kick_recovery_thread(dlm);
+                        break;
+        }
+        ...
+        dlm_put(dlm);
+
+    The order is read from the flow's final states: no dlm->spinlock -> dlm_domain_lock
+    order, so no cycle with dlm_mark_domain_leaving() (dlmdomain.c: dlm_domain_lock, then
+    dlm->spinlock), which the first version reported with five other handlers."""
+    got = _orders_found("fs/ocfs2/dlm", "dlm_finalize_reco_handler", "dlm_mark_domain_leaving",
+                        "dlm_query_join_handler")
+    assert len(got) == 3 and all(v == [] for v in got.values()), got
+
+
+def test_real_reader_on_both_sides_is_low():
+    """drivers/bus/mhi/host: mhi_pm_m0_transition() (pm.c) holds the rwlock_t pm_lock as a
+    reader and takes the command ring's lock; mhi_send_cmd() (main.c) holds the command
+    ring's lock and takes pm_lock as a reader:
+
+        mhi_pm_m0_transition():
+                read_lock_bh(&mhi_cntrl->pm_lock);
+                ...
+                        struct mhi_cmd *mhi_cmd =
+                                &mhi_cntrl->mhi_cmd[PRIMARY_CMD_RING];
+                        ...
+                        spin_lock_irq(&mhi_cmd->lock);
+        mhi_send_cmd():
+                spin_lock_bh(&mhi_cmd->lock);
+                ...
+                read_lock_bh(&mhi_cntrl->pm_lock);
+
+    One class pair in both orders (struct mhi_cmd.lock, struct mhi_controller.pm_lock),
+    but pm_lock is a reader on both sides: readers do not wait for readers, and with
+    bottom halves off a queued rwlock reader does not wait for a queued writer either, so
+    the cycle does not close. Reported low, not at default confidence."""
+    got = _orders_found("drivers/bus/mhi/host", "mhi_pm_m0_transition", "mhi_send_cmd")
+    assert [x.confidence for x in got["mhi_pm_m0_transition"]] == ["low"]
+    assert [x.confidence for x in got["mhi_send_cmd"]] == ["low"]
+    assert "mhi_send_cmd()" in got["mhi_pm_m0_transition"][0].message
