@@ -224,3 +224,50 @@ def test_real_reader_on_both_sides_is_low():
     assert [x.confidence for x in got["mhi_pm_m0_transition"]] == ["low"]
     assert [x.confidence for x in got["mhi_send_cmd"]] == ["low"]
     assert "mhi_send_cmd()" in got["mhi_pm_m0_transition"][0].message
+
+
+def test_real_dc_lock_then_hpd_lock_against_hpd_lock_then_dc_lock():
+    """drivers/gpu/drm/amd/display/amdgpu_dm/amdgpu_dm.c: the hpd_rx offload work holds
+    the device's dc_lock and, for a DP automated test whose timing changed, calls
+    force_connector_state(), which takes the connector's hpd_lock:
+
+        static void force_connector_state(
+                struct amdgpu_dm_connector *aconnector, ...)
+        {
+                ...
+                mutex_lock(&aconnector->hpd_lock);
+                drm_kms_helper_connector_hotplug_event(connector);
+                mutex_unlock(&aconnector->hpd_lock);
+        }
+        dm_handle_hpd_rx_offload_work():
+                mutex_lock(&adev->dm.dc_lock);
+                if (offload_work->data.bytes.device_service_irq.bits.AUTOMATED_TEST) {
+                        dc_link_dp_handle_automated_test(dc_link);
+                        if (aconnector->timing_changed) {
+                                force_connector_state(aconnector, DRM_FORCE_OFF);
+
+    while the long-pulse HPD handler of the same connector takes them the other way:
+
+        handle_hpd_irq_helper():
+                mutex_lock(&aconnector->hpd_lock);
+                ...
+                } else {
+                        mutex_lock(&adev->dm.dc_lock);
+                        ret = dc_link_detect(aconnector->dc_link, DETECT_REASON_HPD);
+
+    The two run on different workqueues (the link's offload queue, the DM IRQ work), so
+    an HPD long pulse during the test's reconnect deadlocks them: struct
+    amdgpu_device.dm.dc_lock and struct amdgpu_dm_connector.hpd_lock in both orders.
+    Low: one side is through force_connector_state()'s lock summary."""
+    got = _orders_found("drivers/gpu/drm/amd/display/amdgpu_dm",
+                        "dm_handle_hpd_rx_offload_work", "handle_hpd_irq_helper",
+                        "force_connector_state")
+    (work,) = got["dm_handle_hpd_rx_offload_work"]
+    assert (work.line, work.confidence, work.lines) == (1372, "low", [1372, 1366])
+    assert "force_connector_state() -> mutex_lock()" in work.message
+    assert "struct amdgpu_device.dm.dc_lock" in work.message
+    assert any("handle_hpd_irq_helper()" in note and "line 3328" in note
+               for _line, note in work.trace)
+    (irq,) = got["handle_hpd_irq_helper"]
+    assert (irq.line, irq.confidence) == (3328, "low")
+    assert got["force_connector_state"] == []  # it takes one lock only
