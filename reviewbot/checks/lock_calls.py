@@ -99,6 +99,14 @@ def _spelling(s: LockSummaries, r: FunctionRecord, line: int, call: str, lock: s
     return shown(lock)
 
 
+def _spelled(s: LockSummaries, r: FunctionRecord, o: Order) -> tuple[str, str]:
+    """(inner, outer) of an order as the function writes them where it takes them (a
+    lock a callee takes: as the summaries name it)."""
+    inner = _spelling(s, r, o.inner_via.line, o.inner_via.callee, o.inner) \
+        if o.inner_via.inner is None else shown(o.inner)
+    return inner, _spelling(s, r, o.outer_line, o.outer_call, o.outer)
+
+
 class AcrossFunctions:
     """The findings across functions of one function (a part of lock-state, not a
     checker of its own)."""
@@ -148,7 +156,7 @@ class AcrossFunctions:
                         o.inner_via.line >= p.inner_via.line and (o.outer, o.inner) not in done \
                         and not _by_address(r, o):
                     done.add((o.outer, o.inner))
-                    out.append(self._raw(o, p, r, r, here))
+                    out.append(self._raw(s, o, p, r, r, here))
             key = _order_key(o)
             if key is None or (o.outer, o.inner) in done or key in done:
                 continue
@@ -175,16 +183,18 @@ class AcrossFunctions:
         if not others:
             return None
         r2, p = others[0]
-        return self._raw(o, p, r, r2, here)
+        return self._raw(s, o, p, r, r2, here)
 
     @staticmethod
-    def _raw(o: Order, p: Order, r: FunctionRecord, r2: FunctionRecord, here: str) -> Raw:
-        inner, outer = shown(o.inner), shown(o.outer)
+    def _raw(s: LockSummaries, o: Order, p: Order, r: FunctionRecord, r2: FunctionRecord,
+             here: str) -> Raw:
+        inner, outer = _spelled(s, r, o)
         other = "this function" if r2 is r else \
             f"{r2.name}() ({os.path.basename(r2.path)}:{p.inner_via.line})"
+        p_inner, p_outer = _spelled(s, r2, p)
         spelled = ""
-        if r2 is not r and (shown(p.inner), shown(p.outer)) != (outer, inner):
-            spelled = (f" (there '{shown(p.inner)}' while '{shown(p.outer)}' is held: the "
+        if r2 is not r and (p_inner, p_outer) != (outer, inner):
+            spelled = (f" (there '{p_inner}' while '{p_outer}' is held: the "
                        f"classes {shown(o.outer_cls)} and {shown(o.inner_cls)})")
         msg = (f"'{inner}' is taken here ({_chain(o.inner_via, here)}) while '{outer}' "
                f"is held (line {o.outer_line}), but {other} takes '{outer}' while "
@@ -196,8 +206,8 @@ class AcrossFunctions:
             trace.insert(0, (p.inner_via.line, f"'{outer}' taken while '{inner}' is held"))
         else:
             trace.append((o.inner_via.line, f"the other order, in {r2.name}() "
-                          f"({os.path.basename(r2.path)}): '{shown(p.outer)}' held (line "
-                          f"{p.outer_line}), '{shown(p.inner)}' taken at line "
+                          f"({os.path.basename(r2.path)}): '{p_outer}' held (line "
+                          f"{p.outer_line}), '{p_inner}' taken at line "
                           f"{p.inner_via.line}: {_chain(p.inner_via, r2.path)}"))
         lines = [o.inner_via.line, o.outer_line]
         # both orders taken by the functions' own lock calls, or one through summaries;
