@@ -271,3 +271,79 @@ def test_real_dc_lock_then_hpd_lock_against_hpd_lock_then_dc_lock():
     (irq,) = got["handle_hpd_irq_helper"]
     assert (irq.line, irq.confidence) == (3328, "low")
     assert got["force_connector_state"] == []  # it takes one lock only
+
+
+def test_real_node_list_then_neigh_list_against_the_reverse():
+    """net/netrom/nr_route.c: nr_del_node() holds nr_node_list_lock when it drops the last
+    route of a neighbour, and nr_remove_neigh() takes nr_neigh_list_lock:
+
+        static void nr_remove_neigh(struct nr_neigh *nr_neigh)
+        {
+                spin_lock_bh(&nr_neigh_list_lock);
+                ...
+        nr_del_node():
+                spin_lock_bh(&nr_node_list_lock);
+                nr_node_lock(nr_node);
+                for (i = 0; i < nr_node->count; i++) {
+                        if (nr_node->routes[i].neighbour == nr_neigh) {
+                                ...
+                                if (nr_neigh->count == 0 && !nr_neigh->locked)
+                                        nr_remove_neigh(nr_neigh);
+
+    while a device going down takes them the other way:
+
+        void nr_rt_device_down(struct net_device *dev)
+        {
+                ...
+                spin_lock_bh(&nr_neigh_list_lock);
+                nr_neigh_for_each_safe(s, nodet, &nr_neigh_list) {
+                        if (s->dev == dev) {
+                                spin_lock_bh(&nr_node_list_lock);
+
+    An SIOCDELRT on a route (nr_rt_ioctl() -> nr_del_node()) racing with the device's
+    NETDEV_DOWN deadlocks (two globals of one file, one side through nr_remove_neigh()'s
+    summary: low). nr_dec_obs() (node list, then nr_remove_neigh()) and nr_rt_free()
+    (neigh list, then node list, directly) are the same two orders."""
+    got = _orders_found("net/netrom", "nr_del_node", "nr_rt_device_down", "nr_dec_obs",
+                        "nr_rt_free", "nr_remove_neigh")
+    (d,) = got["nr_del_node"]
+    assert (d.line, d.confidence, d.resource) == (342, "low", "nr_neigh_list_lock")
+    assert "nr_remove_neigh() -> spin_lock_bh()" in d.message
+    (down,) = got["nr_rt_device_down"]
+    assert (down.line, down.confidence, down.resource) == (517, "low", "nr_node_list_lock")
+    assert [x.line for x in got["nr_dec_obs"]] == [472]
+    assert [x.line for x in got["nr_rt_free"]] == [974]
+    assert got["nr_remove_neigh"] == []
+
+
+def test_real_cmdlock_then_lock_against_lock_then_cmdlock():
+    """sound/sparc/dbri.c: dbri_cmdlock() returns holding dbri->cmdlock, and every caller
+    but one holds dbri->lock around it ("Lock must be held before calling this", says
+    dbri_cmdsend()); xmit_fixed() takes the command lock first and dbri->lock after:
+
+        static s32 *dbri_cmdlock(struct snd_dbri *dbri, int len)
+        {
+                ...
+                spin_lock(&dbri->cmdlock);
+        xmit_fixed():
+                cmd = dbri_cmdlock(dbri, 3);
+                ...
+                spin_lock_irqsave(&dbri->lock, flags);
+                dbri_cmdsend(dbri, cmd, 3);
+        dbri_initialize():
+                spin_lock_irqsave(&dbri->lock, flags);
+                ...
+                spin_lock(&dbri->cmdlock);
+
+    xmit_descs(), run under dbri->lock from the interrupt handler, takes the command
+    lock through dbri_cmdlock(): with xmit_fixed() holding cmdlock (interrupts on), two
+    CPUs deadlock, or one, if the interrupt lands on the CPU that holds cmdlock. struct
+    snd_dbri.lock and .cmdlock in both orders; low (dbri_cmdlock()'s summary)."""
+    got = _orders_found("sound/sparc", "xmit_fixed", "dbri_initialize", "xmit_descs",
+                        "dbri_cmdlock")
+    (x,) = got["xmit_fixed"]
+    assert (x.line, x.confidence, x.resource) == (1039, "low", "dbri->lock")
+    assert "dbri_initialize()" in x.message and "'dbri->cmdlock' is held (line 1033)" in x.message
+    assert [f.line for f in got["dbri_initialize"]] == [781]
+    assert [f.line for f in got["xmit_descs"]] == [1728]
+    assert got["dbri_cmdlock"] == []
