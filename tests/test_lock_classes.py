@@ -347,3 +347,25 @@ def test_real_cmdlock_then_lock_against_lock_then_cmdlock():
     assert [f.line for f in got["dbri_initialize"]] == [781]
     assert [f.line for f in got["xmit_descs"]] == [1728]
     assert got["dbri_cmdlock"] == []
+
+
+def test_two_files_of_one_directory_make_a_low_cycle():
+    """Two back-ends of one struct (amdgpu's gfx_v7_0.c takes grbm_idx_mutex then
+    srbm_mutex, amdgpu_amdkfd_gfx_v9.c srbm_mutex then grbm_idx_mutex, each on its own
+    hardware generation): direct in both, but in two files, so low."""
+    packs = load_packs()
+    a = ("struct dv;\nstatic void v7_init(struct dv *adev)\n{\n\tmutex_lock(&adev->grbm);\n"
+         "\tmutex_lock(&adev->srbm);\n\tmutex_unlock(&adev->srbm);\n"
+         "\tmutex_unlock(&adev->grbm);\n}\n")
+    b = a.replace("v7_init", "v9_lock").replace("grbm", "TMP").replace("srbm", "grbm") \
+        .replace("TMP", "srbm")
+    g = build_callgraph({"d/a.c": a, "d/b.c": b}, packs.context, read_header=lambda _p: None)
+    s = summaries(g, packs)
+    got = {r.name: AcrossFunctions().raws(s, r) for r in g.records if r.body.kind == "function"}
+    assert [(x.rule, x.line, x.confidence) for x in got["v7_init"]] == \
+        [("get-put.lock-order", 5, "low")]
+    assert [x.confidence for x in got["v9_lock"]] == ["low"]
+    one = build_callgraph({"d/a.c": a + b}, packs.context, read_header=lambda _p: None)
+    s1 = summaries(one, packs)
+    assert {x.confidence for r in one.records for x in AcrossFunctions().raws(s1, r)} == \
+        {"medium"}  # the same two in one file

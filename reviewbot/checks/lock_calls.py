@@ -212,8 +212,10 @@ class AcrossFunctions:
         lines = [o.inner_via.line, o.outer_line]
         # both orders taken by the functions' own lock calls, or one through summaries;
         # a lock held on one side and waited for on the other as a reader both times
-        # closes the cycle only with a writer queued in between
-        direct = o.direct and p.direct
+        # closes the cycle only with a writer queued in between; two files of a directory
+        # are often two back-ends (one per hardware generation: amdgpu's gfx_v7_0.c and
+        # amdgpu_amdkfd_gfx_v9.c) that never share an object
+        direct = o.direct and p.direct and r.path == r2.path
         readers = (o.outer_read and p.inner_read) or (o.inner_read and p.outer_read)
         return Raw(LOCK_ORDER.id, o.inner_via.line, inner, msg, trace, lines,
                    confidence="medium" if direct and not readers else "low")

@@ -205,8 +205,11 @@ thread-safety analysis (`ACQUIRED_BEFORE`/`ACQUIRED_AFTER` annotations, checked 
 time) and the Clang Static Analyzer's alpha.unix.PthreadLock ("lock order reversal");
 smatch's check_locking.c tracks held locks but not order.
 
-Confidence: medium when both orders are taken by each function's own lock calls; low
-when one of them is through a callee's summary (a cycle through summaries only), when a
+Confidence: medium when both orders are taken by each function's own lock calls, in one
+file; low when one of them is through a callee's summary (a cycle through summaries only),
+when the two functions are in two files (two files of a directory are often two back-ends,
+one per hardware generation, that never share an object: amdgpu's gfx_v7_0.c and
+amdgpu_amdkfd_gfx_v9.c), when one lock is a reader on both sides, when a
 function of the directory lets go of the outer lock before the inner one is taken
 (nothing is reported then: its lock summary; inode_sleep_on_writeback() drops i_lock),
 when another call no pack describes lies between an outer acquisition and the inner one,
