@@ -179,3 +179,17 @@ def test_an_out_parameter_slot_tested_before_it_is_filled_starts_empty():
     # slot leaks the allocation
     never = SLOT.replace("\t\t\t*raw_super = super;\n", "\t\t\tx_use(super);\n")
     assert ("get-put.leak", "super", "medium") in _found(never, "fs/x/super.c")
+
+
+def test_only_a_pointer_slot_tested_for_null_starts_empty():
+    from reviewbot.engine.entry import empty_slots
+
+    def slots(src: str) -> list[str]:
+        return empty_slots(parse_c(src, "fs/x/super.c").functions[0])
+
+    assert slots(SLOT) == ["*raw_super"]
+    # an in-out count tested for non-zero (`&& *len`) and given a count is no empty slot
+    count = ("static int f(struct x *c, u32 *len, int fl)\n{\n\tu32 n;\n\n\tif (fl && *len)\n"
+             "\t\tn = g(c);\n\tif (n != *len)\n\t\t*len = n;\n\treturn 0;\n}\n")
+    assert slots(count) == []
+    assert slots(SLOT.replace("if (!*raw_super) {", "if (*raw_super) {")) == []

@@ -11,6 +11,7 @@ caller can cause. The slot starts NULL instead.
 from __future__ import annotations
 
 from reviewbot.cmodel import Function, line_of, strip_parens, text
+from reviewbot.engine.facts import local_kinds
 from reviewbot.engine.keys import static_key
 
 
@@ -24,12 +25,24 @@ def _deref(n, params: set[str]) -> str:
     return text(arg) if arg is not None and arg.type == "identifier" and text(arg) in params else ""
 
 
+def _negated(n) -> bool:
+    p = n.parent
+    while p is not None and p.type == "parenthesized_expression":
+        p = p.parent
+    return p is not None and p.type == "unary_expression" and \
+        text(p.child_by_field_name("operator")) == "!"
+
+
 def _tested(atom, params: set[str]) -> str:
-    """The parameter p a condition atom tests the slot of: `!*p`, `*p == NULL`, `*p`."""
+    """The parameter p a condition atom tests the slot of for NULL: `!*p`, `*p == NULL`
+    (not a plain `if (*p)`, nor `&& *len`: an in-out count is tested so too)."""
     a = strip_parens(atom)
     if a is not None and a.type == "unary_expression" and \
             text(a.child_by_field_name("operator")) == "!":
         a = a.child_by_field_name("argument")
+    elif a is not None and a.type == "pointer_expression":
+        if not _negated(a):  # the graph's atom of `!*p` is `*p`
+            return ""
     elif a is not None and a.type == "binary_expression" and \
             text(a.child_by_field_name("operator")) in ("==", "!="):
         sides = [a.child_by_field_name("left"), a.child_by_field_name("right")]
@@ -40,13 +53,14 @@ def _tested(atom, params: set[str]) -> str:
 
 
 def empty_slots(fn: Function) -> list[str]:
-    """The keys of out-parameter slots (`*raw_super`) the function tests before it first
-    assigns them, and assigns somewhere."""
+    """The keys of out-parameter slots (`*raw_super`) the function tests for NULL before it
+    first assigns them, and assigns a local pointer somewhere."""
     params = set(fn.params)
+    pointers = {n for n, k in local_kinds(fn).items() if k == "pointer"}
     stored: dict[str, int] = {}
     for a in fn.of_type("assignment_expression"):
         p = _deref(a.child_by_field_name("left"), params)
-        if p:
+        if p and text(a.child_by_field_name("right")) in pointers:  # `*raw_super = super`
             stored[p] = min(stored.get(p, line_of(a)), line_of(a))
     if not stored:
         return []
