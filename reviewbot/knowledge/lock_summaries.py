@@ -24,7 +24,6 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
-from weakref import WeakKeyDictionary
 
 from reviewbot.knowledge.callgraph import CallGraph, FunctionRecord, LazyGraph
 from reviewbot.knowledge.ctxfacts import Body, CallEv
@@ -324,9 +323,6 @@ class LockSummaries:
         return got
 
 
-_CACHE: WeakKeyDictionary[CallGraph, LockSummaries] = WeakKeyDictionary()
-
-
 def function_in(lazy: LazyGraph | None, name: str) -> tuple[CallGraph, FunctionRecord] | None:
     """The directory's graph and the record of the function `name` of its file, without
     solving the context facts (the lock summaries need only the steps), or None."""
@@ -343,10 +339,13 @@ def function_in(lazy: LazyGraph | None, name: str) -> tuple[CallGraph, FunctionR
 
 
 def summaries(g: CallGraph, packs: Packs) -> LockSummaries:
-    got = _CACHE.get(g)
+    """The lock summaries of graph `g`, kept on the graph: they refer to it, so a table
+    keyed weakly by the graph would keep every graph of a run alive (a batch's worker grew
+    by ~1 MB a patch)."""
+    got = g.__dict__.get("_lock_summaries")
     if got is None or got.packs.calls is not packs.calls:  # (a copy with tree summaries
         # added per file has the same calls)
-        got = _CACHE[g] = LockSummaries(g, packs)
+        got = g.__dict__["_lock_summaries"] = LockSummaries(g, packs)
     return got
 
 
