@@ -13,6 +13,10 @@ a trylock never counts as a take (it does not wait), a *_nested acquisition neit
 lockdep subclass: the order or the nesting is deliberate); a call outside the graph that
 is given the lock itself, or whose name says it unlocks, lets go of what it is given.
 
+Every take and order also carries the locks' classes (knowledge/lock_classes.py: the struct
+type of the object and the field chain), which the order check across functions compares;
+orders and nests are read from the flow's final states only.
+
 Locks are the packs' hand-written resources of kind "lock" marked `ordered` (the same set
 as reviewbot/checks/lock_state.py). Summaries are computed on demand, callees first
 (recursion is cut: a function in the middle of its own summary looks empty).
