@@ -9,22 +9,10 @@ import shutil
 import subprocess
 import sys
 
+from test_silent_clean import LEAKY
+
 from reviewbot.model import Patch, Series
 from reviewbot.review.pipeline import GROUP_MAX, _groups
-
-LEAKY = """#include <linux/slab.h>
-
-int {name}(int n)
-{{
-\tchar *p;
-
-\tp = kmalloc(n, GFP_KERNEL);
-\tif (!p)
-\t\treturn -ENOMEM;
-\tkfree(p);
-\treturn 0;
-}}
-"""
 
 
 def _series(path: str) -> Series:
@@ -51,7 +39,7 @@ def test_interleaved_directories_report_in_the_order_given(tmp_path):
         d = "drivers/a" if i % 2 else "drivers/b"
         name = f"f{i}"
         (tree / d).mkdir(parents=True, exist_ok=True)
-        (tree / d / f"{name}.c").write_text(LEAKY.format(name=name))
+        (tree / d / f"{name}.c").write_text(LEAKY.replace("widget_open", name))
         at = LEAKY.split("\n").index("\tkfree(p);") + 1
         diff = (f"--- a/{d}/{name}.c\n+++ b/{d}/{name}.c\n@@ -{at},2 +{at},4 @@\n"
                 "+\tif (n > 4)\n+\t\treturn -EINVAL;\n \tkfree(p);\n \treturn 0;\n")
