@@ -146,3 +146,28 @@ def test_a_header_read_for_one_file_is_a_dependency_of_the_next(tmp_path, monkey
     (d / "x.h").write_text(header.replace("msleep", "udelay"))
     again = _review(tmp_path, str(patch), "--tree", str(tree))
     assert again.returncode == 0 and "sleep-in-atomic" not in again.stdout, again.stdout
+
+
+def test_an_internal_error_is_not_kept(tmp_path, monkeypatch, capsys):
+    """A function the analyser failed on (here a checker that raises) is said and left out;
+    the next run, without the fault, analyses it and finds what it finds."""
+    from reviewbot import cli
+    from reviewbot.review import analysis
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("REVIEWBOT_SERVER", "off")
+    tree, patch = _tree(tmp_path)
+    args = ["review", str(patch), "--tree", str(tree), "--format", "terse"]
+
+    def broken(*_a, **_k):
+        raise RuntimeError("checker fault")
+
+    with monkeypatch.context() as m:
+        m.setattr(analysis, "analyze_function", broken)
+        assert cli.main(args) == 3
+    assert "update(): not analysed (internal error: RuntimeError: checker fault)" in \
+        capsys.readouterr().err
+    assert _entries(tmp_path) == []
+    assert cli.main(args) == 1
+    assert "context.sleep-in-atomic" in capsys.readouterr().out
+    assert len(_entries(tmp_path)) == 1

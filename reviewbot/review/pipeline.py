@@ -421,7 +421,10 @@ class Reviewer:
             self.dir_files(d)  # the worlds read them (made once for all files)
         found = self.review_file(img, worlds(), mine)
         failed += mine
-        if key is not None and self._reads is not None:
+        # a function the analyser failed on by an internal error (a bug, memory) is not
+        # kept: the next run tries it again
+        if key is not None and self._reads is not None and \
+                not any("(internal error:" in line for line in mine):
             result_cache.store(key, result_cache.Entry(found, mine, dict(self._reads)))
         return found
 
